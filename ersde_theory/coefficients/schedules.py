@@ -1,0 +1,101 @@
+"""Noise-level discretisations, all float64.
+
+VE (x_σ = x_0 + σ ε): Karras/EDM ρ-spacing and log-uniform spacing, descending, ending in 0 (k-diffusion's
+convention). VP (x_t = α_t x_0 + σ_t ε, α² + σ² = 1): DDPM linear-β and cosine-ᾱ noise schedules,
+discretised uniformly in time or in log-SNR, returning (α, σ, timesteps). The VP → VE map is λ = σ/α.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+__all__ = ["get_sigmas_karras", "get_sigmas_loguniform", "vp_alphas_cumprod", "get_vp_schedule",
+           "vp_to_lambda"]
+
+
+def _check_range(n: int, sigma_min: float, sigma_max: float) -> None:
+    if not (isinstance(n, (int, np.integer)) and n >= 1):
+        raise ValueError(f"number of steps must be an integer >= 1, got {n!r}")
+    if not (math.isfinite(sigma_min) and math.isfinite(sigma_max) and 0 < sigma_min < sigma_max):
+        raise ValueError(f"need 0 < sigma_min < sigma_max, got sigma_min={sigma_min}, sigma_max={sigma_max}")
+
+
+def get_sigmas_karras(n: int, sigma_min: float, sigma_max: float, rho: float = 7.0) -> torch.Tensor:
+    """EDM eq. (5): σ_i = (σ_max^{1/ρ} + i/(n−1) (σ_min^{1/ρ} − σ_max^{1/ρ}))^ρ, i = 0…n−1, then 0.
+
+    Returns a float64 tensor of n+1 values. ``n = 1`` gives [σ_max, 0].
+    """
+    _check_range(n, sigma_min, sigma_max)
+    if not rho > 0:
+        raise ValueError(f"rho must be positive, got {rho}")
+    ramp = np.linspace(0.0, 1.0, n) if n > 1 else np.zeros(1)
+    lo, hi = sigma_min ** (1 / rho), sigma_max ** (1 / rho)
+    sig = (hi + ramp * (lo - hi)) ** rho
+    return torch.from_numpy(np.append(sig, 0.0))
+
+
+def get_sigmas_loguniform(n: int, sigma_min: float, sigma_max: float) -> torch.Tensor:
+    """σ_i log-uniform from σ_max to σ_min (n values), then 0; float64, n+1 values."""
+    _check_range(n, sigma_min, sigma_max)
+    sig = np.geomspace(sigma_max, sigma_min, n) if n > 1 else np.array([sigma_max])
+    return torch.from_numpy(np.append(sig, 0.0))
+
+
+def vp_alphas_cumprod(kind: str = "linear", T: int = 1000, *, beta_start: float = 1e-4,
+                      beta_end: float = 0.02, cosine_s: float = 0.008) -> np.ndarray:
+    """Discrete ᾱ_t, t = 0…T−1, float64.
+
+    ``linear``: DDPM, β_t linear from ``beta_start`` to ``beta_end``, ᾱ_t = Π_{i≤t} (1 − β_i).
+    ``cosine``: Nichol & Dhariwal, ᾱ(t) = f(t)/f(0), f(t) = cos²((t/T + s)/(1 + s) · π/2), β clipped at 0.999.
+    """
+    if kind == "linear":
+        betas = np.linspace(beta_start, beta_end, T, dtype=np.float64)
+    elif kind == "cosine":
+        f = lambda t: np.cos((t / T + cosine_s) / (1 + cosine_s) * np.pi / 2) ** 2  # noqa: E731
+        t = np.arange(T + 1, dtype=np.float64)
+        betas = np.clip(1 - f(t[1:]) / f(t[:-1]), 0.0, 0.999)
+    else:
+        raise ValueError(f"unknown VP schedule {kind!r}; use 'linear' or 'cosine'")
+    return np.cumprod(1.0 - betas)
+
+
+def get_vp_schedule(n: int, kind: str = "linear", spacing: str = "time", *, T: int = 1000,
+                    t_end: float = 0.0, final_zero: bool = False, **schedule_kw):
+    """(α, σ, timesteps) for ``n`` VP steps, each a float64 tensor of n+1 values, descending noise.
+
+    The discrete ᾱ_t is extended to continuous t ∈ [0, T−1] by linear interpolation of log ᾱ.
+    ``spacing="time"``: t uniform from T−1 to ``t_end``; ``"logsnr"``: log(α/σ) uniform between the same
+    end points. ``final_zero`` appends a last point α = 1, σ = 0 (its timestep, −1, is never passed to a
+    model: the last step returns the denoiser output).
+    """
+    if not (isinstance(n, (int, np.integer)) and n >= 1):
+        raise ValueError(f"number of steps must be an integer >= 1, got {n!r}")
+    log_ab = np.log(vp_alphas_cumprod(kind, T, **schedule_kw))
+    grid = np.arange(T, dtype=np.float64)
+    if not 0 <= t_end < T - 1:
+        raise ValueError(f"t_end must lie in [0, {T - 1}), got {t_end}")
+    m = n if final_zero else n + 1
+    if spacing == "time":
+        t = np.linspace(T - 1, t_end, m)
+    elif spacing == "logsnr":
+        logsnr = lambda la: 0.5 * (la - np.log(-np.expm1(la)))  # log(α/σ) from log ᾱ  # noqa: E731
+        ls = logsnr(log_ab)                                       # increasing as t decreases
+        targets = np.linspace(ls[-1], np.interp(t_end, grid, ls), m)
+        t = np.interp(targets, ls[::-1], grid[::-1])
+        t[0], t[-1] = T - 1, t_end
+    else:
+        raise ValueError(f"unknown spacing {spacing!r}; use 'time' or 'logsnr'")
+    la = np.interp(t, grid, log_ab)
+    alphas, sigmas = np.exp(0.5 * la), np.sqrt(-np.expm1(la))
+    if final_zero:
+        alphas, sigmas, t = np.append(alphas, 1.0), np.append(sigmas, 0.0), np.append(t, -1.0)
+    return tuple(torch.from_numpy(a) for a in (alphas, sigmas, t))
+
+
+def vp_to_lambda(alphas, sigmas) -> torch.Tensor:
+    """λ = σ/α: the VE noise level of x̄ = x/α (notes §2)."""
+    a = torch.as_tensor(alphas, dtype=torch.float64)
+    s = torch.as_tensor(sigmas, dtype=torch.float64)
+    return s / a

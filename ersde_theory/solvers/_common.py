@@ -1,0 +1,57 @@
+"""Pieces shared by every sampler: noise sources, per-sample generators, output checks."""
+from __future__ import annotations
+
+from typing import Callable, Sequence, Union
+
+import torch
+
+Generator = Union[torch.Generator, Sequence[torch.Generator], None]
+CHECK_FINITE = ("end", "step", "none")
+
+
+def make_noise(x: torch.Tensor, generator: Generator, noise_sampler: Callable | None,
+               sigmas_for_sampler) -> Callable[[int], torch.Tensor]:
+    """Return ``noise(i) -> N(0, I)`` shaped like ``x`` for step i.
+
+    ``noise_sampler(sigma, sigma_next)``, when given, is the only source of noise. Otherwise a list of
+    generators (one per sample) draws sample b from ``generator[b]`` alone, so sample b does not depend on
+    the batch size; one generator (or None: torch's global RNG) draws the whole batch.
+    """
+    if noise_sampler is not None:
+        if generator is not None:
+            raise ValueError("pass either noise_sampler or generator, not both")
+
+        def noise(i: int) -> torch.Tensor:
+            z = noise_sampler(sigmas_for_sampler[i], sigmas_for_sampler[i + 1])
+            if z.shape != x.shape:
+                raise ValueError(f"noise_sampler returned shape {tuple(z.shape)}, expected {tuple(x.shape)}")
+            return z.to(dtype=x.dtype, device=x.device)
+        return noise
+    if generator is None or isinstance(generator, torch.Generator):
+        def noise(i: int) -> torch.Tensor:
+            dev = generator.device if generator is not None else x.device
+            return torch.randn(x.shape, generator=generator, dtype=x.dtype, device=dev).to(x.device)
+        return noise
+    gens = list(generator)
+    if len(gens) != x.shape[0]:
+        raise ValueError(f"got {len(gens)} generators for a batch of {x.shape[0]} samples")
+
+    def noise(i: int) -> torch.Tensor:
+        return torch.stack([torch.randn(x.shape[1:], generator=g, dtype=x.dtype, device=g.device)
+                            for g in gens]).to(x.device)
+    return noise
+
+
+def check_model_output(out: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    if not isinstance(out, torch.Tensor) or out.shape != x.shape:
+        shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+        raise ValueError(f"model output has shape {shape}, expected the shape of x {tuple(x.shape)}")
+    return out
+
+
+def check_state(x: torch.Tensor, mode: str, i: int | None = None, sigma: float | None = None) -> None:
+    """Raise if ``x`` holds NaN/Inf. One device→host sync; called once at the end unless mode='step'."""
+    if not bool(torch.isfinite(x).all()):
+        where = f" after step {i} (sigma {sigma:.6g})" if i is not None else ""
+        hint = "" if mode == "step" else "; rerun with check_finite='step' to locate the step"
+        raise FloatingPointError(f"non-finite values (NaN or Inf) in the sampler state{where}{hint}")
