@@ -25,12 +25,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..theory.nsf import NoiseScaleFunction, NSFLike, resolve_nsf
+from ..theory.quadrature import log_nodes
 
 QUADRATURES = ("exact", "official", "comfyui")
 _RIEMANN_POINTS = {"official": 100, "comfyui": 200}
 OFFICIAL_VARIANCE_CLIP = 1e-6
-_GL_X, _GL_W = np.polynomial.legendre.leggauss(24)
-_PANEL = 0.25  # max panel width in log σ
 
 
 @dataclass(frozen=True)
@@ -78,15 +77,10 @@ def _power_c1_c2(p: float, t: np.ndarray, s: np.ndarray):
 
 def _gl_c1_c2(nsf: NoiseScaleFunction, t: np.ndarray, s: np.ndarray):
     """C_1, C_2 by Gauss–Legendre in u = log σ (dσ = σ du), vectorised over steps."""
-    lt, ls = np.log(t), np.log(s)
-    panels = max(1, int(np.ceil(np.max(ls - lt) / _PANEL)))
-    edges = lt[:, None] + (ls - lt)[:, None] * np.linspace(0, 1, panels + 1)[None, :]   # (N, P+1)
-    half = 0.5 * (edges[:, 1:] - edges[:, :-1])                                         # (N, P)
-    u = 0.5 * (edges[:, 1:] + edges[:, :-1])[..., None] + half[..., None] * _GL_X        # (N, P, Q)
-    sig = np.exp(u)
-    ell_t = nsf.ell(t)[:, None, None]
-    one_minus_g = -np.expm1(lt[:, None, None] - u + ell_t - nsf.ell(sig))               # 1 − φ_t/φ(σ)
-    w = (half[..., None] * _GL_W) * sig                                                   # dσ weights
+    sig, wu = log_nodes(t, s)                                                            # (N, P, Q)
+    tt = t[:, None, None]
+    one_minus_g = -np.expm1(np.log(tt / sig) + nsf.ell(tt) - nsf.ell(sig))              # 1 − φ_t/φ(σ)
+    w = wu * sig                                                                          # dσ weights
     i1 = np.sum(w * one_minus_g, axis=(1, 2))
     i2 = np.sum(w * (s[:, None, None] - sig) * one_minus_g, axis=(1, 2))
     return -i1, i2
@@ -144,8 +138,9 @@ def ersde_coefficients(sigmas, nsf: NSFLike = "er_sde_5", quadrature: str = "exa
     n = s.size
     r, std, c1, c2 = (np.zeros(n) for _ in range(4))
     if quadrature == "exact":
-        r[reg] = (t / s_reg) * np.exp(nsf.ell(t) - nsf.ell(s_reg))
-        var = -(t ** 2) * np.expm1(2.0 * (nsf.ell(t) - nsf.ell(s_reg)))
+        dl = nsf.delta_ell(t, s_reg)                     # log(φ_s σ_t / (φ_t σ_s)) ≥ 0
+        r[reg] = (t / s_reg) * np.exp(-dl)
+        var = -(t ** 2) * np.expm1(-2.0 * dl)            # σ_t² − σ_s² r²
         std[reg] = np.sqrt(np.maximum(var, 0.0))
         if t.size:
             c1[reg], c2[reg] = (_power_c1_c2(nsf.power, t, s_reg) if nsf.power is not None

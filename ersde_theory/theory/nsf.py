@@ -20,6 +20,8 @@ from typing import Callable, Union
 import numpy as np
 import sympy as sp
 
+from .quadrature import integrate_log
+
 SIGMA = sp.Symbol("sigma", positive=True)
 """The symbol every symbolic NSF is written in."""
 
@@ -37,7 +39,7 @@ class NoiseScaleFunction:
     name: str
     phi: ArrayFn
     ell: ArrayFn                     # log(φ(σ)/σ)
-    sigma_dlogphi: ArrayFn           # σ φ'(σ)/φ(σ) = 1 + h̃²
+    h2: ArrayFn                      # h̃² = σ φ'(σ)/φ(σ) − 1
     expr: sp.Expr | None = None
     power: float | None = None
     description: str = field(default="", compare=False)
@@ -45,9 +47,22 @@ class NoiseScaleFunction:
     def __call__(self, sigma):
         return self.phi(np.asarray(sigma, dtype=np.float64))
 
+    def delta_ell(self, t, s) -> np.ndarray:
+        """ℓ(s) − ℓ(t) = log(φ_s t/(φ_t s)) = ∫_t^s h̃²(σ) dσ/σ ≥ 0 (since dℓ/dσ = h̃²/σ).
+
+        Closed form for φ = cσ^p; for symbolic φ the integral of h̃² (sign-definite, so accurate even when
+        the difference of ℓ is below rounding); for callables the difference of ℓ.
+        """
+        t, s = np.asarray(t, dtype=np.float64), np.asarray(s, dtype=np.float64)
+        if self.power is not None:
+            return (self.power - 1.0) * np.log(s / t)
+        if self.expr is not None:
+            return integrate_log(self.h_tilde_sq, t.ravel(), s.ravel()).reshape(t.shape)
+        return self.ell(s) - self.ell(t)
+
     def h_tilde_sq(self, sigma) -> np.ndarray:
         """h̃(σ)² = σ φ'(σ)/φ(σ) − 1 (eq. NSF): the squared relative noise level."""
-        return self.sigma_dlogphi(np.asarray(sigma, dtype=np.float64)) - 1.0
+        return self.h2(np.asarray(sigma, dtype=np.float64))
 
     def check_admissible(self, sigma_min: float, sigma_max: float, *, n: int = 4001,
                          tol: float = 1e-9) -> None:
@@ -86,7 +101,7 @@ def _from_expr(expr: sp.Expr, name: str, description: str = "") -> NoiseScaleFun
     if extra:
         raise ValueError(f"NSF expression may only depend on sigma, found {sorted(map(str, extra))}")
     ell_expr = sp.expand_log(sp.log(expr / SIGMA), force=True)
-    sdl_expr = sp.simplify(SIGMA * sp.diff(expr, SIGMA) / expr)
+    h2_expr = sp.simplify(SIGMA * sp.diff(expr, SIGMA) / expr - 1)   # h̃², simplified as one fraction
     coeff, rest = expr.as_coeff_Mul()
     power = None
     if coeff.is_positive and rest == SIGMA:
@@ -96,19 +111,20 @@ def _from_expr(expr: sp.Expr, name: str, description: str = "") -> NoiseScaleFun
     lam = lambda e: sp.lambdify(SIGMA, e, modules="numpy")  # noqa: E731
     return NoiseScaleFunction(
         name=name, phi=_broadcast(lam(expr)), ell=_broadcast(lam(ell_expr)),
-        sigma_dlogphi=_broadcast(lam(sdl_expr)), expr=expr, power=power, description=description)
+        h2=_broadcast(lam(h2_expr)), expr=expr, power=power, description=description)
 
 
 def _broadcast(f: ArrayFn) -> ArrayFn:
     """Lambdified constants return scalars: broadcast them to the input's shape, in float64."""
     def g(sigma):
         sigma = np.asarray(sigma, dtype=np.float64)
-        return np.broadcast_to(np.asarray(f(sigma), dtype=np.float64), sigma.shape).copy()
+        with np.errstate(over="ignore"):        # e.g. exp(1/σ) → inf gives the right limit
+            return np.broadcast_to(np.asarray(f(sigma), dtype=np.float64), sigma.shape).copy()
     return g
 
 
 def _from_callable(fn: Callable, name: str) -> NoiseScaleFunction:
-    """Numeric NSF from a float64 numpy callable φ(σ); σφ'/φ by a 5-point stencil in log σ."""
+    """Numeric NSF from a float64 numpy callable φ(σ); h̃² = dℓ/d log σ by a 5-point stencil."""
     def phi(sigma):
         return np.asarray(fn(np.asarray(sigma, dtype=np.float64)), dtype=np.float64)
 
@@ -116,12 +132,12 @@ def _from_callable(fn: Callable, name: str) -> NoiseScaleFunction:
         sigma = np.asarray(sigma, dtype=np.float64)
         return np.log(phi(sigma)) - np.log(sigma)
 
-    def sigma_dlogphi(sigma, h=1e-3):
+    def h2(sigma, h=1e-3):
         u = np.log(np.asarray(sigma, dtype=np.float64))
-        lp = lambda v: np.log(phi(np.exp(v)))  # noqa: E731
-        return (lp(u - 2 * h) - 8 * lp(u - h) + 8 * lp(u + h) - lp(u + 2 * h)) / (12 * h)
+        le = lambda v: ell(np.exp(v))  # noqa: E731   dℓ/du = h̃²
+        return (le(u - 2 * h) - 8 * le(u - h) + 8 * le(u + h) - le(u + 2 * h)) / (12 * h)
 
-    return NoiseScaleFunction(name=name, phi=phi, ell=ell, sigma_dlogphi=sigma_dlogphi)
+    return NoiseScaleFunction(name=name, phi=phi, ell=ell, h2=h2)
 
 
 # The seven official NSFs (official code numbering, notes §5).
