@@ -16,3 +16,13 @@ def gaussian_denoiser(m: float = 0.3, s0: float = 0.7):
         sig = sigma.reshape(-1, *([1] * (x.ndim - 1))).to(x.dtype)
         return m + s0 ** 2 / (s0 ** 2 + sig ** 2) * (x - m)
     return model
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Small image models: one intra-op thread is as fast, and immune to OpenMP oversubscription when the
+    two CPU cores are shared with other processes (2 threads were 10× slower there)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

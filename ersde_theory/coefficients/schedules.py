@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 __all__ = ["get_sigmas_karras", "get_sigmas_loguniform", "vp_alphas_cumprod", "get_vp_schedule",
-           "vp_to_lambda"]
+           "vp_at_timesteps", "vp_to_lambda"]
 
 
 def _check_range(n: int, sigma_min: float, sigma_max: float) -> None:
@@ -61,18 +61,30 @@ def vp_alphas_cumprod(kind: str = "linear", T: int = 1000, *, beta_start: float 
     return np.cumprod(1.0 - betas)
 
 
+def vp_at_timesteps(t, alphas_cumprod) -> tuple[np.ndarray, np.ndarray]:
+    """(α, σ) at continuous timesteps t ∈ [0, T−1]: log ᾱ linearly interpolated between the integers
+    (exact at integer t), α = sqrt(ᾱ), σ = sqrt(1 − ᾱ). Float64."""
+    log_ab = np.log(np.asarray(alphas_cumprod, dtype=np.float64))
+    la = np.interp(np.asarray(t, dtype=np.float64), np.arange(log_ab.size, dtype=np.float64), log_ab)
+    return np.exp(0.5 * la), np.sqrt(-np.expm1(la))
+
+
 def get_vp_schedule(n: int, kind: str = "linear", spacing: str = "time", *, T: int = 1000,
-                    t_end: float = 0.0, final_zero: bool = False, **schedule_kw):
+                    t_end: float = 0.0, final_zero: bool = False, alphas_cumprod=None, **schedule_kw):
     """(α, σ, timesteps) for ``n`` VP steps, each a float64 tensor of n+1 values, descending noise.
 
     The discrete ᾱ_t is extended to continuous t ∈ [0, T−1] by linear interpolation of log ᾱ.
     ``spacing="time"``: t uniform from T−1 to ``t_end``; ``"logsnr"``: log(α/σ) exactly uniform between the
     same end points (timesteps by inverse interpolation). ``final_zero`` appends a last point α = 1, σ = 0 (its timestep, −1, is never passed to a
-    model: the last step returns the denoiser output).
+    model: the last step returns the denoiser output). ``alphas_cumprod`` (T values, e.g. a diffusers
+    scheduler's) replaces ``kind``/``T``/``schedule_kw``.
     """
     if not (isinstance(n, (int, np.integer)) and n >= 1):
         raise ValueError(f"number of steps must be an integer >= 1, got {n!r}")
-    log_ab = np.log(vp_alphas_cumprod(kind, T, **schedule_kw))
+    if alphas_cumprod is None:
+        alphas_cumprod = vp_alphas_cumprod(kind, T, **schedule_kw)
+    log_ab = np.log(np.asarray(alphas_cumprod, dtype=np.float64))
+    T = log_ab.size
     grid = np.arange(T, dtype=np.float64)
     if not 0 <= t_end < T - 1:
         raise ValueError(f"t_end must lie in [0, {T - 1}), got {t_end}")
@@ -89,8 +101,9 @@ def get_vp_schedule(n: int, kind: str = "linear", spacing: str = "time", *, T: i
     else:
         raise ValueError(f"unknown spacing {spacing!r}; use 'time' or 'logsnr'")
     if spacing == "time":
-        la = np.interp(t, grid, log_ab)
-    alphas, sigmas = np.exp(0.5 * la), np.sqrt(-np.expm1(la))
+        alphas, sigmas = vp_at_timesteps(t, alphas_cumprod)
+    else:
+        alphas, sigmas = np.exp(0.5 * la), np.sqrt(-np.expm1(la))
     if final_zero:
         alphas, sigmas, t = np.append(alphas, 1.0), np.append(sigmas, 0.0), np.append(t, -1.0)
     return tuple(torch.from_numpy(a) for a in (alphas, sigmas, t))

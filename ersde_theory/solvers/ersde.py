@@ -33,15 +33,63 @@ DERIVATIVES = ("published", "corrected")
 PREDICTIONS = ("eps", "x0", "v", "score")
 
 
-def _check_common(x, order, derivatives, check_finite):
-    if not isinstance(x, torch.Tensor) or not x.is_floating_point() or x.ndim < 1:
-        raise ValueError("x must be a floating-point tensor with a leading batch dimension")
+def check_order(order, derivatives) -> None:
     if order not in (1, 2, 3):
         raise ValueError(f"order must be 1, 2 or 3, got {order!r}")
     if derivatives not in DERIVATIVES:
         raise ValueError(f"derivatives must be one of {DERIVATIVES}, got {derivatives!r}")
+
+
+def _check_common(x, order, derivatives, check_finite):
+    if not isinstance(x, torch.Tensor) or not x.is_floating_point() or x.ndim < 1:
+        raise ValueError("x must be a floating-point tensor with a leading batch dimension")
+    check_order(order, derivatives)
     if check_finite not in CHECK_FINITE:
         raise ValueError(f"check_finite must be one of {CHECK_FINITE}, got {check_finite!r}")
+
+
+class ERSDEStepper:
+    """One step of the ER-SDE-Solver-k recursion (module docstring) at a time, holding the denoiser
+    history. :func:`ersde_loop` and the diffusers scheduler (``ersde_theory.images.scheduler``) both drive
+    it, so the recursion is written once. All coefficients are host floats (float64): no host–device sync.
+    """
+
+    def __init__(self, coeffs: StepCoefficients, *, order: int, derivatives: str):
+        self.sig = coeffs.sigmas.tolist()
+        self.r, self.c1, self.c2, self.std = (a.tolist() for a in (coeffs.r, coeffs.c1, coeffs.c2, coeffs.noise_std))
+        self.final = coeffs.final.tolist()
+        self.order, self.derivatives = order, derivatives
+        self.old_den = self.old_d1 = None
+        self.taken = 0                      # steps taken so far: the history available for derivatives
+
+    def __len__(self) -> int:
+        return len(self.sig) - 1
+
+    def __call__(self, i: int, x: torch.Tensor, den: torch.Tensor, noise: Callable[[int], torch.Tensor]) -> torch.Tensor:
+        """x_{i+1} from x_i and x_θ(x_i, σ_i) = ``den``. Steps come in order i, i + 1, … (a run may start at
+        any i > 0, e.g. img2img: the order is lowered while the history fills, as at i = 0)."""
+        sig, r, c1, c2, std = self.sig, self.r, self.c1, self.c2, self.std
+        if self.final[i]:
+            x_next = den
+        else:
+            k = min(self.order, self.taken + 1)
+            x_next = x * r[i]
+            x_next.add_(den, alpha=1.0 - r[i])
+            if k >= 2:
+                d1 = (den - self.old_den) * (1.0 / (sig[i] - sig[i - 1]))
+                deriv = d1
+                if k >= 3:
+                    d2 = (d1 - self.old_d1) * (2.0 / (sig[i] - sig[i - 2]))
+                    x_next.add_(d2, alpha=c2[i])
+                    if self.derivatives == "corrected":
+                        deriv = d1 + d2 * (0.5 * (sig[i] - sig[i - 1]))
+                x_next.add_(deriv, alpha=c1[i])
+                self.old_d1 = d1
+            if std[i] > 0:
+                x_next.add_(noise(i), alpha=std[i])
+        self.old_den = den
+        self.taken += 1
+        return x_next
 
 
 def ersde_loop(denoise: Callable[[torch.Tensor, int], torch.Tensor], x: torch.Tensor,
@@ -53,38 +101,29 @@ def ersde_loop(denoise: Callable[[torch.Tensor, int], torch.Tensor], x: torch.Te
     ``denoise(x, i)`` returns x_θ at σ_i. All coefficients are host floats (float64), so the loop does no
     host–device synchronisation (unless ``check_finite="step"``).
     """
-    sig = coeffs.sigmas.tolist()
-    r, c1, c2, std = (a.tolist() for a in (coeffs.r, coeffs.c1, coeffs.c2, coeffs.noise_std))
-    final = coeffs.final.tolist()
-    old_den = old_d1 = None
-    for i in trange(len(sig) - 1, disable=disable):
+    step = ERSDEStepper(coeffs, order=order, derivatives=derivatives)
+    for i in trange(len(step), disable=disable):
         den = denoise(x, i)
         if on_step is not None:
             on_step(i, x, den)
-        if final[i]:
-            x_next = den
-        else:
-            k = min(order, i + 1)
-            x_next = x * r[i]
-            x_next.add_(den, alpha=1.0 - r[i])
-            if k >= 2:
-                d1 = (den - old_den) * (1.0 / (sig[i] - sig[i - 1]))
-                deriv = d1
-                if k >= 3:
-                    d2 = (d1 - old_d1) * (2.0 / (sig[i] - sig[i - 2]))
-                    x_next.add_(d2, alpha=c2[i])
-                    if derivatives == "corrected":
-                        deriv = d1 + d2 * (0.5 * (sig[i] - sig[i - 1]))
-                x_next.add_(deriv, alpha=c1[i])
-                old_d1 = d1
-            if std[i] > 0:
-                x_next.add_(noise(i), alpha=std[i])
-        x, old_den = x_next, den
+        x = step(i, x, den, noise)
         if check_finite == "step":
-            check_state(x, "step", i, sig[i + 1])
+            check_state(x, "step", i, step.sig[i + 1])
     if check_finite == "end":
         check_state(x, "end")
     return x
+
+
+def vp_coefficients(alphas, sigmas, nsf: NSFLike, quadrature: str):
+    """Checked float64 (α, σ) of a VP schedule and the step coefficients on λ = σ/α (notes §2)."""
+    a = np.asarray(alphas.detach().cpu() if hasattr(alphas, "detach") else alphas, dtype=np.float64)
+    s = validate_sigmas(sigmas)
+    if a.shape != s.shape:
+        raise ValueError(f"alphas and sigmas must have the same length, got {a.shape} and {s.shape}")
+    if not np.all(np.isfinite(a) & (a > 0) & (a <= 1)):
+        raise ValueError(f"alphas must lie in (0, 1], got min {a.min()!r}, max {a.max()!r}")
+    lam = validate_sigmas(s / a, "lambdas = sigmas/alphas")
+    return a, s, ersde_coefficients(lam, nsf, quadrature)
 
 
 @torch.no_grad()
@@ -151,19 +190,12 @@ def sample_er_sde_vp(model, x: torch.Tensor, alphas, sigmas, *, prediction: str 
     _check_common(x, order, derivatives, check_finite)
     if prediction not in PREDICTIONS:
         raise ValueError(f"prediction must be one of {PREDICTIONS}, got {prediction!r}")
-    a = np.asarray(alphas.detach().cpu() if hasattr(alphas, "detach") else alphas, dtype=np.float64)
-    s = validate_sigmas(sigmas)
-    if a.shape != s.shape:
-        raise ValueError(f"alphas and sigmas must have the same length, got {a.shape} and {s.shape}")
-    if not np.all(np.isfinite(a) & (a > 0) & (a <= 1)):
-        raise ValueError(f"alphas must lie in (0, 1], got min {a.min()!r}, max {a.max()!r}")
+    a, s, coeffs = vp_coefficients(alphas, sigmas, nsf, quadrature)
     if timesteps is not None:
         ts = torch.as_tensor(timesteps)
         if ts.ndim != 1 or ts.shape[0] != s.shape[0]:
             raise ValueError(f"timesteps must have {s.shape[0]} entries like sigmas, got shape {tuple(ts.shape)}")
         ts = ts.to(x.device)
-    lam = validate_sigmas(s / a, "lambdas = sigmas/alphas")
-    coeffs = ersde_coefficients(lam, nsf, quadrature)
     sig_vp = torch.from_numpy(s)
     sig_dev = sig_vp.to(device=x.device, dtype=x.dtype)
     s_in = x.new_ones(x.shape[0])

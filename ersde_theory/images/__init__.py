@@ -1,0 +1,24 @@
+"""The same ER-SDE solvers on image models (issue 6).
+
+* :mod:`.unet` — a small UNet with EDM preconditioning (``model(x, sigma)`` is a VE denoiser), trained on
+  scikit-learn's bundled 8×8 digits (:mod:`.digits`, :mod:`.train`); weights ship in ``ersde_theory/data``.
+* :mod:`.adapters` — diffusers ``UNet2DModel`` VP models through ``sample_er_sde_vp``; EDM network pickles.
+* :mod:`.scheduler` — ``ERSDEScheduler`` for diffusers pipelines (needs the ``diffusers`` extra).
+* :mod:`.sampling`, :mod:`.sample_cli` — per-seed sampling to PNGs, resumable, under torchrun.
+* :mod:`.fid` — FD_digits (feature-space Fréchet distance; NOT Inception-FID) and Inception-FID with
+  local weights; :mod:`.bench` — ``python -m ersde_theory bench images``.
+"""
+from .sampling import load_image_model, parse_seeds, sample_images
+from .train import load_digits_unet
+from .unet import EDMDenoiser, UNetConfig
+
+
+def __getattr__(name):
+    if name == "ERSDEScheduler":                       # imports diffusers: only on demand
+        from .scheduler import ERSDEScheduler
+        return ERSDEScheduler
+    raise AttributeError(name)
+
+
+__all__ = ["EDMDenoiser", "UNetConfig", "load_digits_unet", "load_image_model", "parse_seeds", "sample_images",
+           "ERSDEScheduler"]

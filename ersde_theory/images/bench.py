@@ -1,0 +1,162 @@
+"""``python -m ersde_theory bench images``: sampler × NFE on the digits model, quality as FD_digits
+(feature-space Fréchet distance, NOT Inception-FID; see fid.py) with 95 % Student-t CIs over disjoint seed
+blocks, and the solver's overhead relative to the UNet.
+
+Every configuration samples the same seeds (block k holds seeds k·n … (k+1)·n − 1), so differences
+between configurations are also reported paired, block by block, with their own CIs. The real-data floor
+is the FD_digits of n real digits drawn with replacement: what an exact sampler of the data reaches at n.
+"""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import torch
+
+from ..coefficients.schedules import get_sigmas_karras
+from .fid import FD_LABEL, DigitFD, mean_ci
+from .sampling import available_samplers, initial_noise, load_image_model, sample_images, steps_for_nfe
+
+ERSDE_CONFIGS = [   # (label, sampler, order, nsf)
+    ("ER-SDE-3 er_sde_5", "er_sde", 3, "er_sde_5"),
+    ("ER-SDE-2 er_sde_5", "er_sde", 2, "er_sde_5"),
+    ("ER-SDE-1 er_sde_5", "er_sde", 1, "er_sde_5"),
+    ("ER-SDE-3 ode", "er_sde", 3, "ode"),
+    ("ER-SDE-1 ode (=DDIM)", "er_sde", 1, "ode"),
+    ("ER-SDE-3 sde", "er_sde", 3, "sde"),
+    ("ER-SDE-1 sde (=SDE-DPM-Solver++1)", "er_sde", 1, "sde"),
+]
+BASELINES = ["heun", "dpmpp_2m", "dpmpp_2m_sde", "euler_ancestral", "sa_solver"]
+
+
+def configs(quick: bool = False) -> list[tuple]:
+    """ER-SDE orders/NSFs, plus the issue-5 baselines that exist in ``solvers.baselines``."""
+    if quick:
+        return [ERSDE_CONFIGS[0], ERSDE_CONFIGS[4]]
+    have = available_samplers()
+    return ERSDE_CONFIGS + [(b, b, None, None) for b in BASELINES if b in have]
+
+
+def _sample(im, seeds, nfe, sampler, order, nsf, batch, device):
+    steps = steps_for_nfe(sampler, nfe)
+    kw = dict(order=order, nsf=nsf) if sampler == "er_sde" else {}
+    out = [sample_images(im, seeds[i:i + batch], steps=steps, sampler=sampler, device=device, **kw)
+           for i in range(0, len(seeds), batch)]
+    return torch.cat(out)
+
+
+@torch.no_grad()
+def solver_overhead(im, steps: int = 20, batch: int = 256, reps: int = 3, device="cpu") -> dict:
+    """Wall time of ER-SDE-3 sampling versus its ``steps`` model calls alone, at ``batch`` images."""
+    sigmas = get_sigmas_karras(steps, im.sigma_min, im.sigma_max)
+    sig = sigmas.to(device=device, dtype=torch.float64)
+    _, z = initial_noise(range(batch), im.shape, device, torch.float64)
+    ones = z.new_ones(batch)
+
+    def model_only():
+        for i in range(steps):
+            im.model(z, sig[i] * ones)
+
+    def full(per_seed: bool):
+        seeds = list(range(batch)) if per_seed else [0]
+        if per_seed:
+            sample_images(im, seeds, steps=steps, device=device)
+        else:
+            from ..solvers.ersde import sample_er_sde
+            g = torch.Generator(device=device).manual_seed(0)
+            sample_er_sde(im.model, z * float(sigmas[0]), sigmas, generator=g, disable=True)
+
+    def best(fn):
+        times = []
+        for _ in range(reps):
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            t0 = time.perf_counter()
+            fn()
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            times.append(time.perf_counter() - t0)
+        return min(times)
+
+    model_only()
+    t_model = best(model_only)
+    t_per_seed = best(lambda: full(True))
+    t_one_gen = best(lambda: full(False))
+    return {"device": str(device), "batch": batch, "steps": steps, "threads": torch.get_num_threads(),
+            "model_seconds": t_model, "sampler_seconds_per_seed_generators": t_per_seed,
+            "sampler_seconds_one_generator": t_one_gen,
+            "overhead_pct_per_seed_generators": 100 * (t_per_seed / t_model - 1),
+            "overhead_pct_one_generator": 100 * (t_one_gen / t_model - 1),
+            "images_per_second": batch / t_per_seed}
+
+
+def run_bench(nfes=(10, 20, 50), n_per_block: int = 250, blocks: int = 4, quick: bool = False,
+              batch: int = 500, model: str = "digits", device="cpu", speed: bool = True, log=print) -> dict:
+    device = torch.device(device)
+    im = load_image_model(model, device)
+    fd = DigitFD()
+    n = n_per_block * blocks
+    seeds = list(range(n))
+    floor = fd.real_floor(n_per_block, reps=max(blocks, 10))
+    rows, per_block = [], {}
+    t0 = time.perf_counter()
+    for label, sampler, order, nsf in configs(quick):
+        for nfe in nfes:
+            t1 = time.perf_counter()
+            x = _sample(im, seeds, nfe, sampler, order, nsf, batch, device)
+            vals = fd.blocks(x, blocks)
+            per_block[(label, nfe)] = vals
+            m, h = mean_ci(vals)
+            rows.append({"sampler": label, "nfe": nfe, "fd": m, "ci95": h, "blocks": vals.tolist(),
+                         "seconds": round(time.perf_counter() - t1, 2)})
+            if log:
+                log(f"{label:36s} NFE {nfe:3d}  FD {m:7.3f} ± {h:.3f}  ({time.perf_counter() - t1:.0f}s)")
+    ref = configs(quick)[0][0]
+    for r in rows:
+        d = per_block[(r["sampler"], r["nfe"])] - per_block[(ref, r["nfe"])]
+        r["diff_vs_ref"], r["diff_ci95"] = mean_ci(d) if r["sampler"] != ref else (0.0, 0.0)
+    fm, fh = mean_ci(floor)
+    res = {"metric": FD_LABEL, "model": model, "n_per_block": n_per_block, "blocks": blocks, "nfes": list(nfes),
+           "reference_config": ref, "real_floor": {"fd": fm, "ci95": fh, "n": n_per_block},
+           "rows": rows, "seconds": round(time.perf_counter() - t0, 1),
+           "missing_baselines": [b for b in BASELINES if b not in available_samplers()]}
+    if speed:
+        res["speed"] = solver_overhead(im, batch=256, device=device)
+    return res
+
+
+def markdown_table(res: dict) -> str:
+    nfes = res["nfes"]
+    lines = [f"{res['metric']}, {res['blocks']} blocks × {res['n_per_block']} seeds, mean ± 95 % CI over blocks; "
+             f"Δ = paired difference to {res['reference_config']} (negative = better).", "",
+             "| sampler | " + " | ".join(f"NFE {k}" for k in nfes) + " | " + " | ".join(f"Δ NFE {k}" for k in nfes) + " |",
+             "|---|" + "---|" * (2 * len(nfes))]
+    by = {}
+    for r in res["rows"]:
+        by.setdefault(r["sampler"], {})[r["nfe"]] = r
+    for name, d in by.items():
+        cells = [f"{d[k]['fd']:.2f} ± {d[k]['ci95']:.2f}" for k in nfes]
+        diffs = [f"{d[k]['diff_vs_ref']:+.2f} ± {d[k]['diff_ci95']:.2f}" if name != res["reference_config"] else "—"
+                 for k in nfes]
+        lines.append(f"| {name} | " + " | ".join(cells + diffs) + " |")
+    f = res["real_floor"]
+    lines += ["", f"Real-data floor at n = {f['n']}: {f['fd']:.2f} ± {f['ci95']:.2f}."]
+    if res.get("missing_baselines"):
+        lines.append(f"Baselines not available yet (ersde_theory.solvers.baselines): {', '.join(res['missing_baselines'])}.")
+    if "speed" in res:
+        s = res["speed"]
+        lines.append(f"Speed ({s['device']}, {s['threads']} thread(s), batch {s['batch']}, {s['steps']} steps): "
+                     f"{s['images_per_second']:.0f} images/s; solver overhead vs UNet time "
+                     f"{s['overhead_pct_per_seed_generators']:.1f} % with per-seed generators, "
+                     f"{s['overhead_pct_one_generator']:.1f} % with one generator.")
+    return "\n".join(lines) + "\n"
+
+
+def write_results(res: dict, outdir) -> list[Path]:
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    pj, pm = outdir / "bench_images.json", outdir / "bench_images.md"
+    pj.write_text(json.dumps(res, indent=1) + "\n")
+    pm.write_text(markdown_table(res))
+    return [pj, pm]

@@ -1,0 +1,208 @@
+"""Quality of generated images.
+
+**FD_digits — NOT Inception-FID.** The Fréchet distance (studies.metrics.frechet_distance,
+|μ1 − μ2|² + tr(Σ1 + Σ2 − 2 (Σ1^{1/2} Σ2 Σ1^{1/2})^{1/2})) between Gaussian fits of the 64-d penultimate-layer
+features of a small digit classifier trained and shipped by this project (``digits_features.pt``). Its
+values are not comparable with any published FID; they rank samplers on the digits model only.
+
+**Inception FID** through torch-fidelity's standard InceptionV3 feature extractor ("inception-v3-compat",
+2048-d pool features, the weights of the original TensorFlow FID). Nothing is downloaded: the weights file
+must exist locally (``weights=`` or the ``ERSDE_INCEPTION_WEIGHTS`` environment variable).
+"""
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import scipy.stats
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from ..studies.metrics import frechet_distance
+from .digits import from_uint8, load_digits_tensor, split_indices, to_uint8
+from .train import FEATURES_PATH, resolve_device, write_sidecar
+
+FD_LABEL = "FD_digits (feature-space Fréchet distance, project digit classifier; NOT Inception-FID)"
+INCEPTION_ENV = "ERSDE_INCEPTION_WEIGHTS"
+INCEPTION_FILE = "weights-inception-2015-12-05-6726825d.pth"
+INCEPTION_URL = f"https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/{INCEPTION_FILE}"
+
+
+class DigitFeatureNet(nn.Module):
+    """conv 1→32 (8×8) → conv 32→64 stride 2 (4×4) → conv 64→64 stride 2 (2×2) → fc 256→64 (the features)
+    → fc 64→10 (class logits)."""
+
+    feature_dim = 64
+
+    def __init__(self):
+        super().__init__()
+        self.c1, self.c2, self.c3 = nn.Conv2d(1, 32, 3, padding=1), nn.Conv2d(32, 64, 3, 2, 1), nn.Conv2d(64, 64, 3, 2, 1)
+        self.fc, self.head = nn.Linear(256, self.feature_dim), nn.Linear(self.feature_dim, 10)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        h = F.silu(self.c3(F.silu(self.c2(F.silu(self.c1(x.to(torch.float32)))))))
+        return F.silu(self.fc(h.flatten(1)))
+
+    def forward(self, x):
+        return self.head(self.features(x))
+
+
+def _as_images(images) -> torch.Tensor:
+    """Float (N, 1, 8, 8) in [−1, 1] from a float tensor (clamped, quantised to the 256 PNG levels like
+    written samples), a uint8 tensor, or a folder of PNGs."""
+    if isinstance(images, (str, Path)):
+        from .sampling import read_png_dir
+        images = read_png_dir(images)
+    if not isinstance(images, torch.Tensor):
+        raise ValueError(f"images must be a tensor or a folder of PNGs, got {type(images).__name__}")
+    if images.dtype != torch.uint8:
+        images = to_uint8(images)
+    if images.ndim != 4 or tuple(images.shape[1:]) != (1, 8, 8):
+        raise ValueError(f"the digit feature network takes (N, 1, 8, 8) images, got {tuple(images.shape)}")
+    return from_uint8(images.cpu())
+
+
+def train_feature_net(steps: int = 1500, batch: int = 128, lr: float = 2e-3, seed: int = 0,
+                      device: str = "auto", log=print) -> tuple[DigitFeatureNet, dict]:
+    """Train the classifier on an 80 % split (random ±1 pixel shifts and N(0, 0.1²) pixel noise as
+    augmentation, so that features stay stable on imperfect samples); report held-out accuracy."""
+    dev = resolve_device(device)
+    torch.manual_seed(seed)
+    x, y = load_digits_tensor()
+    tr, te = split_indices(x.shape[0], 0.2, seed)
+    net = DigitFeatureNet().to(dev)
+    opt = torch.optim.Adam(net.parameters(), lr=lr)
+    g = torch.Generator().manual_seed(seed)
+    xtr, ytr = x[tr], y[tr]
+    t0 = time.perf_counter()
+    for step in range(steps):
+        idx = torch.randint(xtr.shape[0], (batch,), generator=g)
+        xb = F.pad(xtr[idx], (1, 1, 1, 1), value=-1.0)
+        dx, dy = (int(v) for v in torch.randint(0, 3, (2,), generator=g))
+        xb = xb[:, :, dy:dy + 8, dx:dx + 8] + 0.1 * torch.randn(batch, 1, 8, 8, generator=g)
+        loss = F.cross_entropy(net(xb.to(dev)), ytr[idx].to(dev))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if log and (step + 1) % 500 == 0:
+            log(f"step {step + 1}/{steps}  loss {float(loss.detach()):.4f}")
+    net = net.cpu().eval().requires_grad_(False)
+    with torch.no_grad():
+        acc = float((net(x[te]).argmax(1) == y[te]).double().mean())
+    summary = {"steps": steps, "batch": batch, "lr": lr, "seed": seed, "test_accuracy": acc,
+               "test_size": int(te.size), "seconds": round(time.perf_counter() - t0, 1)}
+    return net, summary
+
+
+@torch.no_grad()
+def extract_features(net: DigitFeatureNet, images, batch: int = 2048) -> np.ndarray:
+    x = _as_images(images)
+    return torch.cat([net.features(x[i:i + batch]) for i in range(0, x.shape[0], batch)]).double().numpy()
+
+
+def moments(feats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return feats.mean(0), np.cov(feats, rowvar=False)
+
+
+def save_feature_net(net: DigitFeatureNet, path, summary: dict, command: str | None = None) -> Path:
+    """Weights plus the reference moments of the features of all 1797 digits."""
+    x, _ = load_digits_tensor()
+    mu, cov = moments(extract_features(net, x))
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"state_dict": net.state_dict(), "ref_mean": torch.from_numpy(mu), "ref_cov": torch.from_numpy(cov),
+                "ref_count": x.shape[0]}, path)
+    return write_sidecar(path, {"command": command, **summary, "reference": "features of all 1797 digits"})
+
+
+class DigitFD:
+    """FD_digits (module docstring) against the shipped reference moments of all 1797 digits."""
+
+    label = FD_LABEL
+
+    def __init__(self, path=None):
+        path = Path(path) if path is not None else FEATURES_PATH
+        if not path.is_file():
+            raise FileNotFoundError(f"no digit feature network at {path}; train one with "
+                                    f"`python -m ersde_theory train-digit-features --out {path}`")
+        ck = torch.load(path, map_location="cpu", weights_only=True)
+        self.net = DigitFeatureNet()
+        self.net.load_state_dict(ck["state_dict"])
+        self.net.eval().requires_grad_(False)
+        self.ref_mean, self.ref_cov = ck["ref_mean"].numpy(), ck["ref_cov"].numpy()
+
+    def features(self, images) -> np.ndarray:
+        return extract_features(self.net, images)
+
+    def __call__(self, images) -> float:
+        """FD_digits of a set of images (tensor in [−1, 1], uint8 tensor, or PNG folder)."""
+        f = self.features(images)
+        if f.shape[0] < 2:
+            raise ValueError("need at least 2 images for a covariance")
+        return frechet_distance(*moments(f), self.ref_mean, self.ref_cov)
+
+    def blocks(self, images, n_blocks: int) -> np.ndarray:
+        """FD_digits of ``n_blocks`` consecutive, equal, disjoint blocks (e.g. of seeds)."""
+        x = _as_images(images)
+        m = x.shape[0] // n_blocks
+        if m < 2:
+            raise ValueError(f"{x.shape[0]} images cannot fill {n_blocks} blocks of at least 2")
+        return np.array([self(x[k * m:(k + 1) * m]) for k in range(n_blocks)])
+
+    def real_floor(self, n: int, reps: int = 10, seed: int = 0) -> np.ndarray:
+        """FD_digits of ``n`` real digits drawn with replacement from the 1797, ``reps`` times: what a sampler
+        that reproduces the data distribution exactly reaches at sample size n."""
+        x, _ = load_digits_tensor()
+        g = torch.Generator().manual_seed(seed)
+        return np.array([self(x[torch.randint(x.shape[0], (n,), generator=g)]) for _ in range(reps)])
+
+
+def mean_ci(values, level: float = 0.95) -> tuple[float, float]:
+    """Mean and Student-t half-width of a ``level`` confidence interval over independent replicates."""
+    v = np.asarray(values, dtype=np.float64)
+    if v.size < 2:
+        return float(v.mean()), float("nan")
+    return float(v.mean()), float(scipy.stats.t.ppf(0.5 + level / 2, v.size - 1) * v.std(ddof=1) / np.sqrt(v.size))
+
+
+def inception_weights_path(weights=None) -> Path:
+    """The local InceptionV3 FID weights file, or a clear error saying how to provide it."""
+    weights = weights or os.environ.get(INCEPTION_ENV)
+    how = (f"Inception-FID needs the InceptionV3 FID weights locally; nothing is downloaded at run time. On a "
+           f"machine with internet, fetch {INCEPTION_URL} and pass its path with --inception-weights PATH "
+           f"(Python: weights=PATH) or set {INCEPTION_ENV}=PATH.")
+    if not weights:
+        raise FileNotFoundError(f"no Inception weights given. {how}")
+    p = Path(weights)
+    if not p.is_file():
+        raise FileNotFoundError(f"Inception weights file {p} does not exist. {how}")
+    return p
+
+
+@torch.no_grad()
+def inception_fid(images_a, images_b, *, weights=None, device="cpu", batch: int = 100) -> float:
+    """Standard FID between two image sets (uint8 tensors (N, C, H, W) with C ∈ {1, 3}, or PNG folders)
+    with torch-fidelity's InceptionV3 (2048-d pool features, images resized to 299 inside)."""
+    path = inception_weights_path(weights)
+    try:
+        from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
+    except ImportError as e:
+        raise ImportError("Inception-FID uses torch-fidelity: pip install 'ersde-theory[fid]' "
+                          "(torch-fidelity needs a torchvision matching torch==2.13.0)") from e
+    net = FeatureExtractorInceptionV3("inception-v3-compat", ["2048"],
+                                      feature_extractor_weights_path=str(path)).to(device).eval()
+
+    def feats(images):
+        if isinstance(images, (str, Path)):
+            from .sampling import read_png_dir
+            images = read_png_dir(images)
+        if images.dtype != torch.uint8 or images.ndim != 4 or images.shape[1] not in (1, 3):
+            raise ValueError("images must be uint8 (N, 1 or 3, H, W) or a PNG folder")
+        images = images.expand(-1, 3, -1, -1) if images.shape[1] == 1 else images
+        out = [net(images[i:i + batch].to(device))[0] for i in range(0, images.shape[0], batch)]
+        return torch.cat(out).double().cpu().numpy()
+
+    return frechet_distance(*moments(feats(images_a)), *moments(feats(images_b)))

@@ -1,0 +1,214 @@
+"""Sampling image models by seed: one ``torch.Generator`` per seed draws the initial noise and every step's
+noise of that image (and its class label, for conditional EDM models), so an image depends only on its
+seed — not on the batch it is in, the number of ranks, or a resume (EDM's convention). Images go to
+``DIR/{seed:06d}.png``, each written atomically (temporary file, then ``os.replace``).
+
+Models (``--model``): ``digits`` (the shipped 8×8 digits UNet), a ``.pt`` checkpoint written by
+``train-digits``, an EDM network pickle (``.pkl``), or ``diffusers:FOLDER`` (a local ``UNet2DModel`` or
+pipeline folder; VP ε-models, sampled by ``sample_er_sde_vp``).
+"""
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import sympy as sp
+import torch
+
+from ..coefficients.schedules import get_sigmas_karras
+from ..solvers._common import check_model_output
+from ..solvers.ersde import sample_er_sde
+from ..theory.nsf import NSF_NAMES, SIGMA
+
+PNG_RE = re.compile(r"^(\d+)\.png$")
+
+
+def parse_seeds(spec: str) -> list[int]:
+    """``"0-49999"``, ``"7"``, ``"0-9,20,30-31"`` → sorted unique non-negative seeds."""
+    seeds: set[int] = set()
+    if not isinstance(spec, str) or not spec.strip():
+        raise ValueError(f"cannot parse seed range {spec!r}: expected e.g. '0-49999' or '1,5,10-19'")
+    for part in spec.split(","):
+        m = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", part)
+        if not m:
+            raise ValueError(f"cannot parse seed range {spec!r} (at {part!r}): expected e.g. '0-49999' or '1,5,10-19'")
+        lo = int(m.group(1))
+        hi = int(m.group(2)) if m.group(2) is not None else lo
+        if hi < lo:
+            raise ValueError(f"cannot parse seed range {spec!r}: {lo}-{hi} is empty (start > end)")
+        seeds.update(range(lo, hi + 1))
+    return sorted(seeds)
+
+
+def parse_nsf(spec: str):
+    """A registry name (ode, sde, er_sde_1…5) or a sympy expression in ``sigma`` such as ``sigma**1.5``."""
+    if spec in NSF_NAMES:
+        return spec
+    try:
+        expr = sp.sympify(spec, locals={"sigma": SIGMA})
+    except (sp.SympifyError, SyntaxError, TypeError) as e:
+        raise ValueError(f"nsf {spec!r} is neither one of {NSF_NAMES} nor a sympy expression in sigma") from e
+    if not isinstance(expr, sp.Expr) or expr.free_symbols != {SIGMA}:
+        raise ValueError(f"nsf {spec!r} must be an expression in sigma alone")
+    return expr
+
+
+def png_name(seed: int) -> str:
+    return f"{seed:06d}.png"
+
+
+def write_png_atomic(path: Path, img: torch.Tensor) -> None:
+    """Write a uint8 (C, H, W) image (C = 1 or 3) to ``path`` atomically: a crash leaves either no file
+    or the complete file, never a truncated PNG under the final name."""
+    from PIL import Image
+    arr = img.cpu().numpy()
+    arr = arr[0] if arr.shape[0] == 1 else np.transpose(arr, (1, 2, 0))
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as f:
+        Image.fromarray(arr).save(f, format="PNG")
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def read_png_dir(folder) -> torch.Tensor:
+    """All ``NNNNNN.png`` of a folder, in seed order, as uint8 (N, C, H, W)."""
+    from PIL import Image
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder} is not a folder")
+    files = sorted((int(m.group(1)), p) for p in folder.iterdir() if (m := PNG_RE.match(p.name)))
+    if not files:
+        raise ValueError(f"no NNNNNN.png images in {folder}")
+    arrs = [np.asarray(Image.open(p)) for _, p in files]
+    x = torch.from_numpy(np.stack(arrs))
+    return x.unsqueeze(1) if x.ndim == 3 else x.permute(0, 3, 1, 2)
+
+
+@dataclass
+class ImageModel:
+    """A loaded model and what sampling it needs. ``kind`` "ve": ``model(x, sigma[, class_labels])`` is a
+    denoiser on [sigma_min, sigma_max]; "vp": ``model`` is a diffusers UNet2DModel with its scheduler config."""
+
+    name: str
+    kind: str
+    model: Callable
+    shape: tuple
+    sigma_min: float = 0.002
+    sigma_max: float = 80.0
+    label_dim: int = 0
+    scheduler_config: dict = field(default_factory=dict)
+
+
+def load_image_model(spec: str, device="cpu", edm_repo=None) -> ImageModel:
+    """Resolve ``--model`` (module docstring)."""
+    if spec.startswith("diffusers:"):
+        from .adapters import load_diffusers_unet
+        unet, cfg = load_diffusers_unet(spec[len("diffusers:"):], device)
+        size = unet.config.sample_size
+        hw = (size, size) if isinstance(size, int) else tuple(size)
+        return ImageModel(spec, "vp", unet, (unet.config.in_channels, *hw), scheduler_config=cfg)
+    if spec == "digits" or spec.endswith(".pt"):
+        from .train import load_digits_unet
+        m = load_digits_unet(None if spec == "digits" else spec, device)
+        return ImageModel(spec, "ve", m, m.sample_shape, m.cfg.sigma_min, m.cfg.sigma_max)
+    if spec.endswith(".pkl"):
+        from .adapters import load_edm_network
+        m = load_edm_network(spec, edm_repo=edm_repo, device=device)
+        if m.sample_shape is None:
+            raise ValueError(f"{spec}: the network has no img_resolution/img_channels attributes")
+        return ImageModel(spec, "ve", m, m.sample_shape, m.sigma_min, m.sigma_max, m.label_dim)
+    raise ValueError(f"unknown model {spec!r}: use 'digits', a train-digits .pt checkpoint, an EDM .pkl, "
+                     f"or diffusers:FOLDER")
+
+
+def _baselines():
+    try:
+        from ..solvers import baselines
+    except ImportError:
+        return None
+    return baselines
+
+
+def available_samplers() -> list[str]:
+    """``er_sde`` plus every ``sample_<name>`` of ``ersde_theory.solvers.baselines`` when it exists."""
+    b = _baselines()
+    extra = sorted(n[len("sample_"):] for n in dir(b) if n.startswith("sample_")) if b else []
+    return ["er_sde"] + extra
+
+
+NFE_PER_STEP = {"heun": 2, "dpm_2": 2, "dpm_2_ancestral": 2}    # 2 calls per step, last step 1 (EDM Alg. 2)
+
+
+def steps_for_nfe(sampler: str, nfe: int) -> int:
+    """Steps that spend ``nfe`` model calls (EDM Heun: NFE = 2·steps − 1)."""
+    k = NFE_PER_STEP.get(sampler, 1)
+    return (nfe + 1) // 2 if k == 2 else nfe
+
+
+def get_sampler(name: str, *, order: int = 3, nsf="er_sde_5", quadrature: str = "exact",
+                derivatives: str = "published") -> Callable:
+    """``fn(model, x, sigmas, *, generator, disable, extra_args)`` for a VE model."""
+    if name == "er_sde":
+        return partial(sample_er_sde, order=order, nsf=nsf, quadrature=quadrature, derivatives=derivatives)
+    if name not in available_samplers():
+        raise ValueError(f"unknown sampler {name!r}; available: {available_samplers()}")
+    return getattr(_baselines(), f"sample_{name}")
+
+
+def initial_noise(seeds, shape, device, dtype) -> tuple[list[torch.Generator], torch.Tensor]:
+    """One generator per seed and the N(0, I) initial draw of each: the first numbers of its stream."""
+    gens = [torch.Generator(device=device).manual_seed(int(s)) for s in seeds]
+    z = torch.stack([torch.randn(shape, generator=g, device=device, dtype=dtype) for g in gens])
+    return gens, z
+
+
+def _class_labels(gens, label_dim: int, device) -> torch.Tensor | None:
+    if not label_dim:
+        return None
+    idx = torch.cat([torch.randint(label_dim, (1,), generator=g, device=device) for g in gens])
+    return torch.eye(label_dim, device=device)[idx]
+
+
+@torch.no_grad()
+def probe_model(im: ImageModel, device, dtype=torch.float64) -> None:
+    """One model call on one input: raises ValueError when the output shape does not match the input."""
+    x = torch.zeros((1, *im.shape), device=device, dtype=dtype)
+    if im.kind == "vp":
+        from .adapters import DiffusersVPModel
+        out = DiffusersVPModel(im.model)(x, torch.full((1,), 500.0, device=device))
+    else:
+        labels = torch.zeros(1, im.label_dim, device=device) if im.label_dim else None
+        kw = {"class_labels": labels} if labels is not None else {}
+        out = im.model(x, torch.full((1,), im.sigma_max, device=device, dtype=dtype), **kw)
+    check_model_output(out, x)
+
+
+@torch.no_grad()
+def sample_images(im: ImageModel, seeds, *, steps: int, sampler: str = "er_sde", order: int = 3,
+                  nsf="er_sde_5", quadrature: str = "exact", derivatives: str = "published",
+                  spacing: str = "time", rho: float = 7.0, device="cpu", dtype=torch.float64) -> torch.Tensor:
+    """Images (B, C, H, W), model space, one per seed (module docstring).
+
+    VE models: Karras/EDM steps (ρ = ``rho``) from the model's σ_max to σ_min, then 0; x_T = σ_max z.
+    VP models (er_sde only): ``sample_diffusers_unet`` with ``spacing`` ∈ {time, logsnr}.
+    """
+    gens, z = initial_noise(seeds, im.shape, device, dtype)
+    if im.kind == "vp":
+        if sampler != "er_sde":
+            raise ValueError("diffusers VP models are sampled with sampler 'er_sde' only (sample_er_sde_vp)")
+        from .adapters import sample_diffusers_unet
+        return sample_diffusers_unet(im.model, z, steps, scheduler_config=im.scheduler_config, spacing=spacing,
+                                     order=order, nsf=nsf, quadrature=quadrature, derivatives=derivatives,
+                                     generator=gens, disable=True)
+    labels = _class_labels(gens, im.label_dim, device)
+    sigmas = get_sigmas_karras(steps, im.sigma_min, im.sigma_max, rho)
+    fn = get_sampler(sampler, order=order, nsf=nsf, quadrature=quadrature, derivatives=derivatives)
+    kw = {"extra_args": {"class_labels": labels}} if labels is not None else {}
+    return fn(im.model, z * float(sigmas[0]), sigmas, generator=gens, disable=True, **kw)
+
