@@ -162,14 +162,13 @@ def test_edm_pickle_loader(tmp_path, digits_model):
         load_edm_network(tmp_path / "nope.pkl")
 
 
-def test_bench_images_quick_writes_valid_results(tmp_path):
-    from ersde_theory.images.bench import markdown_table, run_bench, solver_overhead, write_results
-    res = run_bench(nfes=(5,), n_per_block=24, blocks=2, quick=True, speed=False, batch=48, log=None)
+def test_bench_images_quick_writes_valid_results(tmp_path, capsys):
+    from ersde_theory.images.bench import solver_overhead
+    assert main(["bench", "images", "--quick", "--no-speed", "--device", "cpu", "--outdir", str(tmp_path)]) == 0
+    res = json.loads((tmp_path / "bench_images.json").read_text())
     assert {r["sampler"] for r in res["rows"]} == {"ER-SDE-3 er_sde_5", "ER-SDE-1 ode (=DDIM)"}
     assert all(np.isfinite(r["fd"]) and r["fd"] > 0 and np.isfinite(r["ci95"]) for r in res["rows"])
-    paths = write_results(res, tmp_path)
-    assert json.loads(paths[0].read_text())["rows"][0]["nfe"] == 5
-    assert "NOT Inception-FID" in markdown_table(res)
+    assert res["real_floor"]["fd"] > 0 and "NOT Inception-FID" in (tmp_path / "bench_images.md").read_text()
     sp = solver_overhead(load_image_model("digits"), steps=3, batch=8, reps=1, device=torch.device("cpu"))
     assert sp["model_seconds"] > 0 and sp["images_per_second"] > 0
 

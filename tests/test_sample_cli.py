@@ -13,6 +13,7 @@ from PIL import Image
 
 from ersde_theory.cli import main
 from ersde_theory.images.digits import to_uint8
+from ersde_theory.images.fid import DigitFD
 from ersde_theory.images.sampling import load_image_model, sample_images
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -59,3 +60,4 @@ def test_torchrun_kill_resume_no_duplicates_nothing_lost_same_images(tmp_path):
     assert all((out / n).stat().st_mtime_ns == m for n, m in written_first.items())   # not rewritten
     got = np.stack([np.asarray(Image.open(out / n)) for n in names])[:, None]
     np.testing.assert_array_equal(got, ref)             # same pixels whatever the ranks, batches and resume
+    assert np.isfinite(DigitFD()(out))                  # FD_digits reads the PNG folder

@@ -142,7 +142,7 @@ def available_samplers() -> list[str]:
     return ["er_sde"] + extra
 
 
-NFE_PER_STEP = {"heun": 2, "dpm_2": 2, "dpm_2_ancestral": 2}    # 2 calls per step, last step 1 (EDM Alg. 2)
+NFE_PER_STEP = {"heun": 2}        # EDM Algorithm 2: 2 model calls per step, 1 on the last (to σ = 0)
 
 
 def steps_for_nfe(sampler: str, nfe: int) -> int:
