@@ -46,5 +46,7 @@ def main(argv=None) -> int:
     return args._fn(args)
 
 
+from . import cli_convergence  # noqa: E402,F401  (registers the convergence command)
+
 if __name__ == "__main__":
     sys.exit(main())
