@@ -46,7 +46,7 @@ def main(argv=None) -> int:
     return args._fn(args)
 
 
-from . import cli_symbolic  # noqa: E402,F401  (registers symbolic-bench)
+from . import cli_convergence, cli_symbolic  # noqa: E402,F401  (register their commands)
 
 if __name__ == "__main__":
     sys.exit(main())
