@@ -66,8 +66,8 @@ def get_vp_schedule(n: int, kind: str = "linear", spacing: str = "time", *, T: i
     """(α, σ, timesteps) for ``n`` VP steps, each a float64 tensor of n+1 values, descending noise.
 
     The discrete ᾱ_t is extended to continuous t ∈ [0, T−1] by linear interpolation of log ᾱ.
-    ``spacing="time"``: t uniform from T−1 to ``t_end``; ``"logsnr"``: log(α/σ) uniform between the same
-    end points. ``final_zero`` appends a last point α = 1, σ = 0 (its timestep, −1, is never passed to a
+    ``spacing="time"``: t uniform from T−1 to ``t_end``; ``"logsnr"``: log(α/σ) exactly uniform between the
+    same end points (timesteps by inverse interpolation). ``final_zero`` appends a last point α = 1, σ = 0 (its timestep, −1, is never passed to a
     model: the last step returns the denoiser output).
     """
     if not (isinstance(n, (int, np.integer)) and n >= 1):
@@ -85,9 +85,11 @@ def get_vp_schedule(n: int, kind: str = "linear", spacing: str = "time", *, T: i
         targets = np.linspace(ls[-1], np.interp(t_end, grid, ls), m)
         t = np.interp(targets, ls[::-1], grid[::-1])
         t[0], t[-1] = T - 1, t_end
+        la = -np.log1p(np.exp(-2.0 * targets))                   # ᾱ = sigmoid(2 logSNR/2) exactly
     else:
         raise ValueError(f"unknown spacing {spacing!r}; use 'time' or 'logsnr'")
-    la = np.interp(t, grid, log_ab)
+    if spacing == "time":
+        la = np.interp(t, grid, log_ab)
     alphas, sigmas = np.exp(0.5 * la), np.sqrt(-np.expm1(la))
     if final_zero:
         alphas, sigmas, t = np.append(alphas, 1.0), np.append(sigmas, 0.0), np.append(t, -1.0)

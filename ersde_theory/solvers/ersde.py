@@ -27,7 +27,7 @@ from typing import Callable
 
 import numpy as np
 import torch
-from tqdm.auto import trange
+from tqdm import trange
 
 from ..coefficients.ersde import StepCoefficients, ersde_coefficients, validate_sigmas
 from ..theory.nsf import NSFLike

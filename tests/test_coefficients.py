@@ -1,0 +1,70 @@
+import numpy as np
+import pytest
+
+from ersde_theory import (NSF_NAMES, ersde_coefficients, get_sigmas_karras, get_sigmas_loguniform, power_nsf,
+                          resolve_nsf)
+from ersde_theory.studies.reference_coefficients import mp_step_coefficients
+
+
+@pytest.mark.parametrize("n", [5, 37, 200, 1000])
+@pytest.mark.parametrize("name", NSF_NAMES)
+def test_exact_coefficients_match_mpmath(name, n):
+    sig = get_sigmas_karras(n, 0.002, 80.0).numpy()
+    c = ersde_coefficients(sig, name)
+    for i in np.unique(np.linspace(0, n - 2, 5).astype(int)):
+        ref = mp_step_coefficients(name, sig[i], sig[i + 1], dps=30)
+        assert c.r[i] == pytest.approx(ref["r"], rel=1e-12)
+        assert abs(c.noise_std[i] - ref["std"]) <= 1e-12 * sig[i + 1]
+        assert c.c1[i] == pytest.approx(ref["c1"], rel=1e-12)
+        assert c.c2[i] == pytest.approx(ref["c2"], rel=1e-12)
+    assert c.r[-1] == 0 and c.noise_std[-1] == 0   # the step to σ = 0
+
+
+@pytest.mark.parametrize("p", [1.0, 1.5, 2.0, 3.0])
+def test_power_closed_form_equals_quadrature_path(p):
+    sig = get_sigmas_loguniform(300, 0.002, 80.0)
+    closed = ersde_coefficients(sig, power_nsf(p))
+    quad = ersde_coefficients(sig, resolve_nsf(lambda s: 3.0 * s ** p))   # callable: no closed form
+    np.testing.assert_allclose(closed.c1, quad.c1, rtol=1e-11)
+    np.testing.assert_allclose(closed.c2, quad.c2, rtol=1e-11)
+    np.testing.assert_allclose(closed.r, quad.r, rtol=1e-12)
+
+
+def _left_riemann(phi, s, t, n):
+    """Plain per-step loop of the official sums (points σ_t + k(σ_s − σ_t)/n, k = 0…n−1)."""
+    h = (s - t) / n
+    s_int = sum(1 / phi(t + k * h) * h for k in range(n))
+    s_d_int = sum((t + k * h - s) / phi(t + k * h) * h for k in range(n))
+    return (t - s) + s_int * phi(t), (t - s) ** 2 / 2 + s_d_int * phi(t)
+
+
+@pytest.mark.parametrize("mode,n", [("official", 100), ("comfyui", 200)])
+@pytest.mark.parametrize("name", ["ode", "er_sde_5", "er_sde_4"])
+def test_riemann_modes_equal_left_riemann_sums(mode, n, name):
+    sig = get_sigmas_karras(12, 0.002, 80.0).numpy()
+    phi = resolve_nsf(name)
+    c = ersde_coefficients(sig, name, mode)
+    for i in range(11):
+        c1, c2 = _left_riemann(lambda v: float(phi(v)), sig[i], sig[i + 1], n)
+        assert c.c1[i] == pytest.approx(c1, rel=1e-12)
+        assert c.c2[i] == pytest.approx(c2, rel=1e-10, abs=1e-14)
+
+
+def test_official_mode_clips_small_variances_to_zero():
+    sig = get_sigmas_karras(20, 0.002, 80.0).numpy()
+    ex, off = ersde_coefficients(sig, "er_sde_5"), ersde_coefficients(sig, "er_sde_5", "official")
+    small = (ex.noise_std ** 2 < 1e-6) & (ex.noise_std > 0)
+    assert small.sum() >= 1                                  # real noise the official code drops
+    assert np.all(off.noise_std[small] == 0)
+    np.testing.assert_allclose(off.noise_std[~small], ex.noise_std[~small], rtol=1e-9)
+    assert ersde_coefficients(sig, "er_sde_5", "comfyui").noise_std[small].min() > 0
+
+
+def test_bad_schedules_and_modes():
+    for bad, msg in [([[80.0, 1.0]], "1-D"), ([80.0], "at least 2"), ([80.0, np.nan, 0.0], "finite"),
+                     ([80.0, 1.0, -1.0], "non-negative"), ([1.0, 2.0, 0.0], "strictly decreasing"),
+                     ([1.0, 1.0, 0.0], "strictly decreasing")]:
+        with pytest.raises(ValueError, match=msg):
+            ersde_coefficients(bad)
+    with pytest.raises(ValueError, match="quadrature"):
+        ersde_coefficients([1.0, 0.0], quadrature="simpson")
