@@ -47,5 +47,7 @@ def main(argv=None) -> int:
     return args._fn(args)
 
 
+from . import cli_symbolic  # noqa: E402,F401  (registers symbolic-bench)
+
 if __name__ == "__main__":
     sys.exit(main())
