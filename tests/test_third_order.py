@@ -219,22 +219,21 @@ def test_symbolic_derivation():
     assert M.leading_term(M.truncation_error("corrected", 1))[0] == 2
     # every stored output enters a step with an O(h) weight
     assert all(M.leading_term(w)[0] == 1 for w in M.stored_output_weights("corrected", 3))
-    # generic φ: C_1 ≈ −φ'/(2φ) h²
+    # generic φ: C_1 ≈ −φ'/(2φ) h², and the corrected local error keeps h^4 with 1/σ → φ'/φ
+    phi_s = sp.Function("phi", positive=True)(M.s)
     q, c = M.leading_term(M.step_coefficient_series(1, 3, None))
-    assert q == 2 and sp.simplify(c + M._PHI[1] / (2 * M._PHI[0])) == 0
+    assert q == 2 and sp.simplify(c + sp.diff(phi_s, M.s) / (2 * phi_s)) == 0
+    assert M.leading_term(M.local_error("corrected", 3, phi=None))[0] == 4
+    assert M.multistep_derivation().verify()
 
 
 @pytest.mark.parametrize("nsf", ["ode", "er_sde_5"])
 def test_coefficient_series_match_the_coefficient_module(nsf):
-    """C_n series for a generic φ, evaluated with the NSF's derivatives, against the quadrature module."""
-    from ersde_theory.theory.nsf import SIGMA, resolve_nsf
-    expr = resolve_nsf(nsf).expr
+    """C_n series (symbolic layer) against the coefficient module (closed form / Gauss–Legendre)."""
     sv, hv = 1.3, 0.02
-    vals = {M._PHI[k]: float(sp.diff(expr, SIGMA, k).subs(SIGMA, sv)) for k in range(7)}
-    vals.update({M.s: sv, M.h: hv})
     c = ersde_coefficients([sv, sv - hv], nsf)
     for n, arr in ((1, c.c1), (2, c.c2)):
-        series = float(M.step_coefficient_series(n, 5, None).subs(vals))
+        series = float(M.step_coefficient_series(n, 5, nsf).subs({M.s: sv, M.h: hv}))
         assert series == pytest.approx(float(arr[0]), rel=(hv / sv) ** (5 - n))
 
 

@@ -51,6 +51,7 @@ def order_panels(axes, ode_ns=(10, 20, 40, 80, 160, 320, 640, 1280), weak_ns=(10
     _slopes(axes[3], strong_ns, strong[T.ER1.label]["rms"][0] * 2, (1,))
     axes[3].set(title=f"strong: RMS error, er_sde_5 ({n_paths} coupled paths)", xlabel="steps N",
                 ylabel="RMS end-point error")
+    axes[3].legend(fontsize=7, loc="lower left")
 
 
 @figure("third_order")

@@ -277,7 +277,9 @@ def strong_errors(ns=(10, 20, 40, 80, 160, 320), variants=(ER1,) + MAIN_VARIANTS
     sig_fine = steps(n_fine, "karras")
     rng = np.random.default_rng(seed)
     idx = _window(ns, *fit_window)
-    out = dict(ns=ns, n_paths=n_paths, data=asdict(data), fit_window=list(fit_window), nsfs={})
+    if idx.size < 2:                                 # too few points in the window: fit over all N
+        idx = np.arange(len(ns))
+    out = dict(ns=ns, n_paths=n_paths, data=asdict(data), fit_window=[ns[idx[0]], ns[idx[-1]]], nsfs={})
     for nsf in nsfs:
         x0, xi, x_ref = coupled_paths(sig_fine, nsf, data, n_paths, seed)
         rows = {}
@@ -285,7 +287,8 @@ def strong_errors(ns=(10, 20, 40, 80, 160, 320), variants=(ER1,) + MAIN_VARIANTS
             err = np.empty((n_paths, len(ns)))
             for c, n in enumerate(ns):
                 sig, sampler = coarse_noise_sampler(sig_fine, xi, nsf, n_fine // n)
-                err[:, c] = run_variant(v, data.model, x0.clone(), sig, nsf=nsf, noise_sampler=sampler)[:, 0].numpy() - x_ref
+                xs = run_variant(v, data.model, x0.clone(), sig, nsf=nsf, noise_sampler=sampler)
+                err[:, c] = xs[:, 0].numpy() - x_ref
             rms = np.sqrt(np.mean(err ** 2, axis=0))
             bs = _bootstrap_rms(err, boot, rng)
             fits = [fit_order(np.asarray(ns)[idx], b[idx]) for b in bs]

@@ -4,7 +4,7 @@ Setting (notes §3). One step from σ_s = σ_i down to σ_t = σ_{i+1} = σ_i �
 denoiser output is a function f(σ) = x_θ(x_σ, σ), smooth when h̃ = 0. Taylor expansion and integration by
 parts give the exact step
 
-    x_t = r x_s + Σ_{n≥0} C_n f^{(n)}(σ_i),   C_n = φ_t ∫_{σ_t}^{σ_i} φ'(σ)/φ(σ)² (σ − σ_i)^n/n! dσ,     (E)
+    x_t = r x_s + Σ_{n≥0} C_n f^{(n)}(σ_i),   C_n = φ_t ∫_{σ_t}^{σ_i} φ'(σ)/φ(σ)² (σ − σ_i)^n/n! dσ,  (E)
 
 and ER-SDE-Solver-k keeps n < k with f^{(n)} replaced by estimates from the stored outputs
 f_i = f(σ_i), f_{i−1} = f(σ_i + a h), f_{i−2} = f(σ_i + (a + b) h) (σ descends, so earlier σ are larger;
@@ -13,6 +13,11 @@ a, b > 0 are the step ratios of a non-uniform grid):
     published:  D1 = (f_i − f_{i−1})/(σ_i − σ_{i−1}),  D2 = 2 (D1 − D1_prev)/(σ_i − σ_{i−2})
     corrected:  p'(σ_i), p''(σ_i) of the quadratic p through the three stored outputs (Lagrange/Newton)
                 = D1 − (σ_{i−1} − σ_i)/2 · D2  and  D2.
+
+This module builds on the symbolic layer: C_n series from :func:`.symbolic.coefficient_series` (h is its
+Δ, σ_i its σ_s), the published D1/D2 from :func:`.symbolic.official.official_derivative_estimates`; the
+plain error series of D1/D2 are also in :mod:`.symbolic.divided_differences`. New here: the Lagrange
+estimates, the local errors of whole steps (start steps included) and the orders they imply.
 
 The local truncation error τ = (E) − (scheme) with exact stored outputs is expanded in h; τ = O(h^q) gives
 global order q − 1 for the repeated step, while each of the finitely many start steps contributes its own
@@ -30,20 +35,23 @@ from functools import lru_cache
 
 import sympy as sp
 
-from .nsf import SIGMA
+from .symbolic.latex import Derivation
+from .symbolic.official import official_derivative_estimates
+from .symbolic.prediction_error import coefficient_series
+from .symbolic.symbols import SIGMA, Delta, sigma_s
 
 __all__ = ["s", "h", "a", "b", "F", "grid", "taylor_values", "newton_divided_differences",
            "lagrange_derivative", "published_estimates", "corrected_estimates", "corrected_identity",
            "truncation_error", "leading_term", "step_coefficient_series", "local_error", "start_local_error",
-           "stored_output_weights", "implied_orders", "derivation_rows", "derivation_markdown"]
+           "stored_output_weights", "implied_orders", "derivation_rows", "derivation_markdown",
+           "multistep_derivation"]
 
-s = sp.Symbol(r"\sigma_i", positive=True)      # current noise level σ_i
-h = sp.Symbol("h", positive=True)              # next step: σ_{i+1} = σ_i − h
+s = sigma_s                                    # current noise level σ_i (the symbolic layer's σ_s)
+h = Delta                                      # next step: σ_{i+1} = σ_i − h
 a = sp.Symbol("a", positive=True)              # σ_{i−1} − σ_i = a h
 b = sp.Symbol("b", positive=True)              # σ_{i−2} − σ_{i−1} = b h
 MAX_DERIV = 7
 F = tuple(sp.Symbol(f"f^{{({k})}}") for k in range(MAX_DERIV + 1))   # f^{(k)}(σ_i)
-_PHI = tuple(sp.Symbol(rf"\phi^{{({k})}}") for k in range(MAX_DERIV + 2))   # generic φ^{(k)}(σ_i)
 DEFAULT_ORDER = 5                              # series kept up to h^5
 
 
@@ -76,10 +84,8 @@ def lagrange_derivative(xs, ys, at, k: int) -> sp.Expr:
 
 
 def published_estimates(xs, ys) -> tuple[sp.Expr, sp.Expr]:
-    """The paper's (D1, D2) from (σ_i, σ_{i−1}, σ_{i−2}) and their outputs."""
-    d1 = (ys[0] - ys[1]) / (xs[0] - xs[1])
-    d1_prev = (ys[1] - ys[2]) / (xs[1] - xs[2])
-    return d1, 2 * (d1 - d1_prev) / (xs[0] - xs[2])
+    """The paper's (D1, D2) from (σ_i, σ_{i−1}, σ_{i−2}) and their outputs (the official formulas)."""
+    return official_derivative_estimates({2: ys[0], 1: ys[1], 0: ys[2]}, {2: xs[0], 1: xs[1], 0: xs[2]}, 2)
 
 
 def corrected_estimates(xs, ys) -> tuple[sp.Expr, sp.Expr]:
@@ -88,8 +94,8 @@ def corrected_estimates(xs, ys) -> tuple[sp.Expr, sp.Expr]:
 
 
 def corrected_identity() -> dict[str, sp.Expr]:
-    """Symbolic residuals of p'(σ_i) = D1 − (σ_{i−1} − σ_i)/2 · D2 and p''(σ_i) = D2 = 2 f[σ_i, σ_{i−1}, σ_{i−2}]
-    on arbitrary nodes (both simplify to 0)."""
+    """Symbolic residuals on arbitrary nodes (all simplify to 0) of p'(σ_i) = D1 − (σ_{i−1} − σ_i)/2 · D2,
+    p''(σ_i) = D2 and D2 = 2 f[σ_i, σ_{i−1}, σ_{i−2}] (Newton)."""
     xs = sp.symbols(r"\sigma_i \sigma_{i-1} \sigma_{i-2}")
     ys = sp.symbols("y_i y_{i-1} y_{i-2}")
     d1, d2 = published_estimates(xs, ys)
@@ -133,35 +139,16 @@ def truncation_error(variant: str, k: int, order: int = 4) -> sp.Expr:
     return _series(_estimates(variant)[k - 1] - F[k], order)
 
 
-def _phi_derivs(phi) -> tuple[sp.Expr, ...]:
-    if phi is None:
-        return _PHI
-    expr = sp.sympify(phi)
-    return tuple(sp.diff(expr, SIGMA, k).subs(SIGMA, s) for k in range(MAX_DERIV + 2))
-
-
 @lru_cache(maxsize=None)
 def step_coefficient_series(n: int, order: int = DEFAULT_ORDER, phi=SIGMA) -> sp.Expr:
-    """C_n(σ_i, σ_i − h) of eq. (E) expanded in h up to h^order.
+    """C_n(σ_i, σ_i − h) of eq. (E) expanded in h up to h^order (from :func:`.symbolic.coefficient_series`).
 
-    ``phi`` is a sympy expression in :data:`SIGMA` (default φ = σ, the ODE) or None for a generic φ, written
-    with its derivatives φ^{(k)}(σ_i). With σ = σ_i − h v: C_n = h ∫_0^1 φ(σ_i − h) φ'(σ)/φ(σ)² (−h v)^n/n! dv.
+    ``phi``: a sympy expression in :data:`SIGMA` (default φ = σ, the ODE), a registry name, or None for a
+    generic φ (then written with the derivatives of φ at σ_i).
     """
     if n < 0:
         raise ValueError(f"n must be >= 0, got {n!r}")
-    v = sp.Symbol("v", positive=True)
-    pd = _phi_derivs(phi)
-    m = max(order - n - 1, 0)                       # the integrand is needed up to h^m
-    taylor = lambda shift, off: sum(pd[k + shift] * off ** k / sp.factorial(k)  # noqa: E731
-                                    for k in range(m + 1))
-    u = _series((taylor(0, -h * v) - pd[0]) / pd[0], m)          # φ(σ)/φ(σ_i) − 1 = O(h)
-    inv_sq, power = sp.Integer(0), sp.Integer(1)                  # (1 + u)^{-2} = Σ (−1)^j (j+1) u^j
-    for j in range(m + 1):
-        inv_sq += (-1) ** j * (j + 1) * power
-        power = _series(power * u, m)
-    integrand = _series(taylor(0, -h) * taylor(1, -h * v) * inv_sq, m) / pd[0] ** 2
-    inner = sp.integrate(sp.expand(integrand * v ** n), (v, 0, 1))
-    return sp.expand(h * (-h) ** n / sp.factorial(n) * inner)
+    return _series(sp.expand(coefficient_series(phi, n, order)), order)
 
 
 def _scheme_terms(variant: str, k: int):
@@ -202,7 +189,8 @@ def stored_output_weights(variant: str, k: int, order: int = 3, phi=SIGMA) -> li
         est = (published_estimates(xs, ys)[0],)
     update = step_coefficient_series(0, order, phi) * ys[0] + sum(
         step_coefficient_series(n + 1, order, phi) * d for n, d in enumerate(est[: k - 1]))
-    return [_series(sp.cancel(sp.diff(update, y)), order) for y in ys[:k]]
+    weights = [_series(sp.cancel(sp.diff(update, y)), order) for y in ys[:k]]
+    return [sp.Add(*[sp.factor(w.coeff(h, j)) * h ** j for j in range(order + 1)]) for w in weights]
 
 
 def implied_orders(variant: str, k: int, phi=SIGMA) -> dict:
@@ -217,24 +205,29 @@ def implied_orders(variant: str, k: int, phi=SIGMA) -> dict:
     return dict(variant=variant, order=k, local=q, start=start, global_order=min([q - 1] + start))
 
 
-def derivation_rows(phi=SIGMA) -> list[dict]:
-    """The derivation as rows (name, LaTeX expression of the leading term, power of h), for tables."""
-    rows = []
+def _leading_terms(phi=SIGMA) -> list[tuple[str, str, sp.Expr, int]]:
+    """(name, LaTeX name, leading term, power of h) of every quantity of the derivation."""
+    out = []
     for n in range(3):
         q, c = leading_term(step_coefficient_series(n, phi=phi))
-        rows.append(dict(name=f"C_{n}", latex=sp.latex(c * h ** q), power=q))
+        out.append((f"C_{n}", f"C_{n}", c * h ** q, q))
     for variant in ("published", "corrected"):
         for k in (1, 2):
             q, c = leading_term(truncation_error(variant, k))
-            rows.append(dict(name=f"{variant} D{k} - f^({k})", latex=sp.latex(c * h ** q), power=q))
+            out.append((f"{variant} D{k} - f^({k})", rf"D_{k}^{{\rm {variant[:3]}}} - f^{{({k})}}", c * h ** q, q))
     for variant, k in (("published", 2), ("published", 3), ("corrected", 3)):
         q, c = leading_term(local_error(variant, k, phi=phi))
-        rows.append(dict(name=f"local error ER-SDE-{k} {variant}", latex=sp.latex(c * h ** q), power=q))
+        out.append((f"local error ER-SDE-{k} {variant}", rf"\tau_{k}^{{\rm {variant[:3]}}}", c * h ** q, q))
     for corrected in (False, True):
         q, c = leading_term(start_local_error(corrected, phi=phi))
-        rows.append(dict(name=f"start step ({'corrected' if corrected else 'Euler'})",
-                         latex=sp.latex(c * h ** q), power=q))
-    return rows
+        name = "corrected" if corrected else "Euler"
+        out.append((f"start step ({name})", rf"\tau_{{\rm start}}^{{\rm {name}}}", c * h ** q, q))
+    return out
+
+
+def derivation_rows(phi=SIGMA) -> list[dict]:
+    """The derivation as rows (name, LaTeX of the leading term, power of h), for tables."""
+    return [dict(name=n, latex=sp.latex(e), power=q) for n, _, e, q in _leading_terms(phi)]
 
 
 def derivation_markdown(phi=SIGMA) -> str:
@@ -246,3 +239,21 @@ def derivation_markdown(phi=SIGMA) -> str:
         o = implied_orders(variant, k, phi)
         lines.append(f"| ER-SDE-{k} {variant} | h^{o['local']} | {o['start']} | {o['global_order']} |")
     return "\n".join(lines)
+
+
+def multistep_derivation(phi=SIGMA) -> Derivation:
+    """The derivation as a self-verifying :class:`.symbolic.latex.Derivation`: the corrected estimates are the
+    Lagrange derivatives (checked identities on arbitrary nodes), then the leading terms (results)."""
+    xs = sp.symbols(r"\sigma_i \sigma_{i-1} \sigma_{i-2}")
+    ys = sp.symbols("y_i y_{i-1} y_{i-2}")
+    d1, d2 = published_estimates(xs, ys)
+    p1, p2 = corrected_estimates(xs, ys)
+    d = Derivation("ER-SDE-Solver-3: published vs corrected multistep estimates")
+    d.add("corrected D1", p1, d1 - (xs[1] - xs[0]) / 2 * d2,
+          "first derivative at sigma_i of the interpolating quadratic")
+    d.add("corrected D2", p2, d2, "its second derivative: the published D2")
+    for name, tex, expr, q in _leading_terms(phi):
+        d.add(name, sp.Symbol(tex), expr + sp.Order(h ** (q + 1)), check=False)
+    d.results.update({f"ER-SDE-{k} {v}": implied_orders(v, k, phi)
+                      for v, k in (("published", 2), ("published", 3), ("corrected", 3))})
+    return d
