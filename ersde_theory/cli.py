@@ -36,7 +36,6 @@ def _figures(args) -> int:
 
 
 def main(argv=None) -> int:
-    from . import cli_third_order  # noqa: F401  (registers third-order)
     parser = argparse.ArgumentParser(prog="python -m ersde_theory", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     for name, (add_args, fn) in COMMANDS.items():
@@ -47,7 +46,7 @@ def main(argv=None) -> int:
     return args._fn(args)
 
 
-from . import cli_convergence, cli_symbolic  # noqa: E402,F401  (register their commands)
+from . import cli_convergence, cli_symbolic, cli_third_order  # noqa: E402,F401  (register their commands)
 
 if __name__ == "__main__":
     sys.exit(main())
