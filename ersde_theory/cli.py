@@ -36,7 +36,6 @@ def _figures(args) -> int:
 
 
 def main(argv=None) -> int:
-    from .images import commands as _image_commands  # noqa: F401  (train-digits, sample, bench images, …)
     parser = argparse.ArgumentParser(prog="python -m ersde_theory", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     for name, (add_args, fn) in COMMANDS.items():
@@ -46,6 +45,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     return args._fn(args)
 
+
+from . import cli_convergence, cli_images, cli_symbolic, cli_third_order  # noqa: E402,F401  (register their commands)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -20,12 +20,13 @@ A step to σ_t = 0 has r = 0 and std = 0 (φ(0) = 0 for admissible φ): the solv
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from ..theory.nsf import NoiseScaleFunction, NSFLike, resolve_nsf
-from ..theory.quadrature import log_nodes
+from ..theory.quadrature import cumulative_integrate_log, log_nodes
 
 QUADRATURES = ("exact", "official", "comfyui")
 _RIEMANN_POINTS = {"official": 100, "comfyui": 200}
@@ -55,31 +56,46 @@ def _psi(c: float, L: np.ndarray) -> np.ndarray:
     return L.copy() if c == 0 else np.expm1(c * L) / c
 
 
-def _dpsi(a: float, b: float, L: np.ndarray, terms: int = 40) -> np.ndarray:
-    """ψ(a, L) − ψ(b, L) without cancellation: Σ_{k≥2} L^k/k! (a^{k−1} − b^{k−1}) for L < 1."""
-    direct = _psi(a, L) - _psi(b, L)
+def _exp_series(L: np.ndarray, coef, start: int, terms: int = 40) -> np.ndarray:
+    """Σ_{k≥start} L^k/k! · coef(k), evaluated at min(L, 1) (used for L < 1 only)."""
     Ls = np.minimum(L, 1.0)
-    series, term = np.zeros_like(L), Ls.copy()      # term = L^k / k!
-    for k in range(2, terms):
-        term = term * Ls / k
-        series += term * (a ** (k - 1) - b ** (k - 1))
-    return np.where(L < 1.0, series, direct)
+    series, term = np.zeros_like(L), Ls ** (start - 1) / math.factorial(start - 1)
+    for k in range(start, terms):
+        term = term * Ls / k                                 # L^k / k!
+        series += term * coef(k)
+    return series
+
+
+def _dpsi(a: float, b: float, L: np.ndarray) -> np.ndarray:
+    """ψ(a, L) − ψ(b, L) without cancellation: Σ_{k≥2} L^k/k! (a^{k−1} − b^{k−1}) for L < 1."""
+    return np.where(L < 1.0, _exp_series(L, lambda k: a ** (k - 1) - b ** (k - 1), 2), _psi(a, L) - _psi(b, L))
 
 
 def _power_c1_c2(p: float, t: np.ndarray, s: np.ndarray):
-    """Closed forms for φ = c σ^p; with v = log(σ/σ_t), L = log(σ_s/σ_t):
+    """Closed forms for φ = c σ^p (``theory.symbolic.taylor.power_family_coefficients``); with
+    v = log(σ/σ_t), L = log(σ_s/σ_t):
     ∫(1−G)dσ = σ_t [ψ(1,L) − ψ(1−p,L)],
-    ∫(σ_s−σ)(1−G)dσ = σ_t² [e^L (ψ(1,L) − ψ(1−p,L)) − (ψ(2,L) − ψ(2−p,L))]."""
-    L = np.log(s / t)
+    ∫(σ_s−σ)(1−G)dσ = σ_t² [e^L (ψ(1,L) − ψ(1−p,L)) − (ψ(2,L) − ψ(2−p,L))]
+                    = σ_t² Σ_{k≥3} L^k/k! Σ_{j=1}^{k−2} (2^j − (2−p)^j)   (used for L < 1: no cancellation;
+    both series are ``theory.symbolic.taylor.power_family_series``)."""
+    L = np.log1p((s - t) / t)                  # log(σ_s/σ_t); s − t is exact for close steps
     d1 = _dpsi(1.0, 1.0 - p, L)
-    return -t * d1, t * t * (np.exp(L) * d1 - _dpsi(2.0, 2.0 - p, L))
+    c2_series = _exp_series(L, lambda k: sum(2.0 ** j - (2.0 - p) ** j for j in range(1, k - 1)), 3)
+    c2 = np.where(L < 1.0, c2_series, np.exp(L) * d1 - _dpsi(2.0, 2.0 - p, L))
+    return -t * d1, t * t * c2
 
 
 def _gl_c1_c2(nsf: NoiseScaleFunction, t: np.ndarray, s: np.ndarray):
     """C_1, C_2 by Gauss–Legendre in u = log σ (dσ = σ du), vectorised over steps."""
-    sig, wu = log_nodes(t, s)                                                            # (N, P, Q)
+    sig, wu = log_nodes(t, s)                                          # (N, P, Q), increasing along P·Q
+    # 1 − φ_t/φ(σ) = 1 − (σ_t/σ) e^{−Δℓ(σ)}, Δℓ(σ) = ℓ(σ) − ℓ(σ_t) = ∫_{σ_t}^{σ} h̃² du/u ≥ 0: for symbolic
+    # φ integrated from the exact h̃² (sign-definite, no cancellation of ℓ values), else ℓ differences
     tt = t[:, None, None]
-    one_minus_g = -np.expm1(np.log(tt / sig) + nsf.ell(tt) - nsf.ell(sig))              # 1 − φ_t/φ(σ)
+    if nsf.expr is not None:
+        dl = cumulative_integrate_log(nsf.h_tilde_sq, t, sig.reshape(t.size, -1)).reshape(sig.shape)
+    else:
+        dl = nsf.ell(sig) - nsf.ell(tt)
+    one_minus_g = -np.expm1(np.log(tt / sig) - dl)
     w = wu * sig                                                                          # dσ weights
     i1 = np.sum(w * one_minus_g, axis=(1, 2))
     i2 = np.sum(w * (s[:, None, None] - sig) * one_minus_g, axis=(1, 2))

@@ -4,7 +4,7 @@
   scikit-learn's bundled 8×8 digits (:mod:`.digits`, :mod:`.train`); weights ship in ``ersde_theory/data``.
 * :mod:`.adapters` — diffusers ``UNet2DModel`` VP models through ``sample_er_sde_vp``; EDM network pickles.
 * :mod:`.scheduler` — ``ERSDEScheduler`` for diffusers pipelines (needs the ``diffusers`` extra).
-* :mod:`.sampling`, :mod:`.sample_cli` — per-seed sampling to PNGs, resumable, under torchrun.
+* :mod:`.sampling`, :mod:`.sample_cli` (commands registered in ``ersde_theory.cli_images``) — per-seed sampling to PNGs, resumable, under torchrun.
 * :mod:`.fid` — FD_digits (feature-space Fréchet distance; NOT Inception-FID) and Inception-FID with
   local weights; :mod:`.bench` — ``python -m ersde_theory bench images``.
 """

@@ -148,7 +148,8 @@ class ERSDEScheduler(SchedulerMixin, ConfigMixin):
         a_i, s_i = float(self._alphas[i]), float(self._sigmas[i])
         x0 = to_x0(model_output.to(sample.dtype), sample, a_i, s_i, PREDICTION_TYPES[self.config.prediction_type])
         noise = make_noise(sample, generator, None, self._sig_t)
-        xbar = self._stepper(i, sample * (1.0 / a_i), x0, noise)
+        xbar = self._stepper.start(i, sample * (1.0 / a_i), x0)
+        xbar = self._stepper(i, xbar, x0, noise)
         prev = xbar * float(self._alphas[i + 1])
         self._step_index += 1
         if not return_dict:

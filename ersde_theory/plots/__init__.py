@@ -1,3 +1,3 @@
 """Figures. Importing this package registers every figure with :data:`registry.FIGURES`."""
-from . import gmm_samples, nsf_family, verification  # noqa: F401
+from . import convergence, gmm_samples, nsf_family, symbolic_weights, third_order, verification  # noqa: F401
 from .registry import FIGURES, figure, make_figures, save  # noqa: F401

@@ -11,8 +11,12 @@ The derivatives are multistep estimates from stored denoiser outputs (one model 
 * ``derivatives="published"`` (the paper and the official code): x_θ' ≈ D1 = (x0_i − x0_{i−1})/(σ_i − σ_{i−1}),
   x_θ'' ≈ D2 = 2 (D1_i − D1_{i−1})/(σ_i − σ_{i−2}). D1 is the derivative at the midpoint, so order 3 is only
   globally second order (issue 7).
-* ``derivatives="corrected"``: the derivative at σ_i of the quadratic through the last three outputs,
-  x_θ' ≈ D1 − (σ_{i−1} − σ_i)/2 · D2. Identical to ``published`` for order ≤ 2.
+* ``derivatives="corrected"`` (issue 7; derived in :mod:`ersde_theory.theory.multistep`): the derivatives
+  at σ_i of the quadratic through the last three outputs, x_θ' ≈ D1 − (σ_{i−1} − σ_i)/2 · D2, x_θ'' ≈ D2;
+  and a third-order start: the first (Euler) step has local error C_1 x_θ' = O(h²), which alone would cap
+  the global order at 2, so once x0_1 is known the state x_1 is corrected to
+  x_1 + C_1(σ_0, σ_1) · (x0_1 − x0_0)/(σ_1 − σ_0)   (local error O(h³), no extra model call).
+  Identical to ``published`` for order ≤ 2.
 
 The first steps use lower order while the history fills; the step to σ = 0 returns x_θ.
 VP runs the same core on x̄ = x/α with λ = σ/α (notes §2) and returns α_N x̄_N.
@@ -54,16 +58,25 @@ class ERSDEStepper:
     it, so the recursion is written once. All coefficients are host floats (float64): no host–device sync.
     """
 
-    def __init__(self, coeffs: StepCoefficients, *, order: int, derivatives: str):
+    def __init__(self, coeffs: StepCoefficients, *, order: int, derivatives: str,
+                 correct_start: bool | None = None):
         self.sig = coeffs.sigmas.tolist()
         self.r, self.c1, self.c2, self.std = (a.tolist() for a in (coeffs.r, coeffs.c1, coeffs.c2, coeffs.noise_std))
         self.final = coeffs.final.tolist()
         self.order, self.derivatives = order, derivatives
+        self.correct_start = derivatives == "corrected" if correct_start is None else correct_start
         self.old_den = self.old_d1 = None
         self.taken = 0                      # steps taken so far: the history available for derivatives
 
     def __len__(self) -> int:
         return len(self.sig) - 1
+
+    def start(self, i: int, x: torch.Tensor, den: torch.Tensor) -> torch.Tensor:
+        """The third-order start (module docstring), applied to x_1 once x0_1 = ``den`` is known, when
+        ``correct_start`` and order ≥ 3 and the run began at i = 0; otherwise x unchanged."""
+        if self.correct_start and self.order >= 3 and i == 1 and self.taken == 1 and not self.final[i]:
+            return x + (den - self.old_den) * (self.c1[0] / (self.sig[1] - self.sig[0]))
+        return x
 
     def __call__(self, i: int, x: torch.Tensor, den: torch.Tensor, noise: Callable[[int], torch.Tensor]) -> torch.Tensor:
         """x_{i+1} from x_i and x_θ(x_i, σ_i) = ``den``. Steps come in order i, i + 1, … (a run may start at
@@ -95,15 +108,18 @@ class ERSDEStepper:
 def ersde_loop(denoise: Callable[[torch.Tensor, int], torch.Tensor], x: torch.Tensor,
                coeffs: StepCoefficients, *, order: int, derivatives: str,
                noise: Callable[[int], torch.Tensor], on_step: Callable | None,
-               disable: bool | None, check_finite: str) -> torch.Tensor:
+               disable: bool | None, check_finite: str, correct_start: bool | None = None) -> torch.Tensor:
     """The ER-SDE-Solver-k recursion (module docstring) in the VE variables of ``coeffs.sigmas``.
 
     ``denoise(x, i)`` returns x_θ at σ_i. All coefficients are host floats (float64), so the loop does no
-    host–device synchronisation (unless ``check_finite="step"``).
+    host–device synchronisation (unless ``check_finite="step"``). ``correct_start`` (default: on for
+    ``derivatives="corrected"``) applies the third-order start of the module docstring when order ≥ 3;
+    studies switch it off to measure the start's effect. ``on_step`` sees the corrected x_1.
     """
-    step = ERSDEStepper(coeffs, order=order, derivatives=derivatives)
+    step = ERSDEStepper(coeffs, order=order, derivatives=derivatives, correct_start=correct_start)
     for i in trange(len(step), disable=disable):
         den = denoise(x, i)
+        x = step.start(i, x, den)
         if on_step is not None:
             on_step(i, x, den)
         x = step(i, x, den, noise)

@@ -1,14 +1,13 @@
 """High-precision (mpmath) reference values of the ER-SDE step coefficients, for verification only.
 
-Evaluates the *definitions* (notes §2–3) directly, independently of the float64 code path:
-r = φ_t/φ_s, var = σ_t² − σ_s² r², C_1 = (σ_t − σ_s) + φ_t ∫ dσ/φ, C_2 = (σ_t − σ_s)²/2 + φ_t ∫ (σ − σ_s)/φ dσ.
+Evaluates the symbolic derivation (``theory.symbolic``: r = φ_t/φ_s, var = σ_t² − σ_s² r², C_n by quadrature
+of the sign-definite integrand −(1 − φ_t/φ(σ))(σ − σ_s)^{n−1}/(n−1)!) in mpmath, independently of the
+float64 code path.
 """
 from __future__ import annotations
 
-import mpmath as mp
-import sympy as sp
-
-from ..theory.nsf import SIGMA, resolve_nsf
+from ..theory.nsf import resolve_nsf
+from ..theory.symbolic.numeric import mp_step_coefficients as _mp_step
 
 
 def mp_step_coefficients(nsf, s: float, t: float, dps: int = 40) -> dict[str, float]:
@@ -16,12 +15,5 @@ def mp_step_coefficients(nsf, s: float, t: float, dps: int = 40) -> dict[str, fl
     f = resolve_nsf(nsf)
     if f.expr is None:
         raise ValueError("the mpmath reference needs a symbolic NSF")
-    phi = sp.lambdify(SIGMA, f.expr, modules="mpmath")
-    with mp.workdps(dps):
-        s_, t_ = mp.mpf(s), mp.mpf(t)
-        pt = phi(t_)
-        i0 = mp.quad(lambda u: 1 / phi(u), [t_, s_])
-        i1 = mp.quad(lambda u: (u - s_) / phi(u), [t_, s_])
-        r = pt / phi(s_)
-        return dict(r=float(r), std=float(mp.sqrt(max(t_ ** 2 - s_ ** 2 * r ** 2, 0))),
-                    c1=float((t_ - s_) + pt * i0), c2=float((t_ - s_) ** 2 / 2 + pt * i1))
+    v = _mp_step(f.expr, s, t, k=3, dps=dps)
+    return dict(r=float(v["r"]), std=float(v["std"]), c1=float(v["c"][1]), c2=float(v["c"][2]))

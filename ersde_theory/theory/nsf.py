@@ -21,9 +21,8 @@ import numpy as np
 import sympy as sp
 
 from .quadrature import integrate_log
-
-SIGMA = sp.Symbol("sigma", positive=True)
-"""The symbol every symbolic NSF is written in."""
+from .symbolic.sde import h_tilde_sq
+from .symbolic.symbols import SIGMA  # noqa: F401  (re-exported: the symbol every symbolic NSF is written in)
 
 ArrayFn = Callable[[np.ndarray], np.ndarray]
 
@@ -55,7 +54,7 @@ class NoiseScaleFunction:
         """
         t, s = np.asarray(t, dtype=np.float64), np.asarray(s, dtype=np.float64)
         if self.power is not None:
-            return (self.power - 1.0) * np.log(s / t)
+            return (self.power - 1.0) * np.log1p((s - t) / t)
         if self.expr is not None:
             return integrate_log(self.h_tilde_sq, t.ravel(), s.ravel()).reshape(t.shape)
         return self.ell(s) - self.ell(t)
@@ -101,7 +100,7 @@ def _from_expr(expr: sp.Expr, name: str, description: str = "") -> NoiseScaleFun
     if extra:
         raise ValueError(f"NSF expression may only depend on sigma, found {sorted(map(str, extra))}")
     ell_expr = sp.expand_log(sp.log(expr / SIGMA), force=True)
-    h2_expr = sp.simplify(SIGMA * sp.diff(expr, SIGMA) / expr - 1)   # h̃², simplified as one fraction
+    h2_expr = h_tilde_sq(expr)                                       # eq. (NSF), from the symbolic layer
     coeff, rest = expr.as_coeff_Mul()
     power = None
     if coeff.is_positive and rest == SIGMA:

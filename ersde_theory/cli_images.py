@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import time
 
-from ..benches import bench
-from ..cli import command
-from .sample_cli import add_sample_args, run_sample
-from .train import FEATURES_PATH, UNET_PATH
+from .benches import bench
+from .cli import command
+from .images.sample_cli import add_sample_args, run_sample
+from .images.train import FEATURES_PATH, UNET_PATH
 
 
 def _train_args(p):
@@ -22,7 +22,7 @@ def _train_args(p):
 @command("train-digits", _train_args)
 def _train_digits(args) -> int:
     """Train the EDM-preconditioned digits UNet (8×8 sklearn digits) and write weights + JSON sidecar."""
-    from .train import save_digits_unet, train_digits_unet
+    from .images.train import save_digits_unet, train_digits_unet
     model, summary = train_digits_unet(args.steps, args.batch, args.lr, args.seed, device=args.device)
     side = save_digits_unet(model, args.out, summary)
     print(f"train loss {summary['train_loss_last200']:.4f}, EMA eval loss {summary['eval_loss_ema']:.4f}, "
@@ -40,7 +40,7 @@ def _features_args(p):
 @command("train-digit-features", _features_args)
 def _train_features(args) -> int:
     """Train the digit classifier whose features define FD_digits (NOT Inception-FID); store reference moments."""
-    from .fid import save_feature_net, train_feature_net
+    from .images.fid import save_feature_net, train_feature_net
     net, summary = train_feature_net(args.steps, seed=args.seed, device=args.device)
     save_feature_net(net, args.out, summary)
     print(f"held-out accuracy {summary['test_accuracy']:.4f} -> {args.out}")
@@ -66,8 +66,8 @@ def _bench_images_args(p):
 @bench("images", _bench_images_args)
 def _bench_images(args) -> int:
     """Sampler × NFE on the digits model: FD_digits (NOT Inception-FID) with CIs over seed blocks."""
-    from .bench import markdown_table, run_bench, write_results
-    from .train import resolve_device
+    from .images.bench import markdown_table, run_bench, write_results
+    from .images.train import resolve_device
     t0 = time.perf_counter()
     kw = dict(nfes=(10,), n_per_block=64, blocks=2, quick=True) if args.quick else dict(
         nfes=tuple(args.nfe), n_per_block=args.n_per_block, blocks=args.blocks)
