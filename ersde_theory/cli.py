@@ -36,6 +36,7 @@ def _figures(args) -> int:
 
 
 def main(argv=None) -> int:
+    from . import cli_bench  # noqa: F401  (registers train-toy and bench)
     parser = argparse.ArgumentParser(prog="python -m ersde_theory", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     for name, (add_args, fn) in COMMANDS.items():

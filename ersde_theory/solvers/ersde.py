@@ -44,19 +44,50 @@ def _check_common(x, order, derivatives, check_finite):
         raise ValueError(f"check_finite must be one of {CHECK_FINITE}, got {check_finite!r}")
 
 
+def step_weights(coeffs: StepCoefficients, order: int, derivatives: str):
+    """The ER-SDE-Solver-k step written as one linear combination of stored denoiser outputs:
+
+        x_{i+1} = r_i x_i + a0_i D_i + a1_i D_{i−1} + a2_i D_{i−2} + std_i z.
+
+    Substituting D1 = (D_i − D_{i−1})/Δ_i, Δ_i = σ_i − σ_{i−1}, and D2 = 2 (D1_i − D1_{i−1})/(σ_i − σ_{i−2})
+    into (1 − r) D_i + C_1 x_θ' + C_2 x_θ'' (module docstring) gives, with e = 2 C_2'/(σ_i − σ_{i−2}):
+    a0 = 1 − r + C_1/Δ_i + e/Δ_i,  a1 = −C_1/Δ_i − e/Δ_i − e/Δ_{i−1},  a2 = e/Δ_{i−1}, where
+    C_2' = C_2 ("published") or C_2 + C_1 Δ_i/2 ("corrected": x_θ' = D1 − (σ_{i−1} − σ_i)/2 · D2).
+    Host floats (float64); orders drop while the history fills."""
+    sig = coeffs.sigmas
+    n = sig.size - 1
+    a0, a1, a2 = 1.0 - coeffs.r, np.zeros(n), np.zeros(n)
+    for i in range(1, n):
+        k = min(order, i + 1)
+        if k < 2 or coeffs.final[i]:
+            continue
+        d_new = sig[i] - sig[i - 1]
+        a0[i] += coeffs.c1[i] / d_new
+        a1[i] -= coeffs.c1[i] / d_new
+        if k >= 3:
+            c2 = coeffs.c2[i] + (0.5 * coeffs.c1[i] * d_new if derivatives == "corrected" else 0.0)
+            e = 2.0 * c2 / (sig[i] - sig[i - 2])
+            d_old = sig[i - 1] - sig[i - 2]
+            a0[i] += e / d_new
+            a1[i] -= e / d_new + e / d_old
+            a2[i] += e / d_old
+    return coeffs.r.tolist(), a0.tolist(), a1.tolist(), a2.tolist(), coeffs.noise_std.tolist()
+
+
 def ersde_loop(denoise: Callable[[torch.Tensor, int], torch.Tensor], x: torch.Tensor,
                coeffs: StepCoefficients, *, order: int, derivatives: str,
                noise: Callable[[int], torch.Tensor], on_step: Callable | None,
                disable: bool | None, check_finite: str) -> torch.Tensor:
-    """The ER-SDE-Solver-k recursion (module docstring) in the VE variables of ``coeffs.sigmas``.
+    """The ER-SDE-Solver-k recursion (module docstring) in the VE variables of ``coeffs.sigmas``, in the
+    combined form of :func:`step_weights` (four passes over the state per step, plus the noise).
 
-    ``denoise(x, i)`` returns x_θ at σ_i. All coefficients are host floats (float64), so the loop does no
+    ``denoise(x, i)`` returns x_θ at σ_i. All weights are host floats (float64), so the loop does no
     host–device synchronisation (unless ``check_finite="step"``).
     """
     sig = coeffs.sigmas.tolist()
-    r, c1, c2, std = (a.tolist() for a in (coeffs.r, coeffs.c1, coeffs.c2, coeffs.noise_std))
+    r, a0, a1, a2, std = step_weights(coeffs, order, derivatives)
     final = coeffs.final.tolist()
-    old_den = old_d1 = None
+    old_den = older_den = None
     for i in trange(len(sig) - 1, disable=disable):
         den = denoise(x, i)
         if on_step is not None:
@@ -64,22 +95,15 @@ def ersde_loop(denoise: Callable[[torch.Tensor, int], torch.Tensor], x: torch.Te
         if final[i]:
             x_next = den
         else:
-            k = min(order, i + 1)
-            x_next = x * r[i]
-            x_next.add_(den, alpha=1.0 - r[i])
-            if k >= 2:
-                d1 = (den - old_den) * (1.0 / (sig[i] - sig[i - 1]))
-                deriv = d1
-                if k >= 3:
-                    d2 = (d1 - old_d1) * (2.0 / (sig[i] - sig[i - 2]))
-                    x_next.add_(d2, alpha=c2[i])
-                    if derivatives == "corrected":
-                        deriv = d1 + d2 * (0.5 * (sig[i] - sig[i - 1]))
-                x_next.add_(deriv, alpha=c1[i])
-                old_d1 = d1
+            x_next = torch.mul(x, r[i])
+            x_next.add_(den, alpha=a0[i])
+            if a1[i] != 0.0:
+                x_next.add_(old_den, alpha=a1[i])
+            if a2[i] != 0.0:
+                x_next.add_(older_den, alpha=a2[i])
             if std[i] > 0:
                 x_next.add_(noise(i), alpha=std[i])
-        x, old_den = x_next, den
+        x, old_den, older_den = x_next, den, old_den
         if check_finite == "step":
             check_state(x, "step", i, sig[i + 1])
     if check_finite == "end":
