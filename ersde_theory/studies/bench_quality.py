@@ -121,6 +121,9 @@ def plot_problem(data: dict, problem: str, outdir: Path, stem: str) -> list[Path
     for j, den in enumerate(dens):
         for i, m in enumerate(metrics):
             ax = axes[i, j]
+            f, fsd = data["floors"][problem][m]
+            vals = [r["metrics"][m]["value"] for r in recs if r["denoiser"] == den]
+            bottom = 0.3 * min(min(vals), max(f - 2 * fsd, f / 3))          # CI bands below this are cut off
             for c, name in enumerate(SAMPLERS):
                 rs = sorted((r for r in recs if r["denoiser"] == den and r["sampler"] == name), key=lambda r: r["nfe"])
                 if not rs:
@@ -132,11 +135,11 @@ def plot_problem(data: dict, problem: str, outdir: Path, stem: str) -> list[Path
                 style = "-" if not SAMPLERS[name].stochastic else "--"
                 lw = 2.2 if name.startswith("er_sde") else 1.2
                 ax.plot(x, v, style, color=cmap(c), lw=lw, label=name, marker="o", ms=2.5)
-                ax.fill_between(x, np.maximum(lo, 1e-12), hi, color=cmap(c), alpha=0.15, lw=0)
-            f, fsd = data["floors"][problem][m]
-            ax.axhspan(max(f - 2 * fsd, 1e-12), f + 2 * fsd, color="0.5", alpha=0.25, lw=0)
+                ax.fill_between(x, np.maximum(lo, bottom), hi, color=cmap(c), alpha=0.15, lw=0)
+            ax.axhspan(max(f - 2 * fsd, bottom), f + 2 * fsd, color="0.5", alpha=0.25, lw=0)
             ax.axhline(f, color="0.4", lw=0.8, ls=":")
-            ax.set(xscale="log", yscale="log", title=f"{problem}, {den}: {METRIC_LABELS[m]}")
+            ax.set(xscale="log", yscale="log", title=f"{problem}, {den}: {METRIC_LABELS[m]}", ylim=(bottom, None))
+            ax.minorticks_off()
             ax.set_xticks(data["config"]["nfes"], [str(v) for v in data["config"]["nfes"]])
             if i == len(metrics) - 1:
                 ax.set_xlabel("NFE")

@@ -167,11 +167,20 @@ def gaussian_interval_logprob(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
     return lb + np.log1p(-np.exp(la - lb))
 
 
+def _axis_aligned_std(gm) -> np.ndarray | None:
+    """Per-component, per-axis stds (K, D) if every covariance is diagonal, else None."""
+    cov = gm.covariances.cpu().numpy()
+    diag = np.diagonal(cov, axis1=1, axis2=2)
+    off = cov - np.einsum("ki,ij->kij", diag, np.eye(gm.D))
+    return np.sqrt(diag) if np.all(np.abs(off) <= 1e-12 * diag.max()) else None
+
+
 def _hist_logp(gm, edges: np.ndarray) -> tuple[np.ndarray, float]:
     """log p_b of the exact mixture for the square grid ``edges`` (per axis), and log p(outside)."""
-    if gm.D != 2 or gm.evecs is not None:
+    sd = _axis_aligned_std(gm) if gm.D == 2 else None
+    if sd is None:
         raise ValueError("the histogram KL needs a 2-D mixture with diagonal covariances")
-    mu, sd, logw = gm.means.cpu().numpy(), np.sqrt(gm.evals.cpu().numpy()), gm.log_weights.cpu().numpy()
+    mu, logw = gm.means.cpu().numpy(), gm.log_weights.cpu().numpy()
     per_axis = []
     for d in range(2):
         z = (edges[None, :] - mu[:, d:d + 1]) / sd[:, d:d + 1]          # (K, nb+1)
@@ -215,7 +224,7 @@ class QualityReference:
         self.blocks = [projected_quantile_blocks(self.weights, means @ th, np.sqrt(np.einsum("i,kij,j->k", th, covs, th)), self.n)
                        for th in self.directions.T]
         self.hist = None
-        if gm.D == 2 and gm.evecs is None:
+        if gm.D == 2 and _axis_aligned_std(gm) is not None:
             edges = np.linspace(-hist_lim, hist_lim, hist_bins + 1)
             self.hist = (*_hist_logp(gm, edges), edges)
         floors = [self.raw(gm.sample(self.n, generator=g)) for _ in range(floor_reps)]
