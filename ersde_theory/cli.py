@@ -46,7 +46,7 @@ def main(argv=None) -> int:
     return args._fn(args)
 
 
-from . import cli_convergence, cli_images, cli_symbolic, cli_third_order  # noqa: E402,F401  (register their commands)
+from . import cli_bench, cli_convergence, cli_images, cli_symbolic, cli_third_order  # noqa: E402,F401  (register commands)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -55,3 +55,53 @@ def check_state(x: torch.Tensor, mode: str, i: int | None = None, sigma: float |
         where = f" after step {i} (sigma {sigma:.6g})" if i is not None else ""
         hint = "" if mode == "step" else "; rerun with check_finite='step' to locate the step"
         raise FloatingPointError(f"non-finite values (NaN or Inf) in the sampler state{where}{hint}")
+
+
+def check_x(x: torch.Tensor, check_finite: str) -> None:
+    if not isinstance(x, torch.Tensor) or not x.is_floating_point() or x.ndim < 1:
+        raise ValueError("x must be a floating-point tensor with a leading batch dimension")
+    if check_finite not in CHECK_FINITE:
+        raise ValueError(f"check_finite must be one of {CHECK_FINITE}, got {check_finite!r}")
+
+
+class SamplerRun:
+    """Everything a VE sampler loop needs, set up once (k-diffusion calling convention).
+
+    ``sig``: the checked schedule as host floats (float64), so that the loop never reads a device value;
+    ``denoise(x, sigma)`` calls ``model(x, sigma * ones(B), **extra_args)`` and checks the output shape;
+    ``noise(i)`` is N(0, I) for step i (see :func:`make_noise`); ``report(i, x, sigma_hat, denoised)``
+    calls the callback with ``dict(x, i, sigma, sigma_hat, denoised)``; ``step_done`` / ``finish`` run
+    the non-finite checks of ``check_finite``.
+    """
+
+    def __init__(self, model, x: torch.Tensor, sigmas, *, noise_sampler=None, generator: Generator = None,
+                 callback: Callable | None = None, extra_args: dict | None = None, check_finite: str = "end"):
+        from ..coefficients.ersde import validate_sigmas        # solvers sit above coefficients
+        check_x(x, check_finite)
+        self.sigmas = validate_sigmas(sigmas)
+        self.sig = self.sigmas.tolist()
+        self._sig_t = torch.from_numpy(self.sigmas)
+        self._model, self._extra = model, extra_args or {}
+        self._s_in = x.new_ones(x.shape[0])
+        self._callback, self.check_finite = callback, check_finite
+        self.noise = make_noise(x, generator, noise_sampler, self._sig_t)
+
+    @property
+    def steps(self) -> int:
+        return len(self.sig) - 1
+
+    def denoise(self, x: torch.Tensor, sigma: float) -> torch.Tensor:
+        return check_model_output(self._model(x, self._s_in * sigma, **self._extra), x)
+
+    def report(self, i: int, x: torch.Tensor, sigma_hat: float, denoised: torch.Tensor) -> None:
+        if self._callback is not None:
+            self._callback(dict(x=x, i=i, sigma=self._sig_t[i], sigma_hat=sigma_hat, denoised=denoised))
+
+    def step_done(self, x: torch.Tensor, i: int) -> None:
+        if self.check_finite == "step":
+            check_state(x, "step", i, self.sig[i + 1])
+
+    def finish(self, x: torch.Tensor) -> torch.Tensor:
+        if self.check_finite == "end":
+            check_state(x, "end")
+        return x

@@ -52,20 +52,52 @@ def _check_common(x, order, derivatives, check_finite):
         raise ValueError(f"check_finite must be one of {CHECK_FINITE}, got {check_finite!r}")
 
 
+def step_weights(coeffs: StepCoefficients, derivatives: str) -> list:
+    """The ER-SDE-Solver-k step written as one linear combination of stored denoiser outputs:
+
+        x_{i+1} = r_i x_i + a0 D_i + a1 D_{i−1} + a2 D_{i−2} + std_i z.
+
+    Substituting D1 = (D_i − D_{i−1})/Δ_i, Δ_i = σ_i − σ_{i−1}, and D2 = 2 (D1_i − D1_{i−1})/(σ_i − σ_{i−2})
+    into (1 − r) D_i + C_1 x_θ' + C_2 x_θ'' (module docstring) gives, with e = 2 C_2'/(σ_i − σ_{i−2}):
+    a0 = 1 − r + C_1/Δ_i + e/Δ_i,  a1 = −C_1/Δ_i − e/Δ_i − e/Δ_{i−1},  a2 = e/Δ_{i−1}, where
+    C_2' = C_2 ("published") or C_2 + C_1 Δ_i/2 ("corrected": x_θ' = D1 − (σ_{i−1} − σ_i)/2 · D2).
+    Returns host floats (float64) w[k − 1][j][i] for the k-th order step (k = 1, 2, 3; j = 0, 1, 2)."""
+    sig = coeffs.sigmas
+    n = sig.size - 1
+    w = np.zeros((3, 3, n))
+    w[:, 0, :] = 1.0 - coeffs.r
+    for i in range(1, n):
+        if coeffs.final[i]:
+            continue
+        d_new = sig[i] - sig[i - 1]
+        w[1:, 0, i] += coeffs.c1[i] / d_new
+        w[1:, 1, i] -= coeffs.c1[i] / d_new
+        if i >= 2:
+            c2 = coeffs.c2[i] + (0.5 * coeffs.c1[i] * d_new if derivatives == "corrected" else 0.0)
+            e = 2.0 * c2 / (sig[i] - sig[i - 2])
+            d_old = sig[i - 1] - sig[i - 2]
+            w[2, 0, i] += e / d_new
+            w[2, 1, i] -= e / d_new + e / d_old
+            w[2, 2, i] += e / d_old
+    return w.tolist()
+
+
 class ERSDEStepper:
     """One step of the ER-SDE-Solver-k recursion (module docstring) at a time, holding the denoiser
     history. :func:`ersde_loop` and the diffusers scheduler (``ersde_theory.images.scheduler``) both drive
-    it, so the recursion is written once. All coefficients are host floats (float64): no host–device sync.
+    it, so the recursion is written once, in the combined form of :func:`step_weights` (four passes over
+    the state per step, plus the noise). All weights are host floats (float64): no host–device sync.
     """
 
     def __init__(self, coeffs: StepCoefficients, *, order: int, derivatives: str,
                  correct_start: bool | None = None):
         self.sig = coeffs.sigmas.tolist()
-        self.r, self.c1, self.c2, self.std = (a.tolist() for a in (coeffs.r, coeffs.c1, coeffs.c2, coeffs.noise_std))
+        self.r, self.c1, self.std = coeffs.r.tolist(), coeffs.c1.tolist(), coeffs.noise_std.tolist()
+        self.w = step_weights(coeffs, derivatives)
         self.final = coeffs.final.tolist()
         self.order, self.derivatives = order, derivatives
         self.correct_start = derivatives == "corrected" if correct_start is None else correct_start
-        self.old_den = self.old_d1 = None
+        self.old_den = self.older_den = None
         self.taken = 0                      # steps taken so far: the history available for derivatives
 
     def __len__(self) -> int:
@@ -81,26 +113,20 @@ class ERSDEStepper:
     def __call__(self, i: int, x: torch.Tensor, den: torch.Tensor, noise: Callable[[int], torch.Tensor]) -> torch.Tensor:
         """x_{i+1} from x_i and x_θ(x_i, σ_i) = ``den``. Steps come in order i, i + 1, … (a run may start at
         any i > 0, e.g. img2img: the order is lowered while the history fills, as at i = 0)."""
-        sig, r, c1, c2, std = self.sig, self.r, self.c1, self.c2, self.std
         if self.final[i]:
             x_next = den
         else:
             k = min(self.order, self.taken + 1)
-            x_next = x * r[i]
-            x_next.add_(den, alpha=1.0 - r[i])
-            if k >= 2:
-                d1 = (den - self.old_den) * (1.0 / (sig[i] - sig[i - 1]))
-                deriv = d1
-                if k >= 3:
-                    d2 = (d1 - self.old_d1) * (2.0 / (sig[i] - sig[i - 2]))
-                    x_next.add_(d2, alpha=c2[i])
-                    if self.derivatives == "corrected":
-                        deriv = d1 + d2 * (0.5 * (sig[i] - sig[i - 1]))
-                x_next.add_(deriv, alpha=c1[i])
-                self.old_d1 = d1
-            if std[i] > 0:
-                x_next.add_(noise(i), alpha=std[i])
-        self.old_den = den
+            w0, w1, w2 = (self.w[k - 1][j][i] for j in range(3))
+            x_next = torch.mul(x, self.r[i])
+            x_next.add_(den, alpha=w0)
+            if k >= 2 and w1 != 0.0:
+                x_next.add_(self.old_den, alpha=w1)
+            if k >= 3 and w2 != 0.0:
+                x_next.add_(self.older_den, alpha=w2)
+            if self.std[i] > 0:
+                x_next.add_(noise(i), alpha=self.std[i])
+        self.older_den, self.old_den = self.old_den, den
         self.taken += 1
         return x_next
 

@@ -1,0 +1,377 @@
+"""Baseline samplers for VE models, in the calling convention of :func:`sample_er_sde`.
+
+Every sampler takes ``model, x, sigmas`` (``model(x, sigma_batch) -> x_θ``, ``x`` the initial state at
+``sigmas[0]``, ``sigmas`` strictly decreasing, may end in 0) and the keywords ``noise_sampler``,
+``generator``, ``callback``, ``disable``, ``check_finite``, ``extra_args``; deterministic samplers accept
+and ignore the noise keywords. Notation: σ_s = σ_i, σ_t = σ_{i+1}, D_i = x_θ(x_i, σ_i), λ = −log σ,
+h_i = λ_{i+1} − λ_i = log(σ_i/σ_{i+1}), z ~ N(0, I). A step to σ = 0 returns x_θ of the last evaluation
+(as ER-SDE and k-diffusion do), so the NFE of a one-evaluation-per-step sampler is the number of steps.
+
+The VE forms used below (derivations in each docstring):
+probability-flow ODE  dx/dσ = (x − x_θ)/σ;
+ER SDE with h̃ = τ    x_t = (σ_t/σ_s) e^{−τ² h} x_s + ∫_{λ_s}^{λ_t} c e^{−c(λ_t − λ)} x_θ(λ) dλ + σ_t √(1 − e^{−2τ² h}) z,
+                      c = 1 + τ²                      (variation of constants; notes §2 with φ = σ^{1+τ²}).
+Polynomial (Taylor / Lagrange) approximations of x_θ(λ) in λ give the DPM-Solver++ and SA-Solver families.
+"""
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+from typing import Callable
+
+import numpy as np
+import torch
+from tqdm import trange
+
+from ._common import Generator, SamplerRun
+
+__all__ = ["sample_euler", "sample_heun", "sample_euler_ancestral", "sample_euler_maruyama",
+           "sample_dpmpp_2m", "sample_dpmpp_2m_sde", "sample_dpmpp_3m_sde", "sample_sa_solver",
+           "exp_integrator_weights", "sa_solver_default_tau"]
+
+
+def _run(model, x, sigmas, kw) -> SamplerRun:
+    return SamplerRun(model, x, sigmas, noise_sampler=kw["noise_sampler"], generator=kw["generator"],
+                      callback=kw["callback"], extra_args=kw["extra_args"], check_finite=kw["check_finite"])
+
+
+def _nonneg(**values):
+    for name, v in values.items():
+        if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
+            raise ValueError(f"{name} must be a finite number >= 0, got {v!r}")
+
+
+@torch.no_grad()
+def sample_euler(model, x: torch.Tensor, sigmas, *, noise_sampler: Callable | None = None,
+                 generator: Generator = None, callback: Callable | None = None, disable: bool | None = None,
+                 check_finite: str = "end", extra_args: dict | None = None) -> torch.Tensor:
+    """DDIM with η = 0 (Song et al. 2021, eq. 12 in VE variables) = Euler's method for the probability-flow
+    ODE dx/dσ = (x − x_θ)/σ (Karras et al. 2022, eq. 3 with σ(t) = t):
+
+        x_{i+1} = x_i + (σ_{i+1} − σ_i) (x_i − D_i)/σ_i .
+    """
+    run = _run(model, x, sigmas, locals())
+    sig = run.sig
+    for i in trange(run.steps, disable=disable):
+        den = run.denoise(x, sig[i])
+        run.report(i, x, sig[i], den)
+        x = x + (x - den) * ((sig[i + 1] - sig[i]) / sig[i])
+        run.step_done(x, i)
+    return run.finish(x)
+
+
+@torch.no_grad()
+def sample_heun(model, x: torch.Tensor, sigmas, *, s_churn: float = 0.0, s_tmin: float = 0.0,
+                s_tmax: float = float("inf"), s_noise: float = 1.0, noise_sampler: Callable | None = None,
+                generator: Generator = None, callback: Callable | None = None, disable: bool | None = None,
+                check_finite: str = "end", extra_args: dict | None = None) -> torch.Tensor:
+    """EDM's stochastic sampler (Karras et al. 2022, Algorithm 2); ``s_churn = 0`` is its deterministic Heun
+    sampler (Algorithm 1). With N steps, γ_i = min(S_churn/N, √2 − 1) if S_tmin ≤ σ_i ≤ S_tmax else 0:
+
+        σ̂ = σ_i (1 + γ_i),   x̂ = x_i + S_noise √(σ̂² − σ_i²) z,   d = (x̂ − x_θ(x̂, σ̂))/σ̂,
+        x_{i+1} = x̂ + (σ_{i+1} − σ̂) d,                                   and if σ_{i+1} ≠ 0:
+        d' = (x_{i+1} − x_θ(x_{i+1}, σ_{i+1}))/σ_{i+1},   x_{i+1} = x̂ + (σ_{i+1} − σ̂)(d + d')/2.
+
+    2N − 1 model calls when the schedule ends in 0.
+    """
+    _nonneg(s_churn=s_churn, s_noise=s_noise, s_tmin=s_tmin)
+    if not s_tmin <= s_tmax:
+        raise ValueError(f"need s_tmin <= s_tmax, got {s_tmin} > {s_tmax}")
+    run = _run(model, x, sigmas, locals())
+    sig, n = run.sig, run.steps
+    for i in trange(n, disable=disable):
+        s, t = sig[i], sig[i + 1]
+        gamma = min(s_churn / n, math.sqrt(2.0) - 1.0) if s_tmin <= s <= s_tmax else 0.0
+        s_hat = s * (1.0 + gamma)
+        if gamma > 0:
+            x = x + run.noise(i) * (s_noise * math.sqrt(s_hat ** 2 - s ** 2))
+        den = run.denoise(x, s_hat)
+        run.report(i, x, s_hat, den)
+        d = (x - den) * (1.0 / s_hat)
+        x_next = x + d * (t - s_hat)
+        if t > 0:
+            d2 = (x_next - run.denoise(x_next, t)) * (1.0 / t)
+            x_next = x + (d + d2) * (0.5 * (t - s_hat))
+        x = x_next
+        run.step_done(x, i)
+    return run.finish(x)
+
+
+@torch.no_grad()
+def sample_euler_ancestral(model, x: torch.Tensor, sigmas, *, eta: float = 1.0, s_noise: float = 1.0,
+                           noise_sampler: Callable | None = None, generator: Generator = None,
+                           callback: Callable | None = None, disable: bool | None = None,
+                           check_finite: str = "end", extra_args: dict | None = None) -> torch.Tensor:
+    """Ancestral sampling: DDPM's posterior q(x_t | x_s, x_0 = D_s) (Ho et al. 2020, eqs. 6–7) in VE
+    variables, with DDIM's η (Song et al. 2021, eq. 16) scaling its variance:
+
+        σ_up = min(σ_t, η σ_t √(1 − σ_t²/σ_s²)),   σ_down = √(σ_t² − σ_up²),
+        x_t = D_s + (σ_down/σ_s)(x_s − D_s) + S_noise σ_up z .
+
+    η = 1 is DDPM (= ER-SDE-1 with φ = σ²); η = 0 is DDIM (= :func:`sample_euler`).
+    """
+    _nonneg(eta=eta, s_noise=s_noise)
+    run = _run(model, x, sigmas, locals())
+    sig = run.sig
+    for i in trange(run.steps, disable=disable):
+        s, t = sig[i], sig[i + 1]
+        den = run.denoise(x, s)
+        run.report(i, x, s, den)
+        s_up = min(t, eta * t * math.sqrt(max(1.0 - (t / s) ** 2, 0.0)))
+        s_down = math.sqrt(t * t - s_up * s_up)
+        x = den + (x - den) * (s_down / s)
+        if s_up > 0 and s_noise > 0:
+            x = x + run.noise(i) * (s_noise * s_up)
+        run.step_done(x, i)
+    return run.finish(x)
+
+
+@torch.no_grad()
+def sample_euler_maruyama(model, x: torch.Tensor, sigmas, *, s_noise: float = 1.0,
+                          noise_sampler: Callable | None = None, generator: Generator = None,
+                          callback: Callable | None = None, disable: bool | None = None,
+                          check_finite: str = "end", extra_args: dict | None = None) -> torch.Tensor:
+    """Euler–Maruyama for the reverse-time SDE (Song et al. 2021, eq. 6) in σ as time. VE has
+    g² dt = d(σ²) = 2σ dσ and ∇ log p_σ = (x_θ − x)/σ², so going down in σ
+
+        dx = 2 (x − x_θ)/σ dσ + √(2σ) dw̄,   x_{i+1} = x_i + 2 (σ_{i+1} − σ_i)(x_i − D_i)/σ_i + S_noise √(2σ_i(σ_i − σ_{i+1})) z .
+
+    The step to σ = 0 returns D_i (an Euler–Maruyama step there would add noise of std √2 σ_i).
+    """
+    _nonneg(s_noise=s_noise)
+    run = _run(model, x, sigmas, locals())
+    sig = run.sig
+    for i in trange(run.steps, disable=disable):
+        s, t = sig[i], sig[i + 1]
+        den = run.denoise(x, s)
+        run.report(i, x, s, den)
+        if t == 0:
+            x = den
+        else:
+            x = x + (x - den) * (2.0 * (t - s) / s)
+            if s_noise > 0:
+                x = x + run.noise(i) * (s_noise * math.sqrt(2.0 * s * (s - t)))
+        run.step_done(x, i)
+    return run.finish(x)
+
+
+@torch.no_grad()
+def sample_dpmpp_2m(model, x: torch.Tensor, sigmas, *, noise_sampler: Callable | None = None,
+                    generator: Generator = None, callback: Callable | None = None, disable: bool | None = None,
+                    check_finite: str = "end", extra_args: dict | None = None) -> torch.Tensor:
+    """DPM-Solver++(2M) (Lu et al. 2022, Algorithm 2) for VE (α = 1, λ = −log σ):
+
+        x_{i+1} = (σ_{i+1}/σ_i) x_i − (e^{−h_i} − 1) D̃_i,   D̃_i = (1 + 1/(2 r_i)) D_i − D_{i−1}/(2 r_i),
+        r_i = h_{i−1}/h_i;   D̃_0 = D_0, and the step to σ = 0 returns D_i.
+
+    This is :func:`sample_dpmpp_2m_sde` with η = 0 (whose gain is then σ_{i+1}/σ_i and slope weight
+    (1 − e^{−h})/(2 r_i)), and runs through it.
+    """
+    return sample_dpmpp_2m_sde(model, x, sigmas, eta=0.0, noise_sampler=noise_sampler, generator=generator,
+                               callback=callback, disable=disable, check_finite=check_finite, extra_args=extra_args)
+
+
+@torch.no_grad()
+def sample_dpmpp_2m_sde(model, x: torch.Tensor, sigmas, *, eta: float = 1.0, s_noise: float = 1.0,
+                        noise_sampler: Callable | None = None, generator: Generator = None,
+                        callback: Callable | None = None, disable: bool | None = None,
+                        check_finite: str = "end", extra_args: dict | None = None) -> torch.Tensor:
+    """SDE-DPM-Solver++(2M) (Lu et al. 2022, "sde-dpmsolver++", second-order multistep), midpoint form.
+
+    The module's ER SDE with τ² = η (η = 1: the reverse SDE), x_θ linear in λ through D_{i−1}, D_i, and the
+    weight of the slope taken in midpoint form (half the weight of D_i):
+
+        x_{i+1} = (σ_{i+1}/σ_i) e^{−η h} x_i + (1 − e^{−(1+η) h}) [D_i + (D_i − D_{i−1})/(2 r_i)]
+                  + S_noise σ_{i+1} √(1 − e^{−2 η h}) z,          r_i = h_{i−1}/h_i.
+
+    The first step is first order (= ER-SDE-1 with φ = σ^{1+η}); the step to σ = 0 returns D_i.
+    """
+    _nonneg(eta=eta, s_noise=s_noise)
+    run = _run(model, x, sigmas, locals())
+    sig = run.sig
+    old = h_old = None
+    for i in trange(run.steps, disable=disable):
+        s, t = sig[i], sig[i + 1]
+        den = run.denoise(x, s)
+        run.report(i, x, s, den)
+        if t == 0:
+            x = den
+        else:
+            h = math.log(s / t)
+            w = -math.expm1(-(1.0 + eta) * h)
+            x = x * ((t / s) * math.exp(-eta * h)) + den * w
+            if old is not None:
+                x = x + (den - old) * (0.5 * w * h / h_old)
+            if eta > 0 and s_noise > 0:
+                x = x + run.noise(i) * (s_noise * t * math.sqrt(-math.expm1(-2.0 * eta * h)))
+            h_old = h
+        old = den
+        run.step_done(x, i)
+    return run.finish(x)
+
+
+def exp_integrator_weights(c: float, h: float, n: int = 2) -> list[float]:
+    """W_k = ∫_0^h c e^{−c(h−u)} u^k/k! du, k = 0…n: the weights of the Taylor terms (λ − λ_s)^k/k! · x_θ^{(k)}
+    in the module's ER-SDE step. W_0 = 1 − e^{−ch}, and W_k = h^k/k! − W_{k−1}/c (integration by parts);
+    for ch < 1 the series W_k = h^k Σ_j (−1)^j (ch)^{j+1}/(k+j+1)! avoids the cancellation."""
+    z = c * h
+    if z < 1.0:
+        out = []
+        for k in range(n + 1):
+            term, total, j = z / math.factorial(k + 1), 0.0, 0
+            while abs(term) > 1e-18 * max(abs(total), 1e-300) or j < 2:
+                total += term
+                j += 1
+                term *= -z / (k + j + 1)
+            out.append(h ** k * total)
+        return out
+    out = [-math.expm1(-z)]
+    for k in range(1, n + 1):
+        out.append(h ** k / math.factorial(k) - out[-1] / c)
+    return out
+
+
+@torch.no_grad()
+def sample_dpmpp_3m_sde(model, x: torch.Tensor, sigmas, *, eta: float = 1.0, s_noise: float = 1.0,
+                        noise_sampler: Callable | None = None, generator: Generator = None,
+                        callback: Callable | None = None, disable: bool | None = None,
+                        check_finite: str = "end", extra_args: dict | None = None) -> torch.Tensor:
+    """SDE-DPM-Solver++(3M): the module's ER SDE with τ² = η and x_θ(λ) replaced by the quadratic through
+    the last three outputs, integrated exactly (Taylor form around λ_i):
+
+        x_{i+1} = (σ_{i+1}/σ_i) e^{−η h} x_i + W_0 D_i + W_1 p'(λ_i) + W_2 p'' + S_noise σ_{i+1} √(1 − e^{−2ηh}) z,
+
+    W_k from :func:`exp_integrator_weights` with c = 1 + η; p' = δ_0 + δ_2 h_{i−1}, p'' = 2 δ_2 with the
+    divided differences δ_0 = (D_i − D_{i−1})/h_{i−1}, δ_1 = (D_{i−1} − D_{i−2})/h_{i−2},
+    δ_2 = (δ_0 − δ_1)/(h_{i−1} + h_{i−2}). Lower order while the history fills; the step to σ = 0 returns D_i.
+    """
+    _nonneg(eta=eta, s_noise=s_noise)
+    run = _run(model, x, sigmas, locals())
+    sig = run.sig
+    hist: list[tuple[torch.Tensor, float]] = []          # (D_j, h_j = λ_{j+1} − λ_j) of earlier steps
+    for i in trange(run.steps, disable=disable):
+        s, t = sig[i], sig[i + 1]
+        den = run.denoise(x, s)
+        run.report(i, x, s, den)
+        if t == 0:
+            x = den
+        else:
+            h = math.log(s / t)
+            w0, w1, w2 = exp_integrator_weights(1.0 + eta, h, 2)
+            x = x * ((t / s) * math.exp(-eta * h)) + den * w0
+            if hist:
+                d1, h1 = hist[-1]
+                delta0 = (den - d1) * (1.0 / h1)
+                if len(hist) >= 2:
+                    d2, h2 = hist[-2]
+                    delta2 = (delta0 - (d1 - d2) * (1.0 / h2)) * (1.0 / (h1 + h2))
+                    x = x + delta0 * w1 + delta2 * (w1 * h1 + 2.0 * w2)
+                else:
+                    x = x + delta0 * w1
+            if eta > 0 and s_noise > 0:
+                x = x + run.noise(i) * (s_noise * t * math.sqrt(-math.expm1(-2.0 * eta * h)))
+            hist = (hist + [(den, h)])[-2:]
+        run.step_done(x, i)
+    return run.finish(x)
+
+
+# ----------------------------------------------------------------------------------------- SA-Solver
+_GL_X, _GL_W = np.polynomial.legendre.leggauss(24)
+
+
+def _lagrange_exp_weights(nodes: np.ndarray, lam_s: float, lam_t: float, c: float) -> np.ndarray:
+    """∫_{λ_s}^{λ_t} c e^{−c(λ_t − λ)} ℓ_j(λ) dλ for the Lagrange basis ℓ_j of ``nodes`` (Gauss–Legendre,
+    24 points: exact to rounding for the degree ≤ 3 polynomials times the exponential used here)."""
+    half = 0.5 * (lam_t - lam_s)
+    u = lam_s + half * (_GL_X + 1.0)                      # nodes in λ
+    kern = half * _GL_W * c * np.exp(-c * (lam_t - u))
+    out = np.empty(len(nodes))
+    for j, nj in enumerate(nodes):
+        basis = np.ones_like(u)
+        for m, nm in enumerate(nodes):
+            if m != j:
+                basis *= (u - nm) / (nj - nm)
+        out[j] = np.dot(kern, basis)
+    return out
+
+
+@lru_cache(maxsize=1)
+def _paper_tau_range() -> tuple[float, float]:
+    from ..coefficients.schedules import vp_alphas_cumprod
+    ab = vp_alphas_cumprod("linear")
+    return tuple(float(np.sqrt(1.0 / ab[t] - 1.0)) for t in (200, 800))
+
+
+def sa_solver_default_tau(eta: float = 1.0) -> Callable[[float], float]:
+    """SA-Solver's default τ: η in the middle of sampling, 0 at both ends (Xue et al. 2023, §5: t ∈ [200, 800]
+    of the 1000-step DDPM linear schedule). Mapped to VE noise levels λ = σ/α this is σ ∈ [0.724, 25.7]."""
+    lo, hi = _paper_tau_range()
+    return lambda sigma: eta if lo <= sigma <= hi else 0.0
+
+
+@torch.no_grad()
+def sample_sa_solver(model, x: torch.Tensor, sigmas, *, predictor_order: int = 3, corrector_order: int = 4,
+                     tau: float | Callable[[float], float] | None = None, s_noise: float = 1.0,
+                     noise_sampler: Callable | None = None, generator: Generator = None,
+                     callback: Callable | None = None, disable: bool | None = None,
+                     check_finite: str = "end", extra_args: dict | None = None) -> torch.Tensor:
+    """SA-Solver (Xue et al. 2023, data prediction, eqs. 15 and 18 in VE form): a stochastic Adams
+    predictor–corrector for the module's ER SDE with h̃ = τ(σ) (held at τ_i = τ(σ_i) over step i).
+
+    Predictor (s_p = ``predictor_order`` points):
+        x^p_{i+1} = (σ_{i+1}/σ_i) e^{−τ_i² h_i} x_i + Σ_{j<s_p} b_{ij} D_{i−j} + σ_{i+1} √(1 − e^{−2τ_i² h_i}) ξ_i,
+    b_{ij} = ∫_{λ_i}^{λ_{i+1}} (1+τ_i²) e^{−(1+τ_i²)(λ_{i+1} − λ)} ℓ_j(λ) dλ, ℓ_j the Lagrange basis of
+    λ_i, …, λ_{i−s_p+1}. Corrector (s_c = ``corrector_order`` points, 0 = none): once D_{i+1} = x_θ(x^p_{i+1},
+    σ_{i+1}) is known, the same step is redone with the basis of λ_{i+1}, λ_i, …, λ_{i−s_c+2} and the same ξ_i;
+    the next predictor reuses D_{i+1} (one model call per step). Orders drop while the history fills. ``tau``:
+    a constant, a function of σ, or None for :func:`sa_solver_default_tau`. The step to σ = 0 returns D_i.
+    τ = 0 gives the deterministic Adams exponential integrator for the probability-flow ODE.
+    """
+    if predictor_order not in (1, 2, 3, 4) or corrector_order not in (0, 1, 2, 3, 4):
+        raise ValueError(f"predictor_order must be 1..4 and corrector_order 0..4, got {predictor_order}, "
+                         f"{corrector_order}")
+    _nonneg(s_noise=s_noise)
+    tau_fn = sa_solver_default_tau() if tau is None else (tau if callable(tau) else (lambda _s, v=tau: v))
+    run = _run(model, x, sigmas, locals())
+    sig, n = run.sig, run.steps
+    lam = [-math.log(s) if s > 0 else math.inf for s in sig]
+    gain, std, pred_w, corr_w = [0.0] * n, [0.0] * n, [None] * n, [None] * n
+    for i in range(n):                                        # all coefficients, once per schedule
+        if sig[i + 1] == 0:
+            continue
+        ti = float(tau_fn(sig[i]))
+        _nonneg(tau=ti)
+        c, h = 1.0 + ti * ti, lam[i + 1] - lam[i]
+        gain[i] = (sig[i + 1] / sig[i]) * math.exp(-ti * ti * h)
+        std[i] = s_noise * sig[i + 1] * math.sqrt(-math.expm1(-2.0 * ti * ti * h))
+        p = min(predictor_order, i + 1)
+        pred_w[i] = _lagrange_exp_weights(np.array(lam[i - p + 1:i + 1][::-1]), lam[i], lam[i + 1], c).tolist()
+        q = min(corrector_order, i + 2)
+        if q:
+            corr_w[i] = _lagrange_exp_weights(np.array(lam[i - q + 2:i + 2][::-1]), lam[i], lam[i + 1], c).tolist()
+    hist: list[torch.Tensor] = []                             # D_i, D_{i−1}, … (newest first)
+    x_prev = z_prev = None
+    for i in trange(n, disable=disable):
+        den = run.denoise(x, sig[i])
+        run.report(i, x, sig[i], den)
+        hist = [den] + hist[:max(predictor_order, corrector_order) - 1]
+        if sig[i + 1] == 0:
+            x = den
+        else:
+            if i > 0 and corr_w[i - 1] is not None:            # correct x_i with D_i, then predict from it
+                x = _adams_step(x_prev, gain[i - 1], corr_w[i - 1], hist, std[i - 1], z_prev)
+            z = run.noise(i) if std[i] > 0 else None
+            x_prev, z_prev = x, z
+            x = _adams_step(x, gain[i], pred_w[i], hist, std[i], z)
+        run.step_done(x, i)
+    return run.finish(x)
+
+
+def _adams_step(x, gain, weights, hist, std, z):
+    """gain · x + Σ_j weights[j] · hist[j] + std · z."""
+    out = x * gain
+    for w, d in zip(weights, hist):
+        out.add_(d, alpha=w)
+    if z is not None:
+        out.add_(z, alpha=std)
+    return out

@@ -1,0 +1,203 @@
+"""``python -m ersde_theory bench quality``: every sampler × NFE × denoiser {exact, learned} × problem
+{ring_2d, image_like_64d}, scored by :mod:`.quality_metrics` with 95 % CIs and noise floors.
+
+All samplers of one (problem, denoiser, NFE) cell start from the same initial noise and use one generator
+with the same seed, so sample i of every sampler shares its seed: differences between samplers are paired
+(``paired_difference``). Verdicts per metric: "best" (lowest value), "tie" (the paired 95 % CI of the
+difference to the best contains 0, with the floor sd added in quadrature: indistinguishable) or "worse".
+Outputs: ``bench_quality[_quick].json``, ``.md`` (tables at every NFE, NFE 10 and 20 first) and
+``bench_quality[_quick]_<problem>.png/pdf`` (metric vs NFE with CI bands and the floor).
+"""
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..toys.learned import load_learned
+from ..toys.problems import get_problem
+from .quality_metrics import QualityReference, paired_difference
+from .sampler_zoo import SAMPLERS, SIGMA_MAX, run_sampler
+
+__all__ = ["PRESETS", "run_quality", "sample_cell", "compare_cell", "get_model", "markdown_table"]
+
+PRESETS = {
+    "full": dict(n={"ring_2d": 100_000, "image_like_64d": 10_000}, nfes=(5, 10, 15, 20, 30, 50), floor_reps=5),
+    "quick": dict(n={"ring_2d": 2000, "image_like_64d": 400}, nfes=(5, 10), floor_reps=3),
+}
+DENOISERS = ("exact", "learned")
+METRIC_LABELS = {"fd": "FD to exact moments", "sw2": "sliced W2²", "mode_tv": "mode-weight TV",
+                 "hist_kl": "histogram KL"}
+
+
+def get_model(problem: str, denoiser: str, device="cpu"):
+    if denoiser == "exact":
+        return get_problem(problem, device=device)
+    if denoiser == "learned":
+        return load_learned(problem, device=device)
+    raise ValueError(f"denoiser must be 'exact' or 'learned', got {denoiser!r}")
+
+
+def initial_noise(n: int, dim: int, seed: int, device="cpu") -> tuple[torch.Tensor, torch.Generator]:
+    """σ_max · N(0, I) initial states and the generator (same seed) that then drives the sampler noise."""
+    g = torch.Generator(device=device).manual_seed(seed)
+    return SIGMA_MAX * torch.randn(n, dim, generator=g, dtype=torch.float64, device=device), g
+
+
+def sample_cell(model, dim: int, sampler, nfe: int, n: int, seed: int, device="cpu", **overrides):
+    x, g = initial_noise(n, dim, seed, device)
+    return run_sampler(sampler, model, x, nfe, generator=g, **overrides)
+
+
+def compare_cell(raws: dict, ref: QualityReference) -> dict:
+    """Per sampler and metric: value, SE, CI, floor, paired difference to the best and the verdict."""
+    out = {s: {} for s in raws}
+    for k in ref.names:
+        best = min(raws, key=lambda s: raws[s][k].value)
+        floor_sd = ref.floor[k][1]
+        for s in raws:
+            m = raws[s][k]
+            se = float(np.hypot(m.se, floor_sd))
+            diff, dse = paired_difference(m, raws[best][k]) if s != best else (0.0, 0.0)
+            dse = float(np.hypot(dse, floor_sd))
+            verdict = "best" if s == best else ("tie" if diff <= 1.96 * dse else "worse")
+            out[s][k] = dict(value=m.value, se=se, ci=[m.value - 1.96 * se, m.value + 1.96 * se],
+                             floor=ref.floor[k][0], floor_sd=floor_sd, diff_vs_best=diff, diff_se=dse,
+                             verdict=verdict)
+    return out
+
+
+def _fmt(v: float) -> str:
+    return f"{v:.3g}" if abs(v) >= 1e-3 or v == 0 else f"{v:.2e}"
+
+
+def markdown_table(records: list[dict], problem: str, denoiser: str, nfe: int, metrics: list[str]) -> str:
+    rows = [r for r in records if (r["problem"], r["denoiser"], r["nfe"]) == (problem, denoiser, nfe)]
+    if not rows:
+        return ""
+    mark = {"best": " ★", "tie": " ≈", "worse": ""}
+    head = "| sampler | NFE used | " + " | ".join(METRIC_LABELS[m] + " [95 % CI]" for m in metrics) + " |"
+    lines = [head, "|" + "---|" * (len(metrics) + 2)]
+    for r in rows:
+        cells = []
+        for m in metrics:
+            v = r["metrics"][m]
+            cells.append(f"{_fmt(v['value'])} [{_fmt(v['ci'][0])}, {_fmt(v['ci'][1])}]{mark[v['verdict']]}")
+        lines.append(f"| {r['sampler']} | {r['nfe_used']} | " + " | ".join(cells) + " |")
+    floor = rows[0]["metrics"]
+    lines.append("| *noise floor (exact samples)* | | " + " | ".join(
+        f"{_fmt(floor[m]['floor'])} ± {_fmt(floor[m]['floor_sd'])}" for m in metrics) + " |")
+    return "\n".join(lines)
+
+
+def write_markdown(path: Path, data: dict) -> None:
+    recs, cfg = data["records"], data["config"]
+    nfes = sorted(cfg["nfes"], key=lambda v: (v not in (10, 20), v))
+    parts = [f"# Sample quality per NFE ({data['preset']} preset)\n",
+             "Lower is better. ★ best; ≈ indistinguishable from the best (paired 95 % CI of the difference, "
+             "noise-floor sd added in quadrature, contains 0). Samples per cell: " +
+             ", ".join(f"{p}: {n}" for p, n in cfg["n"].items()) + f"; seed {cfg['seed']}.\n"]
+    for nfe in nfes:
+        for prob in cfg["n"]:
+            for den in cfg["denoisers"]:
+                metrics = list(data["floors"][prob])
+                parts.append(f"## {prob}, {den} denoiser, NFE {nfe}\n")
+                parts.append(markdown_table(recs, prob, den, nfe, metrics) + "\n")
+    path.write_text("\n".join(parts))
+
+
+def plot_problem(data: dict, problem: str, outdir: Path, stem: str) -> list[Path]:
+    from ..plots.registry import plt, save
+    recs = [r for r in data["records"] if r["problem"] == problem]
+    metrics = list(data["floors"][problem])
+    dens = data["config"]["denoisers"]
+    fig, axes = plt.subplots(len(metrics), len(dens), figsize=(5.2 * len(dens), 2.9 * len(metrics)),
+                             squeeze=False, sharex=True)
+    cmap = plt.get_cmap("tab20")
+    for j, den in enumerate(dens):
+        for i, m in enumerate(metrics):
+            ax = axes[i, j]
+            f, fsd = data["floors"][problem][m]
+            vals = [r["metrics"][m]["value"] for r in recs if r["denoiser"] == den]
+            bottom = 0.3 * min(min(vals), max(f - 2 * fsd, f / 3))          # CI bands below this are cut off
+            for c, name in enumerate(SAMPLERS):
+                rs = sorted((r for r in recs if r["denoiser"] == den and r["sampler"] == name), key=lambda r: r["nfe"])
+                if not rs:
+                    continue
+                x = [r["nfe"] for r in rs]
+                v = np.array([r["metrics"][m]["value"] for r in rs])
+                lo = np.array([r["metrics"][m]["ci"][0] for r in rs])
+                hi = np.array([r["metrics"][m]["ci"][1] for r in rs])
+                style = "-" if not SAMPLERS[name].stochastic else "--"
+                lw = 2.2 if name.startswith("er_sde") else 1.2
+                ax.plot(x, v, style, color=cmap(c), lw=lw, label=name, marker="o", ms=2.5)
+                ax.fill_between(x, np.maximum(lo, bottom), hi, color=cmap(c), alpha=0.15, lw=0)
+            ax.axhspan(max(f - 2 * fsd, bottom), f + 2 * fsd, color="0.5", alpha=0.25, lw=0)
+            ax.axhline(f, color="0.4", lw=0.8, ls=":")
+            ax.set(xscale="log", yscale="log", title=f"{problem}, {den}: {METRIC_LABELS[m]}", ylim=(bottom, None))
+            ax.minorticks_off()
+            ax.set_xticks(data["config"]["nfes"], [str(v) for v in data["config"]["nfes"]])
+            if i == len(metrics) - 1:
+                ax.set_xlabel("NFE")
+    axes[0, -1].legend(fontsize=6.5, ncol=2, loc="upper right")
+    fig.suptitle("Sample quality vs NFE (95 % CI bands; grey: noise floor ± 2 sd; solid ODE, dashed SDE)")
+    fig.tight_layout()
+    return save(fig, outdir, f"{stem}_{problem}")
+
+
+def run_quality(outdir="figures", *, quick: bool = False, device="cpu", seed: int = 0, samplers=None,
+                problems=None, denoisers=DENOISERS, log=print) -> dict:
+    """Run the benchmark (``quick``: the CI preset) and write JSON, markdown and plots to ``outdir``."""
+    preset = PRESETS["quick" if quick else "full"]
+    n_by = {p: preset["n"][p] for p in (problems or preset["n"])}
+    names = list(samplers or SAMPLERS)
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    stem = "bench_quality_quick" if quick else "bench_quality"
+    cfg = dict(n=n_by, nfes=list(preset["nfes"]), floor_reps=preset["floor_reps"], seed=seed,
+               denoisers=list(denoisers), samplers=names, device=str(device), torch=torch.__version__)
+    data = dict(preset="quick" if quick else "full", config=cfg, floors={}, records=[])
+    t_all = time.perf_counter()
+    for prob, n in n_by.items():
+        gm = get_problem(prob, device=device)
+        t0 = time.perf_counter()
+        ref = QualityReference(gm, n, floor_reps=preset["floor_reps"])
+        data["floors"][prob] = {k: list(v) for k, v in ref.floor.items()}
+        log(f"[{time.perf_counter() - t0:6.1f}s] {prob}: reference and noise floors for n={n}")
+        for den in denoisers:
+            model = get_model(prob, den, device)
+            for nfe in preset["nfes"]:
+                raws, secs = {}, {}
+                for name in names:
+                    t0 = time.perf_counter()
+                    out = sample_cell(model, gm.D, name, nfe, n, seed, device)
+                    secs[name] = time.perf_counter() - t0
+                    raws[name] = ref.raw(out)
+                cmp = compare_cell(raws, ref)
+                for name in names:
+                    data["records"].append(dict(problem=prob, denoiser=den, nfe=nfe, sampler=name,
+                                                nfe_used=SAMPLERS[name].nfe(nfe), seconds=round(secs[name], 3),
+                                                metrics=cmp[name]))
+                best = {k: min(cmp, key=lambda s: cmp[s][k]["value"]) for k in ref.names}
+                log(f"[{sum(secs.values()):6.1f}s] {prob} {den} NFE {nfe}: best " +
+                    ", ".join(f"{k}={v}" for k, v in best.items()))
+    data["seconds"] = round(time.perf_counter() - t_all, 1)
+    jpath = outdir / f"{stem}.json"
+    jpath.write_text(json.dumps(data, indent=1, default=_json_default) + "\n")
+    write_markdown(outdir / f"{stem}.md", data)
+    for prob in n_by:
+        plot_problem(data, prob, outdir, stem)
+    log(f"wrote {jpath}, {stem}.md and plots in {outdir}")
+    return data
+
+
+def _json_default(o):
+    if isinstance(o, (np.floating, np.integer)):
+        return o.item()
+    if isinstance(o, float) and not math.isfinite(o):
+        return str(o)
+    raise TypeError(type(o).__name__)
