@@ -187,9 +187,23 @@ def sample_dpmpp_2m_sde(model, x: torch.Tensor, sigmas, *, eta: float = 1.0, s_n
     The first step is first order (= ER-SDE-1 with φ = σ^{1+η}); the step to σ = 0 returns D_i.
     """
     _nonneg(eta=eta, s_noise=s_noise)
-    run = _run(model, x, sigmas, locals())
+
+    def multistep(den, hist, h):
+        w = -math.expm1(-(1.0 + eta) * h)
+        if not hist:
+            return den * w
+        old, h_old = hist[-1]
+        return den * w + (den - old) * (0.5 * w * h / h_old)
+    return _dpmpp_sde_loop(_run(model, x, sigmas, locals()), x, eta, s_noise, disable, multistep)
+
+
+def _dpmpp_sde_loop(run: SamplerRun, x: torch.Tensor, eta: float, s_noise: float, disable,
+                    multistep: Callable) -> torch.Tensor:
+    """The loop shared by SDE-DPM-Solver++(2M/3M): with h = log(σ_i/σ_{i+1}),
+    x_{i+1} = (σ_{i+1}/σ_i) e^{−η h} x_i + multistep(D_i, hist, h) + S_noise σ_{i+1} √(1 − e^{−2ηh}) z, where
+    ``hist`` holds (D_j, h_j) of the last two steps; the step to σ = 0 returns D_i."""
     sig = run.sig
-    old = h_old = None
+    hist: list[tuple[torch.Tensor, float]] = []
     for i in trange(run.steps, disable=disable):
         s, t = sig[i], sig[i + 1]
         den = run.denoise(x, s)
@@ -198,14 +212,10 @@ def sample_dpmpp_2m_sde(model, x: torch.Tensor, sigmas, *, eta: float = 1.0, s_n
             x = den
         else:
             h = math.log(s / t)
-            w = -math.expm1(-(1.0 + eta) * h)
-            x = x * ((t / s) * math.exp(-eta * h)) + den * w
-            if old is not None:
-                x = x + (den - old) * (0.5 * w * h / h_old)
+            x = x * ((t / s) * math.exp(-eta * h)) + multistep(den, hist, h)
             if eta > 0 and s_noise > 0:
                 x = x + run.noise(i) * (s_noise * t * math.sqrt(-math.expm1(-2.0 * eta * h)))
-            h_old = h
-        old = den
+            hist = (hist + [(den, h)])[-2:]
         run.step_done(x, i)
     return run.finish(x)
 
@@ -246,33 +256,19 @@ def sample_dpmpp_3m_sde(model, x: torch.Tensor, sigmas, *, eta: float = 1.0, s_n
     δ_2 = (δ_0 − δ_1)/(h_{i−1} + h_{i−2}). Lower order while the history fills; the step to σ = 0 returns D_i.
     """
     _nonneg(eta=eta, s_noise=s_noise)
-    run = _run(model, x, sigmas, locals())
-    sig = run.sig
-    hist: list[tuple[torch.Tensor, float]] = []          # (D_j, h_j = λ_{j+1} − λ_j) of earlier steps
-    for i in trange(run.steps, disable=disable):
-        s, t = sig[i], sig[i + 1]
-        den = run.denoise(x, s)
-        run.report(i, x, s, den)
-        if t == 0:
-            x = den
-        else:
-            h = math.log(s / t)
-            w0, w1, w2 = exp_integrator_weights(1.0 + eta, h, 2)
-            x = x * ((t / s) * math.exp(-eta * h)) + den * w0
-            if hist:
-                d1, h1 = hist[-1]
-                delta0 = (den - d1) * (1.0 / h1)
-                if len(hist) >= 2:
-                    d2, h2 = hist[-2]
-                    delta2 = (delta0 - (d1 - d2) * (1.0 / h2)) * (1.0 / (h1 + h2))
-                    x = x + delta0 * w1 + delta2 * (w1 * h1 + 2.0 * w2)
-                else:
-                    x = x + delta0 * w1
-            if eta > 0 and s_noise > 0:
-                x = x + run.noise(i) * (s_noise * t * math.sqrt(-math.expm1(-2.0 * eta * h)))
-            hist = (hist + [(den, h)])[-2:]
-        run.step_done(x, i)
-    return run.finish(x)
+
+    def multistep(den, hist, h):
+        w0, w1, w2 = exp_integrator_weights(1.0 + eta, h, 2)
+        if not hist:
+            return den * w0
+        d1, h1 = hist[-1]
+        delta0 = (den - d1) * (1.0 / h1)
+        if len(hist) < 2:
+            return den * w0 + delta0 * w1
+        d2, h2 = hist[-2]
+        delta2 = (delta0 - (d1 - d2) * (1.0 / h2)) * (1.0 / (h1 + h2))
+        return den * w0 + delta0 * w1 + delta2 * (w1 * h1 + 2.0 * w2)
+    return _dpmpp_sde_loop(_run(model, x, sigmas, locals()), x, eta, s_noise, disable, multistep)
 
 
 # ----------------------------------------------------------------------------------------- SA-Solver
