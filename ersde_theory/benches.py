@@ -1,7 +1,8 @@
 """``python -m ersde_theory bench <name>``: benchmarks register here with ``@bench(name, add_args)``."""
+
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from .cli import command
 
@@ -12,6 +13,7 @@ def bench(name: str, add_args: Callable):
     def deco(fn):
         BENCHES[name] = (add_args, fn)
         return fn
+
     return deco
 
 

@@ -1,10 +1,11 @@
 """Command line: ``python -m ersde_theory <command>``. Commands are registered in :data:`COMMANDS`."""
+
 from __future__ import annotations
 
 import argparse
 import sys
 import time
-from typing import Callable
+from collections.abc import Callable
 
 COMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]] = {}
 
@@ -13,6 +14,7 @@ def command(name: str, add_args: Callable[[argparse.ArgumentParser], None]):
     def deco(fn):
         COMMANDS[name] = (add_args, fn)
         return fn
+
     return deco
 
 
@@ -26,6 +28,7 @@ def _figures_args(p):
 def _figures(args) -> int:
     """Regenerate every figure and the verification report (CPU defaults)."""
     from .plots import FIGURES, make_figures
+
     if args.list:
         print("\n".join(FIGURES))
         return 0

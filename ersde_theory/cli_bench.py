@@ -1,4 +1,5 @@
 """``train-toy`` (the learned toy denoisers) and ``bench quality|speed|nsf|official``."""
+
 from __future__ import annotations
 
 import shlex
@@ -27,19 +28,23 @@ def _train_toy(args) -> int:
 
     from .toys.learned import LearnedDenoiser, denoiser_error, save_learned, train_denoiser
     from .toys.problems import get_problem
+
     torch.set_num_threads(args.threads)
     cmd = "python -m ersde_theory " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:] else ""
     problems = ["ring_2d", "image_like_64d"] if args.problem == "all" else [args.problem]
     for prob in problems:
         print(f"training {prob}")
-        net, info = train_denoiser(prob, steps=args.steps, batch=args.batch, lr=args.lr, seed=args.seed,
-                                   device=args.device)
+        net, info = train_denoiser(
+            prob, steps=args.steps, batch=args.batch, lr=args.lr, seed=args.seed, device=args.device
+        )
         info["command"] = cmd
         info["error_vs_exact"] = denoiser_error(LearnedDenoiser(net), get_problem(prob))
         for path in save_learned(net, info, args.out):
             print(f"wrote {path}")
-        print(f"final loss {info['final_loss']:.4f}; rel. error " +
-              ", ".join(f"σ={s}: {v['rel']:.3f}" for s, v in info["error_vs_exact"].items()))
+        print(
+            f"final loss {info['final_loss']:.4f}; rel. error "
+            + ", ".join(f"σ={s}: {v['rel']:.3f}" for s, v in info["error_vs_exact"].items())
+        )
     return 0
 
 
@@ -52,22 +57,33 @@ def _bench_args(p):
 
 def _register(name: str, module: str, func: str, doc: str):
     """``bench <name>``: run ``studies.<module>.<func>(outdir, quick=, device=)`` and print the time."""
+
     def run(args) -> int:
         import importlib
 
         import torch
+
         if args.threads:
             torch.set_num_threads(args.threads)
         t0 = time.perf_counter()
         getattr(importlib.import_module(f".studies.{module}", __package__), func)(
-            args.outdir, quick=args.quick, device=args.device)
+            args.outdir, quick=args.quick, device=args.device
+        )
         print(f"done in {time.perf_counter() - t0:.1f}s")
         return 0
+
     run.__doc__ = doc
     bench(name, _bench_args)(run)
 
 
-_register("quality", "bench_quality", "run_quality", "Sample quality per NFE with CIs: samplers x NFE x denoiser x problem.")
+_register(
+    "quality", "bench_quality", "run_quality", "Sample quality per NFE with CIs: samplers x NFE x denoiser x problem."
+)
 _register("speed", "bench_speed", "run_speed", "Per-step solver overhead with a trivial model, every sampler.")
 _register("nsf", "nsf_search", "run_nsf_study", "Search for a noise scale function that beats er_sde_5.")
-_register("official", "official_vs_exact", "run_official_vs_exact", "Official 100-point Riemann vs exact coefficients at NFE 5-10.")
+_register(
+    "official",
+    "official_vs_exact",
+    "run_official_vs_exact",
+    "Official 100-point Riemann vs exact coefficients at NFE 5-10.",
+)

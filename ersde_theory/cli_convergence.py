@@ -1,4 +1,5 @@
 """``python -m ersde_theory convergence [--full]``: the convergence study (JSON, markdown table, plots)."""
+
 from __future__ import annotations
 
 import time
@@ -7,16 +8,26 @@ from .cli import command
 
 
 def _args(p):
-    p.add_argument("--full", action="store_true",
-                   help="the full study (all NSFs, 2000 paths, 7 step counts, 64-D problem); ~15 min on 2 cores")
+    p.add_argument(
+        "--full",
+        action="store_true",
+        help="the full study (all NSFs, 2000 paths, 7 step counts, 64-D problem); ~15 min on 2 cores",
+    )
     p.add_argument("--outdir", default="figures", help="output folder (default: figures)")
     p.add_argument("--paths", type=int, help="override the number of coupled paths")
     p.add_argument("--problems", nargs="*", help="override the problems")
     p.add_argument("--nsfs", nargs="*", help="override the NSFs (registry names or power_p)")
-    p.add_argument("--threads", type=int, default=1,
-                   help="torch CPU threads (default 1: the study's tensors are small, threads only add overhead)")
-    p.add_argument("--benchmark", action="store_true",
-                   help="only time the reference on ring_2d with 10^4 coupled paths and report its self-consistency")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch CPU threads (default 1: the study's tensors are small, threads only add overhead)",
+    )
+    p.add_argument(
+        "--benchmark",
+        action="store_true",
+        help="only time the reference on ring_2d with 10^4 coupled paths and report its self-consistency",
+    )
 
 
 @command("convergence", _args)
@@ -25,6 +36,7 @@ def _convergence(args) -> int:
     import torch
 
     from .studies.convergence import config_for, reference_benchmark, run_study, write_outputs
+
     torch.set_num_threads(args.threads)
     t0 = time.perf_counter()
     if args.benchmark:

@@ -1,5 +1,6 @@
 """CLI commands of the image layer: train-digits, train-digit-features, sample, bench images.
 Imports stay light (no diffusers) so that ``python -m ersde_theory -h`` is fast."""
+
 from __future__ import annotations
 
 import time
@@ -23,10 +24,13 @@ def _train_args(p):
 def _train_digits(args) -> int:
     """Train the EDM-preconditioned digits UNet (8×8 sklearn digits) and write weights + JSON sidecar."""
     from .images.train import save_digits_unet, train_digits_unet
+
     model, summary = train_digits_unet(args.steps, args.batch, args.lr, args.seed, device=args.device)
     side = save_digits_unet(model, args.out, summary)
-    print(f"train loss {summary['train_loss_last200']:.4f}, EMA eval loss {summary['eval_loss_ema']:.4f}, "
-          f"{summary['seconds']:.0f}s -> {args.out} (+ {side.name})")
+    print(
+        f"train loss {summary['train_loss_last200']:.4f}, EMA eval loss {summary['eval_loss_ema']:.4f}, "
+        f"{summary['seconds']:.0f}s -> {args.out} (+ {side.name})"
+    )
     return 0
 
 
@@ -41,6 +45,7 @@ def _features_args(p):
 def _train_features(args) -> int:
     """Train the digit classifier whose features define FD_digits (NOT Inception-FID); store reference moments."""
     from .images.fid import save_feature_net, train_feature_net
+
     net, summary = train_feature_net(args.steps, seed=args.seed, device=args.device)
     save_feature_net(net, args.out, summary)
     print(f"held-out accuracy {summary['test_accuracy']:.4f} -> {args.out}")
@@ -68,9 +73,13 @@ def _bench_images(args) -> int:
     """Sampler × NFE on the digits model: FD_digits (NOT Inception-FID) with CIs over seed blocks."""
     from .images.bench import markdown_table, run_bench, write_results
     from .images.train import resolve_device
+
     t0 = time.perf_counter()
-    kw = dict(nfes=(10,), n_per_block=64, blocks=2, quick=True) if args.quick else dict(
-        nfes=tuple(args.nfe), n_per_block=args.n_per_block, blocks=args.blocks)
+    kw = (
+        dict(nfes=(10,), n_per_block=64, blocks=2, quick=True)
+        if args.quick
+        else dict(nfes=tuple(args.nfe), n_per_block=args.n_per_block, blocks=args.blocks)
+    )
     res = run_bench(device=resolve_device(args.device), speed=not args.no_speed, **kw)
     paths = write_results(res, args.outdir)
     print(markdown_table(res))

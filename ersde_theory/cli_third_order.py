@@ -1,4 +1,5 @@
 """``python -m ersde_theory third-order``: the issue-7 benchmark, published vs corrected ER-SDE-Solver-3."""
+
 from __future__ import annotations
 
 from .cli import command
@@ -7,10 +8,15 @@ from .studies.third_order import PRESETS
 
 def _args(p):
     p.add_argument("--outdir", default="figures", help="output folder (default: figures)")
-    p.add_argument("--preset", choices=tuple(PRESETS), default="default",
-                   help="study sizes: quick (seconds), default (minutes on 2 CPU cores), full")
-    p.add_argument("--threads", type=int, default=1,
-                   help="torch CPU threads (default 1: the study's tensors are small)")
+    p.add_argument(
+        "--preset",
+        choices=tuple(PRESETS),
+        default="default",
+        help="study sizes: quick (seconds), default (minutes on 2 CPU cores), full",
+    )
+    p.add_argument(
+        "--threads", type=int, default=1, help="torch CPU threads (default 1: the study's tensors are small)"
+    )
 
 
 @command("third-order", _args)
@@ -19,6 +25,7 @@ def third_order(args) -> int:
     import torch
 
     from .studies.third_order import run_benchmark
+
     if args.threads:
         torch.set_num_threads(args.threads)
     res = run_benchmark(args.outdir, args.preset)

@@ -1,19 +1,35 @@
 """Baseline samplers against independent formulas, identities with ER-SDE, and weak convergence orders."""
+
 import math
 
-import numpy as np
 import pytest
 import torch
-
 from conftest import gaussian_denoiser
+
 from ersde_theory import get_sigmas_karras, ring_2d, sample_er_sde
-from ersde_theory.solvers.baselines import (exp_integrator_weights, sample_dpmpp_2m, sample_dpmpp_2m_sde,
-                                            sample_dpmpp_3m_sde, sample_euler, sample_euler_ancestral,
-                                            sample_euler_maruyama, sample_heun, sample_sa_solver)
+from ersde_theory.solvers.baselines import (
+    exp_integrator_weights,
+    sample_dpmpp_2m,
+    sample_dpmpp_2m_sde,
+    sample_dpmpp_3m_sde,
+    sample_euler,
+    sample_euler_ancestral,
+    sample_euler_maruyama,
+    sample_heun,
+    sample_sa_solver,
+)
 from ersde_theory.studies.sampler_zoo import SAMPLERS
 
-ALL = [sample_euler, sample_heun, sample_euler_ancestral, sample_euler_maruyama, sample_dpmpp_2m,
-       sample_dpmpp_2m_sde, sample_dpmpp_3m_sde, sample_sa_solver]
+ALL = [
+    sample_euler,
+    sample_heun,
+    sample_euler_ancestral,
+    sample_euler_maruyama,
+    sample_dpmpp_2m,
+    sample_dpmpp_2m_sde,
+    sample_dpmpp_3m_sde,
+    sample_sa_solver,
+]
 
 
 class FixedNoise:
@@ -43,8 +59,12 @@ def _den(model, x, s):
 # ------------------------------------------------------------------------------ identities
 def test_er_sde_1_ode_is_euler_ddim(setup):
     gm, sig, x = setup
-    torch.testing.assert_close(sample_euler(gm, x, sig, disable=True),
-                               sample_er_sde(gm, x, sig, order=1, nsf="ode", disable=True), rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(
+        sample_euler(gm, x, sig, disable=True),
+        sample_er_sde(gm, x, sig, order=1, nsf="ode", disable=True),
+        rtol=1e-12,
+        atol=1e-12,
+    )
 
 
 def test_er_sde_1_sde_is_ancestral_and_sa_solver_order_1(setup):
@@ -53,20 +73,28 @@ def test_er_sde_1_sde_is_ancestral_and_sa_solver_order_1(setup):
     gm, sig, x = setup
     ref = sample_er_sde(gm, x, sig, order=1, nsf="sde", noise_sampler=FixedNoise(x.shape), disable=True)
     anc = sample_euler_ancestral(gm, x, sig, noise_sampler=FixedNoise(x.shape), disable=True)
-    sa = sample_sa_solver(gm, x, sig, predictor_order=1, corrector_order=0, tau=1.0,
-                          noise_sampler=FixedNoise(x.shape), disable=True)
+    sa = sample_sa_solver(
+        gm, x, sig, predictor_order=1, corrector_order=0, tau=1.0, noise_sampler=FixedNoise(x.shape), disable=True
+    )
     torch.testing.assert_close(anc, ref, rtol=1e-12, atol=1e-12)
     torch.testing.assert_close(sa, ref, rtol=1e-12, atol=1e-12)
     one = sig[:2]
-    torch.testing.assert_close(sample_dpmpp_2m_sde(gm, x, one, noise_sampler=FixedNoise(x.shape), disable=True),
-                               sample_er_sde(gm, x, one, order=1, nsf="sde", noise_sampler=FixedNoise(x.shape),
-                                             disable=True), rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(
+        sample_dpmpp_2m_sde(gm, x, one, noise_sampler=FixedNoise(x.shape), disable=True),
+        sample_er_sde(gm, x, one, order=1, nsf="sde", noise_sampler=FixedNoise(x.shape), disable=True),
+        rtol=1e-12,
+        atol=1e-12,
+    )
 
 
 def test_ancestral_with_eta_0_is_ddim(setup):
     gm, sig, x = setup
-    torch.testing.assert_close(sample_euler_ancestral(gm, x, sig, eta=0.0, disable=True),
-                               sample_euler(gm, x, sig, disable=True), rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(
+        sample_euler_ancestral(gm, x, sig, eta=0.0, disable=True),
+        sample_euler(gm, x, sig, disable=True),
+        rtol=1e-12,
+        atol=1e-12,
+    )
 
 
 @pytest.mark.parametrize("eta", [0.0, 0.5, 1.0])
@@ -75,19 +103,29 @@ def test_dpmpp_3m_sde_equals_sa_predictor_3_with_tau_sqrt_eta(setup, eta):
     Lagrange basis integrated by Gauss–Legendre (SA-Solver predictor, no corrector)."""
     gm, sig, x = setup
     a = sample_dpmpp_3m_sde(gm, x, sig, eta=eta, noise_sampler=FixedNoise(x.shape), disable=True)
-    b = sample_sa_solver(gm, x, sig, predictor_order=3, corrector_order=0, tau=math.sqrt(eta),
-                         noise_sampler=FixedNoise(x.shape), disable=True)
+    b = sample_sa_solver(
+        gm,
+        x,
+        sig,
+        predictor_order=3,
+        corrector_order=0,
+        tau=math.sqrt(eta),
+        noise_sampler=FixedNoise(x.shape),
+        disable=True,
+    )
     torch.testing.assert_close(a, b, rtol=1e-11, atol=1e-11)
 
 
 def test_exp_integrator_weights_against_quadrature():
     from scipy.integrate import quad
+
     for c in (1.0, 1.5, 2.0):
         for h in (1e-4, 0.05, 0.7, 3.0):
             w = exp_integrator_weights(c, h, 2)
             for k in range(3):
-                ref = quad(lambda u: c * math.exp(-c * (h - u)) * u ** k / math.factorial(k), 0, h,
-                           epsabs=0, epsrel=1e-13)[0]
+                ref = quad(
+                    lambda u: c * math.exp(-c * (h - u)) * u**k / math.factorial(k), 0, h, epsabs=0, epsrel=1e-13
+                )[0]
                 assert w[k] == pytest.approx(ref, rel=1e-11)
 
 
@@ -107,6 +145,7 @@ def test_heun_churn_0_against_edm_algorithm_1(setup):
     def counting(xx, ss):
         calls.append(1)
         return gm(xx, ss)
+
     torch.testing.assert_close(sample_heun(counting, x, sig, disable=True), y, rtol=1e-12, atol=1e-12)
     assert len(calls) == 2 * 12 - 1 == SAMPLERS["heun"].nfe(23)
 
@@ -115,14 +154,15 @@ def test_heun_with_churn_against_edm_algorithm_2(setup):
     gm, sig, x = setup
     churn, tmin, tmax, snoise = 8.0, 0.05, 10.0, 1.003
     noise = FixedNoise(x.shape)
-    out = sample_heun(gm, x, sig, s_churn=churn, s_tmin=tmin, s_tmax=tmax, s_noise=snoise, noise_sampler=noise,
-                      disable=True)
+    out = sample_heun(
+        gm, x, sig, s_churn=churn, s_tmin=tmin, s_tmax=tmax, s_noise=snoise, noise_sampler=noise, disable=True
+    )
     s, n, y, k = sig.tolist(), 12, x.clone(), 0
     for i in range(n):
-        gamma = min(churn / n, 2 ** 0.5 - 1) if tmin <= s[i] <= tmax else 0.0
+        gamma = min(churn / n, 2**0.5 - 1) if tmin <= s[i] <= tmax else 0.0
         sh = s[i] + gamma * s[i]
         if gamma > 0:
-            y = y + (sh ** 2 - s[i] ** 2) ** 0.5 * snoise * noise.z[k]
+            y = y + (sh**2 - s[i] ** 2) ** 0.5 * snoise * noise.z[k]
             k += 1
         d = (y - _den(gm, y, sh)) / sh
         y_n = y + (s[i + 1] - sh) * d
@@ -139,30 +179,37 @@ def test_dpmpp_2m_by_hand_on_a_1d_gaussian():
     model = gaussian_denoiser(m, s0)
     sig = [5.0, 2.0, 0.5, 0.0]
     x0 = 1.7
-    den = lambda x, s: m + s0 ** 2 / (s0 ** 2 + s ** 2) * (x - m)  # noqa: E731
+    den = lambda x, s: m + s0**2 / (s0**2 + s**2) * (x - m)  # noqa: E731
     d0 = den(x0, 5.0)
     h0 = math.log(5.0 / 2.0)
-    x1 = (2.0 / 5.0) * x0 - (math.exp(-h0) - 1) * d0             # first step: DPM-Solver++(1)
+    x1 = (2.0 / 5.0) * x0 - (math.exp(-h0) - 1) * d0  # first step: DPM-Solver++(1)
     d1 = den(x1, 2.0)
     h1 = math.log(2.0 / 0.5)
     r = h0 / h1
     x2 = (0.5 / 2.0) * x1 - (math.exp(-h1) - 1) * ((1 + 1 / (2 * r)) * d1 - d0 / (2 * r))
-    x3 = den(x2, 0.5)                                             # step to σ = 0
-    out = sample_dpmpp_2m(model, torch.tensor([[x0]], dtype=torch.float64), torch.tensor(sig, dtype=torch.float64),
-                          disable=True)
+    x3 = den(x2, 0.5)  # step to σ = 0
+    out = sample_dpmpp_2m(
+        model, torch.tensor([[x0]], dtype=torch.float64), torch.tensor(sig, dtype=torch.float64), disable=True
+    )
     assert out.item() == pytest.approx(x3, rel=1e-14)
 
 
 def test_dpmpp_2m_sde_and_euler_maruyama_by_hand_on_a_1d_gaussian():
     m, s0, eta = 0.3, 0.7, 0.8
     model = gaussian_denoiser(m, s0)
-    den = lambda x, s: m + s0 ** 2 / (s0 ** 2 + s ** 2) * (x - m)  # noqa: E731
+    den = lambda x, s: m + s0**2 / (s0**2 + s**2) * (x - m)  # noqa: E731
     sig = [5.0, 2.0, 0.5, 0.1, 0.0]
     z = [0.3, -1.2, 0.7]
     ns = lambda: iter(torch.tensor([[v]], dtype=torch.float64) for v in z)  # noqa: E731
     it = ns()
-    out = sample_dpmpp_2m_sde(model, torch.tensor([[1.7]], dtype=torch.float64), torch.tensor(sig, dtype=torch.float64), eta=eta,
-                              noise_sampler=lambda a, b: next(it), disable=True)
+    out = sample_dpmpp_2m_sde(
+        model,
+        torch.tensor([[1.7]], dtype=torch.float64),
+        torch.tensor(sig, dtype=torch.float64),
+        eta=eta,
+        noise_sampler=lambda a, b: next(it),
+        disable=True,
+    )
     x, old, h_old = 1.7, None, None
     for i in range(3):
         s, t = sig[i], sig[i + 1]
@@ -175,8 +222,13 @@ def test_dpmpp_2m_sde_and_euler_maruyama_by_hand_on_a_1d_gaussian():
         x, old, h_old = x_new, d, h
     assert out.item() == pytest.approx(den(x, 0.1), rel=1e-13)
     it = ns()
-    out = sample_euler_maruyama(model, torch.tensor([[1.7]], dtype=torch.float64), torch.tensor(sig, dtype=torch.float64),
-                                noise_sampler=lambda a, b: next(it), disable=True)
+    out = sample_euler_maruyama(
+        model,
+        torch.tensor([[1.7]], dtype=torch.float64),
+        torch.tensor(sig, dtype=torch.float64),
+        noise_sampler=lambda a, b: next(it),
+        disable=True,
+    )
     x = 1.7
     for i in range(3):
         s, t = sig[i], sig[i + 1]
@@ -190,8 +242,7 @@ def test_sa_solver_tau_0_is_its_ode_form(setup):
     corrector (1 − e^{−h}) D_i + (h − 1 + e^{−h}) (D_{i+1} − D_i)/h, both from x_i."""
     gm, sig, x = setup
     noise = FixedNoise(x.shape)
-    out = sample_sa_solver(gm, x, sig, predictor_order=2, corrector_order=2, tau=0.0, noise_sampler=noise,
-                           disable=True)
+    out = sample_sa_solver(gm, x, sig, predictor_order=2, corrector_order=2, tau=0.0, noise_sampler=noise, disable=True)
     assert noise.calls == 0
     s = sig.tolist()
     lam = [-math.log(v) for v in s[:-1]]
@@ -201,7 +252,7 @@ def test_sa_solver_tau_0_is_its_ode_form(setup):
         if s[i + 1] == 0:
             y = ds[-1]
             break
-        if i > 0:                                              # correct x_i with D_i
+        if i > 0:  # correct x_i with D_i
             h = lam[i] - lam[i - 1]
             w0, w1 = 1 - math.exp(-h), h - 1 + math.exp(-h)
             y = s[i] / s[i - 1] * y_prev + w0 * ds[-2] + w1 * (ds[-1] - ds[-2]) / h
@@ -229,23 +280,39 @@ def _output_variance(sampler, sig, s0, **kw):
         z[calls[0] + 1] = 1.0
         calls[0] += 1
         return z
+
     out = sampler(model, x, sig, noise_sampler=unit_noise, disable=True, **kw)[:, 0]
     return float((out[0] * sig[0]) ** 2 + (out[1:] ** 2).sum())
 
 
-@pytest.mark.parametrize("name,order", [("euler", 1), ("heun", 2), ("euler_ancestral", 1),
-                                        ("euler_maruyama", 1), ("dpmpp_2m", 2), ("dpmpp_2m_sde", 2),
-                                        ("dpmpp_3m_sde", 2), ("sa_solver", 2), ("er_sde_1", 1), ("er_sde_3", 2)])
+@pytest.mark.parametrize(
+    "name,order",
+    [
+        ("euler", 1),
+        ("heun", 2),
+        ("euler_ancestral", 1),
+        ("euler_maruyama", 1),
+        ("dpmpp_2m", 2),
+        ("dpmpp_2m_sde", 2),
+        ("dpmpp_3m_sde", 2),
+        ("sa_solver", 2),
+        ("er_sde_1", 1),
+        ("er_sde_3", 2),
+    ],
+)
 def test_weak_error_of_the_variance_decays_at_the_expected_order(name, order):
     """|Var(x_N) − Var_exact| on N(0, s0²) data, exactly (no Monte Carlo), for 16 → 64 log-uniform steps from
     σ = 20 to 0.01 (then 0: the exact target is the variance of x_θ at σ_min, s0⁴/(s0² + σ_min²)).
     The observed order must reach the expected weak order minus 0.3."""
     from ersde_theory import get_sigmas_loguniform
+
     s0, smin = 0.5, 0.01
-    target = s0 ** 4 / (s0 ** 2 + smin ** 2)
+    target = s0**4 / (s0**2 + smin**2)
     sampler = SAMPLERS[name]
-    errs = [abs(_output_variance(sampler.fn, get_sigmas_loguniform(n, smin, 20.0), s0, **sampler.kwargs) - target)
-            for n in (16, 64)]
+    errs = [
+        abs(_output_variance(sampler.fn, get_sigmas_loguniform(n, smin, 20.0), s0, **sampler.kwargs) - target)
+        for n in (16, 64)
+    ]
     observed = math.log(errs[0] / errs[1]) / math.log(4)
     assert observed > order - 0.3, (errs, observed)
 
@@ -293,6 +360,7 @@ def test_bad_parameters():
 def test_cuda_no_host_sync_per_step(name):
     """Every sampler runs under torch.cuda.set_sync_debug_mode('error'): no device→host sync in the loop."""
     from ersde_theory.studies.sampler_zoo import run_sampler
+
     gm = ring_2d()
     gm_cuda = ring_2d()
     gm_cuda.__init__(gm.weights.cuda(), gm.means.cuda(), gm.evals.cuda())

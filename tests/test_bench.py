@@ -1,4 +1,5 @@
 """Quality metrics against closed forms and Monte-Carlo replicates, the learned denoisers, and the benches."""
+
 import json
 import math
 
@@ -9,9 +10,17 @@ import torch
 
 from ersde_theory import GaussianMixture, get_sigmas_karras, ring_2d, sample_er_sde
 from ersde_theory.studies.metrics import frechet_distance
-from ersde_theory.studies.quality_metrics import (QualityReference, fd_metric, gaussian_interval_logprob,
-                                                  hist_kl_metric, mode_tv_metric, paired_difference,
-                                                  projected_quantile_blocks, sliced_w2_metric, unit_directions)
+from ersde_theory.studies.quality_metrics import (
+    QualityReference,
+    fd_metric,
+    gaussian_interval_logprob,
+    hist_kl_metric,
+    mode_tv_metric,
+    paired_difference,
+    projected_quantile_blocks,
+    sliced_w2_metric,
+    unit_directions,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -39,8 +48,8 @@ def test_fd_metric_of_two_gaussians_and_its_standard_error():
         vals.append(m.value)
         ses.append(m.se)
     sd = np.std(vals, ddof=1)
-    assert abs(np.mean(vals) - exact) < 4 * sd / np.sqrt(30) + 3 * 3 / 4000      # + O(d/n) bias
-    assert 0.7 < np.mean(ses) / sd < 1.4                                            # delta-method SE is right
+    assert abs(np.mean(vals) - exact) < 4 * sd / np.sqrt(30) + 3 * 3 / 4000  # + O(d/n) bias
+    assert 0.7 < np.mean(ses) / sd < 1.4  # delta-method SE is right
 
 
 def test_sliced_w2_of_two_gaussians():
@@ -64,7 +73,7 @@ def test_sliced_w2_of_two_gaussians():
 def test_quantile_blocks_are_exact_on_a_sharp_mixture():
     gm = ring_2d()
     th = np.array([np.cos(0.3), np.sin(0.3)])
-    w, m, sd = gm.weights.numpy(), gm.means.numpy() @ th, np.sqrt(gm.evals.numpy() @ th ** 2)
+    w, m, sd = gm.weights.numpy(), gm.means.numpy() @ th, np.sqrt(gm.evals.numpy() @ th**2)
     n = 5000
     q, c, v = projected_quantile_blocks(w, m, sd, n)
     cdf = lambda y: sum(wk * mpmath.ncdf((y - mk) / sk) for wk, mk, sk in zip(w, m, sd))  # noqa: E731
@@ -72,13 +81,13 @@ def test_quantile_blocks_are_exact_on_a_sharp_mixture():
         assert abs(float(cdf(q[k - 1])) - k / n) < 1e-11
     # block means are the exact conditional means: Σ c_k / n = E[Y], and V + Σ c_k²/n = E[Y²]
     assert np.mean(c) == pytest.approx(w @ m, abs=1e-12)
-    assert v + np.mean(c ** 2) == pytest.approx(w @ (m ** 2 + sd ** 2), rel=1e-12)
+    assert v + np.mean(c**2) == pytest.approx(w @ (m**2 + sd**2), rel=1e-12)
     assert 0 < v < 1e-3
 
 
 def test_mode_tv_against_the_weight_difference():
     gm = ring_2d()
-    other = GaussianMixture(np.arange(1, 9, dtype=float), gm.means, gm.evals)     # same modes, other weights
+    other = GaussianMixture(np.arange(1, 9, dtype=float), gm.means, gm.evals)  # same modes, other weights
     x = other.sample(40000, generator=torch.Generator().manual_seed(0))
     m = mode_tv_metric(gm.mode_of(x).numpy(), gm.weights.numpy())
     exact = 0.5 * np.abs(other.weights.numpy() - gm.weights.numpy()).sum()
@@ -96,6 +105,7 @@ def test_histogram_kl_against_the_binned_closed_form():
     """Bin probabilities sum to one and the plug-in KL of samples of another mixture converges to the KL of
     the two binned laws (both computed from the exact bin probabilities)."""
     from ersde_theory.studies.quality_metrics import _hist_logp
+
     gm = ring_2d()
     edges = np.linspace(-2.6, 2.6, 53)
     logp, lout = _hist_logp(gm, edges)
@@ -140,14 +150,18 @@ def test_floor_is_reached_by_exact_samples_and_missed_by_biased_ones():
 
 
 # ------------------------------------------------------------------------------------ learned denoisers
-@pytest.mark.parametrize("problem,bounds", [
-    # stated bounds on the RMS error per coordinate against the exact denoiser (about 1.5x the shipped values)
-    ("ring_2d", {"0.1": 0.015, "0.5": 0.06, "2": 0.07}),
-    ("image_like_64d", {"0.1": 0.05, "0.5": 0.12, "2": 0.1}),
-])
+@pytest.mark.parametrize(
+    "problem,bounds",
+    [
+        # stated bounds on the RMS error per coordinate against the exact denoiser (about 1.5x the shipped values)
+        ("ring_2d", {"0.1": 0.015, "0.5": 0.06, "2": 0.07}),
+        ("image_like_64d", {"0.1": 0.05, "0.5": 0.12, "2": 0.1}),
+    ],
+)
 def test_learned_denoiser_loads_and_is_close_but_not_exact(problem, bounds):
     from ersde_theory.toys.learned import DATA_DIR, denoiser_error, load_learned
     from ersde_theory.toys.problems import get_problem
+
     model = load_learned(problem)
     meta = model.meta
     assert meta["command"].startswith("python -m ersde_theory train-toy") and "seed" in meta
@@ -161,9 +175,17 @@ def test_learned_denoiser_loads_and_is_close_but_not_exact(problem, bounds):
 
 def test_training_reduces_the_denoiser_error():
     from ersde_theory.toys.learned import LearnedDenoiser, denoiser_error, train_denoiser
+
     gm = ring_2d()
-    errs = [denoiser_error(LearnedDenoiser(train_denoiser("ring_2d", steps=steps, batch=512, seed=1, log=None)[0]),
-                           gm, sigmas=(10.0,), n=2000)["10"]["rms"] for steps in (1, 500)]
+    errs = [
+        denoiser_error(
+            LearnedDenoiser(train_denoiser("ring_2d", steps=steps, batch=512, seed=1, log=None)[0]),
+            gm,
+            sigmas=(10.0,),
+            n=2000,
+        )["10"]["rms"]
+        for steps in (1, 500)
+    ]
     assert errs[1] < 0.3 * errs[0], errs
 
 
@@ -171,6 +193,7 @@ def test_training_reduces_the_denoiser_error():
 def test_bench_quality_quick_writes_valid_json(tmp_path):
     from ersde_theory.cli import main
     from ersde_theory.studies.sampler_zoo import SAMPLERS
+
     assert main(["bench", "quality", "--quick", "--outdir", str(tmp_path)]) == 0
     data = json.loads((tmp_path / "bench_quality_quick.json").read_text())
     cfg = data["config"]
@@ -189,11 +212,14 @@ def test_bench_quality_quick_writes_valid_json(tmp_path):
 
 def test_per_step_quadrature_loop_equals_official_coefficients():
     from ersde_theory.studies.bench_speed import er_sde_3_per_step_quadrature
+
     gm = ring_2d()
     sig = get_sigmas_karras(12, 0.002, 80.0)
     x = 80 * torch.randn(32, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
-    z = {float(s): torch.randn(32, 2, generator=torch.Generator().manual_seed(i), dtype=torch.float64)
-         for i, s in enumerate(sig.tolist())}
+    z = {
+        float(s): torch.randn(32, 2, generator=torch.Generator().manual_seed(i), dtype=torch.float64)
+        for i, s in enumerate(sig.tolist())
+    }
     ns = lambda s, t: z[float(s)]  # noqa: E731
     a = er_sde_3_per_step_quadrature(gm, x, sig, noise_sampler=ns)
     b = sample_er_sde(gm, x, sig, order=3, quadrature="official", noise_sampler=ns, disable=True)
@@ -202,6 +228,7 @@ def test_per_step_quadrature_loop_equals_official_coefficients():
 
 def test_bench_speed_runs_and_reports_ratios(tmp_path):
     from ersde_theory.studies import bench_speed
+
     data = bench_speed.run_speed(tmp_path, quick=True, repeats=1, workloads={"tiny": (2000, 2)}, log=None)
     rec = data["results"][0]
     assert len(rec["samplers"]) == 14 and rec["ratio_er_sde_3_vs_dpmpp_2m_sde"] > 0
@@ -210,6 +237,7 @@ def test_bench_speed_runs_and_reports_ratios(tmp_path):
 
 def test_nsf_candidates_are_admissible_with_the_stated_relative_noise():
     from ersde_theory.studies.nsf_search import _nsf, candidates
+
     sig = np.geomspace(0.002, 80.0, 50)
     for c in candidates():
         nsf = _nsf(c)
@@ -226,8 +254,9 @@ def test_nsf_candidates_are_admissible_with_the_stated_relative_noise():
 
 def test_official_variants_mix_the_right_coefficients():
     from ersde_theory.studies.official_vs_exact import coefficient_variants
+
     v = coefficient_variants(get_sigmas_karras(8, 0.002, 80.0))
     ex, off = v["exact"], v["official"]
     assert np.array_equal(v["riemann_only"].c2, off.c2) and np.array_equal(v["riemann_only"].noise_std, ex.noise_std)
     assert np.array_equal(v["clip_only"].c1, ex.c1) and np.array_equal(v["clip_only"].noise_std, off.noise_std)
-    assert np.sum((off.noise_std == 0) & (ex.noise_std > 0)) == 1        # the last stochastic step is clipped
+    assert np.sum((off.noise_std == 0) & (ex.noise_std > 0)) == 1  # the last stochastic step is clipped

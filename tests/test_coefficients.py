@@ -1,8 +1,7 @@
 import numpy as np
 import pytest
 
-from ersde_theory import (NSF_NAMES, ersde_coefficients, get_sigmas_karras, get_sigmas_loguniform, power_nsf,
-                          resolve_nsf)
+from ersde_theory import NSF_NAMES, ersde_coefficients, get_sigmas_karras, get_sigmas_loguniform, power_nsf, resolve_nsf
 from ersde_theory.studies.reference_coefficients import mp_step_coefficients
 
 
@@ -17,14 +16,14 @@ def test_exact_coefficients_match_mpmath(name, n):
         assert abs(c.noise_std[i] - ref["std"]) <= 1e-12 * sig[i + 1]
         assert c.c1[i] == pytest.approx(ref["c1"], rel=1e-12)
         assert c.c2[i] == pytest.approx(ref["c2"], rel=1e-12)
-    assert c.r[-1] == 0 and c.noise_std[-1] == 0   # the step to σ = 0
+    assert c.r[-1] == 0 and c.noise_std[-1] == 0  # the step to σ = 0
 
 
 @pytest.mark.parametrize("p", [1.0, 1.5, 2.0, 3.0])
 def test_power_closed_form_equals_quadrature_path(p):
     sig = get_sigmas_loguniform(300, 0.002, 80.0)
     closed = ersde_coefficients(sig, power_nsf(p))
-    quad = ersde_coefficients(sig, resolve_nsf(lambda s: 3.0 * s ** p))   # callable: no closed form
+    quad = ersde_coefficients(sig, resolve_nsf(lambda s: 3.0 * s**p))  # callable: no closed form
     np.testing.assert_allclose(closed.c1, quad.c1, rtol=1e-11)
     np.testing.assert_allclose(closed.c2, quad.c2, rtol=1e-11)
     np.testing.assert_allclose(closed.r, quad.r, rtol=1e-12)
@@ -53,17 +52,22 @@ def test_riemann_modes_equal_left_riemann_sums(mode, n, name):
 def test_official_mode_clips_small_variances_to_zero():
     sig = get_sigmas_karras(20, 0.002, 80.0).numpy()
     ex, off = ersde_coefficients(sig, "er_sde_5"), ersde_coefficients(sig, "er_sde_5", "official")
-    small = (ex.noise_std ** 2 < 1e-6) & (ex.noise_std > 0)
-    assert small.sum() >= 1                                  # real noise the official code drops
+    small = (ex.noise_std**2 < 1e-6) & (ex.noise_std > 0)
+    assert small.sum() >= 1  # real noise the official code drops
     assert np.all(off.noise_std[small] == 0)
     np.testing.assert_allclose(off.noise_std[~small], ex.noise_std[~small], rtol=1e-9)
     assert ersde_coefficients(sig, "er_sde_5", "comfyui").noise_std[small].min() > 0
 
 
 def test_bad_schedules_and_modes():
-    for bad, msg in [([[80.0, 1.0]], "1-D"), ([80.0], "at least 2"), ([80.0, np.nan, 0.0], "finite"),
-                     ([80.0, 1.0, -1.0], "non-negative"), ([1.0, 2.0, 0.0], "strictly decreasing"),
-                     ([1.0, 1.0, 0.0], "strictly decreasing")]:
+    for bad, msg in [
+        ([[80.0, 1.0]], "1-D"),
+        ([80.0], "at least 2"),
+        ([80.0, np.nan, 0.0], "finite"),
+        ([80.0, 1.0, -1.0], "non-negative"),
+        ([1.0, 2.0, 0.0], "strictly decreasing"),
+        ([1.0, 1.0, 0.0], "strictly decreasing"),
+    ]:
         with pytest.raises(ValueError, match=msg):
             ersde_coefficients(bad)
     with pytest.raises(ValueError, match="quadrature"):

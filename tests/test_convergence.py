@@ -1,4 +1,5 @@
 """Coupled noise, reference integrators and measured convergence orders (issue 4)."""
+
 from __future__ import annotations
 
 import json
@@ -14,8 +15,7 @@ from ersde_theory.coefficients.schedules import get_sigmas_karras
 from ersde_theory.references.brownian import BrownianPath, CoupledNoise
 from ersde_theory.references.integrator import integrate_pf_ode, integrate_sra
 from ersde_theory.solvers.ersde import sample_er_sde
-from ersde_theory.studies.convergence import (ConvergenceConfig, fit_order, run_study, weak_test_functions,
-                                              write_outputs)
+from ersde_theory.studies.convergence import ConvergenceConfig, fit_order, run_study, weak_test_functions, write_outputs
 from ersde_theory.theory.nsf import power_nsf
 from ersde_theory.toys.problems import bimodal_1d
 
@@ -25,7 +25,7 @@ NSFS = ["sde", "er_sde_2", "er_sde_5", power_nsf(1.1)]
 @pytest.fixture(autouse=True, scope="module")
 def one_thread():
     n = torch.get_num_threads()
-    torch.set_num_threads(1)          # tiny tensors: threads only add overhead on a shared 2-core machine
+    torch.set_num_threads(1)  # tiny tensors: threads only add overhead on a shared 2-core machine
     yield
     torch.set_num_threads(n)
 
@@ -53,7 +53,7 @@ def test_composition_and_ladder_exact():
     sig = karras(128)
     noise = CoupledNoise(BrownianPath(sig, (5, 2), seed=3, block=7), "er_sde_5")
     r = ersde_coefficients(sig[[40, 64, 100]], "er_sde_5").r
-    composed = r[1] * noise.xi(40, 64) + noise.xi(64, 100)            # ξ[s,t] = r(m,t) ξ[s,m] + ξ[m,t]
+    composed = r[1] * noise.xi(40, 64) + noise.xi(64, 100)  # ξ[s,t] = r(m,t) ξ[s,m] + ξ[m,t]
     torch.testing.assert_close(composed, noise.xi(40, 100), rtol=1e-13, atol=1e-15)
     direct = {k: [noise.xi(i, i + k) for i in range(0, 128, k)] for k in (4, 16, 64)}
     noise.precompute([4, 16, 64])
@@ -90,7 +90,7 @@ def test_joint_law_of_increment_and_step_noise():
 def _point_mass(c):
     """Data = δ_c: x_θ ≡ c, score (c − x)/σ². The ER SDE is then linear with the exact solution
     x_t = r x_s + (1 − r) c + ξ[s, t]."""
-    return (lambda x, sigma: (c - x) / sigma ** 2), (lambda x, sigma: torch.full_like(x, c))
+    return (lambda x, sigma: (c - x) / sigma**2), (lambda x, sigma: torch.full_like(x, c))
 
 
 def test_solver_coupling_exact():
@@ -105,8 +105,9 @@ def test_solver_coupling_exact():
         r = ersde_coefficients(sig[[0, -1]], nsf).r[0]
         exact = r * x0 + (1 - r) * c + noise.xi(0, 256)
         for stride, order in ((1, 1), (8, 2), (64, 3)):
-            out = sample_er_sde(model, x0.clone(), sig[::stride], order=order, nsf=nsf, noise_sampler=noise.sampler(),
-                                disable=True)
+            out = sample_er_sde(
+                model, x0.clone(), sig[::stride], order=order, nsf=nsf, noise_sampler=noise.sampler(), disable=True
+            )
             torch.testing.assert_close(out, exact, rtol=0, atol=1e-11)
 
 
@@ -122,8 +123,9 @@ def test_reference_converges_to_exact_coupled_solution():
     r = ersde_coefficients(sig[[0, -1]], "er_sde_3").r[0]
     exact = r * x0 + (1 - r) * c + noise.xi(0, 1024)
     strides = np.array([1, 2, 4, 8])
-    err = np.array([float(((integrate_sra(score, "er_sde_3", x0, path, k) - exact) ** 2).mean().sqrt())
-                    for k in strides])
+    err = np.array(
+        [float(((integrate_sra(score, "er_sde_3", x0, path, k) - exact) ** 2).mean().sqrt()) for k in strides]
+    )
     order = np.polyfit(np.log(strides), np.log(err), 1)[0]
     assert 1.7 <= order <= 2.3, (order, err)
     assert err[0] < 1e-3 * float(noise.xi(0, 1024).std())
@@ -134,12 +136,13 @@ def test_reference_self_convergence_order():
     sig = np.geomspace(2.0, 0.5, 1025)
     M = 1000
     path = BrownianPath(sig, (M, 1), seed=5)
-    score = lambda x, s: -torch.sin(x) / (2.5 * s ** 2)  # noqa: E731   (1 + h̃²) σ² score = −sin x
+    score = lambda x, s: -torch.sin(x) / (2.5 * s**2)  # noqa: E731   (1 + h̃²) σ² score = −sin x
     x0 = 2 * torch.randn(M, 1, dtype=torch.float64, generator=torch.Generator().manual_seed(5))
     fine = integrate_sra(score, "er_sde_3", x0, path, 1)
     strides = np.array([2, 4, 8, 16, 32])
-    err = np.array([float(((integrate_sra(score, "er_sde_3", x0, path, k) - fine) ** 2).mean().sqrt())
-                    for k in strides])
+    err = np.array(
+        [float(((integrate_sra(score, "er_sde_3", x0, path, k) - fine) ** 2).mean().sqrt()) for k in strides]
+    )
     order = np.polyfit(np.log(strides), np.log(err), 1)[0]
     assert abs(order - 1.5) <= 0.3, (order, err)
 
@@ -150,7 +153,7 @@ def test_pf_ode_reference_self_consistent():
     a = integrate_pf_ode(gm.score, x0, 80.0, 0.002)
     b = integrate_pf_ode(gm.score, x0, 80.0, 0.002, rtol=1e-10, atol=1e-10)
     assert float((a - b).abs().max()) < 1e-8
-    assert float((a - b).abs().max()) > 0          # the looser run is a different computation
+    assert float((a - b).abs().max()) > 0  # the looser run is a different computation
 
 
 # ---------------------------------------------------------------- measured orders
@@ -159,13 +162,32 @@ def _ode_errors(order, derivatives, steps=(16, 32, 64, 128, 256), M=100):
     sig = karras(max(steps))
     x0 = gm.sample(M, torch.Generator().manual_seed(0), sigma=80.0)
     ref = integrate_pf_ode(gm.score, x0, sig[0], sig[-1])
-    sq = torch.stack([((sample_er_sde(gm, x0.clone(), sig[::max(steps) // n], order=order, nsf="ode",
-                                      derivatives=derivatives, disable=True) - ref) ** 2).sum(-1) for n in steps])
+    sq = torch.stack(
+        [
+            (
+                (
+                    sample_er_sde(
+                        gm,
+                        x0.clone(),
+                        sig[:: max(steps) // n],
+                        order=order,
+                        nsf="ode",
+                        derivatives=derivatives,
+                        disable=True,
+                    )
+                    - ref
+                )
+                ** 2
+            ).sum(-1)
+            for n in steps
+        ]
+    )
     return steps, sq
 
 
-@pytest.mark.parametrize("order,derivatives,lo,hi", [(1, "published", 0.7, 1.3), (3, "published", 1.7, 2.3),
-                                                     (3, "corrected", 2.5, 3.5)])
+@pytest.mark.parametrize(
+    "order,derivatives,lo,hi", [(1, "published", 0.7, 1.3), (3, "published", 1.7, 2.3), (3, "corrected", 2.5, 3.5)]
+)
 def test_ode_strong_orders(order, derivatives, lo, hi):
     """φ = σ, exact coefficients, bimodal 1-D: ER-SDE-1 order 1 ± 0.3; ER-SDE-3 ≈ 2 with the published
     (midpoint) derivative, ≥ 2.5 with the corrected one (fit on the finest 4 of 16…256 steps)."""
@@ -201,9 +223,16 @@ def test_weak_error_at_fine_step():
 
 
 def test_study_outputs(tmp_path):
-    cfg = ConvergenceConfig(problems=("bimodal_1d",), nsfs=("sde",), quadratures=("exact", "official"),
-                            solvers=(("ER-SDE-1", 1, "published"),), steps=(8, 16, 32), paths=40, bootstrap=50,
-                            fit_min_steps=8)
+    cfg = ConvergenceConfig(
+        problems=("bimodal_1d",),
+        nsfs=("sde",),
+        quadratures=("exact", "official"),
+        solvers=(("ER-SDE-1", 1, "published"),),
+        steps=(8, 16, 32),
+        paths=40,
+        bootstrap=50,
+        fit_min_steps=8,
+    )
     res = run_study(cfg, log=lambda *a: None)
     paths = write_outputs(res, tmp_path)
     data = json.loads((tmp_path / "convergence_orders.json").read_text())

@@ -1,6 +1,4 @@
-import math
 
-import numpy as np
 import pytest
 import torch
 
@@ -27,7 +25,7 @@ def test_denoiser_is_posterior_mean_by_quadrature():
     grid = torch.linspace(-6, 6, 200001, dtype=torch.float64)[:, None]
     prior = gm.log_prob(grid).exp()[:, 0] if gm.log_prob(grid).ndim > 1 else gm.log_prob(grid).exp()
     for xv in (-1.3, 0.1, 2.0):
-        lik = torch.exp(-0.5 * (xv - grid[:, 0]) ** 2 / sigma ** 2)
+        lik = torch.exp(-0.5 * (xv - grid[:, 0]) ** 2 / sigma**2)
         post = prior * lik
         mean = float((post * grid[:, 0]).sum() / post.sum())
         assert float(gm.denoise(torch.tensor([[xv]], dtype=torch.float64), sigma)) == pytest.approx(mean, abs=1e-9)
@@ -57,7 +55,7 @@ def test_per_sample_sigma_equals_scalar_sigma():
     sig = torch.tensor([0.0, 0.01, 0.3, 1.0, 4.0, 80.0], dtype=torch.float64)
     batched = gm.denoise(x, sig)
     for i in range(6):
-        torch.testing.assert_close(batched[i:i + 1], gm.denoise(x[i:i + 1], float(sig[i])), rtol=1e-13, atol=1e-13)
+        torch.testing.assert_close(batched[i : i + 1], gm.denoise(x[i : i + 1], float(sig[i])), rtol=1e-13, atol=1e-13)
 
 
 @pytest.mark.parametrize("make", [_full_2d, ring_2d, image_like_64d])
@@ -67,11 +65,13 @@ def test_sample_moments_match_exact_moments_within_mc_error(make):
     x = gm.sample(n, generator=torch.Generator().manual_seed(5))
     se = torch.sqrt(torch.diagonal(gm.cov()) / n)
     z = (x.mean(0) - gm.mean()).abs() / se
-    assert float(z.max()) < 4.5                      # max over ≤ 64 coordinates of |N(0,1)|
+    assert float(z.max()) < 4.5  # max over ≤ 64 coordinates of |N(0,1)|
     emp = torch.cov(x.T)
     assert float((emp - gm.cov()).abs().max() / gm.cov().abs().max()) < 0.05
     noisy = gm.sample(n, generator=torch.Generator().manual_seed(6), sigma=2.0)
-    assert float(torch.diagonal(torch.cov(noisy.T)).mean() / torch.diagonal(gm.cov(2.0)).mean()) == pytest.approx(1, abs=0.03)
+    assert float(torch.diagonal(torch.cov(noisy.T)).mean() / torch.diagonal(gm.cov(2.0)).mean()) == pytest.approx(
+        1, abs=0.03
+    )
 
 
 def test_named_problems():

@@ -1,5 +1,6 @@
 """Image layer without diffusers: the EDM-preconditioned digits UNet, per-seed sampling, FD_digits,
 the EDM pickle loader, the images bench, and bad input."""
+
 import json
 import math
 import pickle
@@ -45,10 +46,10 @@ def test_edm_preconditioning_matches_its_closed_form():
     x = torch.randn(3, 1, 8, 8, dtype=torch.float64)
     sig = torch.tensor([0.01, 1.0, 50.0], dtype=torch.float64)
     s, sd = sig.reshape(-1, 1, 1, 1), 0.7
-    expect = (sd ** 2 / (s ** 2 + sd ** 2) + s * sd / (s ** 2 + sd ** 2) * torch.log(s) / 4) * x
+    expect = (sd**2 / (s**2 + sd**2) + s * sd / (s**2 + sd**2) * torch.log(s) / 4) * x
     out = m(x, sig)
     assert out.dtype == torch.float64
-    torch.testing.assert_close(out, expect, rtol=1e-6, atol=1e-6)        # the network runs in float32
+    torch.testing.assert_close(out, expect, rtol=1e-6, atol=1e-6)  # the network runs in float32
 
 
 def test_shipped_weights_are_small_and_documented(digits_model, digits):
@@ -58,6 +59,7 @@ def test_shipped_weights_are_small_and_documented(digits_model, digits):
         assert side["command"].startswith("python -m ersde_theory ") and "seed" in side
     side = json.loads(UNET_PATH.with_suffix(".json").read_text())
     from ersde_theory.images.train import eval_edm_loss
+
     assert eval_edm_loss(digits_model, digits.float()) == pytest.approx(side["eval_loss_ema"], rel=1e-3)
     assert json.loads(FEATURES_PATH.with_suffix(".json").read_text())["test_accuracy"] > 0.95
 
@@ -70,7 +72,7 @@ def test_digits_denoiser_beats_the_best_linear_denoiser(digits_model, digits, si
     mu, cov = x0.mean(0), torch.cov(x0.T)
     n = torch.randn(x0.shape, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
     x = x0 + sigma * n
-    gain = cov @ torch.linalg.inv(cov + sigma ** 2 * torch.eye(64, dtype=torch.float64))
+    gain = cov @ torch.linalg.inv(cov + sigma**2 * torch.eye(64, dtype=torch.float64))
     lin = mu + (x - mu) @ gain.T
     den = digits_model(x.reshape(-1, 1, 8, 8), torch.full((len(x),), sigma, dtype=torch.float64)).reshape(len(x), -1)
     mse_net, mse_lin = ((den - x0) ** 2).mean(), ((lin - x0) ** 2).mean()
@@ -121,8 +123,9 @@ def test_inception_fid_offline_says_how_to_provide_weights(monkeypatch, tmp_path
         inception_fid(imgs, imgs, weights=tmp_path / "missing.pth")
 
 
-@pytest.mark.parametrize("spec,expect", [("0-3", [0, 1, 2, 3]), ("7", [7]), ("5-6, 1,5", [1, 5, 6]),
-                                         ("0-49999", list(range(50000)))])
+@pytest.mark.parametrize(
+    "spec,expect", [("0-3", [0, 1, 2, 3]), ("7", [7]), ("5-6, 1,5", [1, 5, 6]), ("0-49999", list(range(50000)))]
+)
 def test_parse_seeds(spec, expect):
     assert parse_seeds(spec) == expect
 
@@ -147,6 +150,7 @@ def test_edm_pickle_loader(tmp_path, digits_model):
 
     class Net(torch.nn.Module):
         pass
+
     Net.__module__, Net.__qualname__ = "torch_utils.persistence", "Net"
     sub.Net = Net
     sys.modules.update({"torch_utils": mod, "torch_utils.persistence": sub})
@@ -164,6 +168,7 @@ def test_edm_pickle_loader(tmp_path, digits_model):
 
 def test_bench_images_quick_writes_valid_results(tmp_path, capsys):
     from ersde_theory.images.bench import solver_overhead
+
     assert main(["bench", "images", "--quick", "--no-speed", "--device", "cpu", "--outdir", str(tmp_path)]) == 0
     res = json.loads((tmp_path / "bench_images.json").read_text())
     assert {r["sampler"] for r in res["rows"]} == {"ER-SDE-3 er_sde_5", "ER-SDE-1 ode (=DDIM)"}
@@ -191,6 +196,7 @@ def test_sample_cli_bad_input_leaves_nothing_behind(tmp_path, capsys):
 def test_no_host_sync_per_step_on_gpu():
     """Every step after the first model call runs under torch.cuda.set_sync_debug_mode('error')."""
     from ersde_theory import get_sigmas_karras, sample_er_sde
+
     model = load_digits_unet(device="cuda")
     gens = [torch.Generator(device="cuda").manual_seed(s) for s in range(16)]
     x = torch.stack([torch.randn(1, 8, 8, generator=g, device="cuda", dtype=torch.float64) for g in gens]) * 80.0
@@ -199,6 +205,7 @@ def test_no_host_sync_per_step_on_gpu():
     def arm(d):
         if d["i"] == 0:
             torch.cuda.set_sync_debug_mode("error")
+
     try:
         out = sample_er_sde(model, x, sig, generator=gens, callback=arm, check_finite="none", disable=True)
     finally:

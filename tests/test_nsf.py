@@ -9,7 +9,7 @@ def test_registry_has_the_seven_official_nsfs_and_default():
     assert NSF_NAMES == ("ode", "sde", "er_sde_1", "er_sde_2", "er_sde_3", "er_sde_4", "er_sde_5")
     f = resolve_nsf("er_sde_5")
     s = np.array([0.002, 1.0, 80.0])
-    np.testing.assert_allclose(f(s), s * (np.exp(s ** 0.3) + 10), rtol=1e-15)
+    np.testing.assert_allclose(f(s), s * (np.exp(s**0.3) + 10), rtol=1e-15)
 
 
 @pytest.mark.parametrize("p", [1.0, 1.5, 2.0, 2.5, 3.7])
@@ -33,9 +33,9 @@ def test_h_tilde_sq_matches_independent_finite_difference(name):
 def test_sympy_expression_and_callable_inputs_agree_with_registry():
     s = np.geomspace(0.002, 80, 20)
     ref = resolve_nsf("er_sde_5")
-    other_sigma = sp.Symbol("sigma")          # a symbol merely *named* sigma is accepted
+    other_sigma = sp.Symbol("sigma")  # a symbol merely *named* sigma is accepted
     e = resolve_nsf(other_sigma * (sp.exp(other_sigma ** sp.Rational(3, 10)) + 10))
-    c = resolve_nsf(lambda x: x * (np.exp(x ** 0.3) + 10))
+    c = resolve_nsf(lambda x: x * (np.exp(x**0.3) + 10))
     np.testing.assert_allclose(e.h_tilde_sq(s), ref.h_tilde_sq(s), rtol=1e-13, atol=1e-15)
     np.testing.assert_allclose(c.h_tilde_sq(s), ref.h_tilde_sq(s), atol=1e-9)
     np.testing.assert_allclose(c.delta_ell(s[:-1], s[1:]), ref.delta_ell(s[:-1], s[1:]), rtol=1e-10)

@@ -1,7 +1,9 @@
 """environment.yml and pyproject.toml must agree (names and version constraints)."""
+
 import re
-import tomllib
 from pathlib import Path
+
+import tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -32,7 +34,9 @@ def test_environment_yml_agrees_with_pyproject():
             continue
         m = re.match(r"^\s+-\s+(\S.*)$", s)
         if m and not m.group(1).startswith("-e") and m.group(1) != "pip":
-            name, spec = _split(m.group(1).replace("=", "==", 1) if re.match(r"^[\w\-]+=[^=]", m.group(1)) else m.group(1))
+            name, spec = _split(
+                m.group(1).replace("=", "==", 1) if re.match(r"^[\w\-]+=[^=]", m.group(1)) else m.group(1)
+            )
             section[name] = spec
     both = {**conda, **pip}
     for name, spec in wanted.items():

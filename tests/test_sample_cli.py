@@ -1,5 +1,6 @@
 """`python -m ersde_theory sample` under torchrun (2 gloo processes on CPU): killed mid-run, resumed with a
 different rank count, then compared with a single-process computation of the same seeds."""
+
 import os
 import signal
 import subprocess
@@ -28,13 +29,38 @@ def _pngs(d: Path):
 
 def test_torchrun_kill_resume_no_duplicates_nothing_lost_same_images(tmp_path):
     out = tmp_path / "imgs"
-    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
-           "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-           "-m", "ersde_theory", "sample", "--model", "digits", "--seeds", "0-19", "--steps", str(STEPS),
-           "--batch", "2", "--outdir", str(out), "--device", "cpu", "--throttle", "0.4"]
-    proc = subprocess.Popen(cmd, env=env, cwd=tmp_path, start_new_session=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+        "OMP_NUM_THREADS": "1",
+    }
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node=2",
+        "-m",
+        "ersde_theory",
+        "sample",
+        "--model",
+        "digits",
+        "--seeds",
+        "0-19",
+        "--steps",
+        str(STEPS),
+        "--batch",
+        "2",
+        "--outdir",
+        str(out),
+        "--device",
+        "cpu",
+        "--throttle",
+        "0.4",
+    ]
+    proc = subprocess.Popen(
+        cmd, env=env, cwd=tmp_path, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
     t0 = time.time()
     try:
         while time.time() - t0 < 120:
@@ -43,7 +69,7 @@ def test_torchrun_kill_resume_no_duplicates_nothing_lost_same_images(tmp_path):
             if proc.poll() is not None:
                 pytest.fail(f"torchrun exited early:\n{proc.stdout.read().decode()[-3000:]}")
             time.sleep(0.05)
-        os.killpg(proc.pid, signal.SIGKILL)                # kill launcher and both workers mid-run
+        os.killpg(proc.pid, signal.SIGKILL)  # kill launcher and both workers mid-run
     finally:
         proc.wait(timeout=30)
     first = [n for n in _pngs(out) if n.endswith(".png") and not n.startswith(".")]
@@ -51,13 +77,31 @@ def test_torchrun_kill_resume_no_duplicates_nothing_lost_same_images(tmp_path):
     written_first = {n: (out / n).stat().st_mtime_ns for n in first}
 
     # one thread here as in the workers (torchrun sets OMP_NUM_THREADS=1): the same kernels
-    assert main(["sample", "--model", "digits", "--seeds", "0-19", "--steps", str(STEPS), "--batch", "3",
-                 "--outdir", str(out), "--device", "cpu"]) == 0          # resume with 1 rank
+    assert (
+        main(
+            [
+                "sample",
+                "--model",
+                "digits",
+                "--seeds",
+                "0-19",
+                "--steps",
+                str(STEPS),
+                "--batch",
+                "3",
+                "--outdir",
+                str(out),
+                "--device",
+                "cpu",
+            ]
+        )
+        == 0
+    )  # resume with 1 rank
     im = load_image_model("digits")
-    ref = to_uint8(sample_images(im, SEEDS, steps=STEPS)).numpy()       # one batch of 20
+    ref = to_uint8(sample_images(im, SEEDS, steps=STEPS)).numpy()  # one batch of 20
     names = _pngs(out)
-    assert names == [f"{s:06d}.png" for s in SEEDS]     # nothing lost, nothing else (no temporary files left)
-    assert all((out / n).stat().st_mtime_ns == m for n, m in written_first.items())   # not rewritten
+    assert names == [f"{s:06d}.png" for s in SEEDS]  # nothing lost, nothing else (no temporary files left)
+    assert all((out / n).stat().st_mtime_ns == m for n, m in written_first.items())  # not rewritten
     got = np.stack([np.asarray(Image.open(out / n)) for n in names])[:, None]
-    np.testing.assert_array_equal(got, ref)             # same pixels whatever the ranks, batches and resume
-    assert np.isfinite(DigitFD()(out))                  # FD_digits reads the PNG folder
+    np.testing.assert_array_equal(got, ref)  # same pixels whatever the ranks, batches and resume
+    assert np.isfinite(DigitFD()(out))  # FD_digits reads the PNG folder

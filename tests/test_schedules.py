@@ -26,7 +26,7 @@ def test_loguniform_has_constant_ratio():
 def test_vp_schedule_is_variance_preserving_and_spaced(kind, spacing):
     a, s, t = get_vp_schedule(25, kind, spacing)
     assert all(v.dtype == torch.float64 and v.shape == (26,) for v in (a, s, t))
-    np.testing.assert_allclose((a ** 2 + s ** 2).numpy(), 1.0, atol=1e-14)
+    np.testing.assert_allclose((a**2 + s**2).numpy(), 1.0, atol=1e-14)
     assert torch.all(torch.diff(s) < 0) and t[0] == 999
     gaps = np.diff(t.numpy() if spacing == "time" else np.log((a / s).numpy()))
     np.testing.assert_allclose(gaps, gaps[0], rtol=1e-10)
@@ -38,7 +38,7 @@ def test_vp_linear_matches_ddpm_product_at_integer_times():
     ab = vp_alphas_cumprod("linear")
     betas = np.linspace(1e-4, 0.02, 1000)
     assert ab[499] == pytest.approx(np.prod(1 - betas[:500]), rel=1e-12)
-    a, s, t = get_vp_schedule(9, "linear", "time", t_end=0.0)   # integer timesteps 999, 888, ...
+    a, s, t = get_vp_schedule(9, "linear", "time", t_end=0.0)  # integer timesteps 999, 888, ...
     np.testing.assert_allclose(a.numpy() ** 2, ab[t.numpy().round().astype(int)], rtol=1e-12)
 
 

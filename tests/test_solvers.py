@@ -3,8 +3,8 @@ import math
 import numpy as np
 import pytest
 import torch
-
 from conftest import gaussian_denoiser
+
 from ersde_theory import get_sigmas_karras, get_vp_schedule, ring_2d, sample_er_sde, sample_er_sde_vp
 from ersde_theory.studies.metrics import fd_noise_floor, frechet_to_moments
 from ersde_theory.studies.vp_models import vp_gmm_model
@@ -52,7 +52,7 @@ def test_er_sde_1_with_phi_sigma_squared_is_sde_dpm_solver_pp_1(ring):
         y = (t / s) * math.exp(-h) * y - math.expm1(-2 * h) * d + t * math.sqrt(-math.expm1(-2 * h)) * noise.z[k]
         k += 1
     torch.testing.assert_close(out, y, rtol=1e-12, atol=1e-12)
-    assert noise.calls == 11                      # no noise on the step to σ = 0
+    assert noise.calls == 11  # no noise on the step to σ = 0
 
 
 @pytest.mark.parametrize("prediction", ["eps", "x0", "v", "score"])
@@ -60,10 +60,21 @@ def test_er_sde_1_with_phi_sigma_squared_is_sde_dpm_solver_pp_1(ring):
 def test_vp_equals_alpha_times_ve_on_lambda(ring, prediction, order, spacing):
     a, s, t = get_vp_schedule(15, "linear", spacing, t_end=1.0)
     x = float(s[0]) * torch.randn(32, 2, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
-    vp = sample_er_sde_vp(vp_gmm_model(ring, a, s, t, prediction), x, a, s, prediction=prediction,
-                          timesteps=t, order=order, generator=torch.Generator().manual_seed(4), disable=True)
-    ve = sample_er_sde(ring, x / a[0], s / a, order=order, generator=torch.Generator().manual_seed(4),
-                       disable=True) * a[-1]
+    vp = sample_er_sde_vp(
+        vp_gmm_model(ring, a, s, t, prediction),
+        x,
+        a,
+        s,
+        prediction=prediction,
+        timesteps=t,
+        order=order,
+        generator=torch.Generator().manual_seed(4),
+        disable=True,
+    )
+    ve = (
+        sample_er_sde(ring, x / a[0], s / a, order=order, generator=torch.Generator().manual_seed(4), disable=True)
+        * a[-1]
+    )
     torch.testing.assert_close(vp, ve, rtol=1e-12, atol=1e-12)
 
 
@@ -74,6 +85,7 @@ def test_vp_final_step_to_zero_returns_denoiser(ring):
 
     def cb(d):
         seen[d["i"]] = d["denoised"]
+
     out = sample_er_sde_vp(vp_gmm_model(ring, a, s, t, "eps"), x, a, s, timesteps=t, callback=cb, disable=True)
     torch.testing.assert_close(out, seen[9], rtol=0, atol=0)
 
@@ -127,8 +139,14 @@ def test_noise_sampler_is_the_only_noise_source(ring):
 def test_any_shape_and_dtype(shape, dtype):
     x = 10 * torch.randn(shape, generator=torch.Generator().manual_seed(0), dtype=dtype)
     calls = []
-    out = sample_er_sde(gaussian_denoiser(), x, get_sigmas_karras(6, 0.01, 10.0), callback=calls.append,
-                        generator=torch.Generator().manual_seed(0), disable=True)
+    out = sample_er_sde(
+        gaussian_denoiser(),
+        x,
+        get_sigmas_karras(6, 0.01, 10.0),
+        callback=calls.append,
+        generator=torch.Generator().manual_seed(0),
+        disable=True,
+    )
     assert out.shape == x.shape and out.dtype == dtype
     assert [c["i"] for c in calls] == list(range(6))
     assert set(calls[0]) == {"x", "i", "sigma", "sigma_hat", "denoised"}
@@ -152,6 +170,7 @@ def test_bad_sigmas_raise_before_any_model_call():
     def model(x, s):
         calls.append(1)
         return x
+
     x = torch.zeros(2, 2)
     for bad in ([[1.0, 0.0]], [1.0], [1.0, float("inf"), 0.0], [1.0, -0.5], [1.0, 2.0, 0.0]):
         with pytest.raises(ValueError):
@@ -194,12 +213,13 @@ def test_non_finite_state_is_reported():
 
     def model(x, s):
         return torch.where(s[:, None] < 0.5, torch.full_like(x, float("nan")), x * 0)
+
     x = torch.ones(3, 2, dtype=torch.float64)
     with pytest.raises(FloatingPointError, match="check_finite='step'"):
         sample_er_sde(model, x, sig, disable=True)
     with pytest.raises(FloatingPointError, match=r"after step 3 \(sigma 0\.0"):
         sample_er_sde(model, x, sig, check_finite="step", disable=True)
-    sample_er_sde(model, x, sig, check_finite="none", disable=True)     # opt-out returns silently
+    sample_er_sde(model, x, sig, check_finite="none", disable=True)  # opt-out returns silently
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
@@ -216,8 +236,9 @@ def test_cuda_no_host_sync_and_same_result_as_cpu(order):
     ns_gpu.z = [z.cuda() for z in ns_gpu.z]
     torch.cuda.set_sync_debug_mode("error")
     try:
-        out = sample_er_sde(gm_cuda, x.cuda(), sig, order=order, noise_sampler=ns_gpu, disable=True,
-                            check_finite="none")
+        out = sample_er_sde(
+            gm_cuda, x.cuda(), sig, order=order, noise_sampler=ns_gpu, disable=True, check_finite="none"
+        )
     finally:
         torch.cuda.set_sync_debug_mode(0)
     torch.testing.assert_close(out.cpu(), ref, rtol=1e-10, atol=1e-10)

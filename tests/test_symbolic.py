@@ -1,6 +1,7 @@
 """The symbolic layer (issue 3): identities sympy must reduce to zero, closed forms against mpmath,
 series residuals at the predicted power of Δ, the ordering result, VP ≡ VE, and the solver's float64
 coefficients against the lambdified derivation to 1e-12."""
+
 from __future__ import annotations
 
 import mpmath as mp
@@ -8,8 +9,15 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from ersde_theory import (NSF_NAMES, ersde_coefficients, get_sigmas_karras, get_sigmas_loguniform,
-                          get_vp_schedule, power_nsf, resolve_nsf)
+from ersde_theory import (
+    NSF_NAMES,
+    ersde_coefficients,
+    get_sigmas_karras,
+    get_sigmas_loguniform,
+    get_vp_schedule,
+    power_nsf,
+    resolve_nsf,
+)
 from ersde_theory.coefficients.ersde import _power_c1_c2
 from ersde_theory.theory import symbolic as S
 from ersde_theory.theory.symbolic import divided_differences as DD
@@ -22,7 +30,7 @@ from ersde_theory.theory.symbolic.symbols import SIGMA, Delta, as_phi, sigma_s, 
 from ersde_theory.theory.symbolic.taylor import FORMS, L_sym, power_series_derivation
 
 PHIS = [None, *NSF_NAMES]
-CLOSED = ["ode", "sde", "er_sde_2", "er_sde_3"]          # the power family members
+CLOSED = ["ode", "sde", "er_sde_2", "er_sde_3"]  # the power family members
 OPEN = ["er_sde_1", "er_sde_4", "er_sde_5"]
 
 
@@ -38,11 +46,11 @@ def test_er_sde_derivation_verifies(phi):
 
 def test_h_tilde_sq_of_the_power_family_and_admissible_set():
     p = sp.Symbol("p", positive=True)
-    assert simplifies_to_zero(S.h_tilde_sq(SIGMA ** p) - (p - 1))
+    assert simplifies_to_zero(S.h_tilde_sq(SIGMA**p) - (p - 1))
     assert S.power_family_admissible_set() == sp.Interval(1, sp.oo)
-    assert simplifies_to_zero(S.phi_from_h_tilde_sq(p - 1) - SIGMA ** p)
-    g = sp.Symbol("g", positive=True)                       # h ↔ φ through h = g h̃
-    assert simplifies_to_zero(S.phi_from_h(S.h_from_phi(SIGMA ** 3, g), g) - SIGMA ** 3)
+    assert simplifies_to_zero(S.phi_from_h_tilde_sq(p - 1) - SIGMA**p)
+    g = sp.Symbol("g", positive=True)  # h ↔ φ through h = g h̃
+    assert simplifies_to_zero(S.phi_from_h(S.h_from_phi(SIGMA**3, g), g) - SIGMA**3)
 
 
 # --- 2. variation of constants (Itô) -------------------------------------------------------------
@@ -58,7 +66,7 @@ def test_ito_check_can_fail():
     Y = x / SIGMA
     drift, _ = ito(Y, -sp.diff(Y, SIGMA), -sde["drift"], sde["diffusion2"])
     assert not simplifies_to_zero(sp.diff(drift, x))
-    assert not simplifies_to_zero(drift - sp.diff(SIGMA ** 2, SIGMA) / SIGMA ** 4 * x_theta)
+    assert not simplifies_to_zero(drift - sp.diff(SIGMA**2, SIGMA) / SIGMA**4 * x_theta)
 
 
 @pytest.mark.parametrize("phi", NSF_NAMES)
@@ -105,7 +113,7 @@ def test_taylor_coefficients_against_mpmath(phi):
                 for f, cs in forms.items():
                     val = mp_evaluate(cs[n], {sigma_s: s, sigma_t: t}, 30)
                     assert abs(val - ref) <= 1e-18 * abs(ref), (phi, f, n, s, t)
-                assert mp.sign(ref) == (-1) ** n                   # sign of C_n is (−1)^n
+                assert mp.sign(ref) == (-1) ** n  # sign of C_n is (−1)^n
 
 
 def test_power_family_psi_forms():
@@ -116,10 +124,10 @@ def test_power_family_psi_forms():
     assert power_series_derivation(6).failures() == []
     for pv in (1, sp.Rational(3, 2), 2, sp.Rational(5, 2)):
         psi_forms = S.power_family_coefficients(4, pv)
-        direct = S.taylor_coefficients(SIGMA ** pv, 4)
+        direct = S.taylor_coefficients(SIGMA**pv, 4)
         for a, b in zip(psi_forms, direct):
             b = b.subs(sigma_s, sigma_t * sp.exp(L_sym))
-            for Lv in (0.01, 0.7, 3.0):                     # generic values, 50 digits (simplification is slow)
+            for Lv in (0.01, 0.7, 3.0):  # generic values, 50 digits (simplification is slow)
                 va, vb = (mp_evaluate(e, {L_sym: Lv, sigma_t: 0.375}, 50) for e in (a, b))
                 assert abs(va - vb) <= 1e-30 * abs(vb)
 
@@ -161,10 +169,13 @@ def test_series_residual_shrinks_at_predicted_power(phi, n):
     m, s = n + 2, 1.3
     series = sp.lambdify((sigma_s, Delta), S.coefficient_series(phi, n, m), modules="mpmath")
     ts = s - s * 2.0 ** -np.arange(4, 10)
-    deltas = s - ts                                   # exact in float64 (Sterbenz)
+    deltas = s - ts  # exact in float64 (Sterbenz)
     with mp.workdps(50):
-        res = [abs(S.mp_step_coefficients(phi, s, t, k=n + 1, dps=50)["c"][n] - series(mp.mpf(s), mp.mpf(d))) for t, d in zip(ts, deltas)]
-    if phi == "ode" and n == 0:                      # C_0 = 1 − σ_t/σ_s = Δ/σ_s: the series is exact
+        res = [
+            abs(S.mp_step_coefficients(phi, s, t, k=n + 1, dps=50)["c"][n] - series(mp.mpf(s), mp.mpf(d)))
+            for t, d in zip(ts, deltas)
+        ]
+    if phi == "ode" and n == 0:  # C_0 = 1 − σ_t/σ_s = Δ/σ_s: the series is exact
         assert max(res) < 1e-45
         return
     assert _fit_slope(deltas, [float(r) for r in res]) == pytest.approx(m + 1, abs=0.15)
@@ -174,15 +185,18 @@ def test_series_residual_shrinks_at_predicted_power(phi, n):
 def test_remainder_series_against_finite_steps(k):
     """R_k for x_θ(σ) = 1/(1 + σ²) and φ = er_sde_5: exact remainder − its series through Δ^{k+2} ∝ Δ^{k+3}."""
     phi, s = "er_sde_5", 0.8
-    xf = 1 / (1 + SIGMA ** 2)
+    xf = 1 / (1 + SIGMA**2)
     order = k + 2
     rs = S.remainder_series(phi, k, order)
     derivs = {x_derivative(n): sp.diff(xf, SIGMA, n).subs(SIGMA, sigma_s) for n in range(order)}
     f_series = sp.lambdify((sigma_s, Delta), rs.subs(derivs), modules="mpmath")
     ph = sp.lambdify(SIGMA, as_phi(phi), modules="mpmath")
     dph = sp.lambdify(SIGMA, sp.diff(as_phi(phi), SIGMA), modules="mpmath")
-    taylor = sp.lambdify((SIGMA, sigma_s), sum(sp.diff(xf, SIGMA, n).subs(SIGMA, sigma_s) * (SIGMA - sigma_s) ** n
-                                                / sp.factorial(n) for n in range(k)), modules="mpmath")
+    taylor = sp.lambdify(
+        (SIGMA, sigma_s),
+        sum(sp.diff(xf, SIGMA, n).subs(SIGMA, sigma_s) * (SIGMA - sigma_s) ** n / sp.factorial(n) for n in range(k)),
+        modules="mpmath",
+    )
     xl = sp.lambdify(SIGMA, xf, modules="mpmath")
     deltas = s * 2.0 ** -np.arange(3, 8)
     res = []
@@ -244,13 +258,13 @@ def test_divided_differences_orders_and_karras_errors():
     assert d.failures() == []
     assert d.results["orders"] == dict(D1=1, D2=1, D1_corrected=2)
     sd = 0.5
-    xf = sd ** 2 / (SIGMA ** 2 + sd ** 2)
+    xf = sd**2 / (SIGMA**2 + sd**2)
     f, df, d2f, d3f = (sp.lambdify(SIGMA, sp.diff(xf, SIGMA, j), "numpy") for j in range(4))
     maxerr = {}
     for n in (40, 80, 160, 320):
         e = DD.grid_errors(get_sigmas_karras(n, 0.002, 80.0).numpy(), f, df, d2f, d3f)
         maxerr[n] = {k: np.abs(e[k]).max() for k in ("D1", "D2", "D1_corrected")}
-        if n == 320:          # the predicted leading terms explain the actual errors
+        if n == 320:  # the predicted leading terms explain the actual errors
             for k, lead in (("D1", "D1_lead"), ("D2", "D2_lead"), ("D1_corrected", "D1_corrected_lead")):
                 big = np.abs(e[lead]) > 1e-3 * np.abs(e[lead]).max()
                 assert np.median(e[k][big] / e[lead][big]) == pytest.approx(1.0, abs=0.1)
@@ -278,17 +292,19 @@ def _max_errors(name, sig, n_steps=5):
     num = ersde_coefficients(sig, name)
     ref = S.step_coefficients_array(name, sig, 3, steps=idx)
     t = sig[idx + 1]
-    return dict(r=np.max(np.abs(num.r[idx] / ref["r"] - 1)),
-                std=np.max(np.abs(num.noise_std[idx] - ref["std"]) / t),
-                c1=np.max(np.abs(num.c1[idx] / ref["c"][1] - 1)),
-                c2=np.max(np.abs(num.c2[idx] / ref["c"][2] - 1)))
+    return dict(
+        r=np.max(np.abs(num.r[idx] / ref["r"] - 1)),
+        std=np.max(np.abs(num.noise_std[idx] - ref["std"]) / t),
+        c1=np.max(np.abs(num.c1[idx] / ref["c"][1] - 1)),
+        c2=np.max(np.abs(num.c2[idx] / ref["c"][2] - 1)),
+    )
 
 
 @pytest.mark.parametrize("name", NSF_NAMES)
 def test_solver_coefficients_equal_lambdified_derivation(name):
     worst = {}
     for label, sig in _schedules():
-        if name == "er_sde_4" and "cosine" in label:       # λ reaches ~2e4, beyond er_sde_4's admissible range
+        if name == "er_sde_4" and "cosine" in label:  # λ reaches ~2e4, beyond er_sde_4's admissible range
             with pytest.raises(ValueError, match="not admissible"):
                 ersde_coefficients(sig, name)
             continue
@@ -311,23 +327,36 @@ def test_vp_solver_weights_equal_symbolic_vp_weights():
         g = gain(a[i], a[i + 1], lam[i], lam[i + 1])
         assert abs(a[i + 1] / a[i] * num.r[i] - g) <= 1e-13 * g
         assert abs(a[i + 1] * num.c2[i] - a[i + 1] * ref["c"][2]) <= 1e-12 * abs(a[i + 1] * ref["c"][2])
-        assert abs((a[i + 1] * num.noise_std[i]) ** 2 - var(a[i], a[i + 1], lam[i], lam[i + 1])) <= 1e-13 * lam[i + 1] ** 2
+        assert (
+            abs((a[i + 1] * num.noise_std[i]) ** 2 - var(a[i], a[i + 1], lam[i], lam[i + 1])) <= 1e-13 * lam[i + 1] ** 2
+        )
 
 
 def test_nsf_h_tilde_sq_is_the_symbolic_one():
     sig = np.geomspace(0.002, 80, 50)
     for name in NSF_NAMES:
         h2 = sp.lambdify(SIGMA, S.h_tilde_sq(name), "numpy")(sig)
-        np.testing.assert_allclose(resolve_nsf(name).h_tilde_sq(sig), np.broadcast_to(h2, sig.shape), rtol=0, atol=1e-14)
+        np.testing.assert_allclose(
+            resolve_nsf(name).h_tilde_sq(sig), np.broadcast_to(h2, sig.shape), rtol=0, atol=1e-14
+        )
     assert power_nsf(1.5).power == 1.5
 
 
 # --- 8. LaTeX ------------------------------------------------------------------------------------
 def test_every_derivation_renders():
-    ds = [S.er_sde_derivation(None), S.ve_variation_of_constants(None), S.vp_variation_of_constants(None),
-          S.by_parts_derivation(3), S.power_family_derivation(3), S.series_derivation(3),
-          S.ordering_derivation(), S.power_family_ordering(), S.vp_to_ve_derivation(None),
-          S.vp_update_derivation(None, 3), S.divided_difference_derivation()]
+    ds = [
+        S.er_sde_derivation(None),
+        S.ve_variation_of_constants(None),
+        S.vp_variation_of_constants(None),
+        S.by_parts_derivation(3),
+        S.power_family_derivation(3),
+        S.series_derivation(3),
+        S.ordering_derivation(),
+        S.power_family_ordering(),
+        S.vp_to_ve_derivation(None),
+        S.vp_update_derivation(None, 3),
+        S.divided_difference_derivation(),
+    ]
     for d in ds:
         tex = d.latex()
         assert tex.startswith(r"\begin{aligned}") and tex.count("&") >= len(d.steps)

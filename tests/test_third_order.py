@@ -1,4 +1,5 @@
 """Issue 7: the published ER-SDE-Solver-3 is second order, the corrected one third order (h̃ = 0)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -6,8 +7,14 @@ import pytest
 import sympy as sp
 import torch
 
-from ersde_theory import (ersde_coefficients, get_problem, get_sigmas_karras, get_vp_schedule, sample_er_sde,
-                          sample_er_sde_vp)
+from ersde_theory import (
+    ersde_coefficients,
+    get_problem,
+    get_sigmas_karras,
+    get_vp_schedule,
+    sample_er_sde,
+    sample_er_sde_vp,
+)
 from ersde_theory.cli import main as cli_main
 from ersde_theory.studies import third_order as T
 from ersde_theory.studies.vp_models import vp_gmm_model
@@ -23,7 +30,7 @@ def _pf_errors(order, derivatives, ns, schedule="karras", **kw):
     for n in ns:
         sig = T.steps(n, schedule, **kw)
         xs = sample_er_sde(DATA.model, x.clone(), sig, order=order, nsf="ode", derivatives=derivatives, disable=True)
-        exact = DATA.m + (x - DATA.m) * np.sqrt(DATA.s0 ** 2 + sig[-1] ** 2) / np.sqrt(DATA.s0 ** 2 + sig[0] ** 2)
+        exact = DATA.m + (x - DATA.m) * np.sqrt(DATA.s0**2 + sig[-1] ** 2) / np.sqrt(DATA.s0**2 + sig[0] ** 2)
         out.append(float((xs - exact).abs().max()))
     return out
 
@@ -44,8 +51,9 @@ def test_loguniform_true_third_order_needs_the_start_correction():
     ns = (40, 80, 160, 320)
     assert abs(T.fit_order(ns, _pf_errors(3, "corrected", ns, "loguniform", **kw)) - 3.0) < 0.1
     assert abs(T.fit_order(ns, _pf_errors(3, "published", ns, "loguniform", **kw)) - 2.0) < 0.1
-    euler = T.ode_errors((160, 320, 640), (T.ER3_COR_EULER,), schedule="loguniform", fit_windows=((160, 640),),
-                         n_points=4, **kw)["variants"][T.ER3_COR_EULER.label]
+    euler = T.ode_errors(
+        (160, 320, 640), (T.ER3_COR_EULER,), schedule="loguniform", fit_windows=((160, 640),), n_points=4, **kw
+    )["variants"][T.ER3_COR_EULER.label]
     assert abs(euler["fitted_orders"]["160-640"] - 2.0) < 0.2
 
 
@@ -68,15 +76,39 @@ def test_variants_bitwise_equal_up_to_order_2(order, quadrature):
     sig = get_sigmas_karras(8, 0.002, 80.0)
     x = 80.0 * torch.randn(64, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
     for nsf in ("ode", "er_sde_5", "sde"):
-        a, b = (sample_er_sde(gm, x.clone(), sig, order=order, nsf=nsf, quadrature=quadrature, derivatives=d,
-                              generator=torch.Generator().manual_seed(1), disable=True)
-                for d in ("published", "corrected"))
+        a, b = (
+            sample_er_sde(
+                gm,
+                x.clone(),
+                sig,
+                order=order,
+                nsf=nsf,
+                quadrature=quadrature,
+                derivatives=d,
+                generator=torch.Generator().manual_seed(1),
+                disable=True,
+            )
+            for d in ("published", "corrected")
+        )
         assert torch.equal(a, b)
     al, s, ts = get_vp_schedule(8, "linear", "logsnr")
     model = vp_gmm_model(gm, al, s, ts, "eps")
-    a, b = (sample_er_sde_vp(model, x / 80.0 * float(s[0]), al, s, timesteps=ts, order=order, nsf="er_sde_5",
-                             quadrature=quadrature, derivatives=d, generator=torch.Generator().manual_seed(1),
-                             disable=True) for d in ("published", "corrected"))
+    a, b = (
+        sample_er_sde_vp(
+            model,
+            x / 80.0 * float(s[0]),
+            al,
+            s,
+            timesteps=ts,
+            order=order,
+            nsf="er_sde_5",
+            quadrature=quadrature,
+            derivatives=d,
+            generator=torch.Generator().manual_seed(1),
+            disable=True,
+        )
+        for d in ("published", "corrected")
+    )
     assert torch.equal(a, b)
 
 
@@ -84,8 +116,12 @@ def test_variants_bitwise_equal_up_to_order_2(order, quadrature):
 # Independent re-implementation from the notes' description of the official code (not from nsf.py or the
 # coefficient module): φ written out again, 100-point left Riemann sums, variance clip < 1e-6 → 0, lower
 # order while the history fills, a step to σ = 0 returns the denoiser output.
-PHI = {"ode": lambda x: x, "sde": lambda x: x ** 2, "er_sde_5": lambda x: x * (np.exp(x ** 0.3) + 10),
-       "er_sde_4": lambda x: x ** 0.9 * np.log10(1 + 100 * x ** 1.5)}
+PHI = {
+    "ode": lambda x: x,
+    "sde": lambda x: x**2,
+    "er_sde_5": lambda x: x * (np.exp(x**0.3) + 10),
+    "er_sde_4": lambda x: x**0.9 * np.log10(1 + 100 * x**1.5),
+}
 
 
 def _official_step_terms(phi, s, t):
@@ -94,7 +130,7 @@ def _official_step_terms(phi, s, t):
     c1 = (t - s) + np.sum(1.0 / phi(pts) * dt) * phi(t)
     c2 = (t - s) ** 2 / 2 + np.sum((pts - s) / phi(pts) * dt) * phi(t)
     r = phi(t) / phi(s)
-    var = t ** 2 - s ** 2 * r ** 2
+    var = t**2 - s**2 * r**2
     return r, (0.0 if abs(var) < 1e-6 else var), c1, c2
 
 
@@ -137,10 +173,19 @@ def test_published_equals_official_reimplementation_ve(nsf, order):
     sig = get_sigmas_karras(12, 0.002, 80.0).numpy()
     x = 80.0 * torch.randn(8, 64, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
     z = _noise(x.shape, len(sig) - 1, 4)
-    ours = sample_er_sde(gm, x.clone(), sig, order=order, nsf=nsf, quadrature="official",
-                         noise_sampler=_sampler_from(z, sig), disable=True)
-    ref = official_reference(lambda xi, i: gm.denoise(xi, sig[i]), x.clone(), sig, np.ones_like(sig), PHI[nsf],
-                             order, z)
+    ours = sample_er_sde(
+        gm,
+        x.clone(),
+        sig,
+        order=order,
+        nsf=nsf,
+        quadrature="official",
+        noise_sampler=_sampler_from(z, sig),
+        disable=True,
+    )
+    ref = official_reference(
+        lambda xi, i: gm.denoise(xi, sig[i]), x.clone(), sig, np.ones_like(sig), PHI[nsf], order, z
+    )
     assert torch.allclose(ours, ref, rtol=0, atol=1e-12), float((ours - ref).abs().max())
 
 
@@ -153,8 +198,19 @@ def test_published_equals_official_reimplementation_vp(order, final_zero):
     model = vp_gmm_model(gm, al, s, ts, "eps")
     x = float(s[0]) * torch.randn(8, 64, generator=torch.Generator().manual_seed(5), dtype=torch.float64)
     z = _noise(x.shape, len(s) - 1, 6)
-    ours = sample_er_sde_vp(model, x.clone(), al, s, prediction="eps", timesteps=ts, order=order, nsf="er_sde_5",
-                            quadrature="official", noise_sampler=_sampler_from(z, s), disable=True)
+    ours = sample_er_sde_vp(
+        model,
+        x.clone(),
+        al,
+        s,
+        prediction="eps",
+        timesteps=ts,
+        order=order,
+        nsf="er_sde_5",
+        quadrature="official",
+        noise_sampler=_sampler_from(z, s),
+        disable=True,
+    )
 
     def x0_fn(xi, i):
         eps = model(xi, torch.full((xi.shape[0],), ts[i], dtype=torch.float64))
@@ -170,27 +226,44 @@ def test_corrected_steps_exact_for_quadratic_denoiser():
     (eq. (E) of theory.multistep, exact); a published step does not. Linear q: the whole corrected run is
     exact, start included."""
     coef = (0.3, -0.7, 0.05)
-    q = lambda sg: coef[0] + coef[1] * sg + coef[2] * sg ** 2                     # noqa: E731
-    dq = lambda sg: coef[1] + 2 * coef[2] * sg                                      # noqa: E731
+    q = lambda sg: coef[0] + coef[1] * sg + coef[2] * sg**2  # noqa: E731
+    dq = lambda sg: coef[1] + 2 * coef[2] * sg  # noqa: E731
     sig = T.steps(10, "karras", 0.01, 5.0)
-    model = lambda x, sg: q(sg)[:, None] * torch.ones_like(x)                    # noqa: E731
+    model = lambda x, sg: q(sg)[:, None] * torch.ones_like(x)  # noqa: E731
     for nsf in ("ode", "er_sde_5"):
         c = ersde_coefficients(sig, nsf)
         for derivatives, tol in (("corrected", 1e-12), ("published", None)):
             xs = []
-            sample_er_sde(model, torch.ones(1, 1, dtype=torch.float64), sig, order=3, nsf=nsf,
-                          derivatives=derivatives, noise_sampler=lambda a, b: torch.zeros(1, 1, dtype=torch.float64),
-                          callback=lambda d: xs.append(float(d["x"])), disable=True)
-            step = [xs[i + 1] - (c.r[i] * xs[i] + c.c1[i] * dq(sig[i]) + 2 * coef[2] * c.c2[i]
-                                 + (1 - c.r[i]) * q(sig[i])) for i in range(2, len(xs) - 1)]
+            sample_er_sde(
+                model,
+                torch.ones(1, 1, dtype=torch.float64),
+                sig,
+                order=3,
+                nsf=nsf,
+                derivatives=derivatives,
+                noise_sampler=lambda a, b: torch.zeros(1, 1, dtype=torch.float64),
+                callback=lambda d: xs.append(float(d["x"])),
+                disable=True,
+            )
+            step = [
+                xs[i + 1] - (c.r[i] * xs[i] + c.c1[i] * dq(sig[i]) + 2 * coef[2] * c.c2[i] + (1 - c.r[i]) * q(sig[i]))
+                for i in range(2, len(xs) - 1)
+            ]
             if tol:
                 assert np.max(np.abs(step)) < tol
             else:
                 assert np.max(np.abs(step)) > 1e-6
         lin = lambda x, sg: (coef[0] + coef[1] * sg)[:, None] * torch.ones_like(x)  # noqa: E731
-        out = sample_er_sde(lin, torch.ones(1, 1, dtype=torch.float64), sig, order=3, nsf=nsf,
-                            derivatives="corrected", noise_sampler=lambda a, b: torch.zeros(1, 1, dtype=torch.float64),
-                            disable=True)
+        out = sample_er_sde(
+            lin,
+            torch.ones(1, 1, dtype=torch.float64),
+            sig,
+            order=3,
+            nsf=nsf,
+            derivatives="corrected",
+            noise_sampler=lambda a, b: torch.zeros(1, 1, dtype=torch.float64),
+            disable=True,
+        )
         exact = 1.0
         for i in range(len(sig) - 1):
             exact = c.r[i] * exact + (1 - c.r[i]) * (coef[0] + coef[1] * sig[i]) + c.c1[i] * coef[1]
@@ -201,10 +274,23 @@ def test_corrected_vp_equals_ve_on_lambda():
     gm = get_problem("ring_2d")
     al, s, ts = get_vp_schedule(10, "linear", "logsnr")
     x = torch.randn(32, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64) * float(s[0])
-    vp = sample_er_sde_vp(vp_gmm_model(gm, al, s, ts, "x0"), x, al, s, prediction="x0", timesteps=ts,
-                          derivatives="corrected", generator=torch.Generator().manual_seed(1), disable=True)
-    ve = sample_er_sde(gm, x / al[0], s / al, derivatives="corrected", generator=torch.Generator().manual_seed(1),
-                       disable=True) * al[-1]
+    vp = sample_er_sde_vp(
+        vp_gmm_model(gm, al, s, ts, "x0"),
+        x,
+        al,
+        s,
+        prediction="x0",
+        timesteps=ts,
+        derivatives="corrected",
+        generator=torch.Generator().manual_seed(1),
+        disable=True,
+    )
+    ve = (
+        sample_er_sde(
+            gm, x / al[0], s / al, derivatives="corrected", generator=torch.Generator().manual_seed(1), disable=True
+        )
+        * al[-1]
+    )
     assert torch.allclose(vp, ve, rtol=0, atol=1e-10)
 
 
@@ -249,8 +335,16 @@ def test_run_variant_equals_public_sampler():
     x = DATA.quantile_states(8, 80.0)
     for v in T.MAIN_VARIANTS:
         a = T.run_variant(v, DATA.model, x.clone(), sig, nsf="er_sde_5", generator=torch.Generator().manual_seed(0))
-        b = sample_er_sde(DATA.model, x.clone(), sig, order=v.order, nsf="er_sde_5", derivatives=v.derivatives,
-                          generator=torch.Generator().manual_seed(0), disable=True)
+        b = sample_er_sde(
+            DATA.model,
+            x.clone(),
+            sig,
+            order=v.order,
+            nsf="er_sde_5",
+            derivatives=v.derivatives,
+            generator=torch.Generator().manual_seed(0),
+            disable=True,
+        )
         assert torch.equal(a, b)
 
 
@@ -260,10 +354,10 @@ def test_exact_sde_reference_and_coupling(nsf):
     q = T.linear_sde_steps(sig, nsf, DATA)
     std = ersde_coefficients(sig, nsf).noise_std
     assert np.allclose(np.sqrt(q["var_xi"]), std, rtol=1e-10, atol=0)
-    var = DATA.s0 ** 2 + sig[0] ** 2                     # exact marginal at σ_max ...
+    var = DATA.s0**2 + sig[0] ** 2  # exact marginal at σ_max ...
     for j in range(len(sig) - 1):
         var = q["gain"][j] ** 2 * var + q["var_eta"][j]
-    assert var == pytest.approx(DATA.s0 ** 2 + sig[-1] ** 2, rel=1e-12)   # ... carried to the exact one at σ_min
+    assert var == pytest.approx(DATA.s0**2 + sig[-1] ** 2, rel=1e-12)  # ... carried to the exact one at σ_min
     # coarse noise composed from fine noise has the coarse step's variance
     r = ersde_coefficients(sig, nsf).r
     stride = 4
@@ -284,23 +378,32 @@ def test_exact_final_std_matches_monte_carlo():
 
 
 def test_strong_order_is_one_for_sde_like_nsfs():
-    res = T.strong_errors((10, 20, 40, 80), variants=(T.ER3_PUB, T.ER3_COR), nsfs=("sde",), n_paths=300,
-                          fit_window=(10, 80), boot=100)
+    res = T.strong_errors(
+        (10, 20, 40, 80), variants=(T.ER3_PUB, T.ER3_COR), nsfs=("sde",), n_paths=300, fit_window=(10, 80), boot=100
+    )
     for r in res["nsfs"]["sde"].values():
         assert 0.8 < r["fitted_order"] < 1.3
 
 
 def test_corrected_improves_fd_at_nfe5_with_ci():
-    res = T.nfe_quality(("image_like_64d",), (5,), ("ode",), (T.ER3_PUB, T.ER3_COR),
-                        n_samples={"image_like_64d": 500}, seeds=3)
+    res = T.nfe_quality(
+        ("image_like_64d",), (5,), ("ode",), (T.ER3_PUB, T.ER3_COR), n_samples={"image_like_64d": 500}, seeds=3
+    )
     mean, half = res["problems"]["image_like_64d"]["results"]["ode/5"]["diff corrected - published"]
     assert mean + half < 0
 
 
 def test_cli_writes_json_and_markdown(tmp_path, monkeypatch):
-    small = dict(T.PRESETS["quick"], ode_ns=(10, 20, 40), weak_ns=(10, 20), strong_ns=(10, 20), n_paths=50,
-                 nfes=(5,), seeds=2,
-                 n_samples={"ring_2d": 200, "image_like_64d": 100})
+    small = dict(
+        T.PRESETS["quick"],
+        ode_ns=(10, 20, 40),
+        weak_ns=(10, 20),
+        strong_ns=(10, 20),
+        n_paths=50,
+        nfes=(5,),
+        seeds=2,
+        n_samples={"ring_2d": 200, "image_like_64d": 100},
+    )
     monkeypatch.setitem(T.PRESETS, "quick", small)
     assert cli_main(["third-order", "--preset", "quick", "--outdir", str(tmp_path), "--threads", "0"]) == 0
     md = (tmp_path / "third_order.md").read_text()

@@ -18,6 +18,7 @@ integrands, so no O(h) terms cancel. ``quadrature``:
 
 A step to σ_t = 0 has r = 0 and std = 0 (φ(0) = 0 for admissible φ): the solver returns x_θ there.
 """
+
 from __future__ import annotations
 
 import math
@@ -37,7 +38,7 @@ OFFICIAL_VARIANCE_CLIP = 1e-6
 class StepCoefficients:
     """Float64 arrays of length N (one entry per step σ_i → σ_{i+1})."""
 
-    sigmas: np.ndarray      # N+1 noise levels (VE σ, or λ for VP)
+    sigmas: np.ndarray  # N+1 noise levels (VE σ, or λ for VP)
     r: np.ndarray
     noise_std: np.ndarray
     c1: np.ndarray
@@ -61,7 +62,7 @@ def _exp_series(L: np.ndarray, coef, start: int, terms: int = 40) -> np.ndarray:
     Ls = np.minimum(L, 1.0)
     series, term = np.zeros_like(L), Ls ** (start - 1) / math.factorial(start - 1)
     for k in range(start, terms):
-        term = term * Ls / k                                 # L^k / k!
+        term = term * Ls / k  # L^k / k!
         series += term * coef(k)
     return series
 
@@ -78,16 +79,16 @@ def _power_c1_c2(p: float, t: np.ndarray, s: np.ndarray):
     ∫(σ_s−σ)(1−G)dσ = σ_t² [e^L (ψ(1,L) − ψ(1−p,L)) − (ψ(2,L) − ψ(2−p,L))]
                     = σ_t² Σ_{k≥3} L^k/k! Σ_{j=1}^{k−2} (2^j − (2−p)^j)   (used for L < 1: no cancellation;
     both series are ``theory.symbolic.taylor.power_family_series``)."""
-    L = np.log1p((s - t) / t)                  # log(σ_s/σ_t); s − t is exact for close steps
+    L = np.log1p((s - t) / t)  # log(σ_s/σ_t); s − t is exact for close steps
     d1 = _dpsi(1.0, 1.0 - p, L)
-    c2_series = _exp_series(L, lambda k: sum(2.0 ** j - (2.0 - p) ** j for j in range(1, k - 1)), 3)
+    c2_series = _exp_series(L, lambda k: sum(2.0**j - (2.0 - p) ** j for j in range(1, k - 1)), 3)
     c2 = np.where(L < 1.0, c2_series, np.exp(L) * d1 - _dpsi(2.0, 2.0 - p, L))
     return -t * d1, t * t * c2
 
 
 def _gl_c1_c2(nsf: NoiseScaleFunction, t: np.ndarray, s: np.ndarray):
     """C_1, C_2 by Gauss–Legendre in u = log σ (dσ = σ du), vectorised over steps."""
-    sig, wu = log_nodes(t, s)                                          # (N, P, Q), increasing along P·Q
+    sig, wu = log_nodes(t, s)  # (N, P, Q), increasing along P·Q
     # 1 − φ_t/φ(σ) = 1 − (σ_t/σ) e^{−Δℓ(σ)}, Δℓ(σ) = ℓ(σ) − ℓ(σ_t) = ∫_{σ_t}^{σ} h̃² du/u ≥ 0: for symbolic
     # φ integrated from the exact h̃² (sign-definite, no cancellation of ℓ values), else ℓ differences
     tt = t[:, None, None]
@@ -96,7 +97,7 @@ def _gl_c1_c2(nsf: NoiseScaleFunction, t: np.ndarray, s: np.ndarray):
     else:
         dl = nsf.ell(sig) - nsf.ell(tt)
     one_minus_g = -np.expm1(np.log(tt / sig) - dl)
-    w = wu * sig                                                                          # dσ weights
+    w = wu * sig  # dσ weights
     i1 = np.sum(w * one_minus_g, axis=(1, 2))
     i2 = np.sum(w * (s[:, None, None] - sig) * one_minus_g, axis=(1, 2))
     return -i1, i2
@@ -125,14 +126,17 @@ def validate_sigmas(sigmas, name: str = "sigmas") -> np.ndarray:
     if arr.size < 2:
         raise ValueError(f"{name} needs at least 2 entries (one step), got {arr.size}")
     if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} must be finite, got non-finite entries at {np.flatnonzero(~np.isfinite(arr)).tolist()}")
+        raise ValueError(
+            f"{name} must be finite, got non-finite entries at {np.flatnonzero(~np.isfinite(arr)).tolist()}"
+        )
     if np.any(arr < 0):
         raise ValueError(f"{name} must be non-negative, got {arr[arr < 0][0]!r} at index {int(np.argmax(arr < 0))}")
     d = np.diff(arr)
     if np.any(d >= 0):
         j = int(np.argmax(d >= 0))
-        raise ValueError(f"{name} must be strictly decreasing, but {name}[{j}]={arr[j]!r} <= "
-                         f"{name}[{j + 1}]={arr[j + 1]!r}")
+        raise ValueError(
+            f"{name} must be strictly decreasing, but {name}[{j}]={arr[j]!r} <= {name}[{j + 1}]={arr[j + 1]!r}"
+        )
     return arr
 
 
@@ -154,16 +158,15 @@ def ersde_coefficients(sigmas, nsf: NSFLike = "er_sde_5", quadrature: str = "exa
     n = s.size
     r, std, c1, c2 = (np.zeros(n) for _ in range(4))
     if quadrature == "exact":
-        dl = nsf.delta_ell(t, s_reg)                     # log(φ_s σ_t / (φ_t σ_s)) ≥ 0
+        dl = nsf.delta_ell(t, s_reg)  # log(φ_s σ_t / (φ_t σ_s)) ≥ 0
         r[reg] = (t / s_reg) * np.exp(-dl)
-        var = -(t ** 2) * np.expm1(-2.0 * dl)            # σ_t² − σ_s² r²
+        var = -(t**2) * np.expm1(-2.0 * dl)  # σ_t² − σ_s² r²
         std[reg] = np.sqrt(np.maximum(var, 0.0))
         if t.size:
-            c1[reg], c2[reg] = (_power_c1_c2(nsf.power, t, s_reg) if nsf.power is not None
-                                else _gl_c1_c2(nsf, t, s_reg))
+            c1[reg], c2[reg] = _power_c1_c2(nsf.power, t, s_reg) if nsf.power is not None else _gl_c1_c2(nsf, t, s_reg)
     else:
         r[reg] = nsf(t) / nsf(s_reg)
-        var = t ** 2 - s_reg ** 2 * r[reg] ** 2
+        var = t**2 - s_reg**2 * r[reg] ** 2
         if quadrature == "official":
             var = np.where(np.abs(var) < OFFICIAL_VARIANCE_CLIP, 0.0, var)
         std[reg] = np.sqrt(np.maximum(var, 0.0))

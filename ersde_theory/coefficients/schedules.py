@@ -4,6 +4,7 @@ VE (x_σ = x_0 + σ ε): Karras/EDM ρ-spacing and log-uniform spacing, descendi
 convention). VP (x_t = α_t x_0 + σ_t ε, α² + σ² = 1): DDPM linear-β and cosine-ᾱ noise schedules,
 discretised uniformly in time or in log-SNR, returning (α, σ, timesteps). The VP → VE map is λ = σ/α.
 """
+
 from __future__ import annotations
 
 import math
@@ -11,8 +12,14 @@ import math
 import numpy as np
 import torch
 
-__all__ = ["get_sigmas_karras", "get_sigmas_loguniform", "vp_alphas_cumprod", "get_vp_schedule",
-           "vp_at_timesteps", "vp_to_lambda"]
+__all__ = [
+    "get_sigmas_karras",
+    "get_sigmas_loguniform",
+    "vp_alphas_cumprod",
+    "get_vp_schedule",
+    "vp_at_timesteps",
+    "vp_to_lambda",
+]
 
 
 def _check_range(n: int, sigma_min: float, sigma_max: float) -> None:
@@ -43,8 +50,9 @@ def get_sigmas_loguniform(n: int, sigma_min: float, sigma_max: float) -> torch.T
     return torch.from_numpy(np.append(sig, 0.0))
 
 
-def vp_alphas_cumprod(kind: str = "linear", T: int = 1000, *, beta_start: float = 1e-4,
-                      beta_end: float = 0.02, cosine_s: float = 0.008) -> np.ndarray:
+def vp_alphas_cumprod(
+    kind: str = "linear", T: int = 1000, *, beta_start: float = 1e-4, beta_end: float = 0.02, cosine_s: float = 0.008
+) -> np.ndarray:
     """Discrete ᾱ_t, t = 0…T−1, float64.
 
     ``linear``: DDPM, β_t linear from ``beta_start`` to ``beta_end``, ᾱ_t = Π_{i≤t} (1 − β_i).
@@ -69,8 +77,17 @@ def vp_at_timesteps(t, alphas_cumprod) -> tuple[np.ndarray, np.ndarray]:
     return np.exp(0.5 * la), np.sqrt(-np.expm1(la))
 
 
-def get_vp_schedule(n: int, kind: str = "linear", spacing: str = "time", *, T: int = 1000,
-                    t_end: float = 0.0, final_zero: bool = False, alphas_cumprod=None, **schedule_kw):
+def get_vp_schedule(
+    n: int,
+    kind: str = "linear",
+    spacing: str = "time",
+    *,
+    T: int = 1000,
+    t_end: float = 0.0,
+    final_zero: bool = False,
+    alphas_cumprod=None,
+    **schedule_kw,
+):
     """(α, σ, timesteps) for ``n`` VP steps, each a float64 tensor of n+1 values, descending noise.
 
     The discrete ᾱ_t is extended to continuous t ∈ [0, T−1] by linear interpolation of log ᾱ.
@@ -93,11 +110,11 @@ def get_vp_schedule(n: int, kind: str = "linear", spacing: str = "time", *, T: i
         t = np.linspace(T - 1, t_end, m)
     elif spacing == "logsnr":
         logsnr = lambda la: 0.5 * (la - np.log(-np.expm1(la)))  # log(α/σ) from log ᾱ  # noqa: E731
-        ls = logsnr(log_ab)                                       # increasing as t decreases
+        ls = logsnr(log_ab)  # increasing as t decreases
         targets = np.linspace(ls[-1], np.interp(t_end, grid, ls), m)
         t = np.interp(targets, ls[::-1], grid[::-1])
         t[0], t[-1] = T - 1, t_end
-        la = -np.log1p(np.exp(-2.0 * targets))                   # ᾱ = sigmoid(2 logSNR/2) exactly
+        la = -np.log1p(np.exp(-2.0 * targets))  # ᾱ = sigmoid(2 logSNR/2) exactly
     else:
         raise ValueError(f"unknown spacing {spacing!r}; use 'time' or 'logsnr'")
     if spacing == "time":

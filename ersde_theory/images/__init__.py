@@ -8,17 +8,26 @@
 * :mod:`.fid` — FD_digits (feature-space Fréchet distance; NOT Inception-FID) and Inception-FID with
   local weights; :mod:`.bench` — ``python -m ersde_theory bench images``.
 """
+
 from .sampling import load_image_model, parse_seeds, sample_images
 from .train import load_digits_unet
 from .unet import EDMDenoiser, UNetConfig
 
 
 def __getattr__(name):
-    if name == "ERSDEScheduler":                       # imports diffusers: only on demand
+    if name == "ERSDEScheduler":  # imports diffusers: only on demand
         from .scheduler import ERSDEScheduler
+
         return ERSDEScheduler
     raise AttributeError(name)
 
 
-__all__ = ["EDMDenoiser", "UNetConfig", "load_digits_unet", "load_image_model", "parse_seeds", "sample_images",
-           "ERSDEScheduler"]
+__all__ = [
+    "EDMDenoiser",
+    "UNetConfig",
+    "load_digits_unet",
+    "load_image_model",
+    "parse_seeds",
+    "sample_images",
+    "ERSDEScheduler",
+]

@@ -8,6 +8,7 @@
   ``net(x, sigma, class_labels)`` is already a VE denoiser) through :func:`ersde_theory.sample_er_sde`.
   Unpickling needs the EDM code (``dnnlib``, ``torch_utils``) importable; only load pickles you trust.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -50,8 +51,8 @@ def alphas_cumprod_from_config(cfg) -> np.ndarray:
         return vp_alphas_cumprod("linear", T, beta_start=b0, beta_end=b1)
     if kind == "squaredcos_cap_v2":
         return vp_alphas_cumprod("cosine", T)
-    if kind == "scaled_linear":                      # Stable Diffusion's: β linear in sqrt(β)
-        return np.cumprod(1.0 - np.linspace(b0 ** 0.5, b1 ** 0.5, T, dtype=np.float64) ** 2)
+    if kind == "scaled_linear":  # Stable Diffusion's: β linear in sqrt(β)
+        return np.cumprod(1.0 - np.linspace(b0**0.5, b1**0.5, T, dtype=np.float64) ** 2)
     raise ValueError(f"beta_schedule {kind!r} is not supported; use one of {BETA_SCHEDULES} or trained_betas")
 
 
@@ -71,8 +72,16 @@ class DiffusersVPModel(torch.nn.Module):
 
 
 @torch.no_grad()
-def sample_diffusers_unet(unet, x: torch.Tensor, steps: int, *, scheduler_config=None, spacing: str = "time",
-                          prediction: str | None = None, **solver_kw) -> torch.Tensor:
+def sample_diffusers_unet(
+    unet,
+    x: torch.Tensor,
+    steps: int,
+    *,
+    scheduler_config=None,
+    spacing: str = "time",
+    prediction: str | None = None,
+    **solver_kw,
+) -> torch.Tensor:
     """ER-SDE sampling of a diffusers ``UNet2DModel`` VP model with :func:`sample_er_sde_vp`.
 
     ``x`` is the initial state x_T ~ N(0, I) (σ_T ≈ 1); ``steps`` model calls on ``get_vp_schedule(steps,
@@ -82,7 +91,9 @@ def sample_diffusers_unet(unet, x: torch.Tensor, steps: int, *, scheduler_config
     """
     cfg = getattr(scheduler_config, "config", scheduler_config) or {}
     ac = alphas_cumprod_from_config(cfg)
-    ptype = cfg.get("prediction_type", "epsilon") if isinstance(cfg, dict) else getattr(cfg, "prediction_type", "epsilon")
+    ptype = (
+        cfg.get("prediction_type", "epsilon") if isinstance(cfg, dict) else getattr(cfg, "prediction_type", "epsilon")
+    )
     if prediction is None:
         if ptype not in PREDICTION_TYPES:
             raise ValueError(f"prediction_type {ptype!r} is not supported; use one of {tuple(PREDICTION_TYPES)}")
@@ -134,8 +145,9 @@ def load_edm_network(path, *, edm_repo=None, key: str = "ema", device="cpu") -> 
     """
     p = Path(path)
     if not p.is_file():
-        raise FileNotFoundError(f"EDM network pickle {p} does not exist (URLs are not downloaded; fetch the "
-                                f"file first)")
+        raise FileNotFoundError(
+            f"EDM network pickle {p} does not exist (URLs are not downloaded; fetch the file first)"
+        )
     if edm_repo is not None:
         if not Path(edm_repo).is_dir():
             raise FileNotFoundError(f"edm_repo {edm_repo} is not a folder")
@@ -145,9 +157,11 @@ def load_edm_network(path, *, edm_repo=None, key: str = "ema", device="cpu") -> 
         with open(p, "rb") as f:
             data = pickle.load(f)
     except ModuleNotFoundError as e:
-        raise ImportError(f"unpickling {p} needs the module {e.name!r} from the EDM code: clone "
-                          f"https://github.com/NVlabs/edm and pass its folder as edm_repo= (CLI: --edm-repo) "
-                          f"or add it to PYTHONPATH") from e
+        raise ImportError(
+            f"unpickling {p} needs the module {e.name!r} from the EDM code: clone "
+            f"https://github.com/NVlabs/edm and pass its folder as edm_repo= (CLI: --edm-repo) "
+            f"or add it to PYTHONPATH"
+        ) from e
     net = data[key] if isinstance(data, dict) else data
     if not isinstance(net, torch.nn.Module):
         raise ValueError(f"{p}: entry {key!r} is a {type(net).__name__}, not a torch network")

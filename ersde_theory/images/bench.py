@@ -6,6 +6,7 @@ Every configuration samples the same seeds (block k holds seeds k·n … (k+1)·
 between configurations are also reported paired, block by block, with their own CIs. The real-data floor
 is the FD_digits of n real digits drawn with replacement: what an exact sampler of the data reaches at n.
 """
+
 from __future__ import annotations
 
 import json
@@ -18,7 +19,7 @@ from ..coefficients.schedules import get_sigmas_karras
 from .fid import FD_LABEL, DigitFD, mean_ci
 from .sampling import available_samplers, initial_noise, load_image_model, sample_images, steps_for_nfe
 
-ERSDE_CONFIGS = [   # (label, sampler, order, nsf)
+ERSDE_CONFIGS = [  # (label, sampler, order, nsf)
     ("ER-SDE-3 er_sde_5", "er_sde", 3, "er_sde_5"),
     ("ER-SDE-2 er_sde_5", "er_sde", 2, "er_sde_5"),
     ("ER-SDE-1 er_sde_5", "er_sde", 1, "er_sde_5"),
@@ -41,8 +42,10 @@ def configs(quick: bool = False) -> list[tuple]:
 def _sample(im, seeds, nfe, sampler, order, nsf, batch, device):
     steps = steps_for_nfe(sampler, nfe)
     kw = dict(order=order, nsf=nsf) if sampler == "er_sde" else {}
-    out = [sample_images(im, seeds[i:i + batch], steps=steps, sampler=sampler, device=device, **kw)
-           for i in range(0, len(seeds), batch)]
+    out = [
+        sample_images(im, seeds[i : i + batch], steps=steps, sampler=sampler, device=device, **kw)
+        for i in range(0, len(seeds), batch)
+    ]
     return torch.cat(out)
 
 
@@ -64,6 +67,7 @@ def solver_overhead(im, steps: int = 20, batch: int = 256, reps: int = 3, device
             sample_images(im, seeds, steps=steps, device=device)
         else:
             from ..solvers.ersde import sample_er_sde
+
             g = torch.Generator(device=device).manual_seed(0)
             sample_er_sde(im.model, z * float(sigmas[0]), sigmas, generator=g, disable=True)
 
@@ -83,16 +87,31 @@ def solver_overhead(im, steps: int = 20, batch: int = 256, reps: int = 3, device
     t_model = best(model_only)
     t_per_seed = best(lambda: full(True))
     t_one_gen = best(lambda: full(False))
-    return {"device": str(device), "batch": batch, "steps": steps, "threads": torch.get_num_threads(),
-            "model_seconds": t_model, "sampler_seconds_per_seed_generators": t_per_seed,
-            "sampler_seconds_one_generator": t_one_gen,
-            "overhead_pct_per_seed_generators": 100 * (t_per_seed / t_model - 1),
-            "overhead_pct_one_generator": 100 * (t_one_gen / t_model - 1),
-            "images_per_second": batch / t_per_seed}
+    return {
+        "device": str(device),
+        "batch": batch,
+        "steps": steps,
+        "threads": torch.get_num_threads(),
+        "model_seconds": t_model,
+        "sampler_seconds_per_seed_generators": t_per_seed,
+        "sampler_seconds_one_generator": t_one_gen,
+        "overhead_pct_per_seed_generators": 100 * (t_per_seed / t_model - 1),
+        "overhead_pct_one_generator": 100 * (t_one_gen / t_model - 1),
+        "images_per_second": batch / t_per_seed,
+    }
 
 
-def run_bench(nfes=(10, 20, 50), n_per_block: int = 250, blocks: int = 4, quick: bool = False,
-              batch: int = 500, model: str = "digits", device="cpu", speed: bool = True, log=print) -> dict:
+def run_bench(
+    nfes=(10, 20, 50),
+    n_per_block: int = 250,
+    blocks: int = 4,
+    quick: bool = False,
+    batch: int = 500,
+    model: str = "digits",
+    device="cpu",
+    speed: bool = True,
+    log=print,
+) -> dict:
     device = torch.device(device)
     im = load_image_model(model, device)
     fd = DigitFD()
@@ -108,8 +127,16 @@ def run_bench(nfes=(10, 20, 50), n_per_block: int = 250, blocks: int = 4, quick:
             vals = fd.blocks(x, blocks)
             per_block[(label, nfe)] = vals
             m, h = mean_ci(vals)
-            rows.append({"sampler": label, "nfe": nfe, "fd": m, "ci95": h, "blocks": vals.tolist(),
-                         "seconds": round(time.perf_counter() - t1, 2)})
+            rows.append(
+                {
+                    "sampler": label,
+                    "nfe": nfe,
+                    "fd": m,
+                    "ci95": h,
+                    "blocks": vals.tolist(),
+                    "seconds": round(time.perf_counter() - t1, 2),
+                }
+            )
             if log:
                 log(f"{label:36s} NFE {nfe:3d}  FD {m:7.3f} ± {h:.3f}  ({time.perf_counter() - t1:.0f}s)")
     ref = configs(quick)[0][0]
@@ -117,10 +144,18 @@ def run_bench(nfes=(10, 20, 50), n_per_block: int = 250, blocks: int = 4, quick:
         d = per_block[(r["sampler"], r["nfe"])] - per_block[(ref, r["nfe"])]
         r["diff_vs_ref"], r["diff_ci95"] = mean_ci(d) if r["sampler"] != ref else (0.0, 0.0)
     fm, fh = mean_ci(floor)
-    res = {"metric": FD_LABEL, "model": model, "n_per_block": n_per_block, "blocks": blocks, "nfes": list(nfes),
-           "reference_config": ref, "real_floor": {"fd": fm, "ci95": fh, "n": n_per_block},
-           "rows": rows, "seconds": round(time.perf_counter() - t0, 1),
-           "missing_baselines": [b for b in BASELINES if b not in available_samplers()]}
+    res = {
+        "metric": FD_LABEL,
+        "model": model,
+        "n_per_block": n_per_block,
+        "blocks": blocks,
+        "nfes": list(nfes),
+        "reference_config": ref,
+        "real_floor": {"fd": fm, "ci95": fh, "n": n_per_block},
+        "rows": rows,
+        "seconds": round(time.perf_counter() - t0, 1),
+        "missing_baselines": [b for b in BASELINES if b not in available_samplers()],
+    }
     if speed:
         res["speed"] = solver_overhead(im, batch=256, device=device)
     return res
@@ -128,28 +163,37 @@ def run_bench(nfes=(10, 20, 50), n_per_block: int = 250, blocks: int = 4, quick:
 
 def markdown_table(res: dict) -> str:
     nfes = res["nfes"]
-    lines = [f"{res['metric']}, {res['blocks']} blocks × {res['n_per_block']} seeds, mean ± 95 % CI over blocks; "
-             f"Δ = paired difference to {res['reference_config']} (negative = better).", "",
-             "| sampler | " + " | ".join(f"NFE {k}" for k in nfes) + " | " + " | ".join(f"Δ NFE {k}" for k in nfes) + " |",
-             "|---|" + "---|" * (2 * len(nfes))]
+    lines = [
+        f"{res['metric']}, {res['blocks']} blocks × {res['n_per_block']} seeds, mean ± 95 % CI over blocks; "
+        f"Δ = paired difference to {res['reference_config']} (negative = better).",
+        "",
+        "| sampler | " + " | ".join(f"NFE {k}" for k in nfes) + " | " + " | ".join(f"Δ NFE {k}" for k in nfes) + " |",
+        "|---|" + "---|" * (2 * len(nfes)),
+    ]
     by = {}
     for r in res["rows"]:
         by.setdefault(r["sampler"], {})[r["nfe"]] = r
     for name, d in by.items():
         cells = [f"{d[k]['fd']:.2f} ± {d[k]['ci95']:.2f}" for k in nfes]
-        diffs = [f"{d[k]['diff_vs_ref']:+.2f} ± {d[k]['diff_ci95']:.2f}" if name != res["reference_config"] else "—"
-                 for k in nfes]
+        diffs = [
+            f"{d[k]['diff_vs_ref']:+.2f} ± {d[k]['diff_ci95']:.2f}" if name != res["reference_config"] else "—"
+            for k in nfes
+        ]
         lines.append(f"| {name} | " + " | ".join(cells + diffs) + " |")
     f = res["real_floor"]
     lines += ["", f"Real-data floor at n = {f['n']}: {f['fd']:.2f} ± {f['ci95']:.2f}."]
     if res.get("missing_baselines"):
-        lines.append(f"Baselines not available yet (ersde_theory.solvers.baselines): {', '.join(res['missing_baselines'])}.")
+        lines.append(
+            f"Baselines not available yet (ersde_theory.solvers.baselines): {', '.join(res['missing_baselines'])}."
+        )
     if "speed" in res:
         s = res["speed"]
-        lines.append(f"Speed ({s['device']}, {s['threads']} thread(s), batch {s['batch']}, {s['steps']} steps): "
-                     f"{s['images_per_second']:.0f} images/s; solver overhead vs UNet time "
-                     f"{s['overhead_pct_per_seed_generators']:.1f} % with per-seed generators, "
-                     f"{s['overhead_pct_one_generator']:.1f} % with one generator.")
+        lines.append(
+            f"Speed ({s['device']}, {s['threads']} thread(s), batch {s['batch']}, {s['steps']} steps): "
+            f"{s['images_per_second']:.0f} images/s; solver overhead vs UNet time "
+            f"{s['overhead_pct_per_seed_generators']:.1f} % with per-seed generators, "
+            f"{s['overhead_pct_one_generator']:.1f} % with one generator."
+        )
     return "\n".join(lines) + "\n"
 
 

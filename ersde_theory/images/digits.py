@@ -3,6 +3,7 @@
 Used at their native 8×8 resolution (no padding or resizing): pixel values 0…16 are mapped to [−1, 1] by
 x = v/8 − 1, one channel. PNG export maps [−1, 1] to 0…255 by round(127.5 (x + 1)).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -15,8 +16,10 @@ def _sklearn_digits():
     try:
         from sklearn.datasets import load_digits
     except ImportError as e:
-        raise ImportError("the digits data come from scikit-learn (bundled, no download): "
-                          "pip install scikit-learn  (or pip install 'ersde-theory[images]')") from e
+        raise ImportError(
+            "the digits data come from scikit-learn (bundled, no download): "
+            "pip install scikit-learn  (or pip install 'ersde-theory[images]')"
+        ) from e
     return load_digits()
 
 

@@ -9,6 +9,7 @@ values are not comparable with any published FID; they rank samplers on the digi
 2048-d pool features, the weights of the original TensorFlow FID). Nothing is downloaded: the weights file
 must exist locally (``weights=`` or the ``ERSDE_INCEPTION_WEIGHTS`` environment variable).
 """
+
 from __future__ import annotations
 
 import os
@@ -39,7 +40,11 @@ class DigitFeatureNet(nn.Module):
 
     def __init__(self):
         super().__init__()
-        self.c1, self.c2, self.c3 = nn.Conv2d(1, 32, 3, padding=1), nn.Conv2d(32, 64, 3, 2, 1), nn.Conv2d(64, 64, 3, 2, 1)
+        self.c1, self.c2, self.c3 = (
+            nn.Conv2d(1, 32, 3, padding=1),
+            nn.Conv2d(32, 64, 3, 2, 1),
+            nn.Conv2d(64, 64, 3, 2, 1),
+        )
         self.fc, self.head = nn.Linear(256, self.feature_dim), nn.Linear(self.feature_dim, 10)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
@@ -55,6 +60,7 @@ def _as_images(images) -> torch.Tensor:
     written samples), a uint8 tensor, or a folder of PNGs."""
     if isinstance(images, (str, Path)):
         from .sampling import read_png_dir
+
         images = read_png_dir(images)
     if not isinstance(images, torch.Tensor):
         raise ValueError(f"images must be a tensor or a folder of PNGs, got {type(images).__name__}")
@@ -65,8 +71,9 @@ def _as_images(images) -> torch.Tensor:
     return from_uint8(images.cpu())
 
 
-def train_feature_net(steps: int = 1500, batch: int = 128, lr: float = 2e-3, seed: int = 0,
-                      device: str = "auto", log=print) -> tuple[DigitFeatureNet, dict]:
+def train_feature_net(
+    steps: int = 1500, batch: int = 128, lr: float = 2e-3, seed: int = 0, device: str = "auto", log=print
+) -> tuple[DigitFeatureNet, dict]:
     """Train the classifier on an 80 % split (random ±1 pixel shifts and N(0, 0.1²) pixel noise as
     augmentation, so that features stay stable on imperfect samples); report held-out accuracy."""
     dev = resolve_device(device)
@@ -82,7 +89,7 @@ def train_feature_net(steps: int = 1500, batch: int = 128, lr: float = 2e-3, see
         idx = torch.randint(xtr.shape[0], (batch,), generator=g)
         xb = F.pad(xtr[idx], (1, 1, 1, 1), value=-1.0)
         dx, dy = (int(v) for v in torch.randint(0, 3, (2,), generator=g))
-        xb = xb[:, :, dy:dy + 8, dx:dx + 8] + 0.1 * torch.randn(batch, 1, 8, 8, generator=g)
+        xb = xb[:, :, dy : dy + 8, dx : dx + 8] + 0.1 * torch.randn(batch, 1, 8, 8, generator=g)
         loss = F.cross_entropy(net(xb.to(dev)), ytr[idx].to(dev))
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -92,15 +99,22 @@ def train_feature_net(steps: int = 1500, batch: int = 128, lr: float = 2e-3, see
     net = net.cpu().eval().requires_grad_(False)
     with torch.no_grad():
         acc = float((net(x[te]).argmax(1) == y[te]).double().mean())
-    summary = {"steps": steps, "batch": batch, "lr": lr, "seed": seed, "test_accuracy": acc,
-               "test_size": int(te.size), "seconds": round(time.perf_counter() - t0, 1)}
+    summary = {
+        "steps": steps,
+        "batch": batch,
+        "lr": lr,
+        "seed": seed,
+        "test_accuracy": acc,
+        "test_size": int(te.size),
+        "seconds": round(time.perf_counter() - t0, 1),
+    }
     return net, summary
 
 
 @torch.no_grad()
 def extract_features(net: DigitFeatureNet, images, batch: int = 2048) -> np.ndarray:
     x = _as_images(images)
-    return torch.cat([net.features(x[i:i + batch]) for i in range(0, x.shape[0], batch)]).double().numpy()
+    return torch.cat([net.features(x[i : i + batch]) for i in range(0, x.shape[0], batch)]).double().numpy()
 
 
 def moments(feats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -113,8 +127,15 @@ def save_feature_net(net: DigitFeatureNet, path, summary: dict, command: str | N
     mu, cov = moments(extract_features(net, x))
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"state_dict": net.state_dict(), "ref_mean": torch.from_numpy(mu), "ref_cov": torch.from_numpy(cov),
-                "ref_count": x.shape[0]}, path)
+    torch.save(
+        {
+            "state_dict": net.state_dict(),
+            "ref_mean": torch.from_numpy(mu),
+            "ref_cov": torch.from_numpy(cov),
+            "ref_count": x.shape[0],
+        },
+        path,
+    )
     return write_sidecar(path, {"command": command, **summary, "reference": "features of all 1797 digits"})
 
 
@@ -126,8 +147,10 @@ class DigitFD:
     def __init__(self, path=None):
         path = Path(path) if path is not None else FEATURES_PATH
         if not path.is_file():
-            raise FileNotFoundError(f"no digit feature network at {path}; train one with "
-                                    f"`python -m ersde_theory train-digit-features --out {path}`")
+            raise FileNotFoundError(
+                f"no digit feature network at {path}; train one with "
+                f"`python -m ersde_theory train-digit-features --out {path}`"
+            )
         ck = torch.load(path, map_location="cpu", weights_only=True)
         self.net = DigitFeatureNet()
         self.net.load_state_dict(ck["state_dict"])
@@ -150,7 +173,7 @@ class DigitFD:
         m = x.shape[0] // n_blocks
         if m < 2:
             raise ValueError(f"{x.shape[0]} images cannot fill {n_blocks} blocks of at least 2")
-        return np.array([self(x[k * m:(k + 1) * m]) for k in range(n_blocks)])
+        return np.array([self(x[k * m : (k + 1) * m]) for k in range(n_blocks)])
 
     def real_floor(self, n: int, reps: int = 10, seed: int = 0) -> np.ndarray:
         """FD_digits of ``n`` real digits drawn with replacement from the 1797, ``reps`` times: what a sampler
@@ -171,9 +194,11 @@ def mean_ci(values, level: float = 0.95) -> tuple[float, float]:
 def inception_weights_path(weights=None) -> Path:
     """The local InceptionV3 FID weights file, or a clear error saying how to provide it."""
     weights = weights or os.environ.get(INCEPTION_ENV)
-    how = (f"Inception-FID needs the InceptionV3 FID weights locally; nothing is downloaded at run time. On a "
-           f"machine with internet, fetch {INCEPTION_URL} and pass its path with --inception-weights PATH "
-           f"(Python: weights=PATH) or set {INCEPTION_ENV}=PATH.")
+    how = (
+        f"Inception-FID needs the InceptionV3 FID weights locally; nothing is downloaded at run time. On a "
+        f"machine with internet, fetch {INCEPTION_URL} and pass its path with --inception-weights PATH "
+        f"(Python: weights=PATH) or set {INCEPTION_ENV}=PATH."
+    )
     if not weights:
         raise FileNotFoundError(f"no Inception weights given. {how}")
     p = Path(weights)
@@ -190,19 +215,25 @@ def inception_fid(images_a, images_b, *, weights=None, device="cpu", batch: int 
     try:
         from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
     except ImportError as e:
-        raise ImportError("Inception-FID uses torch-fidelity: pip install 'ersde-theory[fid]' "
-                          "(torch-fidelity needs a torchvision matching torch==2.13.0)") from e
-    net = FeatureExtractorInceptionV3("inception-v3-compat", ["2048"],
-                                      feature_extractor_weights_path=str(path)).to(device).eval()
+        raise ImportError(
+            "Inception-FID uses torch-fidelity: pip install 'ersde-theory[fid]' "
+            "(torch-fidelity needs a torchvision matching torch==2.13.0)"
+        ) from e
+    net = (
+        FeatureExtractorInceptionV3("inception-v3-compat", ["2048"], feature_extractor_weights_path=str(path))
+        .to(device)
+        .eval()
+    )
 
     def feats(images):
         if isinstance(images, (str, Path)):
             from .sampling import read_png_dir
+
             images = read_png_dir(images)
         if images.dtype != torch.uint8 or images.ndim != 4 or images.shape[1] not in (1, 3):
             raise ValueError("images must be uint8 (N, 1 or 3, H, W) or a PNG folder")
         images = images.expand(-1, 3, -1, -1) if images.shape[1] == 1 else images
-        out = [net(images[i:i + batch].to(device))[0] for i in range(0, images.shape[0], batch)]
+        out = [net(images[i : i + batch].to(device))[0] for i in range(0, images.shape[0], batch)]
         return torch.cat(out).double().cpu().numpy()
 
     return frechet_distance(*moments(feats(images_a)), *moments(feats(images_b)))

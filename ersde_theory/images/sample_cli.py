@@ -5,6 +5,7 @@ killed run resumes with nothing lost and nothing written twice, whatever the ran
 Every check (seed range, model loading and its output shape, writable outdir) runs before anything is
 written. torch.distributed: gloo on CPU, nccl on GPU (one GPU per local rank).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -17,8 +18,16 @@ import torch
 from tqdm import tqdm
 
 from .digits import to_uint8
-from .sampling import (available_samplers, load_image_model, parse_nsf, parse_seeds, png_name, probe_model,
-                       sample_images, write_png_atomic)
+from .sampling import (
+    available_samplers,
+    load_image_model,
+    parse_nsf,
+    parse_seeds,
+    png_name,
+    probe_model,
+    sample_images,
+    write_png_atomic,
+)
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
@@ -39,7 +48,7 @@ def add_sample_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", help="auto | cpu | cuda")
     p.add_argument("--dtype", default="float64", choices=tuple(DTYPES), help="sampler state dtype")
     p.add_argument("--edm-repo", default=None, help="clone of github.com/NVlabs/edm, for EDM pickles")
-    p.add_argument("--throttle", type=float, default=0.0, help=argparse.SUPPRESS)   # tests: sleep per batch
+    p.add_argument("--throttle", type=float, default=0.0, help=argparse.SUPPRESS)  # tests: sleep per batch
 
 
 def _fail(msg: str) -> int:
@@ -61,8 +70,7 @@ def check_outdir(outdir: Path) -> None:
 
 
 def _dist_env() -> tuple[int, int, int]:
-    return (int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)),
-            int(os.environ.get("LOCAL_RANK", 0)))
+    return (int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("LOCAL_RANK", 0)))
 
 
 def run_sample(args) -> int:
@@ -91,10 +99,11 @@ def run_sample(args) -> int:
     distributed = world > 1
     if distributed:
         import torch.distributed as dist
+
         if device.type == "cuda":
             torch.cuda.set_device(device)
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-    if rank == 0:                                   # temporary files of killed runs
+    if rank == 0:  # temporary files of killed runs
         for tmp in outdir.glob(".*.png.*.tmp"):
             tmp.unlink(missing_ok=True)
     if distributed:
@@ -105,10 +114,21 @@ def run_sample(args) -> int:
     t0 = time.perf_counter()
     bar = tqdm(total=len(todo), unit="img", disable=rank != 0, desc=f"rank 0/{world}")
     for k in range(0, len(todo), args.batch):
-        chunk = todo[k:k + args.batch]
-        x = sample_images(im, chunk, steps=args.steps, sampler=args.sampler, order=args.order, nsf=nsf,
-                          quadrature=args.quadrature, derivatives=args.derivatives, spacing=args.spacing,
-                          rho=args.rho, device=device, dtype=dtype)
+        chunk = todo[k : k + args.batch]
+        x = sample_images(
+            im,
+            chunk,
+            steps=args.steps,
+            sampler=args.sampler,
+            order=args.order,
+            nsf=nsf,
+            quadrature=args.quadrature,
+            derivatives=args.derivatives,
+            spacing=args.spacing,
+            rho=args.rho,
+            device=device,
+            dtype=dtype,
+        )
         for s, img in zip(chunk, to_uint8(x).cpu()):
             write_png_atomic(outdir / png_name(s), img)
         bar.update(len(chunk))
@@ -120,6 +140,8 @@ def run_sample(args) -> int:
         dist.barrier()
         dist.destroy_process_group()
     if rank == 0:
-        print(f"rank 0: wrote {len(todo)} images, skipped {len(mine) - len(todo)} existing, {dt:.1f}s "
-              f"({world} rank(s), {len(seeds)} seeds in total) -> {outdir}")
+        print(
+            f"rank 0: wrote {len(todo)} images, skipped {len(mine) - len(todo)} existing, {dt:.1f}s "
+            f"({world} rank(s), {len(seeds)} seeds in total) -> {outdir}"
+        )
     return 0

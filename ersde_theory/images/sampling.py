@@ -7,14 +7,15 @@ Models (``--model``): ``digits`` (the shipped 8×8 digits UNet), a ``.pt`` check
 ``train-digits``, an EDM network pickle (``.pkl``), or ``diffusers:FOLDER`` (a local ``UNet2DModel`` or
 pipeline folder; VP ε-models, sampled by ``sample_er_sde_vp``).
 """
+
 from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import sympy as sp
@@ -66,6 +67,7 @@ def write_png_atomic(path: Path, img: torch.Tensor) -> None:
     """Write a uint8 (C, H, W) image (C = 1 or 3) to ``path`` atomically: a crash leaves either no file
     or the complete file, never a truncated PNG under the final name."""
     from PIL import Image
+
     arr = img.cpu().numpy()
     arr = arr[0] if arr.shape[0] == 1 else np.transpose(arr, (1, 2, 0))
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -79,6 +81,7 @@ def write_png_atomic(path: Path, img: torch.Tensor) -> None:
 def read_png_dir(folder) -> torch.Tensor:
     """All ``NNNNNN.png`` of a folder, in seed order, as uint8 (N, C, H, W)."""
     from PIL import Image
+
     folder = Path(folder)
     if not folder.is_dir():
         raise FileNotFoundError(f"{folder} is not a folder")
@@ -109,22 +112,26 @@ def load_image_model(spec: str, device="cpu", edm_repo=None) -> ImageModel:
     """Resolve ``--model`` (module docstring)."""
     if spec.startswith("diffusers:"):
         from .adapters import load_diffusers_unet
-        unet, cfg = load_diffusers_unet(spec[len("diffusers:"):], device)
+
+        unet, cfg = load_diffusers_unet(spec[len("diffusers:") :], device)
         size = unet.config.sample_size
         hw = (size, size) if isinstance(size, int) else tuple(size)
         return ImageModel(spec, "vp", unet, (unet.config.in_channels, *hw), scheduler_config=cfg)
     if spec == "digits" or spec.endswith(".pt"):
         from .train import load_digits_unet
+
         m = load_digits_unet(None if spec == "digits" else spec, device)
         return ImageModel(spec, "ve", m, m.sample_shape, m.cfg.sigma_min, m.cfg.sigma_max)
     if spec.endswith(".pkl"):
         from .adapters import load_edm_network
+
         m = load_edm_network(spec, edm_repo=edm_repo, device=device)
         if m.sample_shape is None:
             raise ValueError(f"{spec}: the network has no img_resolution/img_channels attributes")
         return ImageModel(spec, "ve", m, m.sample_shape, m.sigma_min, m.sigma_max, m.label_dim)
-    raise ValueError(f"unknown model {spec!r}: use 'digits', a train-digits .pt checkpoint, an EDM .pkl, "
-                     f"or diffusers:FOLDER")
+    raise ValueError(
+        f"unknown model {spec!r}: use 'digits', a train-digits .pt checkpoint, an EDM .pkl, or diffusers:FOLDER"
+    )
 
 
 def _baselines():
@@ -138,11 +145,11 @@ def _baselines():
 def available_samplers() -> list[str]:
     """``er_sde`` plus every ``sample_<name>`` of ``ersde_theory.solvers.baselines`` when it exists."""
     b = _baselines()
-    extra = sorted(n[len("sample_"):] for n in dir(b) if n.startswith("sample_")) if b else []
+    extra = sorted(n[len("sample_") :] for n in dir(b) if n.startswith("sample_")) if b else []
     return ["er_sde"] + extra
 
 
-NFE_PER_STEP = {"heun": 2}        # EDM Algorithm 2: 2 model calls per step, 1 on the last (to σ = 0)
+NFE_PER_STEP = {"heun": 2}  # EDM Algorithm 2: 2 model calls per step, 1 on the last (to σ = 0)
 
 
 def steps_for_nfe(sampler: str, nfe: int) -> int:
@@ -151,8 +158,9 @@ def steps_for_nfe(sampler: str, nfe: int) -> int:
     return (nfe + 1) // 2 if k == 2 else nfe
 
 
-def get_sampler(name: str, *, order: int = 3, nsf="er_sde_5", quadrature: str = "exact",
-                derivatives: str = "published") -> Callable:
+def get_sampler(
+    name: str, *, order: int = 3, nsf="er_sde_5", quadrature: str = "exact", derivatives: str = "published"
+) -> Callable:
     """``fn(model, x, sigmas, *, generator, disable, extra_args)`` for a VE model."""
     if name == "er_sde":
         return partial(sample_er_sde, order=order, nsf=nsf, quadrature=quadrature, derivatives=derivatives)
@@ -181,6 +189,7 @@ def probe_model(im: ImageModel, device, dtype=torch.float64) -> None:
     x = torch.zeros((1, *im.shape), device=device, dtype=dtype)
     if im.kind == "vp":
         from .adapters import DiffusersVPModel
+
         out = DiffusersVPModel(im.model)(x, torch.full((1,), 500.0, device=device))
     else:
         labels = torch.zeros(1, im.label_dim, device=device) if im.label_dim else None
@@ -190,9 +199,21 @@ def probe_model(im: ImageModel, device, dtype=torch.float64) -> None:
 
 
 @torch.no_grad()
-def sample_images(im: ImageModel, seeds, *, steps: int, sampler: str = "er_sde", order: int = 3,
-                  nsf="er_sde_5", quadrature: str = "exact", derivatives: str = "published",
-                  spacing: str = "time", rho: float = 7.0, device="cpu", dtype=torch.float64) -> torch.Tensor:
+def sample_images(
+    im: ImageModel,
+    seeds,
+    *,
+    steps: int,
+    sampler: str = "er_sde",
+    order: int = 3,
+    nsf="er_sde_5",
+    quadrature: str = "exact",
+    derivatives: str = "published",
+    spacing: str = "time",
+    rho: float = 7.0,
+    device="cpu",
+    dtype=torch.float64,
+) -> torch.Tensor:
     """Images (B, C, H, W), model space, one per seed (module docstring).
 
     VE models: Karras/EDM steps (ρ = ``rho``) from the model's σ_max to σ_min, then 0; x_T = σ_max z.
@@ -203,12 +224,22 @@ def sample_images(im: ImageModel, seeds, *, steps: int, sampler: str = "er_sde",
         if sampler != "er_sde":
             raise ValueError("diffusers VP models are sampled with sampler 'er_sde' only (sample_er_sde_vp)")
         from .adapters import sample_diffusers_unet
-        return sample_diffusers_unet(im.model, z, steps, scheduler_config=im.scheduler_config, spacing=spacing,
-                                     order=order, nsf=nsf, quadrature=quadrature, derivatives=derivatives,
-                                     generator=gens, disable=True)
+
+        return sample_diffusers_unet(
+            im.model,
+            z,
+            steps,
+            scheduler_config=im.scheduler_config,
+            spacing=spacing,
+            order=order,
+            nsf=nsf,
+            quadrature=quadrature,
+            derivatives=derivatives,
+            generator=gens,
+            disable=True,
+        )
     labels = _class_labels(gens, im.label_dim, device)
     sigmas = get_sigmas_karras(steps, im.sigma_min, im.sigma_max, rho)
     fn = get_sampler(sampler, order=order, nsf=nsf, quadrature=quadrature, derivatives=derivatives)
     kw = {"extra_args": {"class_labels": labels}} if labels is not None else {}
     return fn(im.model, z * float(sigmas[0]), sigmas, generator=gens, disable=True, **kw)
-

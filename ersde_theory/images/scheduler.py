@@ -15,6 +15,7 @@ integer timesteps); with ``final_zero`` (default) the last step goes to σ = 0 a
 prediction. ``order`` is diffusers' attribute (model calls per step: 1, it is a multistep method);
 ``solver_order`` ∈ {1, 2, 3} is the ER-SDE order.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -55,10 +56,21 @@ class ERSDEScheduler(SchedulerMixin, ConfigMixin):
     order = 1
 
     @register_to_config
-    def __init__(self, num_train_timesteps: int = 1000, beta_start: float = 0.0001, beta_end: float = 0.02,
-                 beta_schedule: str = "linear", trained_betas=None, prediction_type: str = "epsilon",
-                 solver_order: int = 3, nsf: str = "er_sde_5", quadrature: str = "exact",
-                 derivatives: str = "published", spacing: str = "time", final_zero: bool = True):
+    def __init__(
+        self,
+        num_train_timesteps: int = 1000,
+        beta_start: float = 0.0001,
+        beta_end: float = 0.02,
+        beta_schedule: str = "linear",
+        trained_betas=None,
+        prediction_type: str = "epsilon",
+        solver_order: int = 3,
+        nsf: str = "er_sde_5",
+        quadrature: str = "exact",
+        derivatives: str = "published",
+        spacing: str = "time",
+        final_zero: bool = True,
+    ):
         check_order(solver_order, derivatives)
         if prediction_type not in PREDICTION_TYPES:
             raise ValueError(f"prediction_type must be one of {tuple(PREDICTION_TYPES)}, got {prediction_type!r}")
@@ -97,16 +109,19 @@ class ERSDEScheduler(SchedulerMixin, ConfigMixin):
             if ts.ndim != 1 or ts.size < 1:
                 raise ValueError("timesteps must be a non-empty 1-D sequence")
             if num_inference_steps is not None and num_inference_steps != ts.size:
-                raise ValueError(f"num_inference_steps={num_inference_steps} does not match the {ts.size} custom "
-                                 f"timesteps given")
+                raise ValueError(
+                    f"num_inference_steps={num_inference_steps} does not match the {ts.size} custom timesteps given"
+                )
             if np.any(np.diff(ts) >= 0) or ts[0] > T - 1 or ts[-1] < 0:
                 raise ValueError(f"custom timesteps must be strictly decreasing within [0, {T - 1}]")
-            if self.config.final_zero:              # the last step goes to σ = 0 (timestep −1, no model call)
+            if self.config.final_zero:  # the last step goes to σ = 0 (timestep −1, no model call)
                 a, s = vp_at_timesteps(ts, self.alphas_cumprod_f64)
                 a, s, ts = np.append(a, 1.0), np.append(s, 0.0), np.append(ts, -1.0)
-            else:                                   # the last step goes to t = 0
+            else:  # the last step goes to t = 0
                 if ts[-1] <= 0:
-                    raise ValueError("with final_zero=False the custom timesteps must end above 0 (the last step goes to t = 0)")
+                    raise ValueError(
+                        "with final_zero=False the custom timesteps must end above 0 (the last step goes to t = 0)"
+                    )
                 ts = np.append(ts, 0.0)
                 a, s = vp_at_timesteps(ts, self.alphas_cumprod_f64)
         else:
@@ -114,27 +129,37 @@ class ERSDEScheduler(SchedulerMixin, ConfigMixin):
                 raise ValueError("give num_inference_steps or timesteps")
             n = int(num_inference_steps)
             if n != num_inference_steps or not 1 <= n <= T:
-                raise ValueError(f"num_inference_steps must be an integer in [1, {T}] (num_train_timesteps), "
-                                 f"got {num_inference_steps!r}")
-            a, s, ts = (v.numpy() for v in get_vp_schedule(n, spacing=self.config.spacing, alphas_cumprod=self.alphas_cumprod_f64,
-                                                           final_zero=self.config.final_zero))
+                raise ValueError(
+                    f"num_inference_steps must be an integer in [1, {T}] (num_train_timesteps), "
+                    f"got {num_inference_steps!r}"
+                )
+            a, s, ts = (
+                v.numpy()
+                for v in get_vp_schedule(
+                    n,
+                    spacing=self.config.spacing,
+                    alphas_cumprod=self.alphas_cumprod_f64,
+                    final_zero=self.config.final_zero,
+                )
+            )
         self._alphas, self._sigmas, coeffs = vp_coefficients(a, s, self._nsf, self.config.quadrature)
         self._sig_t = torch.from_numpy(self._sigmas)
         self._stepper = ERSDEStepper(coeffs, order=self.config.solver_order, derivatives=self.config.derivatives)
         self.num_inference_steps = len(self._stepper)
-        self._t_host = ts[:self.num_inference_steps]
+        self._t_host = ts[: self.num_inference_steps]
         self.timesteps = torch.from_numpy(self._t_host.copy()).to(device)
         self._step_index = None
 
     def _init_step_index(self, timestep) -> None:
-        t = float(timestep)                     # one host read, on the first step only
+        t = float(timestep)  # one host read, on the first step only
         hits = np.flatnonzero(np.abs(self._t_host - t) <= 1e-4 * max(1.0, abs(t)))
         if hits.size == 0:
             raise ValueError(f"timestep {t} is not in the scheduler's timesteps; step with scheduler.timesteps")
         self._step_index = int(hits[0])
 
-    def step(self, model_output: torch.Tensor, timestep, sample: torch.Tensor, generator=None,
-             return_dict: bool = True):
+    def step(
+        self, model_output: torch.Tensor, timestep, sample: torch.Tensor, generator=None, return_dict: bool = True
+    ):
         """One ER-SDE step from ``timestep`` to the next one (module docstring). ``generator``: one
         ``torch.Generator`` or a list with one per sample (as ``sample_er_sde_vp``)."""
         if self._stepper is None:

@@ -4,6 +4,7 @@ classifier whose penultimate layer is the feature space of the project's (non-In
 Both are deterministic given the seed on a given machine; the command, seed, loss and timings are written
 to a JSON sidecar next to the weights.
 """
+
 from __future__ import annotations
 
 import copy
@@ -43,9 +44,15 @@ def _lr_at(step: int, steps: int, lr: float, warmup: int) -> float:
 
 def write_sidecar(path: Path, info: dict) -> Path:
     side = Path(path).with_suffix(".json")
-    info = {"command": " ".join(["python -m ersde_theory"] + sys.argv[1:]) if info.get("command") is None
-            else info["command"], **{k: v for k, v in info.items() if k != "command"},
-            "torch": torch.__version__, "python": platform.python_version(), "machine": platform.machine()}
+    info = {
+        "command": " ".join(["python -m ersde_theory"] + sys.argv[1:])
+        if info.get("command") is None
+        else info["command"],
+        **{k: v for k, v in info.items() if k != "command"},
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+    }
     side.write_text(json.dumps(info, indent=1) + "\n")
     return side
 
@@ -58,9 +65,17 @@ def eval_edm_loss(model: EDMDenoiser, x0: torch.Tensor, reps: int = 4, seed: int
     return float(sum(model.edm_loss(x0, generator=g) for _ in range(reps)) / reps)
 
 
-def train_digits_unet(steps: int = 4000, batch: int = 128, lr: float = 2e-3, seed: int = 0,
-                      ema_decay: float = 0.999, device: str = "auto", cfg: UNetConfig | None = None,
-                      log_every: int = 250, log=print) -> tuple[EDMDenoiser, dict]:
+def train_digits_unet(
+    steps: int = 4000,
+    batch: int = 128,
+    lr: float = 2e-3,
+    seed: int = 0,
+    ema_decay: float = 0.999,
+    device: str = "auto",
+    cfg: UNetConfig | None = None,
+    log_every: int = 250,
+    log=print,
+) -> tuple[EDMDenoiser, dict]:
     """Train :class:`EDMDenoiser` on all 1797 digits with the EDM loss (unet.py docstring); return the EMA
     model and a summary (losses, time)."""
     dev = resolve_device(device)
@@ -90,10 +105,20 @@ def train_digits_unet(steps: int = 4000, batch: int = 128, lr: float = 2e-3, see
         recent = (recent + [lv])[-200:]
         if log and (step + 1) % log_every == 0:
             log(f"step {step + 1}/{steps}  loss {running:.4f}  ({time.perf_counter() - t0:.0f}s)")
-    summary = {"steps": steps, "batch": batch, "lr": lr, "seed": seed, "ema_decay": ema_decay,
-               "train_loss_last200": sum(recent) / len(recent), "eval_loss_ema": eval_edm_loss(ema, x),
-               "seconds": round(time.perf_counter() - t0, 1), "device": str(dev), "threads": torch.get_num_threads(),
-               "parameters": sum(p.numel() for p in ema.parameters()), "config": cfg.to_dict()}
+    summary = {
+        "steps": steps,
+        "batch": batch,
+        "lr": lr,
+        "seed": seed,
+        "ema_decay": ema_decay,
+        "train_loss_last200": sum(recent) / len(recent),
+        "eval_loss_ema": eval_edm_loss(ema, x),
+        "seconds": round(time.perf_counter() - t0, 1),
+        "device": str(dev),
+        "threads": torch.get_num_threads(),
+        "parameters": sum(p.numel() for p in ema.parameters()),
+        "config": cfg.to_dict(),
+    }
     return ema.cpu(), summary
 
 
@@ -108,6 +133,7 @@ def load_digits_unet(path=None, device="cpu") -> EDMDenoiser:
     """The shipped digits denoiser (or a checkpoint written by ``train-digits``): ``model(x, sigma)``."""
     path = Path(path) if path is not None else UNET_PATH
     if not path.is_file():
-        raise FileNotFoundError(f"no digits UNet checkpoint at {path}; train one with "
-                                f"`python -m ersde_theory train-digits --out {path}`")
+        raise FileNotFoundError(
+            f"no digits UNet checkpoint at {path}; train one with `python -m ersde_theory train-digits --out {path}`"
+        )
     return EDMDenoiser.from_checkpoint(torch.load(path, map_location="cpu", weights_only=True)).to(device)

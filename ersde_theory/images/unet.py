@@ -12,6 +12,7 @@ residual blocks whose GroupNorms are modulated by an embedding of c_noise, with 
 coarsest level and in the middle. The network runs in
 float32 whatever the sampler's dtype; its output is cast back (EDM's own practice).
 """
+
 from __future__ import annotations
 
 import math
@@ -26,19 +27,19 @@ from torch.nn import functional as F
 class UNetConfig:
     in_channels: int = 1
     resolution: int = 8
-    channels: tuple = (24, 48)           # per level; resolution halves from one level to the next
+    channels: tuple = (24, 48)  # per level; resolution halves from one level to the next
     attention_levels: tuple = (1,)
     emb_dim: int = 64
     dropout: float = 0.1
     sigma_data: float = 0.5
-    sigma_min: float = 0.002             # the range the model serves (used by samplers' defaults)
+    sigma_min: float = 0.002  # the range the model serves (used by samplers' defaults)
     sigma_max: float = 80.0
 
     def to_dict(self) -> dict:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "UNetConfig":
+    def from_dict(cls, d: dict) -> UNetConfig:
         known = {f for f in cls.__dataclass_fields__}
         unknown = set(d) - known
         if unknown:
@@ -158,29 +159,30 @@ class EDMDenoiser(nn.Module):
         sig = torch.as_tensor(sigma, device=x.device, dtype=torch.float32).reshape(-1)
         sig = sig.expand(x.shape[0]).reshape(-1, 1, 1, 1)
         sd = self.cfg.sigma_data
-        c_skip = sd ** 2 / (sig ** 2 + sd ** 2)
-        c_out = sig * sd / (sig ** 2 + sd ** 2).sqrt()
-        c_in = 1 / (sig ** 2 + sd ** 2).sqrt()
+        c_skip = sd**2 / (sig**2 + sd**2)
+        c_out = sig * sd / (sig**2 + sd**2).sqrt()
+        c_in = 1 / (sig**2 + sd**2).sqrt()
         xf = x.to(torch.float32)
         f = self.net(c_in * xf, sig.log().reshape(-1) / 4)
         return (c_skip * xf + c_out * f).to(x.dtype)
 
-    def edm_loss(self, x0: torch.Tensor, generator: torch.Generator | None = None,
-                 p_mean: float = -1.2, p_std: float = 1.2) -> torch.Tensor:
+    def edm_loss(
+        self, x0: torch.Tensor, generator: torch.Generator | None = None, p_mean: float = -1.2, p_std: float = 1.2
+    ) -> torch.Tensor:
         """The EDM training loss (module docstring), averaged over the batch."""
         b = x0.shape[0]
         rnd = torch.randn(b, generator=generator, device=x0.device)
         sig = (rnd * p_std + p_mean).exp()
         n = torch.randn(x0.shape, generator=generator, device=x0.device) * sig.reshape(-1, 1, 1, 1)
         sd = self.cfg.sigma_data
-        weight = ((sig ** 2 + sd ** 2) / (sig * sd) ** 2).reshape(-1, 1, 1, 1)
+        weight = ((sig**2 + sd**2) / (sig * sd) ** 2).reshape(-1, 1, 1, 1)
         return (weight * (self(x0 + n, sig) - x0) ** 2).mean()
 
     def checkpoint(self) -> dict:
         return {"config": self.cfg.to_dict(), "state_dict": self.state_dict()}
 
     @classmethod
-    def from_checkpoint(cls, ckpt: dict) -> "EDMDenoiser":
+    def from_checkpoint(cls, ckpt: dict) -> EDMDenoiser:
         model = cls(UNetConfig.from_dict(ckpt["config"]))
         model.load_state_dict(ckpt["state_dict"])
         return model.eval().requires_grad_(False)

@@ -1,3 +1,4 @@
 """Figures. Importing this package registers every figure with :data:`registry.FIGURES`."""
+
 from . import convergence, gmm_samples, nsf_family, symbolic_weights, third_order, verification  # noqa: F401
 from .registry import FIGURES, figure, make_figures, save  # noqa: F401

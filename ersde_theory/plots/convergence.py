@@ -1,12 +1,16 @@
 """Log-log error against steps for every ER-SDE solver (the convergence study at CPU defaults)."""
+
 from __future__ import annotations
 
 import numpy as np
 
 from .registry import figure, plt, save
 
-ROWS = (("strong_rms", "strong RMS error"), ("strong_median", "median path error"),
-        ("weak_second_moment", "weak error, E|x|²/D"))
+ROWS = (
+    ("strong_rms", "strong RMS error"),
+    ("strong_median", "median path error"),
+    ("weak_second_moment", "weak error, E|x|²/D"),
+)
 _COLORS = {"ER-SDE-1": "C0", "ER-SDE-2": "C1", "ER-SDE-3": "C2", "ER-SDE-3c": "C3"}
 
 
@@ -21,8 +25,9 @@ def convergence_figure(results: dict, problem: str):
     fitted order (exact quadrature); open markers: weak errors below 2 Monte-Carlo standard errors."""
     entries = [e for e in results["entries"] if e["problem"] == problem]
     nsfs = list(dict.fromkeys(e["nsf"] for e in entries))
-    fig, axes = plt.subplots(len(ROWS), len(nsfs), figsize=(3.3 * len(nsfs), 3.0 * len(ROWS)),
-                             squeeze=False, sharex=True)
+    fig, axes = plt.subplots(
+        len(ROWS), len(nsfs), figsize=(3.3 * len(nsfs), 3.0 * len(ROWS)), squeeze=False, sharex=True
+    )
     for j, nsf in enumerate(nsfs):
         for i, (kind, title) in enumerate(ROWS):
             ax = axes[i, j]
@@ -63,6 +68,7 @@ def convergence(outdir):
     import torch
 
     from ..studies.convergence import CPU_DEFAULT, run_study, write_outputs
+
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:

@@ -1,4 +1,5 @@
 """ER-SDE-1/2/3 samples of the 2-D ring mixture at NFE 10/20/50 against the exact density."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -27,8 +28,7 @@ def gmm_samples(outdir, n: int = 3000, seed: int = 0):
             x = 80.0 * torch.randn(n, 2, generator=g, dtype=torch.float64)
             out = sample_er_sde(gm, x, sig, order=order, generator=g, disable=True).numpy()
             ax = axes[i, j]
-            ax.contour(xx, yy, logp, levels=np.linspace(logp.max() - 12, logp.max(), 5), colors="0.6",
-                       linewidths=0.6)
+            ax.contour(xx, yy, logp, levels=np.linspace(logp.max() - 12, logp.max(), 5), colors="0.6", linewidths=0.6)
             ax.scatter(out[:, 0], out[:, 1], s=1, alpha=0.4, color="C3")
             ax.set(xlim=(-lim, lim), ylim=(-lim, lim), aspect="equal")
             ax.set_title(f"ER-SDE-{order}, NFE {nfe}", fontsize=9)

@@ -1,4 +1,5 @@
 """φ(σ) and h̃²(σ) = σφ'/φ − 1 of the official NSF family over σ ∈ [0.002, 80]."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -14,11 +15,15 @@ def nsf_family(outdir):
     for name in NSF_NAMES:
         f = resolve_nsf(name)
         phi = f(sig)
-        a1.loglog(sig, phi / phi[-1], label=name)     # φ is defined up to a factor: normalise at σ_max
+        a1.loglog(sig, phi / phi[-1], label=name)  # φ is defined up to a factor: normalise at σ_max
         a2.semilogx(sig, f.h_tilde_sq(sig), label=name)
     a1.set(xlabel=r"$\sigma$", ylabel=r"$\varphi(\sigma)/\varphi(80)$", title="noise scale functions")
-    a2.set(xlabel=r"$\sigma$", ylabel=r"$\tilde h^2 = \sigma\varphi'/\varphi - 1$",
-           title="relative noise level", ylim=(-0.05, 2.5))
+    a2.set(
+        xlabel=r"$\sigma$",
+        ylabel=r"$\tilde h^2 = \sigma\varphi'/\varphi - 1$",
+        title="relative noise level",
+        ylim=(-0.05, 2.5),
+    )
     a2.axhline(0, color="k", lw=0.5)
     a2.legend(fontsize=8)
     return save(fig, outdir, "nsf_family")

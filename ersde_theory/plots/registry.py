@@ -3,11 +3,12 @@
 A figure function takes the output folder, writes its files there (use :func:`save`) and returns their
 paths. Register it with ``@figure("name")`` in a module imported by ``ersde_theory.plots``.
 """
+
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import matplotlib
 
@@ -23,6 +24,7 @@ def figure(name: str):
             raise ValueError(f"figure {name!r} registered twice")
         FIGURES[name] = fn
         return fn
+
     return deco
 
 

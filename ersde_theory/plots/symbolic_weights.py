@@ -3,6 +3,7 @@
 
 Numbers are the solver's coefficients (``ersde_coefficients``, tested against the symbolic layer to 1e-12);
 each figure also writes its derivation as a LaTeX caption (``*_caption.tex``)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -32,7 +33,7 @@ def _caption(outdir, name, derivation) -> Path:
 @figure("prediction_error_weights")
 def prediction_error_weights(outdir):
     sig, co = _coeffs()
-    i = np.arange(N_STEPS - 1)                       # the last step (to σ = 0) returns x_θ: r = C_n = 0
+    i = np.arange(N_STEPS - 1)  # the last step (to σ = 0) returns x_θ: r = C_n = 0
     fig, axes = plt.subplots(1, 3, figsize=(14, 4))
     for name, c in co.items():
         axes[0].semilogy(i, np.abs(c.c1[:-1]), marker=".", label=name)
@@ -42,10 +43,14 @@ def prediction_error_weights(outdir):
     axes[1].set(title=r"$|C_2|$ (weight of $x_\theta''$)", xlabel="step index $i$")
     axes[2].set(title=r"gain $r=\varphi(\sigma_{i+1})/\varphi(\sigma_i)$ on past error", xlabel="step index $i$")
     axes[2].legend(fontsize=8)
-    fig.suptitle(f"One-step prediction-error weights, {N_STEPS}-step Karras schedule "
-                 f"($\\sigma$ {SIGMA_MAX:g} → {SIGMA_MIN:g}, then 0)", y=1.02)
-    return save(fig, outdir, "prediction_error_weights") + [_caption(outdir, "prediction_error_weights",
-                                                                      series_derivation(3))]
+    fig.suptitle(
+        f"One-step prediction-error weights, {N_STEPS}-step Karras schedule "
+        f"($\\sigma$ {SIGMA_MAX:g} → {SIGMA_MIN:g}, then 0)",
+        y=1.02,
+    )
+    return save(fig, outdir, "prediction_error_weights") + [
+        _caption(outdir, "prediction_error_weights", series_derivation(3))
+    ]
 
 
 @figure("ordering_result")
@@ -54,17 +59,19 @@ def ordering_result(outdir):
     ode = co["ode"]
     i = np.arange(N_STEPS - 1)
     fig, axes = plt.subplots(1, 3, figsize=(14, 4))
-    s_, t_ = 2.0, 0.5                                 # one step, G(σ) = φ_t/φ(σ) against the ODE's σ_t/σ
+    s_, t_ = 2.0, 0.5  # one step, G(σ) = φ_t/φ(σ) against the ODE's σ_t/σ
     grid = np.linspace(t_, s_, 200)
     for name in NSF_NAMES:
         f = resolve_nsf(name)
         axes[0].plot(grid, f(t_) / f(grid), label=name)
     axes[0].plot(grid, t_ / grid, "k--", lw=1, label=r"$\sigma_t/\sigma$")
-    axes[0].set(title=rf"$G(\sigma)=\varphi_t/\varphi(\sigma)\leq\sigma_t/\sigma$  ($\sigma_s={s_:g}\to\sigma_t={t_:g}$)",
-                xlabel=r"$\sigma$")
+    axes[0].set(
+        title=rf"$G(\sigma)=\varphi_t/\varphi(\sigma)\leq\sigma_t/\sigma$  ($\sigma_s={s_:g}\to\sigma_t={t_:g}$)",
+        xlabel=r"$\sigma$",
+    )
     axes[0].legend(fontsize=7)
     for name, c in co.items():
-        line, = axes[1].plot(i, np.abs(c.c1[:-1]) / np.abs(ode.c1[:-1]), marker=".", label=name)
+        (line,) = axes[1].plot(i, np.abs(c.c1[:-1]) / np.abs(ode.c1[:-1]), marker=".", label=name)
         axes[1].plot(i, np.abs(c.c2[:-1]) / np.abs(ode.c2[:-1]), ls="--", color=line.get_color())
         axes[2].plot(i, c.r[:-1] / ode.r[:-1], marker=".", label=name)
     axes[1].axhline(1, color="k", lw=0.5)
@@ -72,6 +79,9 @@ def ordering_result(outdir):
     axes[1].set(title=r"$|C_n^\varphi|/|C_n^{ODE}|\geq 1$ ($n=1$ solid, $n=2$ dashed)", xlabel="step index $i$")
     axes[2].set(title=r"$r^\varphi/r^{ODE}\leq 1$", xlabel="step index $i$")
     axes[2].legend(fontsize=7)
-    fig.suptitle("The ordering result: the ODE minimises every one-step prediction error weight; "
-                 "SDE-like NSFs damp past errors more", y=1.02)
+    fig.suptitle(
+        "The ordering result: the ODE minimises every one-step prediction error weight; "
+        "SDE-like NSFs damp past errors more",
+        y=1.02,
+    )
     return save(fig, outdir, "ordering_result") + [_caption(outdir, "ordering_result", ordering_derivation())]

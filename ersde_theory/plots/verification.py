@@ -1,4 +1,5 @@
 """Registers the verification report (markdown + JSON) with the figures command."""
+
 from ..studies.verification import write_report
 from .registry import figure
 

@@ -1,5 +1,6 @@
 """High-precision references for the ER SDE: one Brownian path with two views (:mod:`.brownian`) and
 integrators independent of the ER-SDE solver code (:mod:`.integrator`)."""
+
 from .brownian import BrownianPath, CoupledNoise
 from .integrator import integrate_pf_ode, integrate_sra
 

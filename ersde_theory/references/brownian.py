@@ -32,6 +32,7 @@ path only through ρ, which is O(h^{5/2}) relative.) Coarse Brownian increments 
 Random numbers come in blocks of fine intervals, each block from its own generator keyed by (seed, block):
 any view of any part of the path is reproducible, in any order (the paths depend on the batch shape).
 """
+
 from __future__ import annotations
 
 import math
@@ -58,7 +59,7 @@ class BrownianPath:
         if block < 1:
             raise ValueError(f"block must be >= 1, got {block}")
         self.sigmas = sig
-        self.h = np.log(sig[:-1] / sig[1:])            # τ-lengths, without the cancellation of diff(τ)
+        self.h = np.log(sig[:-1] / sig[1:])  # τ-lengths, without the cancellation of diff(τ)
         self.tau = np.concatenate([[0.0], np.cumsum(self.h)])
         self.shape = tuple(int(s) for s in shape)
         self.seed, self.block, self.device = int(seed), int(block), device
@@ -72,10 +73,10 @@ class BrownianPath:
     def _block(self, b: int) -> torch.Tensor:
         if b not in self._cache:
             key = np.random.SeedSequence([self.seed, b]).generate_state(1, dtype=np.uint64)[0]
-            g = torch.Generator().manual_seed(int(key) & (2 ** 63 - 1))
+            g = torch.Generator().manual_seed(int(key) & (2**63 - 1))
             size = min(self.block, self.n - b * self.block)
             z = torch.randn((size, *self.shape, 3), generator=g, dtype=torch.float64)
-            self._cache = {b: z.to(self.device)}                      # keep one block: sequential access
+            self._cache = {b: z.to(self.device)}  # keep one block: sequential access
         return self._cache[b]
 
     def normals(self, j: int) -> torch.Tensor:
@@ -88,7 +89,7 @@ class BrownianPath:
         """(ΔW_j, I10_j) of fine interval j (eq. INC)."""
         z = self.normals(j)
         h = self.h[j]
-        return math.sqrt(h) * z[..., 0], h ** 1.5 * (0.5 * z[..., 0] - z[..., 1] / (2 * math.sqrt(3.0)))
+        return math.sqrt(h) * z[..., 0], h**1.5 * (0.5 * z[..., 0] - z[..., 1] / (2 * math.sqrt(3.0)))
 
     def coarse_increments(self, i0: int, i1: int) -> tuple[torch.Tensor, torch.Tensor]:
         """(ΔW, I10) over the fine intervals i0…i1−1 (the coarse interval τ_{i0} → τ_{i1})."""
@@ -112,7 +113,7 @@ class CoupledNoise:
     def __init__(self, path: BrownianPath, nsf: NSFLike):
         self.path, self.nsf = path, resolve_nsf(nsf)
         fine = ersde_coefficients(path.sigmas, self.nsf, "exact")
-        self.gain, self.var_fine = fine.r, fine.noise_std ** 2
+        self.gain, self.var_fine = fine.r, fine.noise_std**2
         self.c0, self.c1, self.rho = self._kernel_coefficients()
         self._index = {float(s): i for i, s in enumerate(path.sigmas)}
         self._cache: dict[tuple[int, int], tuple[torch.Tensor, float]] = {}
@@ -127,7 +128,7 @@ class CoupledNoise:
     def _kernel_coefficients(self):
         p = self.path
         x = _GL_X[None, :]
-        sig = p.sigmas[:-1, None] * np.exp(-0.5 * p.h[:, None] * (x + 1.0))    # nodes σ(τ), (n, 16)
+        sig = p.sigmas[:-1, None] * np.exp(-0.5 * p.h[:, None] * (x + 1.0))  # nodes σ(τ), (n, 16)
         w = 0.5 * p.h[:, None] * _GL_W[None, :]
         f = self.kernel(p.sigmas[1:, None], sig)
         p0 = 1.0 / np.sqrt(p.h[:, None])
@@ -139,7 +140,7 @@ class CoupledNoise:
 
     def kernel_variance(self) -> np.ndarray:
         """c0² + c1² + ρ² per fine interval: the variance of (FINE), by quadrature of the kernel."""
-        return self.c0 ** 2 + self.c1 ** 2 + self.rho ** 2
+        return self.c0**2 + self.c1**2 + self.rho**2
 
     def fine_xi(self, j: int) -> torch.Tensor:
         """ξ_j of fine interval j (eq. FINE)."""
@@ -195,18 +196,22 @@ class CoupledNoise:
         """Position of ``sigma`` in the fine grid (it must be a grid value)."""
         s = float(sigma)
         if s not in self._index:
-            raise ValueError(f"sigma={s!r} is not a point of the coupled noise's fine grid; "
-                             "build solver schedules as sub-grids, e.g. fine_sigmas[::stride]")
+            raise ValueError(
+                f"sigma={s!r} is not a point of the coupled noise's fine grid; "
+                "build solver schedules as sub-grids, e.g. fine_sigmas[::stride]"
+            )
         return self._index[s]
 
     def sampler(self):
         """``noise_sampler(sigma, sigma_next) -> ξ/sqrt(Var)`` for the ER-SDE solvers (k-diffusion convention).
 
         A step whose exact variance is 0 (the ODE) returns zeros."""
+
         def noise_sampler(sigma, sigma_next):
             i0, i1 = self.index(sigma), self.index(sigma_next)
             if i1 <= i0:
                 raise ValueError(f"noise_sampler needs sigma > sigma_next, got {float(sigma)!r}, {float(sigma_next)!r}")
             xi, v = self._cache.get((i0, i1)) or (self.xi(i0, i1), self.variance(i0, i1))
             return xi / math.sqrt(v) if v > 0 else torch.zeros_like(xi)
+
         return noise_sampler

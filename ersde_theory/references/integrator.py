@@ -20,6 +20,7 @@ NSF's h̃² and the score: no ER-SDE coefficient (r, C_1, C_2) and no solver cod
 * :func:`integrate_pf_ode` — h = 0: scipy ``solve_ivp`` (DOP853, rtol 1e-12) on the probability-flow ODE
   dx/dτ = σ² ∇log p_σ(x).
 """
+
 from __future__ import annotations
 
 import math
@@ -43,14 +44,25 @@ def sra_grid(path: BrownianPath, stride: int = 1, start: int = 0, stop: int | No
     """Fine-grid indices start, start + stride, …, stop of a reference run (stop − start divisible by stride)."""
     stop = path.n if stop is None else stop
     if stride < 1 or not 0 <= start < stop <= path.n or (stop - start) % stride:
-        raise ValueError(f"need 1 <= stride and 0 <= start < stop <= {path.n} with stride | (stop - start); got "
-                         f"stride={stride}, start={start}, stop={stop}")
+        raise ValueError(
+            f"need 1 <= stride and 0 <= start < stop <= {path.n} with stride | (stop - start); got "
+            f"stride={stride}, start={start}, stop={stop}"
+        )
     return np.arange(start, stop + 1, stride)
 
 
 @torch.no_grad()
-def integrate_sra(score, nsf: NSFLike, x0: torch.Tensor, path: BrownianPath, stride: int = 1, *,
-                  start: int = 0, stop: int | None = None, save=()) -> torch.Tensor | tuple[torch.Tensor, dict]:
+def integrate_sra(
+    score,
+    nsf: NSFLike,
+    x0: torch.Tensor,
+    path: BrownianPath,
+    stride: int = 1,
+    *,
+    start: int = 0,
+    stop: int | None = None,
+    save=(),
+) -> torch.Tensor | tuple[torch.Tensor, dict]:
     """SRA1 (module docstring) from σ_{start} to σ_{stop} of ``path``'s fine grid, one step per ``stride`` fine
     intervals, on the Brownian path ``path`` (shape of x0). ``score(x, sigma)`` is ∇log p_σ (e.g.
     ``GaussianMixture.score``). With ``save`` (fine indices on the run's grid) also returns {index: state}."""
@@ -82,8 +94,16 @@ def integrate_sra(score, nsf: NSFLike, x0: torch.Tensor, path: BrownianPath, str
     return (x, saved) if save else x
 
 
-def integrate_pf_ode(score, x0: torch.Tensor, sigma_start: float, sigma_end: float, *, rtol: float = 1e-12,
-                     atol: float = 1e-12, sigmas_eval=None) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+def integrate_pf_ode(
+    score,
+    x0: torch.Tensor,
+    sigma_start: float,
+    sigma_end: float,
+    *,
+    rtol: float = 1e-12,
+    atol: float = 1e-12,
+    sigmas_eval=None,
+) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     """The probability-flow ODE dx/dτ = σ² ∇log p_σ(x), τ = log(σ_start/σ), from σ_start to σ_end > 0, by
     ``solve_ivp(method="DOP853")`` on all paths at once (float64). With ``sigmas_eval`` (decreasing, inside the
     range) also returns the states there, shape (len(sigmas_eval), *x0.shape)."""
@@ -100,8 +120,15 @@ def integrate_pf_ode(score, x0: torch.Tensor, sigma_start: float, sigma_end: flo
     t_eval = np.array([T])
     if sigmas_eval is not None:
         t_eval = np.append(np.clip(np.log(sigma_start / np.asarray(sigmas_eval, dtype=np.float64)), 0.0, T), T)
-    sol = solve_ivp(fun, (0.0, T), x0.detach().cpu().numpy().astype(np.float64).ravel(), method="DOP853",
-                    rtol=rtol, atol=atol, t_eval=t_eval)
+    sol = solve_ivp(
+        fun,
+        (0.0, T),
+        x0.detach().cpu().numpy().astype(np.float64).ravel(),
+        method="DOP853",
+        rtol=rtol,
+        atol=atol,
+        t_eval=t_eval,
+    )
     if not sol.success:
         raise RuntimeError(f"solve_ivp failed: {sol.message}")
     states = torch.from_numpy(sol.y.T.reshape(-1, *shape).copy())

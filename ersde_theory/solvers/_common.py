@@ -1,7 +1,9 @@
 """Pieces shared by every sampler: noise sources, per-sample generators, output checks."""
+
 from __future__ import annotations
 
-from typing import Callable, Sequence, Union
+from collections.abc import Callable, Sequence
+from typing import Union
 
 import torch
 
@@ -9,8 +11,9 @@ Generator = Union[torch.Generator, Sequence[torch.Generator], None]
 CHECK_FINITE = ("end", "step", "none")
 
 
-def make_noise(x: torch.Tensor, generator: Generator, noise_sampler: Callable | None,
-               sigmas_for_sampler) -> Callable[[int], torch.Tensor]:
+def make_noise(
+    x: torch.Tensor, generator: Generator, noise_sampler: Callable | None, sigmas_for_sampler
+) -> Callable[[int], torch.Tensor]:
     """Return ``noise(i) -> N(0, I)`` shaped like ``x`` for step i.
 
     ``noise_sampler(sigma, sigma_next)``, when given, is the only source of noise. Otherwise a list of
@@ -26,19 +29,24 @@ def make_noise(x: torch.Tensor, generator: Generator, noise_sampler: Callable | 
             if z.shape != x.shape:
                 raise ValueError(f"noise_sampler returned shape {tuple(z.shape)}, expected {tuple(x.shape)}")
             return z.to(dtype=x.dtype, device=x.device)
+
         return noise
     if generator is None or isinstance(generator, torch.Generator):
+
         def noise(i: int) -> torch.Tensor:
             dev = generator.device if generator is not None else x.device
             return torch.randn(x.shape, generator=generator, dtype=x.dtype, device=dev).to(x.device)
+
         return noise
     gens = list(generator)
     if len(gens) != x.shape[0]:
         raise ValueError(f"got {len(gens)} generators for a batch of {x.shape[0]} samples")
 
     def noise(i: int) -> torch.Tensor:
-        return torch.stack([torch.randn(x.shape[1:], generator=g, dtype=x.dtype, device=g.device)
-                            for g in gens]).to(x.device)
+        return torch.stack([torch.randn(x.shape[1:], generator=g, dtype=x.dtype, device=g.device) for g in gens]).to(
+            x.device
+        )
+
     return noise
 
 
@@ -74,9 +82,20 @@ class SamplerRun:
     the non-finite checks of ``check_finite``.
     """
 
-    def __init__(self, model, x: torch.Tensor, sigmas, *, noise_sampler=None, generator: Generator = None,
-                 callback: Callable | None = None, extra_args: dict | None = None, check_finite: str = "end"):
-        from ..coefficients.ersde import validate_sigmas        # solvers sit above coefficients
+    def __init__(
+        self,
+        model,
+        x: torch.Tensor,
+        sigmas,
+        *,
+        noise_sampler=None,
+        generator: Generator = None,
+        callback: Callable | None = None,
+        extra_args: dict | None = None,
+        check_finite: str = "end",
+    ):
+        from ..coefficients.ersde import validate_sigmas  # solvers sit above coefficients
+
         check_x(x, check_finite)
         self.sigmas = validate_sigmas(sigmas)
         self.sig = self.sigmas.tolist()

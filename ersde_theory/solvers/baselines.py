@@ -13,11 +13,12 @@ ER SDE with h̃ = τ    x_t = (σ_t/σ_s) e^{−τ² h} x_s + ∫_{λ_s}^{λ_t} 
                       c = 1 + τ²                      (variation of constants; notes §2 with φ = σ^{1+τ²}).
 Polynomial (Taylor / Lagrange) approximations of x_θ(λ) in λ give the DPM-Solver++ and SA-Solver families.
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from functools import lru_cache
-from typing import Callable
 
 import numpy as np
 import torch
@@ -25,14 +26,31 @@ from tqdm import trange
 
 from ._common import Generator, SamplerRun
 
-__all__ = ["sample_euler", "sample_heun", "sample_euler_ancestral", "sample_euler_maruyama",
-           "sample_dpmpp_2m", "sample_dpmpp_2m_sde", "sample_dpmpp_3m_sde", "sample_sa_solver",
-           "exp_integrator_weights", "sa_solver_default_tau"]
+__all__ = [
+    "sample_euler",
+    "sample_heun",
+    "sample_euler_ancestral",
+    "sample_euler_maruyama",
+    "sample_dpmpp_2m",
+    "sample_dpmpp_2m_sde",
+    "sample_dpmpp_3m_sde",
+    "sample_sa_solver",
+    "exp_integrator_weights",
+    "sa_solver_default_tau",
+]
 
 
 def _run(model, x, sigmas, kw) -> SamplerRun:
-    return SamplerRun(model, x, sigmas, noise_sampler=kw["noise_sampler"], generator=kw["generator"],
-                      callback=kw["callback"], extra_args=kw["extra_args"], check_finite=kw["check_finite"])
+    return SamplerRun(
+        model,
+        x,
+        sigmas,
+        noise_sampler=kw["noise_sampler"],
+        generator=kw["generator"],
+        callback=kw["callback"],
+        extra_args=kw["extra_args"],
+        check_finite=kw["check_finite"],
+    )
 
 
 def _nonneg(**values):
@@ -42,9 +60,18 @@ def _nonneg(**values):
 
 
 @torch.no_grad()
-def sample_euler(model, x: torch.Tensor, sigmas, *, noise_sampler: Callable | None = None,
-                 generator: Generator = None, callback: Callable | None = None, disable: bool | None = None,
-                 check_finite: str = "end", extra_args: dict | None = None) -> torch.Tensor:
+def sample_euler(
+    model,
+    x: torch.Tensor,
+    sigmas,
+    *,
+    noise_sampler: Callable | None = None,
+    generator: Generator = None,
+    callback: Callable | None = None,
+    disable: bool | None = None,
+    check_finite: str = "end",
+    extra_args: dict | None = None,
+) -> torch.Tensor:
     """DDIM with η = 0 (Song et al. 2021, eq. 12 in VE variables) = Euler's method for the probability-flow
     ODE dx/dσ = (x − x_θ)/σ (Karras et al. 2022, eq. 3 with σ(t) = t):
 
@@ -61,10 +88,22 @@ def sample_euler(model, x: torch.Tensor, sigmas, *, noise_sampler: Callable | No
 
 
 @torch.no_grad()
-def sample_heun(model, x: torch.Tensor, sigmas, *, s_churn: float = 0.0, s_tmin: float = 0.0,
-                s_tmax: float = float("inf"), s_noise: float = 1.0, noise_sampler: Callable | None = None,
-                generator: Generator = None, callback: Callable | None = None, disable: bool | None = None,
-                check_finite: str = "end", extra_args: dict | None = None) -> torch.Tensor:
+def sample_heun(
+    model,
+    x: torch.Tensor,
+    sigmas,
+    *,
+    s_churn: float = 0.0,
+    s_tmin: float = 0.0,
+    s_tmax: float = float("inf"),
+    s_noise: float = 1.0,
+    noise_sampler: Callable | None = None,
+    generator: Generator = None,
+    callback: Callable | None = None,
+    disable: bool | None = None,
+    check_finite: str = "end",
+    extra_args: dict | None = None,
+) -> torch.Tensor:
     """EDM's stochastic sampler (Karras et al. 2022, Algorithm 2); ``s_churn = 0`` is its deterministic Heun
     sampler (Algorithm 1). With N steps, γ_i = min(S_churn/N, √2 − 1) if S_tmin ≤ σ_i ≤ S_tmax else 0:
 
@@ -84,7 +123,7 @@ def sample_heun(model, x: torch.Tensor, sigmas, *, s_churn: float = 0.0, s_tmin:
         gamma = min(s_churn / n, math.sqrt(2.0) - 1.0) if s_tmin <= s <= s_tmax else 0.0
         s_hat = s * (1.0 + gamma)
         if gamma > 0:
-            x = x + run.noise(i) * (s_noise * math.sqrt(s_hat ** 2 - s ** 2))
+            x = x + run.noise(i) * (s_noise * math.sqrt(s_hat**2 - s**2))
         den = run.denoise(x, s_hat)
         run.report(i, x, s_hat, den)
         d = (x - den) * (1.0 / s_hat)
@@ -98,10 +137,20 @@ def sample_heun(model, x: torch.Tensor, sigmas, *, s_churn: float = 0.0, s_tmin:
 
 
 @torch.no_grad()
-def sample_euler_ancestral(model, x: torch.Tensor, sigmas, *, eta: float = 1.0, s_noise: float = 1.0,
-                           noise_sampler: Callable | None = None, generator: Generator = None,
-                           callback: Callable | None = None, disable: bool | None = None,
-                           check_finite: str = "end", extra_args: dict | None = None) -> torch.Tensor:
+def sample_euler_ancestral(
+    model,
+    x: torch.Tensor,
+    sigmas,
+    *,
+    eta: float = 1.0,
+    s_noise: float = 1.0,
+    noise_sampler: Callable | None = None,
+    generator: Generator = None,
+    callback: Callable | None = None,
+    disable: bool | None = None,
+    check_finite: str = "end",
+    extra_args: dict | None = None,
+) -> torch.Tensor:
     """Ancestral sampling: DDPM's posterior q(x_t | x_s, x_0 = D_s) (Ho et al. 2020, eqs. 6–7) in VE
     variables, with DDIM's η (Song et al. 2021, eq. 16) scaling its variance:
 
@@ -127,10 +176,19 @@ def sample_euler_ancestral(model, x: torch.Tensor, sigmas, *, eta: float = 1.0, 
 
 
 @torch.no_grad()
-def sample_euler_maruyama(model, x: torch.Tensor, sigmas, *, s_noise: float = 1.0,
-                          noise_sampler: Callable | None = None, generator: Generator = None,
-                          callback: Callable | None = None, disable: bool | None = None,
-                          check_finite: str = "end", extra_args: dict | None = None) -> torch.Tensor:
+def sample_euler_maruyama(
+    model,
+    x: torch.Tensor,
+    sigmas,
+    *,
+    s_noise: float = 1.0,
+    noise_sampler: Callable | None = None,
+    generator: Generator = None,
+    callback: Callable | None = None,
+    disable: bool | None = None,
+    check_finite: str = "end",
+    extra_args: dict | None = None,
+) -> torch.Tensor:
     """Euler–Maruyama for the reverse-time SDE (Song et al. 2021, eq. 6) in σ as time. VE has
     g² dt = d(σ²) = 2σ dσ and ∇ log p_σ = (x_θ − x)/σ², so going down in σ
 
@@ -156,9 +214,18 @@ def sample_euler_maruyama(model, x: torch.Tensor, sigmas, *, s_noise: float = 1.
 
 
 @torch.no_grad()
-def sample_dpmpp_2m(model, x: torch.Tensor, sigmas, *, noise_sampler: Callable | None = None,
-                    generator: Generator = None, callback: Callable | None = None, disable: bool | None = None,
-                    check_finite: str = "end", extra_args: dict | None = None) -> torch.Tensor:
+def sample_dpmpp_2m(
+    model,
+    x: torch.Tensor,
+    sigmas,
+    *,
+    noise_sampler: Callable | None = None,
+    generator: Generator = None,
+    callback: Callable | None = None,
+    disable: bool | None = None,
+    check_finite: str = "end",
+    extra_args: dict | None = None,
+) -> torch.Tensor:
     """DPM-Solver++(2M) (Lu et al. 2022, Algorithm 2) for VE (α = 1, λ = −log σ):
 
         x_{i+1} = (σ_{i+1}/σ_i) x_i − (e^{−h_i} − 1) D̃_i,   D̃_i = (1 + 1/(2 r_i)) D_i − D_{i−1}/(2 r_i),
@@ -167,15 +234,35 @@ def sample_dpmpp_2m(model, x: torch.Tensor, sigmas, *, noise_sampler: Callable |
     This is :func:`sample_dpmpp_2m_sde` with η = 0 (whose gain is then σ_{i+1}/σ_i and slope weight
     (1 − e^{−h})/(2 r_i)), and runs through it.
     """
-    return sample_dpmpp_2m_sde(model, x, sigmas, eta=0.0, noise_sampler=noise_sampler, generator=generator,
-                               callback=callback, disable=disable, check_finite=check_finite, extra_args=extra_args)
+    return sample_dpmpp_2m_sde(
+        model,
+        x,
+        sigmas,
+        eta=0.0,
+        noise_sampler=noise_sampler,
+        generator=generator,
+        callback=callback,
+        disable=disable,
+        check_finite=check_finite,
+        extra_args=extra_args,
+    )
 
 
 @torch.no_grad()
-def sample_dpmpp_2m_sde(model, x: torch.Tensor, sigmas, *, eta: float = 1.0, s_noise: float = 1.0,
-                        noise_sampler: Callable | None = None, generator: Generator = None,
-                        callback: Callable | None = None, disable: bool | None = None,
-                        check_finite: str = "end", extra_args: dict | None = None) -> torch.Tensor:
+def sample_dpmpp_2m_sde(
+    model,
+    x: torch.Tensor,
+    sigmas,
+    *,
+    eta: float = 1.0,
+    s_noise: float = 1.0,
+    noise_sampler: Callable | None = None,
+    generator: Generator = None,
+    callback: Callable | None = None,
+    disable: bool | None = None,
+    check_finite: str = "end",
+    extra_args: dict | None = None,
+) -> torch.Tensor:
     """SDE-DPM-Solver++(2M) (Lu et al. 2022, "sde-dpmsolver++", second-order multistep), midpoint form.
 
     The module's ER SDE with τ² = η (η = 1: the reverse SDE), x_θ linear in λ through D_{i−1}, D_i, and the
@@ -194,11 +281,13 @@ def sample_dpmpp_2m_sde(model, x: torch.Tensor, sigmas, *, eta: float = 1.0, s_n
             return den * w
         old, h_old = hist[-1]
         return den * w + (den - old) * (0.5 * w * h / h_old)
+
     return _dpmpp_sde_loop(_run(model, x, sigmas, locals()), x, eta, s_noise, disable, multistep)
 
 
-def _dpmpp_sde_loop(run: SamplerRun, x: torch.Tensor, eta: float, s_noise: float, disable,
-                    multistep: Callable) -> torch.Tensor:
+def _dpmpp_sde_loop(
+    run: SamplerRun, x: torch.Tensor, eta: float, s_noise: float, disable, multistep: Callable
+) -> torch.Tensor:
     """The loop shared by SDE-DPM-Solver++(2M/3M): with h = log(σ_i/σ_{i+1}),
     x_{i+1} = (σ_{i+1}/σ_i) e^{−η h} x_i + multistep(D_i, hist, h) + S_noise σ_{i+1} √(1 − e^{−2ηh}) z, where
     ``hist`` holds (D_j, h_j) of the last two steps; the step to σ = 0 returns D_i."""
@@ -233,19 +322,29 @@ def exp_integrator_weights(c: float, h: float, n: int = 2) -> list[float]:
                 total += term
                 j += 1
                 term *= -z / (k + j + 1)
-            out.append(h ** k * total)
+            out.append(h**k * total)
         return out
     out = [-math.expm1(-z)]
     for k in range(1, n + 1):
-        out.append(h ** k / math.factorial(k) - out[-1] / c)
+        out.append(h**k / math.factorial(k) - out[-1] / c)
     return out
 
 
 @torch.no_grad()
-def sample_dpmpp_3m_sde(model, x: torch.Tensor, sigmas, *, eta: float = 1.0, s_noise: float = 1.0,
-                        noise_sampler: Callable | None = None, generator: Generator = None,
-                        callback: Callable | None = None, disable: bool | None = None,
-                        check_finite: str = "end", extra_args: dict | None = None) -> torch.Tensor:
+def sample_dpmpp_3m_sde(
+    model,
+    x: torch.Tensor,
+    sigmas,
+    *,
+    eta: float = 1.0,
+    s_noise: float = 1.0,
+    noise_sampler: Callable | None = None,
+    generator: Generator = None,
+    callback: Callable | None = None,
+    disable: bool | None = None,
+    check_finite: str = "end",
+    extra_args: dict | None = None,
+) -> torch.Tensor:
     """SDE-DPM-Solver++(3M): the module's ER SDE with τ² = η and x_θ(λ) replaced by the quadratic through
     the last three outputs, integrated exactly (Taylor form around λ_i):
 
@@ -268,6 +367,7 @@ def sample_dpmpp_3m_sde(model, x: torch.Tensor, sigmas, *, eta: float = 1.0, s_n
         d2, h2 = hist[-2]
         delta2 = (delta0 - (d1 - d2) * (1.0 / h2)) * (1.0 / (h1 + h2))
         return den * w0 + delta0 * w1 + delta2 * (w1 * h1 + 2.0 * w2)
+
     return _dpmpp_sde_loop(_run(model, x, sigmas, locals()), x, eta, s_noise, disable, multistep)
 
 
@@ -279,7 +379,7 @@ def _lagrange_exp_weights(nodes: np.ndarray, lam_s: float, lam_t: float, c: floa
     """∫_{λ_s}^{λ_t} c e^{−c(λ_t − λ)} ℓ_j(λ) dλ for the Lagrange basis ℓ_j of ``nodes`` (Gauss–Legendre,
     24 points: exact to rounding for the degree ≤ 3 polynomials times the exponential used here)."""
     half = 0.5 * (lam_t - lam_s)
-    u = lam_s + half * (_GL_X + 1.0)                      # nodes in λ
+    u = lam_s + half * (_GL_X + 1.0)  # nodes in λ
     kern = half * _GL_W * c * np.exp(-c * (lam_t - u))
     out = np.empty(len(nodes))
     for j, nj in enumerate(nodes):
@@ -294,6 +394,7 @@ def _lagrange_exp_weights(nodes: np.ndarray, lam_s: float, lam_t: float, c: floa
 @lru_cache(maxsize=1)
 def _paper_tau_range() -> tuple[float, float]:
     from ..coefficients.schedules import vp_alphas_cumprod
+
     ab = vp_alphas_cumprod("linear")
     return tuple(float(np.sqrt(1.0 / ab[t] - 1.0)) for t in (200, 800))
 
@@ -306,11 +407,22 @@ def sa_solver_default_tau(eta: float = 1.0) -> Callable[[float], float]:
 
 
 @torch.no_grad()
-def sample_sa_solver(model, x: torch.Tensor, sigmas, *, predictor_order: int = 3, corrector_order: int = 4,
-                     tau: float | Callable[[float], float] | None = None, s_noise: float = 1.0,
-                     noise_sampler: Callable | None = None, generator: Generator = None,
-                     callback: Callable | None = None, disable: bool | None = None,
-                     check_finite: str = "end", extra_args: dict | None = None) -> torch.Tensor:
+def sample_sa_solver(
+    model,
+    x: torch.Tensor,
+    sigmas,
+    *,
+    predictor_order: int = 3,
+    corrector_order: int = 4,
+    tau: float | Callable[[float], float] | None = None,
+    s_noise: float = 1.0,
+    noise_sampler: Callable | None = None,
+    generator: Generator = None,
+    callback: Callable | None = None,
+    disable: bool | None = None,
+    check_finite: str = "end",
+    extra_args: dict | None = None,
+) -> torch.Tensor:
     """SA-Solver (Xue et al. 2023, data prediction, eqs. 15 and 18 in VE form): a stochastic Adams
     predictor–corrector for the module's ER SDE with h̃ = τ(σ) (held at τ_i = τ(σ_i) over step i).
 
@@ -324,15 +436,16 @@ def sample_sa_solver(model, x: torch.Tensor, sigmas, *, predictor_order: int = 3
     τ = 0 gives the deterministic Adams exponential integrator for the probability-flow ODE.
     """
     if predictor_order not in (1, 2, 3, 4) or corrector_order not in (0, 1, 2, 3, 4):
-        raise ValueError(f"predictor_order must be 1..4 and corrector_order 0..4, got {predictor_order}, "
-                         f"{corrector_order}")
+        raise ValueError(
+            f"predictor_order must be 1..4 and corrector_order 0..4, got {predictor_order}, {corrector_order}"
+        )
     _nonneg(s_noise=s_noise)
     tau_fn = sa_solver_default_tau() if tau is None else (tau if callable(tau) else (lambda _s, v=tau: v))
     run = _run(model, x, sigmas, locals())
     sig, n = run.sig, run.steps
     lam = [-math.log(s) if s > 0 else math.inf for s in sig]
     gain, std, pred_w, corr_w = [0.0] * n, [0.0] * n, [None] * n, [None] * n
-    for i in range(n):                                        # all coefficients, once per schedule
+    for i in range(n):  # all coefficients, once per schedule
         if sig[i + 1] == 0:
             continue
         ti = float(tau_fn(sig[i]))
@@ -341,20 +454,20 @@ def sample_sa_solver(model, x: torch.Tensor, sigmas, *, predictor_order: int = 3
         gain[i] = (sig[i + 1] / sig[i]) * math.exp(-ti * ti * h)
         std[i] = s_noise * sig[i + 1] * math.sqrt(-math.expm1(-2.0 * ti * ti * h))
         p = min(predictor_order, i + 1)
-        pred_w[i] = _lagrange_exp_weights(np.array(lam[i - p + 1:i + 1][::-1]), lam[i], lam[i + 1], c).tolist()
+        pred_w[i] = _lagrange_exp_weights(np.array(lam[i - p + 1 : i + 1][::-1]), lam[i], lam[i + 1], c).tolist()
         q = min(corrector_order, i + 2)
         if q:
-            corr_w[i] = _lagrange_exp_weights(np.array(lam[i - q + 2:i + 2][::-1]), lam[i], lam[i + 1], c).tolist()
-    hist: list[torch.Tensor] = []                             # D_i, D_{i−1}, … (newest first)
+            corr_w[i] = _lagrange_exp_weights(np.array(lam[i - q + 2 : i + 2][::-1]), lam[i], lam[i + 1], c).tolist()
+    hist: list[torch.Tensor] = []  # D_i, D_{i−1}, … (newest first)
     x_prev = z_prev = None
     for i in trange(n, disable=disable):
         den = run.denoise(x, sig[i])
         run.report(i, x, sig[i], den)
-        hist = [den] + hist[:max(predictor_order, corrector_order) - 1]
+        hist = [den] + hist[: max(predictor_order, corrector_order) - 1]
         if sig[i + 1] == 0:
             x = den
         else:
-            if i > 0 and corr_w[i - 1] is not None:            # correct x_i with D_i, then predict from it
+            if i > 0 and corr_w[i - 1] is not None:  # correct x_i with D_i, then predict from it
                 x = _adams_step(x_prev, gain[i - 1], corr_w[i - 1], hist, std[i - 1], z_prev)
             z = run.noise(i) if std[i] > 0 else None
             x_prev, z_prev = x, z

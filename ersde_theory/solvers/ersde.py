@@ -21,9 +21,10 @@ The derivatives are multistep estimates from stored denoiser outputs (one model 
 The first steps use lower order while the history fills; the step to σ = 0 returns x_θ.
 VP runs the same core on x̄ = x/α with λ = σ/α (notes §2) and returns α_N x̄_N.
 """
+
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -89,8 +90,7 @@ class ERSDEStepper:
     the state per step, plus the noise). All weights are host floats (float64): no host–device sync.
     """
 
-    def __init__(self, coeffs: StepCoefficients, *, order: int, derivatives: str,
-                 correct_start: bool | None = None):
+    def __init__(self, coeffs: StepCoefficients, *, order: int, derivatives: str, correct_start: bool | None = None):
         self.sig = coeffs.sigmas.tolist()
         self.r, self.c1, self.std = coeffs.r.tolist(), coeffs.c1.tolist(), coeffs.noise_std.tolist()
         self.w = step_weights(coeffs, derivatives)
@@ -98,7 +98,7 @@ class ERSDEStepper:
         self.order, self.derivatives = order, derivatives
         self.correct_start = derivatives == "corrected" if correct_start is None else correct_start
         self.old_den = self.older_den = None
-        self.taken = 0                      # steps taken so far: the history available for derivatives
+        self.taken = 0  # steps taken so far: the history available for derivatives
 
     def __len__(self) -> int:
         return len(self.sig) - 1
@@ -110,7 +110,9 @@ class ERSDEStepper:
             return x + (den - self.old_den) * (self.c1[0] / (self.sig[1] - self.sig[0]))
         return x
 
-    def __call__(self, i: int, x: torch.Tensor, den: torch.Tensor, noise: Callable[[int], torch.Tensor]) -> torch.Tensor:
+    def __call__(
+        self, i: int, x: torch.Tensor, den: torch.Tensor, noise: Callable[[int], torch.Tensor]
+    ) -> torch.Tensor:
         """x_{i+1} from x_i and x_θ(x_i, σ_i) = ``den``. Steps come in order i, i + 1, … (a run may start at
         any i > 0, e.g. img2img: the order is lowered while the history fills, as at i = 0)."""
         if self.final[i]:
@@ -131,10 +133,19 @@ class ERSDEStepper:
         return x_next
 
 
-def ersde_loop(denoise: Callable[[torch.Tensor, int], torch.Tensor], x: torch.Tensor,
-               coeffs: StepCoefficients, *, order: int, derivatives: str,
-               noise: Callable[[int], torch.Tensor], on_step: Callable | None,
-               disable: bool | None, check_finite: str, correct_start: bool | None = None) -> torch.Tensor:
+def ersde_loop(
+    denoise: Callable[[torch.Tensor, int], torch.Tensor],
+    x: torch.Tensor,
+    coeffs: StepCoefficients,
+    *,
+    order: int,
+    derivatives: str,
+    noise: Callable[[int], torch.Tensor],
+    on_step: Callable | None,
+    disable: bool | None,
+    check_finite: str,
+    correct_start: bool | None = None,
+) -> torch.Tensor:
     """The ER-SDE-Solver-k recursion (module docstring) in the VE variables of ``coeffs.sigmas``.
 
     ``denoise(x, i)`` returns x_θ at σ_i. All coefficients are host floats (float64), so the loop does no
@@ -169,11 +180,22 @@ def vp_coefficients(alphas, sigmas, nsf: NSFLike, quadrature: str):
 
 
 @torch.no_grad()
-def sample_er_sde(model, x: torch.Tensor, sigmas, *, order: int = 3, nsf: NSFLike = "er_sde_5",
-                  quadrature: str = "exact", derivatives: str = "published",
-                  noise_sampler: Callable | None = None, generator: Generator = None,
-                  callback: Callable | None = None, disable: bool | None = None,
-                  check_finite: str = "end", extra_args: dict | None = None) -> torch.Tensor:
+def sample_er_sde(
+    model,
+    x: torch.Tensor,
+    sigmas,
+    *,
+    order: int = 3,
+    nsf: NSFLike = "er_sde_5",
+    quadrature: str = "exact",
+    derivatives: str = "published",
+    noise_sampler: Callable | None = None,
+    generator: Generator = None,
+    callback: Callable | None = None,
+    disable: bool | None = None,
+    check_finite: str = "end",
+    extra_args: dict | None = None,
+) -> torch.Tensor:
     """ER-SDE-Solver-``order`` for a VE model (k-diffusion calling convention).
 
     ``model(x, sigma_batch, **extra_args)`` returns the denoised estimate x_θ; ``x`` is the initial state at
@@ -196,8 +218,17 @@ def sample_er_sde(model, x: torch.Tensor, sigmas, *, order: int = 3, nsf: NSFLik
         callback(dict(x=xi, i=i, sigma=sig[i], sigma_hat=sig[i], denoised=den))
 
     noise = make_noise(x, generator, noise_sampler, sig)
-    return ersde_loop(denoise, x, coeffs, order=order, derivatives=derivatives, noise=noise,
-                      on_step=on_step if callback else None, disable=disable, check_finite=check_finite)
+    return ersde_loop(
+        denoise,
+        x,
+        coeffs,
+        order=order,
+        derivatives=derivatives,
+        noise=noise,
+        on_step=on_step if callback else None,
+        disable=disable,
+        check_finite=check_finite,
+    )
 
 
 def to_x0(out: torch.Tensor, x: torch.Tensor, alpha: float, sigma: float, prediction: str) -> torch.Tensor:
@@ -215,12 +246,25 @@ def to_x0(out: torch.Tensor, x: torch.Tensor, alpha: float, sigma: float, predic
 
 
 @torch.no_grad()
-def sample_er_sde_vp(model, x: torch.Tensor, alphas, sigmas, *, prediction: str = "eps", timesteps=None,
-                     order: int = 3, nsf: NSFLike = "er_sde_5", quadrature: str = "exact",
-                     derivatives: str = "published", noise_sampler: Callable | None = None,
-                     generator: Generator = None, callback: Callable | None = None,
-                     disable: bool | None = None, check_finite: str = "end",
-                     extra_args: dict | None = None) -> torch.Tensor:
+def sample_er_sde_vp(
+    model,
+    x: torch.Tensor,
+    alphas,
+    sigmas,
+    *,
+    prediction: str = "eps",
+    timesteps=None,
+    order: int = 3,
+    nsf: NSFLike = "er_sde_5",
+    quadrature: str = "exact",
+    derivatives: str = "published",
+    noise_sampler: Callable | None = None,
+    generator: Generator = None,
+    callback: Callable | None = None,
+    disable: bool | None = None,
+    check_finite: str = "end",
+    extra_args: dict | None = None,
+) -> torch.Tensor:
     """ER-SDE-Solver-``order`` for a VP model x_t = α_t x_0 + σ_t ε, through the VP → VE map.
 
     With x̄ = x/α and λ = σ/α the VP ER SDE is the VE ER SDE in (x̄, λ) with the same φ (notes §2), so
@@ -253,6 +297,15 @@ def sample_er_sde_vp(model, x: torch.Tensor, alphas, sigmas, *, prediction: str 
         callback(dict(x=xbar * float(a[i]), i=i, sigma=sig_vp[i], sigma_hat=sig_vp[i], denoised=den))
 
     noise = make_noise(x, generator, noise_sampler, sig_vp)
-    xbar = ersde_loop(denoise, x * float(1.0 / a[0]), coeffs, order=order, derivatives=derivatives, noise=noise,
-                      on_step=on_step if callback else None, disable=disable, check_finite=check_finite)
+    xbar = ersde_loop(
+        denoise,
+        x * float(1.0 / a[0]),
+        coeffs,
+        order=order,
+        derivatives=derivatives,
+        noise=noise,
+        on_step=on_step if callback else None,
+        disable=disable,
+        check_finite=check_finite,
+    )
     return xbar * float(a[-1])

@@ -8,6 +8,7 @@ difference to the best contains 0, with the floor sd added in quadrature: indist
 Outputs: ``bench_quality[_quick].json``, ``.md`` (tables at every NFE, NFE 10 and 20 first) and
 ``bench_quality[_quick]_<problem>.png/pdf`` (metric vs NFE with CI bands and the floor).
 """
+
 from __future__ import annotations
 
 import json
@@ -30,8 +31,12 @@ PRESETS = {
     "quick": dict(n={"ring_2d": 2000, "image_like_64d": 400}, nfes=(5, 10), floor_reps=3),
 }
 DENOISERS = ("exact", "learned")
-METRIC_LABELS = {"fd": "FD to exact moments", "sw2": "sliced W2²", "mode_tv": "mode-weight TV",
-                 "hist_kl": "histogram KL"}
+METRIC_LABELS = {
+    "fd": "FD to exact moments",
+    "sw2": "sliced W2²",
+    "mode_tv": "mode-weight TV",
+    "hist_kl": "histogram KL",
+}
 
 
 def get_model(problem: str, denoiser: str, device="cpu"):
@@ -65,9 +70,16 @@ def compare_cell(raws: dict, ref: QualityReference) -> dict:
             diff, dse = paired_difference(m, raws[best][k]) if s != best else (0.0, 0.0)
             dse = float(np.hypot(dse, floor_sd))
             verdict = "best" if s == best else ("tie" if diff <= 1.96 * dse else "worse")
-            out[s][k] = dict(value=m.value, se=se, ci=[m.value - 1.96 * se, m.value + 1.96 * se],
-                             floor=ref.floor[k][0], floor_sd=floor_sd, diff_vs_best=diff, diff_se=dse,
-                             verdict=verdict)
+            out[s][k] = dict(
+                value=m.value,
+                se=se,
+                ci=[m.value - 1.96 * se, m.value + 1.96 * se],
+                floor=ref.floor[k][0],
+                floor_sd=floor_sd,
+                diff_vs_best=diff,
+                diff_se=dse,
+                verdict=verdict,
+            )
     return out
 
 
@@ -89,18 +101,24 @@ def markdown_table(records: list[dict], problem: str, denoiser: str, nfe: int, m
             cells.append(f"{_fmt(v['value'])} [{_fmt(v['ci'][0])}, {_fmt(v['ci'][1])}]{mark[v['verdict']]}")
         lines.append(f"| {r['sampler']} | {r['nfe_used']} | " + " | ".join(cells) + " |")
     floor = rows[0]["metrics"]
-    lines.append("| *noise floor (exact samples)* | | " + " | ".join(
-        f"{_fmt(floor[m]['floor'])} ± {_fmt(floor[m]['floor_sd'])}" for m in metrics) + " |")
+    lines.append(
+        "| *noise floor (exact samples)* | | "
+        + " | ".join(f"{_fmt(floor[m]['floor'])} ± {_fmt(floor[m]['floor_sd'])}" for m in metrics)
+        + " |"
+    )
     return "\n".join(lines)
 
 
 def write_markdown(path: Path, data: dict) -> None:
     recs, cfg = data["records"], data["config"]
     nfes = sorted(cfg["nfes"], key=lambda v: (v not in (10, 20), v))
-    parts = [f"# Sample quality per NFE ({data['preset']} preset)\n",
-             "Lower is better. ★ best; ≈ indistinguishable from the best (paired 95 % CI of the difference, "
-             "noise-floor sd added in quadrature, contains 0). Samples per cell: " +
-             ", ".join(f"{p}: {n}" for p, n in cfg["n"].items()) + f"; seed {cfg['seed']}.\n"]
+    parts = [
+        f"# Sample quality per NFE ({data['preset']} preset)\n",
+        "Lower is better. ★ best; ≈ indistinguishable from the best (paired 95 % CI of the difference, "
+        "noise-floor sd added in quadrature, contains 0). Samples per cell: "
+        + ", ".join(f"{p}: {n}" for p, n in cfg["n"].items())
+        + f"; seed {cfg['seed']}.\n",
+    ]
     for nfe in nfes:
         for prob in cfg["n"]:
             for den in cfg["denoisers"]:
@@ -112,18 +130,20 @@ def write_markdown(path: Path, data: dict) -> None:
 
 def plot_problem(data: dict, problem: str, outdir: Path, stem: str) -> list[Path]:
     from ..plots.registry import plt, save
+
     recs = [r for r in data["records"] if r["problem"] == problem]
     metrics = list(data["floors"][problem])
     dens = data["config"]["denoisers"]
-    fig, axes = plt.subplots(len(metrics), len(dens), figsize=(5.2 * len(dens), 2.9 * len(metrics)),
-                             squeeze=False, sharex=True)
+    fig, axes = plt.subplots(
+        len(metrics), len(dens), figsize=(5.2 * len(dens), 2.9 * len(metrics)), squeeze=False, sharex=True
+    )
     cmap = plt.get_cmap("tab20")
     for j, den in enumerate(dens):
         for i, m in enumerate(metrics):
             ax = axes[i, j]
             f, fsd = data["floors"][problem][m]
             vals = [r["metrics"][m]["value"] for r in recs if r["denoiser"] == den]
-            bottom = 0.3 * min(min(vals), max(f - 2 * fsd, f / 3))          # CI bands below this are cut off
+            bottom = 0.3 * min(min(vals), max(f - 2 * fsd, f / 3))  # CI bands below this are cut off
             for c, name in enumerate(SAMPLERS):
                 rs = sorted((r for r in recs if r["denoiser"] == den and r["sampler"] == name), key=lambda r: r["nfe"])
                 if not rs:
@@ -149,8 +169,17 @@ def plot_problem(data: dict, problem: str, outdir: Path, stem: str) -> list[Path
     return save(fig, outdir, f"{stem}_{problem}")
 
 
-def run_quality(outdir="figures", *, quick: bool = False, device="cpu", seed: int = 0, samplers=None,
-                problems=None, denoisers=DENOISERS, log=print) -> dict:
+def run_quality(
+    outdir="figures",
+    *,
+    quick: bool = False,
+    device="cpu",
+    seed: int = 0,
+    samplers=None,
+    problems=None,
+    denoisers=DENOISERS,
+    log=print,
+) -> dict:
     """Run the benchmark (``quick``: the CI preset) and write JSON, markdown and plots to ``outdir``."""
     preset = PRESETS["quick" if quick else "full"]
     n_by = {p: preset["n"][p] for p in (problems or preset["n"])}
@@ -158,8 +187,16 @@ def run_quality(outdir="figures", *, quick: bool = False, device="cpu", seed: in
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     stem = "bench_quality_quick" if quick else "bench_quality"
-    cfg = dict(n=n_by, nfes=list(preset["nfes"]), floor_reps=preset["floor_reps"], seed=seed,
-               denoisers=list(denoisers), samplers=names, device=str(device), torch=torch.__version__)
+    cfg = dict(
+        n=n_by,
+        nfes=list(preset["nfes"]),
+        floor_reps=preset["floor_reps"],
+        seed=seed,
+        denoisers=list(denoisers),
+        samplers=names,
+        device=str(device),
+        torch=torch.__version__,
+    )
     data = dict(preset="quick" if quick else "full", config=cfg, floors={}, records=[])
     t_all = time.perf_counter()
     for prob, n in n_by.items():
@@ -179,12 +216,22 @@ def run_quality(outdir="figures", *, quick: bool = False, device="cpu", seed: in
                     raws[name] = ref.raw(out)
                 cmp = compare_cell(raws, ref)
                 for name in names:
-                    data["records"].append(dict(problem=prob, denoiser=den, nfe=nfe, sampler=name,
-                                                nfe_used=SAMPLERS[name].nfe(nfe), seconds=round(secs[name], 3),
-                                                metrics=cmp[name]))
+                    data["records"].append(
+                        dict(
+                            problem=prob,
+                            denoiser=den,
+                            nfe=nfe,
+                            sampler=name,
+                            nfe_used=SAMPLERS[name].nfe(nfe),
+                            seconds=round(secs[name], 3),
+                            metrics=cmp[name],
+                        )
+                    )
                 best = {k: min(cmp, key=lambda s: cmp[s][k]["value"]) for k in ref.names}
-                log(f"[{sum(secs.values()):6.1f}s] {prob} {den} NFE {nfe}: best " +
-                    ", ".join(f"{k}={v}" for k, v in best.items()))
+                log(
+                    f"[{sum(secs.values()):6.1f}s] {prob} {den} NFE {nfe}: best "
+                    + ", ".join(f"{k}={v}" for k, v in best.items())
+                )
     data["seconds"] = round(time.perf_counter() - t_all, 1)
     jpath = outdir / f"{stem}.json"
     jpath.write_text(json.dumps(data, indent=1, default=_json_default) + "\n")

@@ -11,6 +11,7 @@ left Riemann sums for C_1, C_2 evaluated inside the step, and the official clipp
 ``sample_er_sde(..., quadrature="official")`` (checked in the tests). Targets: ER-SDE-3 ≤ 1.0× the overhead of
 ``sample_dpmpp_2m_sde``, and ≤ 0.5× that of the per-step-quadrature loop.
 """
+
 from __future__ import annotations
 
 import json
@@ -32,12 +33,21 @@ STEPS = 20
 
 def _phi_er_sde_5(s: torch.Tensor) -> torch.Tensor:
     """The official default NSF φ(σ) = σ (e^{σ^0.3} + 10) on tensors."""
-    return s * (torch.exp(s ** 0.3) + 10.0)
+    return s * (torch.exp(s**0.3) + 10.0)
 
 
 @torch.no_grad()
-def er_sde_3_per_step_quadrature(model, x: torch.Tensor, sigmas, *, phi=_phi_er_sde_5, points: int = 100,
-                                 noise_sampler=None, generator=None, disable=None) -> torch.Tensor:
+def er_sde_3_per_step_quadrature(
+    model,
+    x: torch.Tensor,
+    sigmas,
+    *,
+    phi=_phi_er_sde_5,
+    points: int = 100,
+    noise_sampler=None,
+    generator=None,
+    disable=None,
+) -> torch.Tensor:
     """ER-SDE-Solver-3 as the published code organises it (notes §3), for speed comparisons: per step,
     r = φ(σ_t)/φ(σ_s), var = σ_t² − σ_s² r² (set to 0 when |var| < 1e-6, decided on the host),
     ∫ dσ/φ and ∫ (σ − σ_s)/φ dσ by ``points``-point left Riemann sums on [σ_t, σ_s],
@@ -51,12 +61,12 @@ def er_sde_3_per_step_quadrature(model, x: torch.Tensor, sigmas, *, phi=_phi_er_
     for i in range(run.steps):
         s, t = sig[i], sig[i + 1]
         den = model(x, s.to(x.dtype) * s_in)
-        if bool(t == 0):                                                   # host sync, as published
+        if bool(t == 0):  # host sync, as published
             x = den
             break
         r = phi(t) / phi(s)
         var = t * t - s * s * r * r
-        if bool(torch.abs(var) < 1e-6):                                    # host sync, as published
+        if bool(torch.abs(var) < 1e-6):  # host sync, as published
             var = torch.zeros_like(var)
         x_next = r * x + (1 - r) * den
         if old_den is not None:
@@ -105,8 +115,15 @@ def _model_time(x, calls: int, device, repeats: int) -> float:
     return best
 
 
-def run_speed(outdir="figures", *, quick: bool = False, device="cpu", repeats: int | None = None,
-              workloads: dict | None = None, log=print) -> dict:
+def run_speed(
+    outdir="figures",
+    *,
+    quick: bool = False,
+    device="cpu",
+    repeats: int | None = None,
+    workloads: dict | None = None,
+    log=print,
+) -> dict:
     """Time every sampler (plus the per-step-quadrature loop) on each workload and dtype; write
     ``bench_speed[_quick].json`` and ``.md`` with overhead per step and the ratios of the targets."""
     workloads = workloads or (QUICK_WORKLOADS if quick else WORKLOADS)
@@ -128,22 +145,41 @@ def run_speed(outdir="figures", *, quick: bool = False, device="cpu", repeats: i
                 calls = s.nfe(STEPS if s.calls_per_step == 1 else 2 * STEPS - 1)
                 model = _model_time(x, calls, device, repeats)
                 steps = len(sig) - 1
-                row[name] = dict(total_s=total, model_s=model, steps=steps,
-                                 per_step_ms=1e3 * total / steps,
-                                 overhead_per_step_ms=1e3 * max(total - model, 0.0) / steps)
+                row[name] = dict(
+                    total_s=total,
+                    model_s=model,
+                    steps=steps,
+                    per_step_ms=1e3 * total / steps,
+                    overhead_per_step_ms=1e3 * max(total - model, 0.0) / steps,
+                )
             ref2m = row["dpmpp_2m_sde"]["overhead_per_step_ms"]
             refq = row["er_sde_3_per_step_quadrature"]["overhead_per_step_ms"]
             e3 = row["er_sde_3"]["overhead_per_step_ms"]
-            rec = dict(workload=wname, shape=list(shape), dtype=str(dtype).replace("torch.", ""), samplers=row,
-                       ratio_er_sde_3_vs_dpmpp_2m_sde=e3 / ref2m,
-                       ratio_er_sde_3_vs_per_step_quadrature=e3 / refq)
+            rec = dict(
+                workload=wname,
+                shape=list(shape),
+                dtype=str(dtype).replace("torch.", ""),
+                samplers=row,
+                ratio_er_sde_3_vs_dpmpp_2m_sde=e3 / ref2m,
+                ratio_er_sde_3_vs_per_step_quadrature=e3 / refq,
+            )
             results.append(rec)
-            log(f"{wname} {rec['dtype']}: ER-SDE-3 overhead {e3:.2f} ms/step = "
+            log(
+                f"{wname} {rec['dtype']}: ER-SDE-3 overhead {e3:.2f} ms/step = "
                 f"{rec['ratio_er_sde_3_vs_dpmpp_2m_sde']:.2f}x dpmpp_2m_sde, "
-                f"{rec['ratio_er_sde_3_vs_per_step_quadrature']:.2f}x per-step quadrature")
-    data = dict(preset="quick" if quick else "full", device=str(device), steps=STEPS, repeats=repeats,
-                threads=torch.get_num_threads(), torch=torch.__version__, machine=platform.processor() or platform.machine(),
-                gpu=torch.cuda.get_device_name() if torch.device(device).type == "cuda" else None, results=results)
+                f"{rec['ratio_er_sde_3_vs_per_step_quadrature']:.2f}x per-step quadrature"
+            )
+    data = dict(
+        preset="quick" if quick else "full",
+        device=str(device),
+        steps=STEPS,
+        repeats=repeats,
+        threads=torch.get_num_threads(),
+        torch=torch.__version__,
+        machine=platform.processor() or platform.machine(),
+        gpu=torch.cuda.get_device_name() if torch.device(device).type == "cuda" else None,
+        results=results,
+    )
     stem = "bench_speed_quick" if quick else "bench_speed"
     (outdir / f"{stem}.json").write_text(json.dumps(data, indent=1) + "\n")
     (outdir / f"{stem}.md").write_text(speed_markdown(data))
@@ -155,14 +191,23 @@ def speed_markdown(data: dict) -> str:
     res = data["results"]
     names = list(res[0]["samplers"])
     cols = [f"{r['workload']} {r['dtype']}" for r in res]
-    lines = [f"# Solver overhead per step, trivial model ({data['device']}, {data['threads']} threads, "
-             f"{data['steps']} steps, best of {data['repeats']})\n",
-             "Overhead per step in ms (sampler time minus the model calls, divided by the steps).\n",
-             "| sampler | " + " | ".join(cols) + " |", "|---|" + "---|" * len(cols)]
+    lines = [
+        f"# Solver overhead per step, trivial model ({data['device']}, {data['threads']} threads, "
+        f"{data['steps']} steps, best of {data['repeats']})\n",
+        "Overhead per step in ms (sampler time minus the model calls, divided by the steps).\n",
+        "| sampler | " + " | ".join(cols) + " |",
+        "|---|" + "---|" * len(cols),
+    ]
     for n in names:
         lines.append(f"| {n} | " + " | ".join(f"{r['samplers'][n]['overhead_per_step_ms']:.3g}" for r in res) + " |")
-    lines.append("| **ER-SDE-3 / dpmpp_2m_sde** (target ≤ 1.0) | " +
-                 " | ".join(f"**{r['ratio_er_sde_3_vs_dpmpp_2m_sde']:.2f}**" for r in res) + " |")
-    lines.append("| **ER-SDE-3 / per-step quadrature** (target ≤ 0.5) | " +
-                 " | ".join(f"**{r['ratio_er_sde_3_vs_per_step_quadrature']:.2f}**" for r in res) + " |")
+    lines.append(
+        "| **ER-SDE-3 / dpmpp_2m_sde** (target ≤ 1.0) | "
+        + " | ".join(f"**{r['ratio_er_sde_3_vs_dpmpp_2m_sde']:.2f}**" for r in res)
+        + " |"
+    )
+    lines.append(
+        "| **ER-SDE-3 / per-step quadrature** (target ≤ 0.5) | "
+        + " | ".join(f"**{r['ratio_er_sde_3_vs_per_step_quadrature']:.2f}**" for r in res)
+        + " |"
+    )
     return "\n".join(lines) + "\n"

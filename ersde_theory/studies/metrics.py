@@ -1,4 +1,5 @@
 """Distribution distances with Monte-Carlo error bars."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -18,6 +18,7 @@ lies below 0. Beside each candidate the one-step-error weights of its coefficien
 Σ|C_1|, Σ|C_2| (prediction error, smallest for the ODE) and Σ log r (how much past error is carried on,
 most negative = most correction), to see whether they predict the benchmark.
 """
+
 from __future__ import annotations
 
 import json
@@ -47,24 +48,44 @@ METRIC = "sw2"
 def candidates(quick: bool = False) -> list[dict]:
     """name, family, parameters and sympy φ(σ) of every candidate NSF."""
     s = SIGMA
-    out = [dict(name=n, family="official", params={}, expr=None) for n in
-           ("ode", "sde", "er_sde_1", "er_sde_2", "er_sde_3", "er_sde_4", "er_sde_5")]
+    out = [
+        dict(name=n, family="official", params={}, expr=None)
+        for n in ("ode", "sde", "er_sde_1", "er_sde_2", "er_sde_3", "er_sde_4", "er_sde_5")
+    ]
     a_vals, b_vals = ((0.3, 1.0), (1, 10)) if quick else ((0.1, 0.2, 0.3, 0.5, 0.7, 1.0), (0, 1, 3, 10, 30, 100))
     for a in a_vals:
         for b in b_vals:
             if (a, b) != (0.3, 10):
-                out.append(dict(name=f"exp_a{a:g}_b{b:g}", family="exp", params=dict(a=a, b=b),
-                                expr=s * (sp.exp(s ** sp.nsimplify(a)) + b)))
-    for p in (() if quick else (1.1, 1.25, 3.0)):                   # 1.5, 2, 2.5 are official
+                out.append(
+                    dict(
+                        name=f"exp_a{a:g}_b{b:g}",
+                        family="exp",
+                        params=dict(a=a, b=b),
+                        expr=s * (sp.exp(s ** sp.nsimplify(a)) + b),
+                    )
+                )
+    for p in () if quick else (1.1, 1.25, 3.0):  # 1.5, 2, 2.5 are official
         out.append(dict(name=f"power_{p:g}", family="power", params=dict(p=p), expr=s ** sp.nsimplify(p)))
     k = 4
-    for sc in ((1.0,) if quick else (0.1, 0.3, 1.0, 3.0, 10.0)):
-        for t2 in ((1.0,) if quick else (0.5, 1.0, 2.0)):
-            out.append(dict(name=f"ode_below_{sc:g}_tau2_{t2:g}", family="ode_below", params=dict(sigma_c=sc, tau2=t2),
-                            expr=s * (1 + (s / sp.nsimplify(sc)) ** k) ** (sp.nsimplify(t2) / k)))
-    for sc in (() if quick else (0.3, 1.0, 3.0)):
-        out.append(dict(name=f"sde_below_{sc:g}_tau2_1", family="sde_below", params=dict(sigma_c=sc, tau2=1.0),
-                        expr=s * (1 + (sp.nsimplify(sc) / s) ** k) ** (-sp.Rational(1, k))))
+    for sc in (1.0,) if quick else (0.1, 0.3, 1.0, 3.0, 10.0):
+        for t2 in (1.0,) if quick else (0.5, 1.0, 2.0):
+            out.append(
+                dict(
+                    name=f"ode_below_{sc:g}_tau2_{t2:g}",
+                    family="ode_below",
+                    params=dict(sigma_c=sc, tau2=t2),
+                    expr=s * (1 + (s / sp.nsimplify(sc)) ** k) ** (sp.nsimplify(t2) / k),
+                )
+            )
+    for sc in () if quick else (0.3, 1.0, 3.0):
+        out.append(
+            dict(
+                name=f"sde_below_{sc:g}_tau2_1",
+                family="sde_below",
+                params=dict(sigma_c=sc, tau2=1.0),
+                expr=s * (1 + (sp.nsimplify(sc) / s) ** k) ** (-sp.Rational(1, k)),
+            )
+        )
     return out
 
 
@@ -76,20 +97,25 @@ def one_step_weights(nsf, nfe: int) -> dict:
     """Σ|C_1|, Σ|C_2| and Σ log r over the Karras schedule of ``nfe`` steps (steps with σ_t > 0)."""
     co = ersde_coefficients(schedule_for(SAMPLERS["er_sde_3"], nfe), nsf)
     reg = co.sigmas[1:] > 0
-    return dict(sum_abs_c1=float(np.abs(co.c1[reg]).sum()), sum_abs_c2=float(np.abs(co.c2[reg]).sum()),
-                sum_log_r=float(np.log(co.r[reg]).sum()))
+    return dict(
+        sum_abs_c1=float(np.abs(co.c1[reg]).sum()),
+        sum_abs_c2=float(np.abs(co.c2[reg]).sum()),
+        sum_log_r=float(np.log(co.r[reg]).sum()),
+    )
 
 
 def _score(problem, denoiser, n, seed, nfes, cands, device, log):
     """Per candidate and NFE: metrics, and the paired relative difference to the baseline."""
     from ..toys.problems import get_problem
+
     gm = get_problem(problem, device=device)
     ref = QualityReference(gm, n, floor_reps=3)
     model = get_model(problem, denoiser, device)
     out = {}
     for nfe in nfes:
-        raws = {c["name"]: ref.raw(sample_cell(model, gm.D, "er_sde_3", nfe, n, seed, device, nsf=c["nsf"]))
-                for c in cands}
+        raws = {
+            c["name"]: ref.raw(sample_cell(model, gm.D, "er_sde_3", nfe, n, seed, device, nsf=c["nsf"])) for c in cands
+        }
         base = raws[BASELINE]
         for c in cands:
             rec = out.setdefault(c["name"], {})
@@ -97,8 +123,13 @@ def _score(problem, denoiser, n, seed, nfes, cands, device, log):
             for k in ref.names:
                 d, se = paired_difference(raws[c["name"]][k], base[k])
                 se = float(np.hypot(se, ref.floor[k][1]))
-                row[k] = dict(value=raws[c["name"]][k].value, diff=d, diff_se=se, rel=d / base[k].value,
-                              rel_ci=[(d - 1.96 * se) / base[k].value, (d + 1.96 * se) / base[k].value])
+                row[k] = dict(
+                    value=raws[c["name"]][k].value,
+                    diff=d,
+                    diff_se=se,
+                    rel=d / base[k].value,
+                    rel_ci=[(d - 1.96 * se) / base[k].value, (d + 1.96 * se) / base[k].value],
+                )
             rec[str(nfe)] = row
         log(f"  {problem} {denoiser} n={n} seed={seed} NFE {nfe}: {len(cands)} candidates scored")
     return out, {k: list(v) for k, v in ref.floor.items()}
@@ -118,7 +149,7 @@ def run_nsf_study(outdir="figures", *, quick: bool = False, device="cpu", log=pr
         c["selection"] = sel[c["name"]]
         c["score"] = max(sel[c["name"]][str(n)][METRIC]["rel"] for n in nfes)
     ranked = sorted((c for c in cands if c["name"] != BASELINE), key=lambda c: c["score"])
-    top = ranked[:p["top"]]
+    top = ranked[: p["top"]]
     base = next(c for c in cands if c["name"] == BASELINE)
     conf_set = top + [base]
     conf, conf_floor = _score("ring_2d", "learned", p["n_confirm"], 200, nfes, conf_set, device, log)
@@ -134,11 +165,19 @@ def run_nsf_study(outdir="figures", *, quick: bool = False, device="cpu", log=pr
             x = [c["weights"][str(n)][w] for c in cands]
             y = [c["selection"][str(n)][METRIC]["rel"] for c in cands]
             corr[f"{w}@{n}"] = float(scipy.stats.spearmanr(x, y).statistic)
-    data = dict(preset="quick" if quick else "full", config=dict(p, nfes=list(nfes), metric=METRIC, baseline=BASELINE),
-                floors=dict(select=sel_floor, confirm=conf_floor, heldout=held_floor, exact=ex_floor),
-                spearman_weights_vs_score=corr, best=top[0]["name"],
-                candidates=[{k: v for k, v in c.items() if k not in ("expr", "nsf")} | {"phi": str(c["expr"]) if c["expr"] is not None else c["name"]}
-                            for c in cands], seconds=round(time.perf_counter() - t0, 1))
+    data = dict(
+        preset="quick" if quick else "full",
+        config=dict(p, nfes=list(nfes), metric=METRIC, baseline=BASELINE),
+        floors=dict(select=sel_floor, confirm=conf_floor, heldout=held_floor, exact=ex_floor),
+        spearman_weights_vs_score=corr,
+        best=top[0]["name"],
+        candidates=[
+            {k: v for k, v in c.items() if k not in ("expr", "nsf")}
+            | {"phi": str(c["expr"]) if c["expr"] is not None else c["name"]}
+            for c in cands
+        ],
+        seconds=round(time.perf_counter() - t0, 1),
+    )
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     stem = "nsf_study_quick" if quick else "nsf_study"
@@ -156,49 +195,79 @@ def _pct(r: dict) -> str:
 def nsf_markdown(data: dict) -> str:
     nfes = data["config"]["nfes"]
     m = data["config"]["metric"]
-    lines = [f"# NSF search (ER-SDE-3, {data['preset']} preset): sliced W2² relative to {data['config']['baseline']}\n",
-             "Negative is better. Selection: ring_2d, learned denoiser, seed A; top candidates re-run with seed B "
-             "(confirm), on image_like_64d (held-out, learned) and with the exact denoiser. 95 % paired CIs.\n",
-             "## Top candidates\n",
-             "| candidate | φ(σ) | " + " | ".join(f"{s} NFE {n}" for s in ("select", "confirm", "held-out", "exact den.")
-                                                 for n in nfes) + " | holds (confirm / held-out) |",
-             "|---|---|" + "---|" * (4 * len(nfes) + 1)]
+    lines = [
+        f"# NSF search (ER-SDE-3, {data['preset']} preset): sliced W2² relative to {data['config']['baseline']}\n",
+        "Negative is better. Selection: ring_2d, learned denoiser, seed A; top candidates re-run with seed B "
+        "(confirm), on image_like_64d (held-out, learned) and with the exact denoiser. 95 % paired CIs.\n",
+        "## Top candidates\n",
+        "| candidate | φ(σ) | "
+        + " | ".join(f"{s} NFE {n}" for s in ("select", "confirm", "held-out", "exact den.") for n in nfes)
+        + " | holds (confirm / held-out) |",
+        "|---|---|" + "---|" * (4 * len(nfes) + 1),
+    ]
     for c in data["candidates"]:
         if "confirm" not in c:
             continue
-        cells = [_pct(c[part][str(n)][m]) for part in ("selection", "confirm", "heldout", "exact_denoiser") for n in nfes]
-        lines.append(f"| {c['name']} | `{c['phi']}` | " + " | ".join(cells) +
-                     f" | {'yes' if c['holds_confirm'] else 'no'} / {'yes' if c['holds_heldout'] else 'no'} |")
-    lines += ["", "## All candidates (selection stage)\n",
-              "| candidate | family | " + " | ".join(f"NFE {n}" for n in nfes) + " | Σ abs(C_2) @10 | Σ log r @10 |",
-              "|---|---|" + "---|" * (len(nfes) + 2)]
+        cells = [
+            _pct(c[part][str(n)][m]) for part in ("selection", "confirm", "heldout", "exact_denoiser") for n in nfes
+        ]
+        lines.append(
+            f"| {c['name']} | `{c['phi']}` | "
+            + " | ".join(cells)
+            + f" | {'yes' if c['holds_confirm'] else 'no'} / {'yes' if c['holds_heldout'] else 'no'} |"
+        )
+    lines += [
+        "",
+        "## All candidates (selection stage)\n",
+        "| candidate | family | " + " | ".join(f"NFE {n}" for n in nfes) + " | Σ abs(C_2) @10 | Σ log r @10 |",
+        "|---|---|" + "---|" * (len(nfes) + 2),
+    ]
     for c in sorted(data["candidates"], key=lambda c: c["score"]):
-        lines.append(f"| {c['name']} | {c['family']} | " + " | ".join(_pct(c["selection"][str(n)][m]) for n in nfes) +
-                     f" | {c['weights'][str(nfes[0])]['sum_abs_c2']:.3g} | {c['weights'][str(nfes[0])]['sum_log_r']:.3g} |")
-    lines += ["", "Spearman correlation of the one-step-error weights with the selection score: " +
-              ", ".join(f"{k}: {v:+.2f}" for k, v in data["spearman_weights_vs_score"].items())]
+        lines.append(
+            f"| {c['name']} | {c['family']} | "
+            + " | ".join(_pct(c["selection"][str(n)][m]) for n in nfes)
+            + f" | {c['weights'][str(nfes[0])]['sum_abs_c2']:.3g} | {c['weights'][str(nfes[0])]['sum_log_r']:.3g} |"
+        )
+    lines += [
+        "",
+        "Spearman correlation of the one-step-error weights with the selection score: "
+        + ", ".join(f"{k}: {v:+.2f}" for k, v in data["spearman_weights_vs_score"].items()),
+    ]
     return "\n".join(lines) + "\n"
 
 
 def plot_nsf(data: dict, cands: list[dict], outdir: Path, stem: str):
     from ..plots.registry import plt, save
+
     nfes = data["config"]["nfes"]
     m = data["config"]["metric"]
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
     fams = sorted({c["family"] for c in cands})
     for f_i, fam in enumerate(fams):
         cs = [c for c in cands if c["family"] == fam]
-        axes[0].scatter([100 * c["selection"][str(nfes[0])][m]["rel"] for c in cs],
-                        [100 * c["selection"][str(nfes[-1])][m]["rel"] for c in cs], label=fam, s=14, color=f"C{f_i}")
-        axes[1].scatter([c["weights"][str(nfes[0])]["sum_log_r"] for c in cs],
-                        [100 * c["score"] for c in cs], s=14, color=f"C{f_i}")
+        axes[0].scatter(
+            [100 * c["selection"][str(nfes[0])][m]["rel"] for c in cs],
+            [100 * c["selection"][str(nfes[-1])][m]["rel"] for c in cs],
+            label=fam,
+            s=14,
+            color=f"C{f_i}",
+        )
+        axes[1].scatter(
+            [c["weights"][str(nfes[0])]["sum_log_r"] for c in cs], [100 * c["score"] for c in cs], s=14, color=f"C{f_i}"
+        )
     axes[0].axhline(0, color="0.5", lw=0.8)
     axes[0].axvline(0, color="0.5", lw=0.8)
-    axes[0].set(xlabel=f"Δ sliced W2² vs {BASELINE} at NFE {nfes[0]} (%)",
-                ylabel=f"at NFE {nfes[-1]} (%)", title="selection stage (ring_2d, learned)")
+    axes[0].set(
+        xlabel=f"Δ sliced W2² vs {BASELINE} at NFE {nfes[0]} (%)",
+        ylabel=f"at NFE {nfes[-1]} (%)",
+        title="selection stage (ring_2d, learned)",
+    )
     axes[0].legend(fontsize=7)
-    axes[1].set(xlabel=f"Σ log r at NFE {nfes[0]} (more negative: more noise / correction)",
-                ylabel="score = worse of the two (%)", title="one-step weights vs benchmark")
+    axes[1].set(
+        xlabel=f"Σ log r at NFE {nfes[0]} (more negative: more noise / correction)",
+        ylabel="score = worse of the two (%)",
+        title="one-step weights vs benchmark",
+    )
     sig = np.geomspace(0.002, 80, 400)
     for c in [c for c in cands if c["name"] in (data["best"], BASELINE, "ode", "sde")]:
         axes[2].plot(sig, c["nsf"].h_tilde_sq(sig), label=c["name"])
@@ -206,4 +275,3 @@ def plot_nsf(data: dict, cands: list[dict], outdir: Path, stem: str):
     axes[2].legend(fontsize=7)
     fig.tight_layout()
     return save(fig, outdir, stem)
-

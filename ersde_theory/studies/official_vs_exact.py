@@ -18,6 +18,7 @@ n samples through all four variants from the same initial noise and noise stream
 d_r = metric(variant) − metric(exact) has mean d̄ and a Student-t 95 % CI d̄ ± t_{R−1} sd(d)/√R.
 Coefficient diagnostics: the relative error of the official C_1, C_2 per step and the noise std the clipping drops.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -43,27 +44,45 @@ VARIANTS = ("exact", "official", "riemann_only", "clip_only")
 # ER-SDE-3 only: the same coefficients with the corrected derivative estimate (x_θ' at σ_i, not at the midpoint)
 CORRECTED = {"exact_corrected": "exact", "official_corrected": "official"}
 PRESETS = {
-    "full": dict(n={"ring_2d": 5000, "image_like_64d": 2000}, reps={"ring_2d": 20, "image_like_64d": 10},
-                 nfes=(5, 6, 7, 8, 9, 10), orders=(2, 3)),
-    "quick": dict(n={"ring_2d": 500, "image_like_64d": 200}, reps={"ring_2d": 4, "image_like_64d": 3},
-                  nfes=(5, 8), orders=(3,)),
+    "full": dict(
+        n={"ring_2d": 5000, "image_like_64d": 2000},
+        reps={"ring_2d": 20, "image_like_64d": 10},
+        nfes=(5, 6, 7, 8, 9, 10),
+        orders=(2, 3),
+    ),
+    "quick": dict(
+        n={"ring_2d": 500, "image_like_64d": 200}, reps={"ring_2d": 4, "image_like_64d": 3}, nfes=(5, 8), orders=(3,)
+    ),
 }
 
 
 def coefficient_variants(sigmas, nsf="er_sde_5") -> dict[str, StepCoefficients]:
     ex, off = ersde_coefficients(sigmas, nsf, "exact"), ersde_coefficients(sigmas, nsf, "official")
-    return {"exact": ex, "official": off,
-            "riemann_only": dataclasses.replace(ex, c1=off.c1, c2=off.c2, quadrature="riemann_only"),
-            "clip_only": dataclasses.replace(ex, noise_std=off.noise_std, quadrature="clip_only")}
+    return {
+        "exact": ex,
+        "official": off,
+        "riemann_only": dataclasses.replace(ex, c1=off.c1, c2=off.c2, quadrature="riemann_only"),
+        "clip_only": dataclasses.replace(ex, noise_std=off.noise_std, quadrature="clip_only"),
+    }
 
 
 @torch.no_grad()
-def run_coefficients(model, x: torch.Tensor, coeffs: StepCoefficients, order: int, generator,
-                     derivatives: str = "published") -> torch.Tensor:
+def run_coefficients(
+    model, x: torch.Tensor, coeffs: StepCoefficients, order: int, generator, derivatives: str = "published"
+) -> torch.Tensor:
     """ER-SDE-Solver-``order`` with a given coefficient set."""
     run = SamplerRun(model, x, coeffs.sigmas, generator=generator)
-    return ersde_loop(lambda xi, i: run.denoise(xi, run.sig[i]), x, coeffs, order=order, derivatives=derivatives,
-                      noise=run.noise, on_step=None, disable=True, check_finite="end")
+    return ersde_loop(
+        lambda xi, i: run.denoise(xi, run.sig[i]),
+        x,
+        coeffs,
+        order=order,
+        derivatives=derivatives,
+        noise=run.noise,
+        on_step=None,
+        disable=True,
+        check_finite="end",
+    )
 
 
 def coefficient_diagnostics(nfe: int) -> dict:
@@ -72,13 +91,16 @@ def coefficient_diagnostics(nfe: int) -> dict:
     reg = ex.sigmas[1:] > 0
     rel = lambda a, b: float(np.max(np.abs(a[reg] - b[reg]) / np.abs(b[reg])))  # noqa: E731
     dropped = ex.noise_std[(off.noise_std == 0) & (ex.noise_std > 0)]
-    return dict(max_rel_err_c1=rel(off.c1, ex.c1), max_rel_err_c2=rel(off.c2, ex.c2),
-                mean_rel_err_c2=float(np.mean((off.c2[reg] - ex.c2[reg]) / ex.c2[reg])),
-                clipped_steps=int(dropped.size), dropped_std=[float(s) for s in dropped])
+    return dict(
+        max_rel_err_c1=rel(off.c1, ex.c1),
+        max_rel_err_c2=rel(off.c2, ex.c2),
+        mean_rel_err_c2=float(np.mean((off.c2[reg] - ex.c2[reg]) / ex.c2[reg])),
+        clipped_steps=int(dropped.size),
+        dropped_std=[float(s) for s in dropped],
+    )
 
 
-def run_official_vs_exact(outdir="figures", *, quick: bool = False, device="cpu", seed: int = 7,
-                          log=print) -> dict:
+def run_official_vs_exact(outdir="figures", *, quick: bool = False, device="cpu", seed: int = 7, log=print) -> dict:
     p = PRESETS["quick" if quick else "full"]
     t0 = time.perf_counter()
     records, floors = [], {}
@@ -107,16 +129,35 @@ def run_official_vs_exact(outdir="figures", *, quick: bool = False, device="cpu"
                         for k in ref.names:
                             d = np.array(vals[name][k]) - np.array(vals["exact"][k])
                             se = float(d.std(ddof=1) / np.sqrt(reps))
-                            diffs[k] = dict(diff=float(d.mean()), se=se, ci=[float(d.mean()) - tq * se, float(d.mean()) + tq * se],
-                                            exact=float(np.mean(vals["exact"][k])), variant=float(np.mean(vals[name][k])),
-                                            wins=int(np.sum(d < 0)))
-                        records.append(dict(problem=prob, denoiser=den, nfe=nfe, order=order, variant=name,
-                                            reps=reps, n=n, metrics=diffs))
+                            diffs[k] = dict(
+                                diff=float(d.mean()),
+                                se=se,
+                                ci=[float(d.mean()) - tq * se, float(d.mean()) + tq * se],
+                                exact=float(np.mean(vals["exact"][k])),
+                                variant=float(np.mean(vals[name][k])),
+                                wins=int(np.sum(d < 0)),
+                            )
+                        records.append(
+                            dict(
+                                problem=prob,
+                                denoiser=den,
+                                nfe=nfe,
+                                order=order,
+                                variant=name,
+                                reps=reps,
+                                n=n,
+                                metrics=diffs,
+                            )
+                        )
                 log(f"[{time.perf_counter() - t0:6.1f}s] {prob} {den} NFE {nfe}")
-    data = dict(preset="quick" if quick else "full", config=dict(p, nfes=list(p["nfes"]), orders=list(p["orders"]),
-                                                                seed=seed, nsf="er_sde_5"),
-                floors=floors, coefficients={str(nfe): coefficient_diagnostics(nfe) for nfe in p["nfes"]},
-                records=records, seconds=round(time.perf_counter() - t0, 1))
+    data = dict(
+        preset="quick" if quick else "full",
+        config=dict(p, nfes=list(p["nfes"]), orders=list(p["orders"]), seed=seed, nsf="er_sde_5"),
+        floors=floors,
+        coefficients={str(nfe): coefficient_diagnostics(nfe) for nfe in p["nfes"]},
+        records=records,
+        seconds=round(time.perf_counter() - t0, 1),
+    )
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     stem = "official_vs_exact_quick" if quick else "official_vs_exact"
@@ -134,31 +175,45 @@ def _cell(m: dict) -> str:
 
 def official_markdown(data: dict) -> str:
     cfg = data["config"]
-    lines = [f"# Official (100-point Riemann, clipped variance) vs exact coefficients ({data['preset']} preset)\n",
-             "Mean paired difference variant − exact over R independent seeds (negative: the variant is better), "
-             "Student-t 95 % CI, and the number of seeds where the variant won; ▼ significantly better, "
-             "▲ significantly worse, · indistinguishable. er_sde_5, Karras ρ = 7. Samples per seed: " +
-             ", ".join(f"{p}: {n} × {cfg['reps'][p]} seeds" for p, n in cfg["n"].items()) + ".\n",
-             "## Coefficients\n", "| NFE | max rel. err. C_1 | max rel. err. C_2 | mean rel. err. C_2 | clipped steps "
-             "(noise std dropped) |", "|---|---|---|---|---|"]
+    lines = [
+        f"# Official (100-point Riemann, clipped variance) vs exact coefficients ({data['preset']} preset)\n",
+        "Mean paired difference variant − exact over R independent seeds (negative: the variant is better), "
+        "Student-t 95 % CI, and the number of seeds where the variant won; ▼ significantly better, "
+        "▲ significantly worse, · indistinguishable. er_sde_5, Karras ρ = 7. Samples per seed: "
+        + ", ".join(f"{p}: {n} × {cfg['reps'][p]} seeds" for p, n in cfg["n"].items())
+        + ".\n",
+        "## Coefficients\n",
+        "| NFE | max rel. err. C_1 | max rel. err. C_2 | mean rel. err. C_2 | clipped steps (noise std dropped) |",
+        "|---|---|---|---|---|",
+    ]
     for nfe, c in data["coefficients"].items():
-        lines.append(f"| {nfe} | {c['max_rel_err_c1']:.3g} | {c['max_rel_err_c2']:.3g} | {c['mean_rel_err_c2']:+.3g} | "
-                     f"{c['clipped_steps']} ({', '.join(f'{s:.2g}' for s in c['dropped_std'])}) |")
+        lines.append(
+            f"| {nfe} | {c['max_rel_err_c1']:.3g} | {c['max_rel_err_c2']:.3g} | {c['mean_rel_err_c2']:+.3g} | "
+            f"{c['clipped_steps']} ({', '.join(f'{s:.2g}' for s in c['dropped_std'])}) |"
+        )
     for prob in cfg["n"]:
         metrics = list(data["floors"][prob])
         for den in ("exact", "learned"):
             for order in cfg["orders"]:
-                lines += ["", f"## {prob}, {den} denoiser, ER-SDE-{order}\n",
-                          "| NFE | variant | " + " | ".join(metrics) + " |", "|---|---|" + "---|" * len(metrics)]
+                lines += [
+                    "",
+                    f"## {prob}, {den} denoiser, ER-SDE-{order}\n",
+                    "| NFE | variant | " + " | ".join(metrics) + " |",
+                    "|---|---|" + "---|" * len(metrics),
+                ]
                 for r in data["records"]:
                     if (r["problem"], r["denoiser"], r["order"]) == (prob, den, order):
-                        lines.append(f"| {r['nfe']} | {r['variant']} | " +
-                                     " | ".join(_cell(r["metrics"][m]) for m in metrics) + " |")
+                        lines.append(
+                            f"| {r['nfe']} | {r['variant']} | "
+                            + " | ".join(_cell(r["metrics"][m]) for m in metrics)
+                            + " |"
+                        )
     return "\n".join(lines) + "\n"
 
 
 def plot_official(data: dict, outdir: Path, stem: str):
     from ..plots.registry import plt, save
+
     cfg = data["config"]
     probs, dens = list(cfg["n"]), ("exact", "learned")
     fig, axes = plt.subplots(len(probs), len(dens), figsize=(11, 3.6 * len(probs)), squeeze=False)
@@ -167,16 +222,21 @@ def plot_official(data: dict, outdir: Path, stem: str):
         for j, den in enumerate(dens):
             ax = axes[i, j]
             for v_i, var in enumerate(VARIANTS[1:]):
-                rs = sorted((r for r in data["records"] if (r["problem"], r["denoiser"], r["order"], r["variant"])
-                             == (prob, den, order, var)), key=lambda r: r["nfe"])
+                rs = sorted(
+                    (
+                        r
+                        for r in data["records"]
+                        if (r["problem"], r["denoiser"], r["order"], r["variant"]) == (prob, den, order, var)
+                    ),
+                    key=lambda r: r["nfe"],
+                )
                 x = np.array([r["nfe"] for r in rs]) + 0.12 * (v_i - 1)
                 rel = [r["metrics"]["sw2"] for r in rs]
                 y = np.array([m["diff"] / m["exact"] for m in rel])
                 err = np.array([1.96 * m["se"] / m["exact"] for m in rel])
                 ax.errorbar(x, 100 * y, yerr=100 * err, fmt="o", ms=3, capsize=2, label=var)
             ax.axhline(0, color="0.5", lw=0.8)
-            ax.set(title=f"{prob}, {den} denoiser, ER-SDE-{order}", xlabel="NFE",
-                   ylabel="Δ sliced W2² vs exact (%)")
+            ax.set(title=f"{prob}, {den} denoiser, ER-SDE-{order}", xlabel="NFE", ylabel="Δ sliced W2² vs exact (%)")
     axes[0, 0].legend(fontsize=7)
     fig.tight_layout()
     return save(fig, outdir, stem)

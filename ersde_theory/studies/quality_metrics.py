@@ -22,6 +22,7 @@ The delta method breaks down where a metric sits at its noise floor (the value n
 is not 0), so the floor (mean and sd over independent exact sample sets of the same n) is reported beside
 every value and its sd is added in quadrature to every standard error (:meth:`QualityReference.evaluate`).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -33,9 +34,19 @@ import torch
 
 from .metrics import frechet_distance
 
-__all__ = ["Metric", "fd_metric", "sliced_w2_metric", "mode_tv_metric", "hist_kl_metric",
-           "QualityReference", "paired_difference", "to_numpy", "gaussian_interval_logprob", "unit_directions",
-           "projected_quantile_blocks"]
+__all__ = [
+    "Metric",
+    "fd_metric",
+    "sliced_w2_metric",
+    "mode_tv_metric",
+    "hist_kl_metric",
+    "QualityReference",
+    "paired_difference",
+    "to_numpy",
+    "gaussian_interval_logprob",
+    "unit_directions",
+    "projected_quantile_blocks",
+]
 
 
 @dataclass
@@ -110,7 +121,7 @@ def projected_quantile_blocks(w, m, sd, n: int):
     grid = np.linspace(np.min(m - 12 * sd), np.max(m + 12 * sd), min(1 << 15, max(2048, 4 * n)))
     q = np.interp(u, _mixture_cdf(grid, w, m, sd)[0], grid)
     step = grid[1] - grid[0]
-    for _ in range(4):                                          # Newton, kept inside the grid cell
+    for _ in range(4):  # Newton, kept inside the grid cell
         p0, dens = _mixture_cdf(q, w, m, sd)
         q = np.clip(q - (p0 - u) / np.maximum(dens, 1e-300), q - step, q + step)
     p1, _ = _mixture_cdf(q, w, m, sd, moments=True)
@@ -183,13 +194,17 @@ def _hist_logp(gm, edges: np.ndarray) -> tuple[np.ndarray, float]:
     mu, logw = gm.means.cpu().numpy(), gm.log_weights.cpu().numpy()
     per_axis = []
     for d in range(2):
-        z = (edges[None, :] - mu[:, d:d + 1]) / sd[:, d:d + 1]          # (K, nb+1)
+        z = (edges[None, :] - mu[:, d : d + 1]) / sd[:, d : d + 1]  # (K, nb+1)
         per_axis.append(gaussian_interval_logprob(z[:, :-1], z[:, 1:]))  # (K, nb)
     logp = scipy.special.logsumexp(logw[:, None, None] + per_axis[0][:, :, None] + per_axis[1][:, None, :], axis=0)
-    inside = [np.exp(gaussian_interval_logprob((edges[0] - mu[:, d]) / sd[:, d], (edges[-1] - mu[:, d]) / sd[:, d]))
-              for d in range(2)]
-    tails = [scipy.special.ndtr((edges[0] - mu[:, d]) / sd[:, d]) + scipy.special.ndtr(-(edges[-1] - mu[:, d]) / sd[:, d])
-             for d in range(2)]
+    inside = [
+        np.exp(gaussian_interval_logprob((edges[0] - mu[:, d]) / sd[:, d], (edges[-1] - mu[:, d]) / sd[:, d]))
+        for d in range(2)
+    ]
+    tails = [
+        scipy.special.ndtr((edges[0] - mu[:, d]) / sd[:, d]) + scipy.special.ndtr(-(edges[-1] - mu[:, d]) / sd[:, d])
+        for d in range(2)
+    ]
     p_out = np.sum(np.exp(logw) * (tails[0] + inside[0] * tails[1]))
     return logp, float(np.log(max(p_out, 1e-300)))
 
@@ -213,24 +228,39 @@ class QualityReference:
     """Everything needed to score n samples of ``gm``: exact moments, the exact projected laws on ``n_dir``
     directions cut into n quantile blocks, histogram bin probabilities (2-D) and the noise floor of each metric at n."""
 
-    def __init__(self, gm, n: int, *, n_dir: int | None = None, hist_lim: float = 2.6,
-                 hist_bins: int = 104, floor_reps: int = 5, seed: int = 1234):
+    def __init__(
+        self,
+        gm,
+        n: int,
+        *,
+        n_dir: int | None = None,
+        hist_lim: float = 2.6,
+        hist_bins: int = 104,
+        floor_reps: int = 5,
+        seed: int = 1234,
+    ):
         self.gm, self.n = gm, int(n)
         self.mean, self.cov = gm.mean().cpu().numpy(), gm.cov().cpu().numpy()
         self.weights = gm.weights.cpu().numpy()
         g = torch.Generator(device=gm.means.device).manual_seed(seed)
         self.directions = unit_directions(gm.D, n_dir or (32 if gm.D == 2 else 128), seed)
         means, covs = gm.means.cpu().numpy(), gm.covariances.cpu().numpy()
-        self.blocks = [projected_quantile_blocks(self.weights, means @ th, np.sqrt(np.einsum("i,kij,j->k", th, covs, th)), self.n)
-                       for th in self.directions.T]
+        self.blocks = [
+            projected_quantile_blocks(self.weights, means @ th, np.sqrt(np.einsum("i,kij,j->k", th, covs, th)), self.n)
+            for th in self.directions.T
+        ]
         self.hist = None
         if gm.D == 2 and _axis_aligned_std(gm) is not None:
             edges = np.linspace(-hist_lim, hist_lim, hist_bins + 1)
             self.hist = (*_hist_logp(gm, edges), edges)
         floors = [self.raw(gm.sample(self.n, generator=g)) for _ in range(floor_reps)]
-        self.floor = {k: (float(np.mean([f[k].value for f in floors])),
-                          float(np.std([f[k].value for f in floors], ddof=1)) if floor_reps > 1 else 0.0)
-                      for k in floors[0]}
+        self.floor = {
+            k: (
+                float(np.mean([f[k].value for f in floors])),
+                float(np.std([f[k].value for f in floors], ddof=1)) if floor_reps > 1 else 0.0,
+            )
+            for k in floors[0]
+        }
 
     @property
     def names(self) -> list[str]:
@@ -242,9 +272,11 @@ class QualityReference:
         if x.shape[0] != self.n:
             raise ValueError(f"expected {self.n} samples, got {x.shape[0]}")
         xn = to_numpy(x)
-        out = {"fd": fd_metric(xn, self.mean, self.cov),
-               "sw2": sliced_w2_metric(xn, self.blocks, self.directions),
-               "mode_tv": mode_tv_metric(self.gm.mode_of(x.to(self.gm.means)).cpu().numpy(), self.weights)}
+        out = {
+            "fd": fd_metric(xn, self.mean, self.cov),
+            "sw2": sliced_w2_metric(xn, self.blocks, self.directions),
+            "mode_tv": mode_tv_metric(self.gm.mode_of(x.to(self.gm.means)).cpu().numpy(), self.weights),
+        }
         if self.hist is not None:
             out["hist_kl"] = hist_kl_metric(xn, *self.hist)
         return out
@@ -255,6 +287,11 @@ class QualityReference:
         summary = {}
         for k, m in raw.items():
             se = float(np.hypot(m.se, self.floor[k][1]))
-            summary[k] = dict(value=m.value, se=se, ci=[m.value - 1.96 * se, m.value + 1.96 * se],
-                              floor=self.floor[k][0], floor_sd=self.floor[k][1])
+            summary[k] = dict(
+                value=m.value,
+                se=se,
+                ci=[m.value - 1.96 * se, m.value + 1.96 * se],
+                floor=self.floor[k][0],
+                floor_sd=self.floor[k][1],
+            )
         return summary, raw

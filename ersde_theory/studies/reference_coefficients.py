@@ -4,6 +4,7 @@ Evaluates the symbolic derivation (``theory.symbolic``: r = φ_t/φ_s, var = σ_
 of the sign-definite integrand −(1 − φ_t/φ(σ))(σ − σ_s)^{n−1}/(n−1)!) in mpmath, independently of the
 float64 code path.
 """
+
 from __future__ import annotations
 
 from ..theory.nsf import resolve_nsf

@@ -18,6 +18,7 @@
 
 :func:`run_benchmark` runs everything and writes ``third_order.json`` and ``third_order.md``.
 """
+
 from __future__ import annotations
 
 import json
@@ -70,15 +71,15 @@ class GaussianData:
 
     def model(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
         """Exact denoiser E[x_0 | x_σ = x] = m + s0²/(s0² + σ²) (x − m) (k-diffusion convention)."""
-        shrink = self.s0 ** 2 / (self.s0 ** 2 + sigma.reshape(-1, *([1] * (x.ndim - 1))) ** 2)
+        shrink = self.s0**2 / (self.s0**2 + sigma.reshape(-1, *([1] * (x.ndim - 1))) ** 2)
         return self.m + shrink * (x - self.m)
 
     def mixture(self) -> GaussianMixture:
         """The same data as a one-component :class:`GaussianMixture` (for cross-checks)."""
-        return GaussianMixture([1.0], [[self.m]], [[self.s0 ** 2]])
+        return GaussianMixture([1.0], [[self.m]], [[self.s0**2]])
 
     def marginal_std(self, sigma):
-        return np.sqrt(self.s0 ** 2 + np.asarray(sigma, dtype=np.float64) ** 2)
+        return np.sqrt(self.s0**2 + np.asarray(sigma, dtype=np.float64) ** 2)
 
     def pf_solution(self, x_s, sigma_s: float, sigma_t: float):
         """Closed-form probability-flow map x(σ_s) ↦ x(σ_t)."""
@@ -99,17 +100,27 @@ def steps(n: int, schedule: str = "karras", sigma_min: float = SIGMA_MIN, sigma_
     raise ValueError(f"unknown schedule {schedule!r}; use 'karras' or 'loguniform'")
 
 
-def run_variant(variant: Variant, model, x: torch.Tensor, sigmas, *, nsf="ode", noise_sampler=None,
-                generator=None) -> torch.Tensor:
+def run_variant(
+    variant: Variant, model, x: torch.Tensor, sigmas, *, nsf="ode", noise_sampler=None, generator=None
+) -> torch.Tensor:
     """ER-SDE-``variant.order`` on a VE model through the solver core (same as :func:`sample_er_sde`, plus
     the ``correct_start`` switch)."""
     coeffs = ersde_coefficients(sigmas, nsf)
     sig = torch.from_numpy(coeffs.sigmas)
     s_in = x.new_ones(x.shape[0])
     noise = make_noise(x, generator, noise_sampler, sig)
-    return ersde_loop(lambda xi, i: model(xi, sig[i] * s_in), x, coeffs, order=variant.order,
-                      derivatives=variant.derivatives, noise=noise, on_step=None, disable=True,
-                      check_finite="end", correct_start=variant.correct_start)
+    return ersde_loop(
+        lambda xi, i: model(xi, sig[i] * s_in),
+        x,
+        coeffs,
+        order=variant.order,
+        derivatives=variant.derivatives,
+        noise=noise,
+        on_step=None,
+        disable=True,
+        check_finite="end",
+        correct_start=variant.correct_start,
+    )
 
 
 # ----- order fits ---------------------------------------------------------------------------------------
@@ -139,14 +150,21 @@ def windowed_orders(ns, errs, windows) -> dict[str, float]:
 
 
 # ----- 1. deterministic order ---------------------------------------------------------------------------
-def ode_errors(ns=(10, 20, 40, 80, 160, 320), variants=MAIN_VARIANTS, *, schedule: str = "karras",
-               data: GaussianData = GaussianData(), n_points: int = 64, sigma_min: float = SIGMA_MIN,
-               sigma_max: float = SIGMA_MAX, fit_windows=((20, 160),)) -> dict:
+def ode_errors(
+    ns=(10, 20, 40, 80, 160, 320),
+    variants=MAIN_VARIANTS,
+    *,
+    schedule: str = "karras",
+    data: GaussianData = GaussianData(),
+    n_points: int = 64,
+    sigma_min: float = SIGMA_MIN,
+    sigma_max: float = SIGMA_MAX,
+    fit_windows=((20, 160),),
+) -> dict:
     """Max end-point error over ``n_points`` quantile initial states (φ = σ), its sign at the largest state,
     pairwise orders and the least-squares orders over ``fit_windows``."""
     x = data.quantile_states(n_points, sigma_max)
-    out = dict(schedule=schedule, ns=list(ns), sigma_min=sigma_min, sigma_max=sigma_max, data=asdict(data),
-               variants={})
+    out = dict(schedule=schedule, ns=list(ns), sigma_min=sigma_min, sigma_max=sigma_max, data=asdict(data), variants={})
     for v in variants:
         err, sign = [], []
         for n in ns:
@@ -154,8 +172,12 @@ def ode_errors(ns=(10, 20, 40, 80, 160, 320), variants=MAIN_VARIANTS, *, schedul
             e = run_variant(v, data.model, x.clone(), sig) - data.pf_solution(x, sig[0], sig[-1])
             err.append(float(e.abs().max()))
             sign.append(float(np.sign(float(e[-1, 0]))))
-        out["variants"][v.label] = dict(max_error=err, sign=sign, pairwise=pairwise_orders(ns, err),
-                                        fitted_orders=windowed_orders(ns, err, fit_windows))
+        out["variants"][v.label] = dict(
+            max_error=err,
+            sign=sign,
+            pairwise=pairwise_orders(ns, err),
+            fitted_orders=windowed_orders(ns, err, fit_windows),
+        )
     return out
 
 
@@ -177,13 +199,19 @@ def final_std(variant: Variant, sigmas: np.ndarray, nsf, data: GaussianData) -> 
         return z
 
     out = run_variant(variant, replace(data, m=0.0).model, x, sigmas, nsf=nsf, noise_sampler=unit_noise)[:, 0]
-    var = out[0] ** 2 * (data.s0 ** 2 + sigmas[0] ** 2) + (out[1:] ** 2).sum()
+    var = out[0] ** 2 * (data.s0**2 + sigmas[0] ** 2) + (out[1:] ** 2).sum()
     return float(torch.sqrt(var))
 
 
-def weak_errors(ns=(10, 20, 40, 80, 160, 320), variants=MAIN_VARIANTS, nsfs=("ode", "er_sde_2", "er_sde_5", "sde"),
-                *, schedule: str = "karras", data: GaussianData = GaussianData(),
-                fit_windows=((20, 160),)) -> dict:
+def weak_errors(
+    ns=(10, 20, 40, 80, 160, 320),
+    variants=MAIN_VARIANTS,
+    nsfs=("ode", "er_sde_2", "er_sde_5", "sde"),
+    *,
+    schedule: str = "karras",
+    data: GaussianData = GaussianData(),
+    fit_windows=((20, 160),),
+) -> dict:
     """|std(x_N) − √(s0² + σ_min²)| (exact, no sampling) per NSF and variant, with fitted orders."""
     out = dict(schedule=schedule, ns=list(ns), data=asdict(data), nsfs={})
     for nsf in nsfs:
@@ -194,8 +222,12 @@ def weak_errors(ns=(10, 20, 40, 80, 160, 320), variants=MAIN_VARIANTS, nsfs=("od
                 sig = steps(n, schedule)
                 signed.append(final_std(v, sig, nsf, data) - float(data.marginal_std(sig[-1])))
             err = np.abs(signed).tolist()
-            rows[v.label] = dict(std_error=err, sign=np.sign(signed).tolist(), pairwise=pairwise_orders(ns, err),
-                                 fitted_orders=windowed_orders(ns, err, fit_windows))
+            rows[v.label] = dict(
+                std_error=err,
+                sign=np.sign(signed).tolist(),
+                pairwise=pairwise_orders(ns, err),
+                fitted_orders=windowed_orders(ns, err, fit_windows),
+            )
         out["nsfs"][nsf] = rows
     return out
 
@@ -206,23 +238,23 @@ def linear_sde_steps(sigmas: np.ndarray, nsf, data: GaussianData) -> dict[str, n
     joint law of (ξ_j, η_j) (module docstring, item 3)."""
     nsf = resolve_nsf(nsf)
     s, t = sigmas[:-1], sigmas[1:]
-    s02 = data.s0 ** 2
+    s02 = data.s0**2
 
-    def k_du(sig):                                   # k(σ) dσ/du, u = log σ
-        return (1.0 + nsf.h_tilde_sq(sig)) * sig ** 2 / (s02 + sig ** 2)
+    def k_du(sig):  # k(σ) dσ/du, u = log σ
+        return (1.0 + nsf.h_tilde_sq(sig)) * sig**2 / (s02 + sig**2)
 
     gain = np.exp(-integrate_log(k_du, t, s))
-    nodes, w = log_nodes(t, s)                        # outer nodes u ∈ (t, s)
+    nodes, w = log_nodes(t, s)  # outer nodes u ∈ (t, s)
     tt = np.broadcast_to(t[:, None, None], nodes.shape).ravel()
     inner, iw = log_nodes(tt, nodes.ravel())
     ih2 = nsf.h_tilde_sq(inner)
-    k_in = np.sum(iw * (1.0 + ih2) * inner ** 2 / (s02 + inner ** 2), axis=(1, 2)).reshape(nodes.shape)
-    l_in = np.sum(iw * ih2, axis=(1, 2)).reshape(nodes.shape)            # log(φ(u) t/(φ_t u))
-    kern_xi = (t[:, None, None] / nodes) * np.exp(-l_in)                # φ_t/φ(u)
-    kern_eta = np.exp(-k_in)                                            # Φ(t)/Φ(u)
-    rate = w * nodes * 2.0 * nodes * nsf.h_tilde_sq(nodes)              # 2u h̃² du
-    var_xi = np.sum(rate * kern_xi ** 2, axis=(1, 2))
-    var_eta = np.sum(rate * kern_eta ** 2, axis=(1, 2))
+    k_in = np.sum(iw * (1.0 + ih2) * inner**2 / (s02 + inner**2), axis=(1, 2)).reshape(nodes.shape)
+    l_in = np.sum(iw * ih2, axis=(1, 2)).reshape(nodes.shape)  # log(φ(u) t/(φ_t u))
+    kern_xi = (t[:, None, None] / nodes) * np.exp(-l_in)  # φ_t/φ(u)
+    kern_eta = np.exp(-k_in)  # Φ(t)/Φ(u)
+    rate = w * nodes * 2.0 * nodes * nsf.h_tilde_sq(nodes)  # 2u h̃² du
+    var_xi = np.sum(rate * kern_xi**2, axis=(1, 2))
+    var_eta = np.sum(rate * kern_eta**2, axis=(1, 2))
     cov = np.sum(rate * kern_xi * kern_eta, axis=(1, 2))
     return dict(gain=gain, var_xi=var_xi, var_eta=var_eta, cov=cov)
 
@@ -237,7 +269,7 @@ def coupled_paths(sig_fine: np.ndarray, nsf, data: GaussianData, n_paths: int, s
     sd_xi = np.sqrt(q["var_xi"])
     c = np.divide(q["cov"], sd_xi, out=np.zeros_like(sd_xi), where=sd_xi > 0)
     xi = sd_xi * z1
-    eta = c * z1 + np.sqrt(np.maximum(q["var_eta"] - c ** 2, 0.0)) * z2
+    eta = c * z1 + np.sqrt(np.maximum(q["var_eta"] - c**2, 0.0)) * z2
     y = x0.numpy() - data.m
     for j in range(len(sig_fine) - 1):
         y = q["gain"][j] * y + eta[:, j]
@@ -265,9 +297,17 @@ def _bootstrap_rms(err: np.ndarray, reps: int, rng) -> np.ndarray:
     return np.sqrt(np.mean(err[idx] ** 2, axis=1))
 
 
-def strong_errors(ns=(10, 20, 40, 80, 160, 320), variants=(ER1,) + MAIN_VARIANTS,
-                  nsfs=("ode", "er_sde_2", "er_sde_5", "sde"), *, data: GaussianData = GaussianData(),
-                  n_paths: int = 2000, seed: int = 0, fit_window=(20, 160), boot: int = 400) -> dict:
+def strong_errors(
+    ns=(10, 20, 40, 80, 160, 320),
+    variants=(ER1,) + MAIN_VARIANTS,
+    nsfs=("ode", "er_sde_2", "er_sde_5", "sde"),
+    *,
+    data: GaussianData = GaussianData(),
+    n_paths: int = 2000,
+    seed: int = 0,
+    fit_window=(20, 160),
+    boot: int = 400,
+) -> dict:
     """RMS end-point error against the exact coupled solution on nested Karras grids (finest = max(ns)),
     with 95 % bootstrap intervals over paths for the RMS and the fitted order."""
     ns = sorted(ns)
@@ -277,7 +317,7 @@ def strong_errors(ns=(10, 20, 40, 80, 160, 320), variants=(ER1,) + MAIN_VARIANTS
     sig_fine = steps(n_fine, "karras")
     rng = np.random.default_rng(seed)
     idx = _window(ns, *fit_window)
-    if idx.size < 2:                                 # too few points in the window: fit over all N
+    if idx.size < 2:  # too few points in the window: fit over all N
         idx = np.arange(len(ns))
     out = dict(ns=ns, n_paths=n_paths, data=asdict(data), fit_window=[ns[idx[0]], ns[idx[-1]]], nsfs={})
     for nsf in nsfs:
@@ -289,13 +329,16 @@ def strong_errors(ns=(10, 20, 40, 80, 160, 320), variants=(ER1,) + MAIN_VARIANTS
                 sig, sampler = coarse_noise_sampler(sig_fine, xi, nsf, n_fine // n)
                 xs = run_variant(v, data.model, x0.clone(), sig, nsf=nsf, noise_sampler=sampler)
                 err[:, c] = xs[:, 0].numpy() - x_ref
-            rms = np.sqrt(np.mean(err ** 2, axis=0))
+            rms = np.sqrt(np.mean(err**2, axis=0))
             bs = _bootstrap_rms(err, boot, rng)
             fits = [fit_order(np.asarray(ns)[idx], b[idx]) for b in bs]
-            rows[v.label] = dict(rms=rms.tolist(), rms_ci=np.percentile(bs, [2.5, 97.5], axis=0).T.tolist(),
-                                 pairwise=pairwise_orders(ns, rms),
-                                 fitted_order=fit_order(np.asarray(ns)[idx], rms[idx]),
-                                 fitted_order_ci=np.percentile(fits, [2.5, 97.5]).tolist())
+            rows[v.label] = dict(
+                rms=rms.tolist(),
+                rms_ci=np.percentile(bs, [2.5, 97.5], axis=0).T.tolist(),
+                pairwise=pairwise_orders(ns, rms),
+                fitted_order=fit_order(np.asarray(ns)[idx], rms[idx]),
+                fitted_order_ci=np.percentile(fits, [2.5, 97.5]).tolist(),
+            )
         out["nsfs"][nsf] = rows
     return out
 
@@ -307,8 +350,15 @@ def _t_interval(vals) -> tuple[float, float]:
     return float(vals.mean()), float(half)
 
 
-def nfe_quality(problems=("ring_2d", "image_like_64d"), nfes=(5, 10, 20, 50), nsfs=("ode", "er_sde_5", "sde"),
-                variants=MAIN_VARIANTS, *, n_samples=None, seeds: int = 8) -> dict:
+def nfe_quality(
+    problems=("ring_2d", "image_like_64d"),
+    nfes=(5, 10, 20, 50),
+    nsfs=("ode", "er_sde_5", "sde"),
+    variants=MAIN_VARIANTS,
+    *,
+    n_samples=None,
+    seeds: int = 8,
+) -> dict:
     """FD to the exact moments per (problem, NSF, NFE, variant): mean ± 95 % t-half-width over ``seeds``,
     the paired difference corrected − published, and the FD noise floor at the same sample size.
 
@@ -331,13 +381,20 @@ def nfe_quality(problems=("ring_2d", "image_like_64d"), nfes=(5, 10, 20, 50), ns
                     x_t = gm.sample(n, torch.Generator().manual_seed(1000 + sd), sigma=SIGMA_MAX)
                     for v in variants:
                         g = torch.Generator().manual_seed(2000 + sd)
-                        xs = sample_er_sde(gm, x_t.clone(), sig, order=v.order, nsf=nsf,
-                                           derivatives=v.derivatives, generator=g, disable=True)
+                        xs = sample_er_sde(
+                            gm,
+                            x_t.clone(),
+                            sig,
+                            order=v.order,
+                            nsf=nsf,
+                            derivatives=v.derivatives,
+                            generator=g,
+                            disable=True,
+                        )
                         fd[v.label].append(frechet_to_moments(xs, mean, cov))
                 row = {lab: _t_interval(vals) for lab, vals in fd.items()}
                 if ER3_PUB.label in fd and ER3_COR.label in fd:
-                    row["diff corrected - published"] = _t_interval(
-                        np.subtract(fd[ER3_COR.label], fd[ER3_PUB.label]))
+                    row["diff corrected - published"] = _t_interval(np.subtract(fd[ER3_COR.label], fd[ER3_PUB.label]))
                 res[f"{nsf}/{nfe}"] = row
         out["problems"][prob] = dict(noise_floor=floor, results=res)
     return out
@@ -345,14 +402,33 @@ def nfe_quality(problems=("ring_2d", "image_like_64d"), nfes=(5, 10, 20, 50), ns
 
 # ----- report --------------------------------------------------------------------------------------------
 PRESETS = {
-    "quick": dict(ode_ns=(10, 20, 40, 80, 160), weak_ns=(10, 20, 40, 80, 160), strong_ns=(10, 20, 40, 80),
-                  n_paths=200, nfes=(5, 10, 20), seeds=3, n_samples={"ring_2d": 2000, "image_like_64d": 500}),
-    "default": dict(ode_ns=(10, 20, 40, 80, 160, 320, 640, 1280, 2560, 5120),
-                    weak_ns=(10, 20, 40, 80, 160, 320, 640, 1280, 2560), strong_ns=(10, 20, 40, 80, 160, 320),
-                    n_paths=2000, nfes=(5, 10, 20, 50), seeds=8, n_samples={"ring_2d": 10000, "image_like_64d": 2000}),
-    "full": dict(ode_ns=(10, 20, 40, 80, 160, 320, 640, 1280, 2560, 5120, 10240),
-                 weak_ns=(10, 20, 40, 80, 160, 320, 640, 1280, 2560), strong_ns=(10, 20, 40, 80, 160, 320, 640),
-                 n_paths=8000, nfes=(5, 10, 20, 50), seeds=16, n_samples={"ring_2d": 20000, "image_like_64d": 4000}),
+    "quick": dict(
+        ode_ns=(10, 20, 40, 80, 160),
+        weak_ns=(10, 20, 40, 80, 160),
+        strong_ns=(10, 20, 40, 80),
+        n_paths=200,
+        nfes=(5, 10, 20),
+        seeds=3,
+        n_samples={"ring_2d": 2000, "image_like_64d": 500},
+    ),
+    "default": dict(
+        ode_ns=(10, 20, 40, 80, 160, 320, 640, 1280, 2560, 5120),
+        weak_ns=(10, 20, 40, 80, 160, 320, 640, 1280, 2560),
+        strong_ns=(10, 20, 40, 80, 160, 320),
+        n_paths=2000,
+        nfes=(5, 10, 20, 50),
+        seeds=8,
+        n_samples={"ring_2d": 10000, "image_like_64d": 2000},
+    ),
+    "full": dict(
+        ode_ns=(10, 20, 40, 80, 160, 320, 640, 1280, 2560, 5120, 10240),
+        weak_ns=(10, 20, 40, 80, 160, 320, 640, 1280, 2560),
+        strong_ns=(10, 20, 40, 80, 160, 320, 640),
+        n_paths=8000,
+        nfes=(5, 10, 20, 50),
+        seeds=16,
+        n_samples={"ring_2d": 20000, "image_like_64d": 4000},
+    ),
 }
 
 
@@ -370,37 +446,67 @@ def markdown_report(res: dict) -> str:
     for key in ("ode_karras", "ode_loguniform"):
         d = res[key]
         wins = list(next(iter(d["variants"].values()))["fitted_orders"])
-        lines += [f"## Max end-point error, φ = σ, {d['schedule']} {d['sigma_max']:g} → {d['sigma_min']:g}, "
-                  f"no final 0 (N({d['data']['m']}, {d['data']['s0']}²) data; sign of the error at the largest "
-                  "initial state)", "",
-                  "| variant | " + " | ".join(f"N={n}" for n in d["ns"]) + " | "
-                  + " | ".join(f"order N={w}" for w in wins) + " |", "|---" * (len(d["ns"]) + len(wins) + 1) + "|"]
+        lines += [
+            f"## Max end-point error, φ = σ, {d['schedule']} {d['sigma_max']:g} → {d['sigma_min']:g}, "
+            f"no final 0 (N({d['data']['m']}, {d['data']['s0']}²) data; sign of the error at the largest "
+            "initial state)",
+            "",
+            "| variant | "
+            + " | ".join(f"N={n}" for n in d["ns"])
+            + " | "
+            + " | ".join(f"order N={w}" for w in wins)
+            + " |",
+            "|---" * (len(d["ns"]) + len(wins) + 1) + "|",
+        ]
         for lab, r in d["variants"].items():
             err = " | ".join(_signed(e, sg) for e, sg in zip(r["max_error"], r["sign"]))
             lines.append(f"| {lab} | {err} | " + " | ".join(f"{r['fitted_orders'][w]:.2f}" for w in wins) + " |")
         lines.append("")
     w = res["weak"]
     wins = list(next(iter(next(iter(w["nsfs"].values())).values()))["fitted_orders"])
-    lines += ["## Weak error std(x_N) − std_exact (exact moments, no sampling), Karras 80 → 0.002, no final 0", "",
-              "| NSF | variant | " + " | ".join(f"N={n}" for n in w["ns"]) + " | "
-              + " | ".join(f"order N={x}" for x in wins) + " |", "|---" * (len(w["ns"]) + len(wins) + 2) + "|"]
+    lines += [
+        "## Weak error std(x_N) − std_exact (exact moments, no sampling), Karras 80 → 0.002, no final 0",
+        "",
+        "| NSF | variant | "
+        + " | ".join(f"N={n}" for n in w["ns"])
+        + " | "
+        + " | ".join(f"order N={x}" for x in wins)
+        + " |",
+        "|---" * (len(w["ns"]) + len(wins) + 2) + "|",
+    ]
     for nsf, rows in w["nsfs"].items():
         for lab, r in rows.items():
-            lines.append(f"| {nsf} | {lab} | " + " | ".join(_signed(e, sg) for e, sg in zip(r["std_error"], r["sign"]))
-                         + " | " + " | ".join(f"{r['fitted_orders'][x]:.2f}" for x in wins) + " |")
+            lines.append(
+                f"| {nsf} | {lab} | "
+                + " | ".join(_signed(e, sg) for e, sg in zip(r["std_error"], r["sign"]))
+                + " | "
+                + " | ".join(f"{r['fitted_orders'][x]:.2f}" for x in wins)
+                + " |"
+            )
     s = res["strong"]
-    lines += ["", f"## Strong RMS error vs exact coupled solution ({s['n_paths']} paths, Karras, nested grids), "
-              f"fitted order N={s['fit_window'][0]}…{s['fit_window'][1]} with 95 % bootstrap CI", "",
-              "| NSF | variant | " + " | ".join(f"N={n}" for n in s["ns"]) + " | order [CI] |",
-              "|---" * (len(s["ns"]) + 3) + "|"]
+    lines += [
+        "",
+        f"## Strong RMS error vs exact coupled solution ({s['n_paths']} paths, Karras, nested grids), "
+        f"fitted order N={s['fit_window'][0]}…{s['fit_window'][1]} with 95 % bootstrap CI",
+        "",
+        "| NSF | variant | " + " | ".join(f"N={n}" for n in s["ns"]) + " | order [CI] |",
+        "|---" * (len(s["ns"]) + 3) + "|",
+    ]
     for nsf, rows in s["nsfs"].items():
         for lab, r in rows.items():
             ci = r["fitted_order_ci"]
-            lines.append(f"| {nsf} | {lab} | " + " | ".join(_fmt(e) for e in r["rms"]) +
-                         f" | {r['fitted_order']:.2f} [{ci[0]:.2f}, {ci[1]:.2f}] |")
+            lines.append(
+                f"| {nsf} | {lab} | "
+                + " | ".join(_fmt(e) for e in r["rms"])
+                + f" | {r['fitted_order']:.2f} [{ci[0]:.2f}, {ci[1]:.2f}] |"
+            )
     q = res["nfe"]
-    lines += ["", f"## FD to exact moments per NFE (exact denoiser, Karras + final 0, mean ± 95 % t-CI over "
-              f"{q['seeds']} seeds; diff = corrected − published, paired)", ""]
+    lines += [
+        "",
+        f"## FD to exact moments per NFE (exact denoiser, Karras + final 0, mean ± 95 % t-CI over "
+        f"{q['seeds']} seeds; diff = corrected − published, paired)",
+        "",
+    ]
     for prob, d in q["problems"].items():
         fl = d["noise_floor"]
         lines += [f"### {prob} (n = {q['n_samples'][prob]}, FD noise floor {fl[0]:.3g} ± {fl[1]:.2g})", ""]
@@ -408,8 +514,9 @@ def markdown_report(res: dict) -> str:
         lines += ["| NSF | NFE | " + " | ".join(labels) + " |", "|---" * (len(labels) + 2) + "|"]
         for key, row in d["results"].items():
             nsf, nfe = key.split("/")
-            lines.append(f"| {nsf} | {nfe} | " + " | ".join(f"{row[k][0]:.4g} ± {row[k][1]:.2g}" for k in labels)
-                         + " |")
+            lines.append(
+                f"| {nsf} | {nfe} | " + " | ".join(f"{row[k][0]:.4g} ± {row[k][1]:.2g}" for k in labels) + " |"
+            )
         lines.append("")
     lines.append(f"Runtime: {res['seconds']:.0f} s (preset {res['preset']}).")
     return "\n".join(lines) + "\n"
@@ -424,13 +531,18 @@ def run_benchmark(outdir="figures", preset: str = "default", log=print) -> dict:
     res = dict(preset=preset)
     variants = MAIN_VARIANTS + (ER3_COR_EULER,)
     res["ode_karras"] = ode_errors(p["ode_ns"], variants, fit_windows=((20, 160), (640, 5120), (1280, 10240)))
-    res["ode_loguniform"] = ode_errors(p["ode_ns"], variants, schedule="loguniform", sigma_min=0.02,
-                                       sigma_max=2.0, fit_windows=((40, 320), (640, 5120)))
+    res["ode_loguniform"] = ode_errors(
+        p["ode_ns"],
+        variants,
+        schedule="loguniform",
+        sigma_min=0.02,
+        sigma_max=2.0,
+        fit_windows=((40, 320), (640, 5120)),
+    )
     log(f"[{time.perf_counter() - t0:6.1f}s] deterministic orders")
     res["weak"] = weak_errors(p["weak_ns"], fit_windows=((20, 160), (320, 2560)))
     log(f"[{time.perf_counter() - t0:6.1f}s] weak orders")
-    res["strong"] = strong_errors(p["strong_ns"], n_paths=p["n_paths"],
-                                  fit_window=(20, min(160, max(p["strong_ns"]))))
+    res["strong"] = strong_errors(p["strong_ns"], n_paths=p["n_paths"], fit_window=(20, min(160, max(p["strong_ns"]))))
     log(f"[{time.perf_counter() - t0:6.1f}s] strong orders")
     res["nfe"] = nfe_quality(nfes=p["nfes"], seeds=p["seeds"], n_samples=p["n_samples"])
     log(f"[{time.perf_counter() - t0:6.1f}s] quality per NFE")

@@ -1,8 +1,8 @@
 """A Gaussian mixture seen as a VP model x_t = α x_0 + σ ε, with every prediction type."""
+
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 
 def vp_gmm_model(gm, alphas, sigmas, timesteps, prediction: str):
@@ -26,4 +26,5 @@ def vp_gmm_model(gm, alphas, sigmas, timesteps, prediction: str):
         if prediction == "score":
             return -eps / si
         raise ValueError(prediction)
+
     return model

@@ -29,9 +29,10 @@ For h̃ > 0 the path x_σ is rough and f is not smooth in σ; this expansion the
 deterministic part (notes §3 caveat): measure strong and weak orders instead
 (:mod:`ersde_theory.studies.third_order`).
 """
+
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 import sympy as sp
 
@@ -40,19 +41,38 @@ from .symbolic.official import official_derivative_estimates
 from .symbolic.prediction_error import coefficient_series
 from .symbolic.symbols import SIGMA, Delta, sigma_s
 
-__all__ = ["s", "h", "a", "b", "F", "grid", "taylor_values", "newton_divided_differences",
-           "lagrange_derivative", "published_estimates", "corrected_estimates", "corrected_identity",
-           "truncation_error", "leading_term", "step_coefficient_series", "local_error", "start_local_error",
-           "stored_output_weights", "implied_orders", "derivation_rows", "derivation_markdown",
-           "multistep_derivation"]
+__all__ = [
+    "s",
+    "h",
+    "a",
+    "b",
+    "F",
+    "grid",
+    "taylor_values",
+    "newton_divided_differences",
+    "lagrange_derivative",
+    "published_estimates",
+    "corrected_estimates",
+    "corrected_identity",
+    "truncation_error",
+    "leading_term",
+    "step_coefficient_series",
+    "local_error",
+    "start_local_error",
+    "stored_output_weights",
+    "implied_orders",
+    "derivation_rows",
+    "derivation_markdown",
+    "multistep_derivation",
+]
 
-s = sigma_s                                    # current noise level σ_i (the symbolic layer's σ_s)
-h = Delta                                      # next step: σ_{i+1} = σ_i − h
-a = sp.Symbol("a", positive=True)              # σ_{i−1} − σ_i = a h
-b = sp.Symbol("b", positive=True)              # σ_{i−2} − σ_{i−1} = b h
+s = sigma_s  # current noise level σ_i (the symbolic layer's σ_s)
+h = Delta  # next step: σ_{i+1} = σ_i − h
+a = sp.Symbol("a", positive=True)  # σ_{i−1} − σ_i = a h
+b = sp.Symbol("b", positive=True)  # σ_{i−2} − σ_{i−1} = b h
 MAX_DERIV = 7
-F = tuple(sp.Symbol(f"f^{{({k})}}") for k in range(MAX_DERIV + 1))   # f^{(k)}(σ_i)
-DEFAULT_ORDER = 5                              # series kept up to h^5
+F = tuple(sp.Symbol(f"f^{{({k})}}") for k in range(MAX_DERIV + 1))  # f^{(k)}(σ_i)
+DEFAULT_ORDER = 5  # series kept up to h^5
 
 
 def grid() -> tuple[sp.Expr, sp.Expr, sp.Expr]:
@@ -62,7 +82,7 @@ def grid() -> tuple[sp.Expr, sp.Expr, sp.Expr]:
 
 def taylor_values(offsets, order: int = MAX_DERIV) -> list[sp.Expr]:
     """f(σ_i + δ) = Σ_{k≤order} f^{(k)} δ^k/k! for each offset δ."""
-    return [sum(F[k] * d ** k / sp.factorial(k) for k in range(order + 1)) for d in offsets]
+    return [sum(F[k] * d**k / sp.factorial(k) for k in range(order + 1)) for d in offsets]
 
 
 def newton_divided_differences(xs, ys) -> list[sp.Expr]:
@@ -78,8 +98,10 @@ def newton_divided_differences(xs, ys) -> list[sp.Expr]:
 def lagrange_derivative(xs, ys, at, k: int) -> sp.Expr:
     """k-th derivative at ``at`` of the polynomial interpolating (xs, ys) (Lagrange form)."""
     x = sp.Dummy("x")
-    p = sum(y * sp.prod([(x - xm) / (xj - xm) for m, xm in enumerate(xs) if m != j])
-            for j, (xj, y) in enumerate(zip(xs, ys)))
+    p = sum(
+        y * sp.prod([(x - xm) / (xj - xm) for m, xm in enumerate(xs) if m != j])
+        for j, (xj, y) in enumerate(zip(xs, ys))
+    )
     return sp.diff(p, x, k).subs(x, at)
 
 
@@ -101,8 +123,11 @@ def corrected_identity() -> dict[str, sp.Expr]:
     d1, d2 = published_estimates(xs, ys)
     p1, p2 = corrected_estimates(xs, ys)
     newton2 = newton_divided_differences(xs, ys)[2]
-    return {"first": sp.simplify(p1 - (d1 - (xs[1] - xs[0]) / 2 * d2)),
-            "second": sp.simplify(p2 - d2), "second_newton": sp.simplify(d2 - 2 * newton2)}
+    return {
+        "first": sp.simplify(p1 - (d1 - (xs[1] - xs[0]) / 2 * d2)),
+        "second": sp.simplify(p2 - d2),
+        "second_newton": sp.simplify(d2 - 2 * newton2),
+    }
 
 
 def _series(expr: sp.Expr, order: int) -> sp.Expr:
@@ -110,7 +135,7 @@ def _series(expr: sp.Expr, order: int) -> sp.Expr:
     e = sp.expand(expr)
     if not e.is_polynomial(h):
         raise ValueError("expected a polynomial in h")
-    return sp.Add(*[e.coeff(h, k) * h ** k for k in range(order + 1)])
+    return sp.Add(*[e.coeff(h, k) * h**k for k in range(order + 1)])
 
 
 def leading_term(expr: sp.Expr) -> tuple[int | None, sp.Expr]:
@@ -119,7 +144,7 @@ def leading_term(expr: sp.Expr) -> tuple[int | None, sp.Expr]:
     if poly.is_zero:
         return None, sp.Integer(0)
     q = min(m[0] for m in poly.monoms())
-    return q, sp.factor(poly.coeff_monomial(h ** q))
+    return q, sp.factor(poly.coeff_monomial(h**q))
 
 
 def _estimates(variant: str):
@@ -128,10 +153,10 @@ def _estimates(variant: str):
     xs = grid()
     ys = taylor_values([x - s for x in xs])
     est = (published_estimates if variant == "published" else corrected_estimates)(xs, ys)
-    return tuple(sp.cancel(e) for e in est)          # polynomials in h
+    return tuple(sp.cancel(e) for e in est)  # polynomials in h
 
 
-@lru_cache(maxsize=None)
+@cache
 def truncation_error(variant: str, k: int, order: int = 4) -> sp.Expr:
     """(estimate of f^{(k)}) − f^{(k)} expanded in h up to h^order, for exact stored outputs."""
     if k not in (1, 2):
@@ -139,7 +164,7 @@ def truncation_error(variant: str, k: int, order: int = 4) -> sp.Expr:
     return _series(_estimates(variant)[k - 1] - F[k], order)
 
 
-@lru_cache(maxsize=None)
+@cache
 def step_coefficient_series(n: int, order: int = DEFAULT_ORDER, phi=SIGMA) -> sp.Expr:
     """C_n(σ_i, σ_i − h) of eq. (E) expanded in h up to h^order (from :func:`.symbolic.coefficient_series`).
 
@@ -156,11 +181,11 @@ def _scheme_terms(variant: str, k: int):
         raise ValueError(f"order must be 1, 2 or 3, got {k!r}")
     d1, d2 = _estimates(variant)
     if k == 2:
-        d1 = _estimates("published")[0]            # order 2: both variants use the plain D1
+        d1 = _estimates("published")[0]  # order 2: both variants use the plain D1
     return [d1, d2][: k - 1]
 
 
-@lru_cache(maxsize=None)
+@cache
 def local_error(variant: str, k: int, order: int = DEFAULT_ORDER, phi=SIGMA) -> sp.Expr:
     """τ = Σ_{n≥1} C_n f^{(n)} − Σ_{1≤n<k} C_n D_n (eq. (E) minus one ER-SDE-k step), up to h^order."""
     exact = sum(step_coefficient_series(n, order, phi) * F[n] for n in range(1, order))
@@ -168,7 +193,7 @@ def local_error(variant: str, k: int, order: int = DEFAULT_ORDER, phi=SIGMA) -> 
     return _series(exact - approx, order)
 
 
-@lru_cache(maxsize=None)
+@cache
 def start_local_error(corrected: bool, order: int = DEFAULT_ORDER, phi=SIGMA) -> sp.Expr:
     """Local error of the first (Euler) step σ_0 → σ_1 = σ_0 − h, optionally with the corrected start
     x_1 += C_1 (f(σ_1) − f(σ_0))/(σ_1 − σ_0) (solver docstring); σ_i plays σ_0 here."""
@@ -188,9 +213,10 @@ def stored_output_weights(variant: str, k: int, order: int = 3, phi=SIGMA) -> li
     if k == 2:
         est = (published_estimates(xs, ys)[0],)
     update = step_coefficient_series(0, order, phi) * ys[0] + sum(
-        step_coefficient_series(n + 1, order, phi) * d for n, d in enumerate(est[: k - 1]))
+        step_coefficient_series(n + 1, order, phi) * d for n, d in enumerate(est[: k - 1])
+    )
     weights = [_series(sp.cancel(sp.diff(update, y)), order) for y in ys[:k]]
-    return [sp.Add(*[sp.factor(w.coeff(h, j)) * h ** j for j in range(order + 1)]) for w in weights]
+    return [sp.Add(*[sp.factor(w.coeff(h, j)) * h**j for j in range(order + 1)]) for w in weights]
 
 
 def implied_orders(variant: str, k: int, phi=SIGMA) -> dict:
@@ -210,18 +236,18 @@ def _leading_terms(phi=SIGMA) -> list[tuple[str, str, sp.Expr, int]]:
     out = []
     for n in range(3):
         q, c = leading_term(step_coefficient_series(n, phi=phi))
-        out.append((f"C_{n}", f"C_{n}", c * h ** q, q))
+        out.append((f"C_{n}", f"C_{n}", c * h**q, q))
     for variant in ("published", "corrected"):
         for k in (1, 2):
             q, c = leading_term(truncation_error(variant, k))
-            out.append((f"{variant} D{k} - f^({k})", rf"D_{k}^{{\rm {variant[:3]}}} - f^{{({k})}}", c * h ** q, q))
+            out.append((f"{variant} D{k} - f^({k})", rf"D_{k}^{{\rm {variant[:3]}}} - f^{{({k})}}", c * h**q, q))
     for variant, k in (("published", 2), ("published", 3), ("corrected", 3)):
         q, c = leading_term(local_error(variant, k, phi=phi))
-        out.append((f"local error ER-SDE-{k} {variant}", rf"\tau_{k}^{{\rm {variant[:3]}}}", c * h ** q, q))
+        out.append((f"local error ER-SDE-{k} {variant}", rf"\tau_{k}^{{\rm {variant[:3]}}}", c * h**q, q))
     for corrected in (False, True):
         q, c = leading_term(start_local_error(corrected, phi=phi))
         name = "corrected" if corrected else "Euler"
-        out.append((f"start step ({name})", rf"\tau_{{\rm start}}^{{\rm {name}}}", c * h ** q, q))
+        out.append((f"start step ({name})", rf"\tau_{{\rm start}}^{{\rm {name}}}", c * h**q, q))
     return out
 
 
@@ -249,11 +275,16 @@ def multistep_derivation(phi=SIGMA) -> Derivation:
     d1, d2 = published_estimates(xs, ys)
     p1, p2 = corrected_estimates(xs, ys)
     d = Derivation("ER-SDE-Solver-3: published vs corrected multistep estimates")
-    d.add("corrected D1", p1, d1 - (xs[1] - xs[0]) / 2 * d2,
-          "first derivative at sigma_i of the interpolating quadratic")
+    d.add(
+        "corrected D1", p1, d1 - (xs[1] - xs[0]) / 2 * d2, "first derivative at sigma_i of the interpolating quadratic"
+    )
     d.add("corrected D2", p2, d2, "its second derivative: the published D2")
     for name, tex, expr, q in _leading_terms(phi):
         d.add(name, sp.Symbol(tex), expr + sp.Order(h ** (q + 1)), check=False)
-    d.results.update({f"ER-SDE-{k} {v}": implied_orders(v, k, phi)
-                      for v, k in (("published", 2), ("published", 3), ("corrected", 3))})
+    d.results.update(
+        {
+            f"ER-SDE-{k} {v}": implied_orders(v, k, phi)
+            for v, k in (("published", 2), ("published", 3), ("corrected", 3))
+        }
+    )
     return d

@@ -12,10 +12,12 @@ Numerically every NSF is handled through ``ell(σ) = log(φ(σ)/σ)``: admissibi
 and the step quantities r = φ_t/φ_s and 1 − r·s/t are evaluated from differences of ``ell`` with
 ``expm1``, which keeps them accurate for small steps.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, Union
+from typing import Union
 
 import numpy as np
 import sympy as sp
@@ -37,8 +39,8 @@ class NoiseScaleFunction:
 
     name: str
     phi: ArrayFn
-    ell: ArrayFn                     # log(φ(σ)/σ)
-    h2: ArrayFn                      # h̃² = σ φ'(σ)/φ(σ) − 1
+    ell: ArrayFn  # log(φ(σ)/σ)
+    h2: ArrayFn  # h̃² = σ φ'(σ)/φ(σ) − 1
     expr: sp.Expr | None = None
     power: float | None = None
     description: str = field(default="", compare=False)
@@ -63,16 +65,16 @@ class NoiseScaleFunction:
         """h̃(σ)² = σ φ'(σ)/φ(σ) − 1 (eq. NSF): the squared relative noise level."""
         return self.h2(np.asarray(sigma, dtype=np.float64))
 
-    def check_admissible(self, sigma_min: float, sigma_max: float, *, n: int = 4001,
-                         tol: float = 1e-9) -> None:
+    def check_admissible(self, sigma_min: float, sigma_max: float, *, n: int = 4001, tol: float = 1e-9) -> None:
         """Raise ``ValueError`` unless φ > 0 and h̃² ≥ −tol on a log grid of [sigma_min, sigma_max].
 
         The tolerance absorbs rounding (and the finite-difference error of callables); the grid also
         contains both end points. The error names the first σ where the condition fails.
         """
         if not (np.isfinite(sigma_min) and np.isfinite(sigma_max) and 0 < sigma_min <= sigma_max):
-            raise ValueError(f"admissibility range must satisfy 0 < sigma_min <= sigma_max, got "
-                             f"[{sigma_min}, {sigma_max}]")
+            raise ValueError(
+                f"admissibility range must satisfy 0 < sigma_min <= sigma_max, got [{sigma_min}, {sigma_max}]"
+            )
         grid = np.geomspace(sigma_min, sigma_max, n) if sigma_max > sigma_min else np.array([sigma_min])
         with np.errstate(all="ignore"):
             phi = self.phi(grid)
@@ -80,14 +82,18 @@ class NoiseScaleFunction:
         bad = ~(np.isfinite(phi) & (phi > 0))
         if bad.any():
             s = grid[np.argmax(bad)]
-            raise ValueError(f"noise scale function {self.name!r} is not positive and finite at "
-                             f"sigma={s:.6g} (phi={phi[np.argmax(bad)]!r})")
+            raise ValueError(
+                f"noise scale function {self.name!r} is not positive and finite at "
+                f"sigma={s:.6g} (phi={phi[np.argmax(bad)]!r})"
+            )
         bad = ~np.isfinite(h2) | (h2 < -tol)
         if bad.any():
             j = np.argmax(bad)
-            raise ValueError(f"noise scale function {self.name!r} is not admissible: h~^2 = sigma*phi'/phi - 1 "
-                             f"= {h2[j]:.3e} < 0 at sigma={grid[j]:.6g} (phi(sigma)/sigma must be "
-                             f"non-decreasing over [{sigma_min:.6g}, {sigma_max:.6g}])")
+            raise ValueError(
+                f"noise scale function {self.name!r} is not admissible: h~^2 = sigma*phi'/phi - 1 "
+                f"= {h2[j]:.3e} < 0 at sigma={grid[j]:.6g} (phi(sigma)/sigma must be "
+                f"non-decreasing over [{sigma_min:.6g}, {sigma_max:.6g}])"
+            )
 
 
 def _from_expr(expr: sp.Expr, name: str, description: str = "") -> NoiseScaleFunction:
@@ -100,7 +106,7 @@ def _from_expr(expr: sp.Expr, name: str, description: str = "") -> NoiseScaleFun
     if extra:
         raise ValueError(f"NSF expression may only depend on sigma, found {sorted(map(str, extra))}")
     ell_expr = sp.expand_log(sp.log(expr / SIGMA), force=True)
-    h2_expr = h_tilde_sq(expr)                                       # eq. (NSF), from the symbolic layer
+    h2_expr = h_tilde_sq(expr)  # eq. (NSF), from the symbolic layer
     coeff, rest = expr.as_coeff_Mul()
     power = None
     if coeff.is_positive and rest == SIGMA:
@@ -109,21 +115,30 @@ def _from_expr(expr: sp.Expr, name: str, description: str = "") -> NoiseScaleFun
         power = float(rest.exp)
     lam = lambda e: sp.lambdify(SIGMA, e, modules="numpy")  # noqa: E731
     return NoiseScaleFunction(
-        name=name, phi=_broadcast(lam(expr)), ell=_broadcast(lam(ell_expr)),
-        h2=_broadcast(lam(h2_expr)), expr=expr, power=power, description=description)
+        name=name,
+        phi=_broadcast(lam(expr)),
+        ell=_broadcast(lam(ell_expr)),
+        h2=_broadcast(lam(h2_expr)),
+        expr=expr,
+        power=power,
+        description=description,
+    )
 
 
 def _broadcast(f: ArrayFn) -> ArrayFn:
     """Lambdified constants return scalars: broadcast them to the input's shape, in float64."""
+
     def g(sigma):
         sigma = np.asarray(sigma, dtype=np.float64)
-        with np.errstate(over="ignore"):        # e.g. exp(1/σ) → inf gives the right limit
+        with np.errstate(over="ignore"):  # e.g. exp(1/σ) → inf gives the right limit
             return np.broadcast_to(np.asarray(f(sigma), dtype=np.float64), sigma.shape).copy()
+
     return g
 
 
 def _from_callable(fn: Callable, name: str) -> NoiseScaleFunction:
     """Numeric NSF from a float64 numpy callable φ(σ); h̃² = dℓ/d log σ by a 5-point stencil."""
+
     def phi(sigma):
         return np.asarray(fn(np.asarray(sigma, dtype=np.float64)), dtype=np.float64)
 
@@ -146,8 +161,10 @@ _OFFICIAL = {
     "er_sde_1": (SIGMA * (sp.exp(-1 / SIGMA) + 10), "nearly ODE"),
     "er_sde_2": (SIGMA ** sp.Rational(3, 2), "h~^2 = 0.5"),
     "er_sde_3": (SIGMA ** sp.Rational(5, 2), "h~^2 = 1.5"),
-    "er_sde_4": (SIGMA ** sp.Rational(9, 10) * sp.log(1 + 100 * SIGMA ** sp.Rational(3, 2), 10),
-                 "admissible for sigma < ~1e3"),
+    "er_sde_4": (
+        SIGMA ** sp.Rational(9, 10) * sp.log(1 + 100 * SIGMA ** sp.Rational(3, 2), 10),
+        "admissible for sigma < ~1e3",
+    ),
     "er_sde_5": (SIGMA * (sp.exp(SIGMA ** sp.Rational(3, 10)) + 10), "official default"),
 }
 NSF_NAMES: tuple[str, ...] = tuple(_OFFICIAL)

@@ -1,10 +1,11 @@
 """Vectorised Gauss–Legendre quadrature in u = log σ, used once per schedule (never per step)."""
+
 from __future__ import annotations
 
 import numpy as np
 
 _GL_X, _GL_W = np.polynomial.legendre.leggauss(24)
-_GAP_X, _GAP_W = np.polynomial.legendre.leggauss(4)      # for the short gaps between nodes
+_GAP_X, _GAP_W = np.polynomial.legendre.leggauss(4)  # for the short gaps between nodes
 PANEL = 0.25  # max panel width in log σ
 
 

@@ -8,6 +8,7 @@ N(μ_k, Σ_k + σ² I). With Σ_k = U_k diag(ℓ_k) U_kᵀ (eigendecomposition, 
 
 Everything is batched over x (shape (B, D)) and over per-sample σ (scalar or shape (B,)).
 """
+
 from __future__ import annotations
 
 import math
@@ -59,9 +60,10 @@ class GaussianMixture:
     def cov(self, sigma: float = 0.0) -> torch.Tensor:
         """Covariance of the noised marginal: Σ_k w_k (Σ_k + μ_k μ_kᵀ) − m mᵀ + σ² I."""
         m = self.mean()
-        second = torch.einsum("k,kij->ij", self.weights, self.covariances) + \
-            torch.einsum("k,ki,kj->ij", self.weights, self.means, self.means)
-        return second - torch.outer(m, m) + sigma ** 2 * torch.eye(self.D, dtype=m.dtype, device=m.device)
+        second = torch.einsum("k,kij->ij", self.weights, self.covariances) + torch.einsum(
+            "k,ki,kj->ij", self.weights, self.means, self.means
+        )
+        return second - torch.outer(m, m) + sigma**2 * torch.eye(self.D, dtype=m.dtype, device=m.device)
 
     # ----- noised marginal ----------------------------------------------------------------------
     def _parts(self, x: torch.Tensor, sigma):
@@ -70,10 +72,10 @@ class GaussianMixture:
             raise ValueError(f"x must have shape (B, {self.D}), got {tuple(x.shape)}")
         x = x.to(self.means.dtype)
         sig = torch.as_tensor(sigma, dtype=x.dtype, device=x.device)
-        sig2 = (sig.reshape(-1, 1, 1) ** 2) if sig.ndim == 1 else sig ** 2     # (B,1,1) or scalar
-        diff = x[:, None, :] - self.means[None]                                # (B, K, D)
+        sig2 = (sig.reshape(-1, 1, 1) ** 2) if sig.ndim == 1 else sig**2  # (B,1,1) or scalar
+        diff = x[:, None, :] - self.means[None]  # (B, K, D)
         y = diff if self.evecs is None else torch.einsum("kdj,bkd->bkj", self.evecs, diff)
-        var = self.evals[None] + sig2                                           # (B|1, K, D)
+        var = self.evals[None] + sig2  # (B|1, K, D)
         logn = -0.5 * ((y * y / var).sum(-1) + torch.log(var).sum(-1) + self.D * math.log(2 * math.pi))
         return y, var, logn
 
@@ -85,7 +87,7 @@ class GaussianMixture:
     def score(self, x: torch.Tensor, sigma) -> torch.Tensor:
         """∇_x log p_σ(x) (module docstring), shape (B, D)."""
         y, var, logn = self._parts(x, sigma)
-        gamma = torch.softmax(self.log_weights + logn, dim=-1)                  # (B, K)
+        gamma = torch.softmax(self.log_weights + logn, dim=-1)  # (B, K)
         g = y / var
         if self.evecs is not None:
             g = torch.einsum("kdj,bkj->bkd", self.evecs, g)
@@ -94,7 +96,7 @@ class GaussianMixture:
     def denoise(self, x: torch.Tensor, sigma) -> torch.Tensor:
         """E[x_0 | x_σ = x] = x + σ² ∇ log p_σ(x), shape (B, D)."""
         sig = torch.as_tensor(sigma, dtype=self.means.dtype, device=x.device)
-        sig2 = sig.reshape(-1, 1) ** 2 if sig.ndim == 1 else sig ** 2
+        sig2 = sig.reshape(-1, 1) ** 2 if sig.ndim == 1 else sig**2
         return (x.to(self.means.dtype) + sig2 * self.score(x, sigma)).to(x.dtype)
 
     def __call__(self, x: torch.Tensor, sigma) -> torch.Tensor:

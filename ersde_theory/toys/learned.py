@@ -11,6 +11,7 @@ with log σ uniform on [log σ_lo, log σ_hi] (the sampling range) and fresh mix
 Weights ship in ``ersde_theory/data/<problem>_mlp.pt`` with a JSON sidecar (the exact command, seed,
 final loss, and the measured error against the exact denoiser). ``python -m ersde_theory train-toy`` makes them.
 """
+
 from __future__ import annotations
 
 import json
@@ -23,12 +24,18 @@ from torch import nn
 
 from .problems import get_problem
 
-__all__ = ["EDMPrecondMLP", "LearnedDenoiser", "train_denoiser", "load_learned", "denoiser_error",
-           "DATA_DIR", "DEFAULT_ARCH"]
+__all__ = [
+    "EDMPrecondMLP",
+    "LearnedDenoiser",
+    "train_denoiser",
+    "load_learned",
+    "denoiser_error",
+    "DATA_DIR",
+    "DEFAULT_ARCH",
+]
 
 DATA_DIR = Path(__file__).resolve().parents[1] / "data"
-DEFAULT_ARCH = {"ring_2d": dict(hidden=64, depth=3, n_freq=6),
-                "image_like_64d": dict(hidden=256, depth=3, n_freq=6)}
+DEFAULT_ARCH = {"ring_2d": dict(hidden=64, depth=3, n_freq=6), "image_like_64d": dict(hidden=256, depth=3, n_freq=6)}
 
 
 class EDMPrecondMLP(nn.Module):
@@ -48,8 +55,8 @@ class EDMPrecondMLP(nn.Module):
     def forward(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
         sd = self.sigma_data
         sig = sigma.reshape(-1, 1).to(x.dtype)
-        c_in = torch.rsqrt(sig ** 2 + sd ** 2)
-        c_skip, c_out = sd ** 2 * c_in ** 2, sig * sd * c_in
+        c_in = torch.rsqrt(sig**2 + sd**2)
+        c_skip, c_out = sd**2 * c_in**2, sig * sd * c_in
         ang = (torch.log(sig) / 4) * self.freqs
         f = self.net(torch.cat([c_in * x, torch.sin(ang), torch.cos(ang)], dim=1))
         return c_skip * x + c_out * f
@@ -66,7 +73,7 @@ class LearnedDenoiser:
         sig = torch.as_tensor(sigma, device=x.device).reshape(-1).expand(x.shape[0])
         return self.net(x.float(), sig.float()).to(x.dtype)
 
-    def to(self, device) -> "LearnedDenoiser":
+    def to(self, device) -> LearnedDenoiser:
         self.net.to(device)
         return self
 
@@ -75,9 +82,21 @@ def _data_std(gm) -> float:
     return float(torch.sqrt(torch.trace(gm.cov()) / gm.D))
 
 
-def train_denoiser(problem: str, *, steps: int = 3000, batch: int = 1024, lr: float = 2e-3, seed: int = 0,
-                   sigma_lo: float = 0.002, sigma_hi: float = 80.0, hidden: int | None = None,
-                   depth: int | None = None, n_freq: int | None = None, log=print, device: str = "cpu"):
+def train_denoiser(
+    problem: str,
+    *,
+    steps: int = 3000,
+    batch: int = 1024,
+    lr: float = 2e-3,
+    seed: int = 0,
+    sigma_lo: float = 0.002,
+    sigma_hi: float = 80.0,
+    hidden: int | None = None,
+    depth: int | None = None,
+    n_freq: int | None = None,
+    log=print,
+    device: str = "cpu",
+):
     """Train :class:`EDMPrecondMLP` on fresh samples of ``problem`` (module docstring); Adam with a cosine
     learning-rate decay. Returns (net, info) with the final loss (mean over the last 10 % of steps)."""
     if steps < 1 or batch < 1 or not lr > 0 or not 0 < sigma_lo < sigma_hi:
@@ -96,7 +115,7 @@ def train_denoiser(problem: str, *, steps: int = 3000, batch: int = 1024, lr: fl
         x0 = gm.sample(batch, generator=g).float()
         sig = torch.exp(lo + (hi - lo) * torch.rand(batch, 1, generator=g, device=device))
         noisy = x0 + sig * torch.randn(x0.shape, generator=g, device=device)
-        weight = (sig ** 2 + sd ** 2) / (sig * sd) ** 2
+        weight = (sig**2 + sd**2) / (sig * sd) ** 2
         loss = (weight * (net(noisy, sig) - x0) ** 2).mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -106,10 +125,21 @@ def train_denoiser(problem: str, *, steps: int = 3000, batch: int = 1024, lr: fl
             tail.append(loss.item())
         if log and (k % max(1, steps // 10) == 0 or k == steps - 1):
             log(f"step {k:6d}  loss {loss.item():.4f}")
-    info = dict(problem=problem, seed=seed, steps=steps, batch=batch, lr=lr, sigma_lo=sigma_lo,
-                sigma_hi=sigma_hi, arch=arch, sigma_data=sd, final_loss=sum(tail) / len(tail),
-                train_seconds=round(time.perf_counter() - t0, 1), torch_version=torch.__version__,
-                n_params=sum(p.numel() for p in net.parameters()))
+    info = dict(
+        problem=problem,
+        seed=seed,
+        steps=steps,
+        batch=batch,
+        lr=lr,
+        sigma_lo=sigma_lo,
+        sigma_hi=sigma_hi,
+        arch=arch,
+        sigma_data=sd,
+        final_loss=sum(tail) / len(tail),
+        train_seconds=round(time.perf_counter() - t0, 1),
+        torch_version=torch.__version__,
+        n_params=sum(p.numel() for p in net.parameters()),
+    )
     return net.cpu().eval(), info
 
 
@@ -146,8 +176,10 @@ def load_learned(problem: str, data_dir: Path | None = None, device=None) -> Lea
     """The shipped learned denoiser of ``problem`` (weights + JSON sidecar), ready to call."""
     wpath, jpath = _paths(problem, data_dir)
     if not wpath.exists() or not jpath.exists():
-        raise FileNotFoundError(f"no learned denoiser for {problem!r} in {wpath.parent} "
-                                f"(train one with: python -m ersde_theory train-toy --problem {problem})")
+        raise FileNotFoundError(
+            f"no learned denoiser for {problem!r} in {wpath.parent} "
+            f"(train one with: python -m ersde_theory train-toy --problem {problem})"
+        )
     meta = json.loads(jpath.read_text())
     net = EDMPrecondMLP(get_problem(problem).D, meta["sigma_data"], **meta["arch"])
     net.load_state_dict(torch.load(wpath, map_location="cpu", weights_only=True))

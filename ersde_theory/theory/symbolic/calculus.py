@@ -4,9 +4,10 @@
 minutes on the official NSFs and is never called on them. Whether φ has closed-form coefficients at all
 is decided once per φ by :func:`has_closed_forms` (an antiderivative of 1/φ exists), and cached.
 """
+
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 import sympy as sp
 from sympy.integrals.manualintegrate import manualintegrate
@@ -14,7 +15,7 @@ from sympy.integrals.manualintegrate import manualintegrate
 from .symbols import SIGMA
 
 
-@lru_cache(maxsize=None)
+@cache
 def antiderivative(expr: sp.Expr, var: sp.Symbol = SIGMA) -> sp.Expr | None:
     """An antiderivative of ``expr`` in ``var`` by sympy's rule-based integrator, or None."""
     if expr.has(sp.core.function.AppliedUndef):
@@ -23,7 +24,7 @@ def antiderivative(expr: sp.Expr, var: sp.Symbol = SIGMA) -> sp.Expr | None:
     return None if res.has(sp.Integral) else res
 
 
-@lru_cache(maxsize=None)
+@cache
 def has_closed_forms(phi: sp.Expr, var: sp.Symbol = SIGMA) -> bool:
     """True when sympy finds ∫ dσ/φ in closed form; then every C_n (a sum of ∫ σ^j/φ) has one too."""
     return antiderivative(1 / phi, var) is not None

@@ -6,6 +6,7 @@ equation to zero, and its assumption system decides the sign of ``lhs − rhs`` 
 declared assumptions of the symbols, e.g. positive σ, non-negative h̃²). ``latex()`` renders the steps as
 an ``aligned`` block for notebooks and figure captions (``_repr_latex_`` displays them in Jupyter).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -23,7 +24,7 @@ _SIMPLIFIERS = (
 def simplifies_to_zero(expr) -> bool:
     """True when sympy reduces ``expr`` to exactly 0 (a cascade: expand, cancel, simplify, log/power
     expansion). False means "not shown", not "non-zero"."""
-    expr = sp.sympify(expr).doit(integrals=False).as_dummy()   # canonical bound variables; no integration
+    expr = sp.sympify(expr).doit(integrals=False).as_dummy()  # canonical bound variables; no integration
     for f in _SIMPLIFIERS:
         if f(expr) == 0:
             return True
@@ -73,9 +74,9 @@ class Derivation:
 
     title: str
     steps: list[Identity] = field(default_factory=list)
-    results: dict = field(default_factory=dict)        # named outputs (expressions) for further use
+    results: dict = field(default_factory=dict)  # named outputs (expressions) for further use
 
-    def add(self, label, lhs, rhs, note: str = "", check: bool = True, rel: str = "=") -> "Derivation":
+    def add(self, label, lhs, rhs, note: str = "", check: bool = True, rel: str = "=") -> Derivation:
         if rel not in _REL_LATEX:
             raise ValueError(f"rel must be one of {tuple(_REL_LATEX)}, got {rel!r}")
         self.steps.append(Identity(label, lhs, rhs, note, check, rel))

@@ -4,9 +4,10 @@ Each step coefficient is evaluated from its derivation: r and the variance from 
 C_n (any n) by mpmath quadrature of the lambdified sign-definite integrand of :func:`taylor.taylor_coefficients`
 (no cancellation), C_0 = 1 − r. Independent of the float64 code path in ``coefficients/ersde.py``.
 """
+
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 import mpmath as mp
 import numpy as np
@@ -17,7 +18,7 @@ from .symbols import SIGMA, as_phi, sigma_s, sigma_t
 from .taylor import taylor_coefficients
 
 
-@lru_cache(maxsize=None)
+@cache
 def _step_functions(phi_expr: sp.Expr, k: int):
     """mpmath callables (r, variance, [integrand_n(σ, σ_s, σ_t) for n = 1…k−1]) for one φ."""
     step = ve_exact_step(phi_expr)
@@ -46,9 +47,12 @@ def step_coefficients_array(phi, sigmas, k: int = 3, dps: int = 30, steps=None) 
     sig = np.asarray(sigmas, dtype=np.float64)
     idx = [i for i in range(sig.size - 1) if sig[i + 1] > 0] if steps is None else list(steps)
     vals = [mp_step_coefficients(phi, sig[i], sig[i + 1], k, dps) for i in idx]
-    return dict(steps=np.array(idx, dtype=int), r=np.array([float(v["r"]) for v in vals]),
-                std=np.array([float(v["std"]) for v in vals]),
-                c=np.array([[float(x) for x in v["c"]] for v in vals]).T.reshape(k, len(idx)))
+    return dict(
+        steps=np.array(idx, dtype=int),
+        r=np.array([float(v["r"]) for v in vals]),
+        std=np.array([float(v["std"]) for v in vals]),
+        c=np.array([[float(x) for x in v["c"]] for v in vals]).T.reshape(k, len(idx)),
+    )
 
 
 def mp_evaluate(expr: sp.Expr, values: dict, dps: int = 30):

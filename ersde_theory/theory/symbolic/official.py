@@ -7,6 +7,7 @@ s_int ≈ ∫_{σ_t}^{σ_s} dσ/φ, s_d_int ≈ ∫_{σ_t}^{σ_s} (σ − σ_s)/
 clip(v) = 0 for |v| < 1e-6. VP: the same in λ = σ/α, the x-gain times α_{i+1}/α_i, every other term
 times α_{i+1}. Derivatives: D1 = (x0_i − x0_{i−1})/(σ_i − σ_{i−1}), D2 = 2 (D1_i − D1_{i−1})/(σ_i − σ_{i−2}).
 """
+
 from __future__ import annotations
 
 import sympy as sp
@@ -22,16 +23,22 @@ def official_ve_step(phi=None, var=SIGMA, s=sigma_s, t=sigma_t) -> dict:
     r_fn = pt / ps
     s_int = sp.Integral(1 / ph, (var, t, s))
     s_d_int = sp.Integral((var - s) / ph, (var, t, s))
-    return dict(gain=r_fn, weights=[1 - r_fn, t - s + s_int * pt, (t - s) ** 2 / 2 + s_d_int * pt],
-                variance=t ** 2 - s ** 2 * r_fn ** 2)
+    return dict(
+        gain=r_fn,
+        weights=[1 - r_fn, t - s + s_int * pt, (t - s) ** 2 / 2 + s_d_int * pt],
+        variance=t**2 - s**2 * r_fn**2,
+    )
 
 
 def official_vp_step(phi=None) -> dict:
     """The official VP step in (α, λ): gain r_alphas r_fn, weights α_{i+1} × the VE weights in λ,
     std α_{i+1} sqrt(λ_{i+1}² − λ_i² r_fn²)."""
     ve = official_ve_step(phi, LAMBDA, lambda_s, lambda_t)
-    return dict(gain=alpha_t / alpha_s * ve["gain"], weights=[alpha_t * w for w in ve["weights"]],
-                variance=alpha_t ** 2 * ve["variance"])
+    return dict(
+        gain=alpha_t / alpha_s * ve["gain"],
+        weights=[alpha_t * w for w in ve["weights"]],
+        variance=alpha_t**2 * ve["variance"],
+    )
 
 
 def official_derivative_estimates(x0, sig, i: int):

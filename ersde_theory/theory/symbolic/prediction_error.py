@@ -10,15 +10,16 @@ Ordering: with G(σ) = φ_t/φ(σ), C_n = −∫ (1 − G)(σ − σ_s)^{n−1}/
 σ G(σ)/σ_t = exp(−∫_{σ_t}^{σ} h̃²(u)/u du) ≤ 1, i.e. 1 − G ≥ 1 − σ_t/σ = 1 − G_ODE, so
 |C_n^φ| ≥ |C_n^ODE| for every n ≥ 1, and the gain r = G(σ_s) ≤ σ_t/σ_s = r_ODE.
 """
+
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 import sympy as sp
 
 from .latex import Derivation
 from .sde import h2_f, h_tilde_sq
-from .symbols import (Delta, SIGMA, as_phi, p, phi_f, sigma_s, sigma_t, x_theta_f)
+from .symbols import SIGMA, Delta, as_phi, p, phi_f, sigma_s, sigma_t, x_theta_f
 from .taylor import _v
 
 
@@ -38,22 +39,22 @@ def remainder(phi=None, k: int = 1) -> sp.Expr:
     """R_k as an unevaluated integral (x_θ an undefined function of σ)."""
     ph = as_phi(phi)
     taylor = sum(x_derivative(n) * (SIGMA - sigma_s) ** n / sp.factorial(n) for n in range(k))
-    kernel = ph.subs(SIGMA, sigma_t) * sp.diff(ph, SIGMA) / ph ** 2
+    kernel = ph.subs(SIGMA, sigma_t) * sp.diff(ph, SIGMA) / ph**2
     return sp.Integral(kernel * (x_theta_f(SIGMA) - taylor), (SIGMA, sigma_t, sigma_s))
 
 
-@lru_cache(maxsize=None)
+@cache
 def _general_series(n: int, order: int) -> sp.Expr:
     """C_n through Δ^order for the general φ, in the Taylor data D_j = φ^(j)(σ_s) (plain symbols)."""
     D = sp.symbols(f"D0:{order + 2}")
     u = sp.Symbol("u", positive=True)
     m = order - n
-    P = sum(D[j] * (-u) ** j / sp.factorial(j) for j in range(m + 1))          # φ(σ_s − u)
-    Q = sum(D[j + 1] * (-u) ** j / sp.factorial(j) for j in range(m))          # φ'(σ_s − u)
-    integrand = sp.series(Q / P ** 2, u, 0, max(order - n, 1)).removeO() * (-u) ** n / sp.factorial(n)
+    P = sum(D[j] * (-u) ** j / sp.factorial(j) for j in range(m + 1))  # φ(σ_s − u)
+    Q = sum(D[j + 1] * (-u) ** j / sp.factorial(j) for j in range(m))  # φ'(σ_s − u)
+    integrand = sp.series(Q / P**2, u, 0, max(order - n, 1)).removeO() * (-u) ** n / sp.factorial(n)
     inner = sp.integrate(sp.expand(integrand), (u, 0, Delta))
     series = sp.expand(P.subs(u, Delta) * inner)
-    return sum(series.coeff(Delta, j) * Delta ** j for j in range(order + 1)), D
+    return sum(series.coeff(Delta, j) * Delta**j for j in range(order + 1)), D
 
 
 def coefficient_series(phi=None, n: int = 1, order: int = 4) -> sp.Expr:
@@ -79,7 +80,7 @@ def leading_term(phi=None, k: int = 1) -> sp.Expr:
     return (-1) ** k * a * Delta ** (k + 1) / sp.factorial(k + 1) * x_derivative(k)
 
 
-@lru_cache(maxsize=None)
+@cache
 def series_derivation(order: int = 4) -> Derivation:
     """The leading terms: C_n = (−1)^n (φ'/φ)(σ_s) Δ^{n+1}/(n+1)! + O(Δ^{n+2}) for the general φ; with
     φ'/φ = (1 + h̃²)/σ the ODE has the smallest leading term."""
@@ -93,7 +94,7 @@ def series_derivation(order: int = 4) -> Derivation:
     return d
 
 
-@lru_cache(maxsize=None)
+@cache
 def ordering_derivation() -> Derivation:
     """|C_n^φ| ≥ |C_n^ODE| (n ≥ 1) and r^φ ≤ r^ODE for every admissible φ (general φ, through G)."""
     ph = phi_f(SIGMA)
@@ -101,41 +102,62 @@ def ordering_derivation() -> Derivation:
     G = pt / ph
     n = sp.Symbol("n", integer=True, positive=True)
     poly = (SIGMA - sigma_s) ** n / sp.factorial(n)
-    I = sp.Symbol("I", nonnegative=True)        # ∫_{σ_t}^{σ} h̃²(u)/u du ≥ 0 for admissible φ
+    I = sp.Symbol("I", nonnegative=True)  # ∫_{σ_t}^{σ} h̃²(u)/u du ≥ 0 for admissible φ
     w = sp.Symbol("w", nonnegative=True)
     u = sp.Dummy("u", positive=True)
     d = Derivation("Ordering: ODE minimises every |C_n|; SDE-like phi has the smaller gain r")
-    d.add("kernel = -G'", pt * sp.diff(ph, SIGMA) / ph ** 2, -sp.Derivative(G, SIGMA))
-    d.add("by parts", -sp.Derivative(G, SIGMA) * poly,
-          sp.Derivative((1 - G) * poly, SIGMA) - (1 - G) * (SIGMA - sigma_s) ** (n - 1) / sp.factorial(n - 1))
+    d.add("kernel = -G'", pt * sp.diff(ph, SIGMA) / ph**2, -sp.Derivative(G, SIGMA))
+    d.add(
+        "by parts",
+        -sp.Derivative(G, SIGMA) * poly,
+        sp.Derivative((1 - G) * poly, SIGMA) - (1 - G) * (SIGMA - sigma_s) ** (n - 1) / sp.factorial(n - 1),
+    )
     d.add("boundary at sigma_t", sp.Subs((1 - G) * poly, SIGMA, sigma_t), 0, "G(sigma_t) = 1")
     d.add("boundary at sigma_s", sp.Subs((1 - G) * poly, SIGMA, sigma_s), 0, "(sigma_s - sigma_s)^n = 0")
     # admissibility in integrated form: d/dσ log(σ G/σ_t) = −h̃²/σ, zero at σ_t
     h2 = h_tilde_sq(None)
     d.add("log(sigma G/sigma_t)'", sp.Derivative(sp.log(SIGMA * G / sigma_t), SIGMA), -h2 / SIGMA)
     d.add("log(sigma G/sigma_t) at sigma_t", sp.Subs(sp.log(SIGMA * G / sigma_t), SIGMA, sigma_t), 0)
-    d.add("integrated", sp.Derivative(sp.Integral(-h2_f(u) / u, (u, sigma_t, SIGMA)), SIGMA),
-          -h2_f(SIGMA) / SIGMA, "so log(sigma G/sigma_t) = -I(sigma)")
+    d.add(
+        "integrated",
+        sp.Derivative(sp.Integral(-h2_f(u) / u, (u, sigma_t, SIGMA)), SIGMA),
+        -h2_f(SIGMA) / SIGMA,
+        "so log(sigma G/sigma_t) = -I(sigma)",
+    )
     gap = (1 - sigma_t / SIGMA * sp.exp(-I)) - (1 - sigma_t / SIGMA)
     d.add("1 - G minus 1 - G_ODE", gap, sigma_t / SIGMA * (1 - sp.exp(-I)))
     d.add("1 - exp(-I) at I = 0", sp.Subs(1 - sp.exp(-w), w, 0), 0)
     d.add("(1 - exp(-I))' > 0", sp.Derivative(1 - sp.exp(-w), w), 0, "so 1 - exp(-I) >= 0 for I >= 0", rel=">")
     d.add("sigma_t/sigma > 0", sigma_t / SIGMA, 0, rel=">")
-    d.add("|sigma - sigma_s|^(n-1)/(n-1)! >= 0", (sigma_s - SIGMA) ** (n - 1) / sp.factorial(n - 1), 0,
-          "on [sigma_t, sigma_s]", check=False, rel=">=")
-    d.add("gain", sigma_t / sigma_s - sigma_t / sigma_s * sp.exp(-I), sigma_t / sigma_s * (1 - sp.exp(-I)),
-          "r_ODE - r = (sigma_t/sigma_s)(1 - exp(-I(sigma_s))) >= 0")
+    d.add(
+        "|sigma - sigma_s|^(n-1)/(n-1)! >= 0",
+        (sigma_s - SIGMA) ** (n - 1) / sp.factorial(n - 1),
+        0,
+        "on [sigma_t, sigma_s]",
+        check=False,
+        rel=">=",
+    )
+    d.add(
+        "gain",
+        sigma_t / sigma_s - sigma_t / sigma_s * sp.exp(-I),
+        sigma_t / sigma_s * (1 - sp.exp(-I)),
+        "r_ODE - r = (sigma_t/sigma_s)(1 - exp(-I(sigma_s))) >= 0",
+    )
     return d
 
 
-@lru_cache(maxsize=None)
+@cache
 def power_family_ordering() -> Derivation:
     """For φ = σ^p (v = log(σ/σ_t) ≥ 0): 1 − G = 1 − e^{−pv} increases with p, so |C_n| increases and
     r = e^{−pL} decreases with p; p = 1 (ODE) is the minimum over the admissible p ≥ 1."""
     L = sp.Symbol("L", positive=True)
     d = Derivation("Ordering in the power family phi = sigma^p")
-    d.add("1 - G", 1 - (sigma_t / SIGMA) ** p, (1 - sp.exp(-p * _v)).subs(_v, sp.log(SIGMA / sigma_t)),
-          "v = log(sigma/sigma_t)")
+    d.add(
+        "1 - G",
+        1 - (sigma_t / SIGMA) ** p,
+        (1 - sp.exp(-p * _v)).subs(_v, sp.log(SIGMA / sigma_t)),
+        "v = log(sigma/sigma_t)",
+    )
     d.add("d(1 - G)/dp >= 0", sp.Derivative(1 - sp.exp(-p * _v), p), 0, rel=">=")
     d.add("dr/dp <= 0", -sp.Derivative(sp.exp(-p * L), p), 0, "r = exp(-p L)", rel=">")
     return d
@@ -147,6 +169,7 @@ def prediction_error_weights(phi, s, t, k: int = 3, dps: int = 30) -> dict:
     import numpy as np
 
     from .numeric import mp_step_coefficients
+
     vals = [mp_step_coefficients(phi, a, b, k, dps) for a, b in zip(np.atleast_1d(s), np.atleast_1d(t))]
     out = dict(r=np.array([float(v["r"]) for v in vals]))
     for n in range(1, k):

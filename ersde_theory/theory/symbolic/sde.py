@@ -11,9 +11,10 @@ The NSF φ and the relative noise level h̃ = h/g are tied by
 
 and φ is admissible when h̃² ≥ 0 ⇔ (φ/σ)' = φ h̃²/σ² ≥ 0.
 """
+
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 import sympy as sp
 
@@ -22,7 +23,7 @@ from .symbols import SIGMA, as_phi, p, t, x, x_theta
 
 sigma_of_t = sp.Function("sigma", positive=True)(t)
 alpha_of_t = sp.Function("alpha", positive=True)(t)
-h2_f = sp.Function(r"\tilde{h}^{2}", nonnegative=True)   # a general h̃²(σ)
+h2_f = sp.Function(r"\tilde{h}^{2}", nonnegative=True)  # a general h̃²(σ)
 
 
 def h_tilde_sq(phi=None, var: sp.Symbol = SIGMA) -> sp.Expr:
@@ -49,7 +50,7 @@ def h_from_phi(phi, g, var: sp.Symbol = SIGMA) -> sp.Expr:
 
 def phi_from_h(h, g, var: sp.Symbol = SIGMA, ref=1) -> sp.Expr:
     """φ from the ER-SDE diffusion h and the forward g (both expressions in ``var``): h̃² = h²/g²."""
-    return phi_from_h_tilde_sq(sp.simplify(h ** 2 / g ** 2), var, ref)
+    return phi_from_h_tilde_sq(sp.simplify(h**2 / g**2), var, ref)
 
 
 def er_sde(f, g2, h2, score) -> tuple[sp.Expr, sp.Expr]:
@@ -59,9 +60,9 @@ def er_sde(f, g2, h2, score) -> tuple[sp.Expr, sp.Expr]:
 
 def ve_er_sde(phi=None) -> dict:
     """VE ER SDE in t for a noise level σ(t): f = 0, g² = (σ²)', h² = h̃²(σ) g², score (x_θ − x)/σ²."""
-    g2 = sp.diff(sigma_of_t ** 2, t)
+    g2 = sp.diff(sigma_of_t**2, t)
     h2 = h_tilde_sq(phi, SIGMA).subs(SIGMA, sigma_of_t) * g2
-    drift, diff2 = er_sde(0, g2, h2, (x_theta - x) / sigma_of_t ** 2)
+    drift, diff2 = er_sde(0, g2, h2, (x_theta - x) / sigma_of_t**2)
     return dict(f=sp.Integer(0), g2=g2, h2=h2, drift=drift, diffusion2=diff2)
 
 
@@ -69,9 +70,9 @@ def vp_er_sde(phi=None) -> dict:
     """VP ER SDE in t for x_t = α x_0 + σ ε: f = α'/α, g² = (σ²)' − 2 f σ², h² = h̃²(λ) g² with λ = σ/α,
     score (α x_θ − x)/σ²."""
     f = sp.diff(alpha_of_t, t) / alpha_of_t
-    g2 = sp.diff(sigma_of_t ** 2, t) - 2 * f * sigma_of_t ** 2
+    g2 = sp.diff(sigma_of_t**2, t) - 2 * f * sigma_of_t**2
     h2 = h_tilde_sq(phi, SIGMA).subs(SIGMA, sigma_of_t / alpha_of_t) * g2
-    drift, diff2 = er_sde(f, g2, h2, (alpha_of_t * x_theta - x) / sigma_of_t ** 2)
+    drift, diff2 = er_sde(f, g2, h2, (alpha_of_t * x_theta - x) / sigma_of_t**2)
     return dict(f=f, g2=g2, h2=h2, drift=drift, diffusion2=diff2, lam=sigma_of_t / alpha_of_t)
 
 
@@ -81,7 +82,7 @@ def ve_er_sde_sigma_time(phi=None, var: sp.Symbol = SIGMA) -> dict:
     return dict(drift=(1 + h2) * (x - x_theta) / var, diffusion2=2 * var * h2, h2=h2)
 
 
-@lru_cache(maxsize=None)
+@cache
 def er_sde_derivation(phi=None) -> Derivation:
     """Item 1: the VE ER SDE in σ-time, h ↔ φ both ways, admissibility (all verified identities)."""
     ph = as_phi(phi)
@@ -90,17 +91,28 @@ def er_sde_derivation(phi=None) -> Derivation:
     dsig = sp.diff(sigma_of_t, t)
     d = Derivation("The ER SDE and the noise scale function")
     d.add("NSF", sp.Symbol(r"\tilde h^2"), h2, "definition (NSF)", check=False)
-    d.add("sigma-time drift", ve["drift"], sig["drift"].subs(SIGMA, sigma_of_t) * dsig,
-          "VE drift in t = drift in sigma times dsigma/dt")
-    d.add("sigma-time diffusion", ve["diffusion2"], sig["diffusion2"].subs(SIGMA, sigma_of_t) * dsig,
-          "h^2 dt = 2 sigma h~^2 dsigma")
+    d.add(
+        "sigma-time drift",
+        ve["drift"],
+        sig["drift"].subs(SIGMA, sigma_of_t) * dsig,
+        "VE drift in t = drift in sigma times dsigma/dt",
+    )
+    d.add(
+        "sigma-time diffusion",
+        ve["diffusion2"],
+        sig["diffusion2"].subs(SIGMA, sigma_of_t) * dsig,
+        "h^2 dt = 2 sigma h~^2 dsigma",
+    )
     gen = h2_f(SIGMA)
-    phi_hat = phi_from_h_tilde_sq(gen, evaluate=False)             # σ φ'/φ − 1 = σ (log φ)' − 1
+    phi_hat = phi_from_h_tilde_sq(gen, evaluate=False)  # σ φ'/φ − 1 = σ (log φ)' − 1
     d.add("phi from h~^2, then h~^2", SIGMA * sp.Derivative(sp.log(phi_hat), SIGMA) - 1, gen, "any h~^2(sigma)")
-    d.add("h~^2 from phi, then phi", sp.Derivative(sp.log(ph / phi_from_h_tilde_sq(h2, evaluate=False)), SIGMA), 0,
-          "phi recovered up to a constant factor")
-    d.add("admissibility", sp.Derivative(ph / SIGMA, SIGMA), ph * h2 / SIGMA ** 2,
-          "(phi/sigma)' >= 0 iff h~^2 >= 0")
+    d.add(
+        "h~^2 from phi, then phi",
+        sp.Derivative(sp.log(ph / phi_from_h_tilde_sq(h2, evaluate=False)), SIGMA),
+        0,
+        "phi recovered up to a constant factor",
+    )
+    d.add("admissibility", sp.Derivative(ph / SIGMA, SIGMA), ph * h2 / SIGMA**2, "(phi/sigma)' >= 0 iff h~^2 >= 0")
     d.results.update(h_tilde_sq=h2, drift_sigma=sig["drift"], diffusion2_sigma=sig["diffusion2"])
     return d
 
@@ -112,5 +124,5 @@ def admissibility_condition(phi=None) -> sp.Rel:
 
 def power_family_admissible_set() -> sp.Set:
     """The exponents p > 0 for which φ = σ^p is admissible (sympy solves h̃² = p − 1 ≥ 0): [1, ∞)."""
-    cond = h_tilde_sq(SIGMA ** p)
+    cond = h_tilde_sq(SIGMA**p)
     return sp.solveset(sp.Ge(cond, 0), p, sp.Interval.open(0, sp.oo))

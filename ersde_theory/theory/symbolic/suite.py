@@ -1,17 +1,29 @@
 """The whole derivation suite (the benchmark of issue 3): every derivation for the general φ and for the
 seven official NSFs, VE and VP, Taylor coefficients for k ≤ 3 in all three forms, C_n series to Δ⁴,
 the ordering proofs and the multistep estimates. Each derivation is verified (sympy → zero)."""
+
 from __future__ import annotations
 
 import time
 
 from .divided_differences import divided_difference_derivation
-from .prediction_error import (coefficient_series, ordering_derivation, power_family_ordering,
-                               remainder_series, series_derivation)
+from .prediction_error import (
+    coefficient_series,
+    ordering_derivation,
+    power_family_ordering,
+    remainder_series,
+    series_derivation,
+)
 from .sde import er_sde_derivation
 from .solution import ve_variation_of_constants, vp_variation_of_constants
-from .taylor import (FORMS, by_parts_derivation, power_family_derivation, power_series_derivation,
-                     taylor_coefficients, taylor_coefficients_vp)
+from .taylor import (
+    FORMS,
+    by_parts_derivation,
+    power_family_derivation,
+    power_series_derivation,
+    taylor_coefficients,
+    taylor_coefficients_vp,
+)
 from .vp_ve import vp_to_ve_derivation, vp_update_derivation
 
 SERIES_ORDER = 4
@@ -20,8 +32,13 @@ K_MAX = 3
 
 def derivations_for(phi) -> list:
     """The per-φ derivations (VE and VP)."""
-    return [er_sde_derivation(phi), ve_variation_of_constants(phi), vp_variation_of_constants(phi),
-            vp_to_ve_derivation(phi), vp_update_derivation(phi, K_MAX)]
+    return [
+        er_sde_derivation(phi),
+        ve_variation_of_constants(phi),
+        vp_variation_of_constants(phi),
+        vp_to_ve_derivation(phi),
+        vp_update_derivation(phi, K_MAX),
+    ]
 
 
 def run_suite(nsfs=None, log=None) -> dict:
@@ -30,6 +47,7 @@ def run_suite(nsfs=None, log=None) -> dict:
     ``nsfs``: the φ's besides the general one (default: the seven official NSFs). Results are cached
     (``functools.lru_cache``), so a second call in the same process is fast; time the first."""
     from ..nsf import NSF_NAMES
+
     nsfs = list(NSF_NAMES) if nsfs is None else list(nsfs)
     parts, failures = {}, []
     t_all = time.perf_counter()
@@ -46,10 +64,23 @@ def run_suite(nsfs=None, log=None) -> dict:
         for d in ds:
             failures.extend(f"{d.title}: {label}" for label in d.failures())
 
-    timed("general phi: derivations", lambda: check(derivations_for(None) + [
-        by_parts_derivation(K_MAX + 1), power_family_derivation(K_MAX + 1), power_series_derivation(), ordering_derivation(),
-        power_family_ordering(), series_derivation(SERIES_ORDER), divided_difference_derivation()]))
+    timed(
+        "general phi: derivations",
+        lambda: check(
+            derivations_for(None)
+            + [
+                by_parts_derivation(K_MAX + 1),
+                power_family_derivation(K_MAX + 1),
+                power_series_derivation(),
+                ordering_derivation(),
+                power_family_ordering(),
+                series_derivation(SERIES_ORDER),
+                divided_difference_derivation(),
+            ]
+        ),
+    )
     for name in nsfs:
+
         def one(name=name):
             check(derivations_for(name))
             for form in FORMS:
@@ -58,5 +89,6 @@ def run_suite(nsfs=None, log=None) -> dict:
             for n in range(K_MAX + 1):
                 coefficient_series(name, n, SERIES_ORDER)
             remainder_series(name, K_MAX, SERIES_ORDER)
+
         timed(name, one)
     return dict(seconds=time.perf_counter() - t_all, parts=parts, failures=failures)

@@ -4,6 +4,7 @@ Every symbolic NSF is an expression in :data:`SIGMA`; a step runs from ``sigma_s
 (VP: ``lambda_s`` → ``lambda_t`` with ``alpha_s``, ``alpha_t``); ``Delta = sigma_s − sigma_t`` is the step.
 ``phi=None`` everywhere means the general case: an undefined function φ.
 """
+
 from __future__ import annotations
 
 import sympy as sp
@@ -16,12 +17,12 @@ Delta = sp.Symbol("Delta", positive=True)
 LAMBDA = sp.Symbol("lambda", positive=True)
 t = sp.Symbol("t", real=True)
 x = sp.Symbol("x", real=True)
-x_theta = sp.Symbol("x_theta", real=True)          # the data prediction x_θ, frozen where it is a symbol
-p = sp.Symbol("p", positive=True)                  # exponent of the power family φ = σ^p
+x_theta = sp.Symbol("x_theta", real=True)  # the data prediction x_θ, frozen where it is a symbol
+p = sp.Symbol("p", positive=True)  # exponent of the power family φ = σ^p
 
-phi_f = sp.Function("phi", positive=True)          # the general NSF φ
-G_f = sp.Function("G", positive=True)              # G(σ) = φ_t/φ(σ)
-x_theta_f = sp.Function("x_theta")                 # x_θ(σ) along the path, for Taylor expansions
+phi_f = sp.Function("phi", positive=True)  # the general NSF φ
+G_f = sp.Function("G", positive=True)  # G(σ) = φ_t/φ(σ)
+x_theta_f = sp.Function("x_theta")  # x_θ(σ) along the path, for Taylor expansions
 
 
 def as_phi(phi=None, var: sp.Symbol = SIGMA) -> sp.Expr:
@@ -31,7 +32,8 @@ def as_phi(phi=None, var: sp.Symbol = SIGMA) -> sp.Expr:
     if phi is None:
         return phi_f(var)
     if isinstance(phi, str) or hasattr(phi, "expr"):
-        from ..nsf import resolve_nsf               # lazy: nsf.py imports this package
+        from ..nsf import resolve_nsf  # lazy: nsf.py imports this package
+
         phi = resolve_nsf(phi).expr
         if phi is None:
             raise ValueError("the symbolic layer needs a symbolic NSF (a name or a sympy expression)")
@@ -40,8 +42,9 @@ def as_phi(phi=None, var: sp.Symbol = SIGMA) -> sp.Expr:
     expr = expr.subs(subs)
     extra = expr.free_symbols - {var, p}
     if extra:
-        raise ValueError(f"phi may only depend on sigma (and the power-family exponent p), found "
-                         f"{sorted(map(str, extra))}")
+        raise ValueError(
+            f"phi may only depend on sigma (and the power-family exponent p), found {sorted(map(str, extra))}"
+        )
     return expr
 
 

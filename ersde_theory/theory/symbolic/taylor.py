@@ -11,9 +11,10 @@ with C_0 = 1 − r. VP: the same in λ = σ/α, times α_t. For φ = σ^p, with 
 ψ(c, L) = ∫_0^L e^{cv} dv, the sign-definite form is a finite sum of ψ's (the closed forms of
 ``coefficients/ersde.py``).
 """
+
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 import sympy as sp
 
@@ -22,15 +23,15 @@ from .latex import Derivation
 from .symbols import LAMBDA, SIGMA, alpha_t, as_phi, lambda_s, lambda_t, p, phi_f, sigma_s, sigma_t
 
 FORMS = ("definition", "by_parts", "sign_definite")
-L_sym = sp.Symbol("L", positive=True)         # log(σ_s/σ_t)
-_v = sp.Symbol("v", nonnegative=True)          # log(σ/σ_t)
+L_sym = sp.Symbol("L", positive=True)  # log(σ_s/σ_t)
+_v = sp.Symbol("v", nonnegative=True)  # log(σ/σ_t)
 
 
 def _integrand(ph, n: int, form: str, var, s, t):
     """The integrand of C_n over [t, s] in the given form (None for C_0 in the non-definition forms)."""
     pt = ph.subs(var, t)
     if form == "definition":
-        return pt * sp.diff(ph, var) / ph ** 2 * (var - s) ** n / sp.factorial(n)
+        return pt * sp.diff(ph, var) / ph**2 * (var - s) ** n / sp.factorial(n)
     if n == 0:
         return None
     if form == "by_parts":
@@ -40,24 +41,32 @@ def _integrand(ph, n: int, form: str, var, s, t):
 
 def _coefficient(ph, n, form, var, s, t, closed):
     integrand = _integrand(ph, n, form, var, s, t)
-    if integrand is None:                                       # C_0 = 1 − r in the by-parts forms
+    if integrand is None:  # C_0 = 1 − r in the by-parts forms
         return 1 - ph.subs(var, t) / ph.subs(var, s)
     closed = closed and has_closed_forms(ph, var)
     pt = ph.subs(var, t)
     if form == "sign_definite":
         return definite(integrand, var, t, s, ph) if closed else sp.Integral(integrand, (var, t, s))
     head = (t - s) ** n / sp.factorial(n) if form == "by_parts" else 0
-    inner = integrand / pt                                      # φ_t stays outside the integral
+    inner = integrand / pt  # φ_t stays outside the integral
     return head + pt * (definite(sp.simplify(inner), var, t, s, ph) if closed else sp.Integral(inner, (var, t, s)))
 
 
-@lru_cache(maxsize=None)
+@cache
 def _taylor(phi_expr, k, form, var, s, t, closed):
     return tuple(_coefficient(phi_expr, n, form, var, s, t, closed) for n in range(k))
 
 
-def taylor_coefficients(phi=None, k: int = 3, *, form: str = "definition", closed_form: bool = True,
-                        var: sp.Symbol = SIGMA, s: sp.Symbol = sigma_s, t: sp.Symbol = sigma_t) -> list:
+def taylor_coefficients(
+    phi=None,
+    k: int = 3,
+    *,
+    form: str = "definition",
+    closed_form: bool = True,
+    var: sp.Symbol = SIGMA,
+    s: sp.Symbol = sigma_s,
+    t: sp.Symbol = sigma_t,
+) -> list:
     """[C_0, …, C_{k−1}] for the step ``s`` → ``t`` (default σ_s → σ_t) as sympy expressions.
 
     ``phi``: None (general φ, unevaluated integrals), a registry name or an expression in sigma.
@@ -88,7 +97,7 @@ def _by_parts_step(n: int) -> tuple[sp.Expr, sp.Expr]:
     return lhs, sp.diff(boundary, SIGMA) + _integrand(ph, n, "by_parts", SIGMA, sigma_s, sigma_t)
 
 
-@lru_cache(maxsize=None)
+@cache
 def by_parts_derivation(k: int = 3) -> Derivation:
     """The three forms of C_n agree, for a general φ: integrand identities plus the boundary terms."""
     ph = phi_f(SIGMA)
@@ -99,15 +108,26 @@ def by_parts_derivation(k: int = 3) -> Derivation:
         lhs, rhs = _by_parts_step(n)
         d.add(f"by parts n={n}", lhs, rhs, "phi' / phi^2 = -(1/phi)'")
         boundary = -pt * (SIGMA - sigma_s) ** n / (sp.factorial(n) * ph)
-        d.add(f"boundary n={n}", boundary.subs(SIGMA, sigma_s) - boundary.subs(SIGMA, sigma_t),
-              (sigma_t - sigma_s) ** n / sp.factorial(n), "the (sigma_t - sigma_s)^n/n! head")
+        d.add(
+            f"boundary n={n}",
+            boundary.subs(SIGMA, sigma_s) - boundary.subs(SIGMA, sigma_t),
+            (sigma_t - sigma_s) ** n / sp.factorial(n),
+            "the (sigma_t - sigma_s)^n/n! head",
+        )
         sd = _integrand(ph, n, "sign_definite", SIGMA, sigma_s, sigma_t)
-        head = sp.diff(-(SIGMA - sigma_s) ** n / sp.factorial(n), SIGMA)       # ∫ of it gives the head
-        d.add(f"sign-definite n={n}", _integrand(ph, n, "by_parts", SIGMA, sigma_s, sigma_t) + head, sd,
-              "head written as an integral, combined with 1 - G")
-        d.add(f"head antiderivative n={n}", (-(SIGMA - sigma_s) ** n / sp.factorial(n)).subs(SIGMA, sigma_s)
-              - (-(SIGMA - sigma_s) ** n / sp.factorial(n)).subs(SIGMA, sigma_t), (sigma_t - sigma_s) ** n
-              / sp.factorial(n))
+        head = sp.diff(-((SIGMA - sigma_s) ** n) / sp.factorial(n), SIGMA)  # ∫ of it gives the head
+        d.add(
+            f"sign-definite n={n}",
+            _integrand(ph, n, "by_parts", SIGMA, sigma_s, sigma_t) + head,
+            sd,
+            "head written as an integral, combined with 1 - G",
+        )
+        d.add(
+            f"head antiderivative n={n}",
+            (-((SIGMA - sigma_s) ** n) / sp.factorial(n)).subs(SIGMA, sigma_s)
+            - (-((SIGMA - sigma_s) ** n) / sp.factorial(n)).subs(SIGMA, sigma_t),
+            (sigma_t - sigma_s) ** n / sp.factorial(n),
+        )
     d.add("G at sigma_t", G.subs(SIGMA, sigma_t), 1)
     return d
 
@@ -117,7 +137,7 @@ def psi(c, L=L_sym) -> sp.Expr:
     return L if c == 0 else (sp.exp(c * L) - 1) / c
 
 
-@lru_cache(maxsize=None)
+@cache
 def power_family_coefficients(k: int = 3, p_value=None) -> tuple:
     """C_n for φ = σ^p in σ_t, L = log(σ_s/σ_t) and ψ: with σ = σ_t e^v the sign-definite form is
     −σ_t^n/(n−1)! Σ_j binom(n−1, j) (−e^L)^{n−1−j} [ψ(j+1, L) − ψ(j+1−p, L)]; C_0 = 1 − e^{−pL}.
@@ -127,20 +147,21 @@ def power_family_coefficients(k: int = 3, p_value=None) -> tuple:
     pp = p if p_value is None else sp.nsimplify(p_value)
     out = [1 - sp.exp(-pp * L_sym)]
     for n in range(1, k):
-        terms = [sp.binomial(n - 1, j) * (-sp.exp(L_sym)) ** (n - 1 - j) * (psi(j + 1) - psi(j + 1 - pp))
-                 for j in range(n)]
-        out.append(-sigma_t ** n / sp.factorial(n - 1) * sp.Add(*terms))
+        terms = [
+            sp.binomial(n - 1, j) * (-sp.exp(L_sym)) ** (n - 1 - j) * (psi(j + 1) - psi(j + 1 - pp)) for j in range(n)
+        ]
+        out.append(-(sigma_t**n) / sp.factorial(n - 1) * sp.Add(*terms))
     return tuple(out)
 
 
 def _v_integrand(n: int) -> sp.Expr:
     """The sign-definite integrand of C_n for φ = σ^p after σ = σ_t e^v, σ_s = σ_t e^L (dσ = σ_t e^v dv)."""
     sub = {SIGMA: sigma_t * sp.exp(_v), sigma_s: sigma_t * sp.exp(L_sym)}
-    integrand = _integrand(SIGMA ** p, n, "sign_definite", SIGMA, sigma_s, sigma_t)
+    integrand = _integrand(SIGMA**p, n, "sign_definite", SIGMA, sigma_s, sigma_t)
     return sp.expand(sp.powsimp(integrand.subs(sub) * sigma_t * sp.exp(_v), force=True))
 
 
-@lru_cache(maxsize=None)
+@cache
 def power_family_derivation(k: int = 3) -> Derivation:
     """The ψ closed forms for φ = σ^p (symbolic p) are the sign-definite integrals: sympy integrates the
     v-integrand over [0, L] (generic p) and the difference to the ψ form simplifies to zero."""
@@ -159,17 +180,17 @@ def power_family_series(order: int = 6) -> tuple:
     −C_1/σ_t = Σ_{k≥2} L^k/k! (1 − (1−p)^{k−1}),  C_2/σ_t² = Σ_{k≥3} L^k/k! Σ_{j=1}^{k−2} (2^j − (2−p)^j),
     truncated below L^order."""
     k = range(order)
-    s1 = sum(L_sym ** n / sp.factorial(n) * (1 - (1 - p) ** (n - 1)) for n in k if n >= 2)
-    s2 = sum(L_sym ** n / sp.factorial(n) * sum(2 ** j - (2 - p) ** j for j in range(1, n - 1)) for n in k if n >= 3)
+    s1 = sum(L_sym**n / sp.factorial(n) * (1 - (1 - p) ** (n - 1)) for n in k if n >= 2)
+    s2 = sum(L_sym**n / sp.factorial(n) * sum(2**j - (2 - p) ** j for j in range(1, n - 1)) for n in k if n >= 3)
     return s1, s2
 
 
-@lru_cache(maxsize=None)
+@cache
 def power_series_derivation(order: int = 6) -> Derivation:
     """The series of :func:`power_family_series` are the Taylor series in L of the ψ forms (symbolic p)."""
     cs = power_family_coefficients(3)
     s1, s2 = power_family_series(order)
     d = Derivation(f"Power family: cancellation-free series in L (through L^{order - 1})")
-    for label, expr, ser in (("-C_1/sigma_t", -cs[1] / sigma_t, s1), ("C_2/sigma_t^2", cs[2] / sigma_t ** 2, s2)):
+    for label, expr, ser in (("-C_1/sigma_t", -cs[1] / sigma_t, s1), ("C_2/sigma_t^2", cs[2] / sigma_t**2, s2)):
         d.add(label, sp.series(sp.simplify(expr), L_sym, 0, order).removeO(), ser)
     return d
