@@ -29,10 +29,14 @@ def _check_range(n: int, sigma_min: float, sigma_max: float) -> None:
         raise ValueError(f"need 0 < sigma_min < sigma_max, got sigma_min={sigma_min}, sigma_max={sigma_max}")
 
 
-def get_sigmas_karras(n: int, sigma_min: float, sigma_max: float, rho: float = 7.0) -> torch.Tensor:
+def get_sigmas_karras(
+    n: int, sigma_min: float, sigma_max: float, rho: float = 7.0, *, final_zero: bool = True
+) -> torch.Tensor:
     """EDM eq. (5): σ_i = (σ_max^{1/ρ} + i/(n−1) (σ_min^{1/ρ} − σ_max^{1/ρ}))^ρ, i = 0…n−1, then 0.
 
-    Returns a float64 tensor of n+1 values. ``n = 1`` gives [σ_max, 0].
+    Returns a float64 tensor of n+1 values. ``n = 1`` gives [σ_max, 0]. With ``final_zero=False`` the final
+    0 is left out (n values, n − 1 steps ending at σ_min): the grids of the order studies, on which the
+    last step to σ = 0 (which returns x_θ) would hide the integration error.
     """
     _check_range(n, sigma_min, sigma_max)
     if not rho > 0:
@@ -40,7 +44,7 @@ def get_sigmas_karras(n: int, sigma_min: float, sigma_max: float, rho: float = 7
     ramp = np.linspace(0.0, 1.0, n) if n > 1 else np.zeros(1)
     lo, hi = sigma_min ** (1 / rho), sigma_max ** (1 / rho)
     sig = (hi + ramp * (lo - hi)) ** rho
-    return torch.from_numpy(np.append(sig, 0.0))
+    return torch.from_numpy(np.append(sig, 0.0) if final_zero else sig)
 
 
 def get_sigmas_loguniform(n: int, sigma_min: float, sigma_max: float) -> torch.Tensor:
@@ -92,9 +96,9 @@ def get_vp_schedule(
 
     The discrete ᾱ_t is extended to continuous t ∈ [0, T−1] by linear interpolation of log ᾱ.
     ``spacing="time"``: t uniform from T−1 to ``t_end``; ``"logsnr"``: log(α/σ) exactly uniform between the
-    same end points (timesteps by inverse interpolation). ``final_zero`` appends a last point α = 1, σ = 0 (its timestep, −1, is never passed to a
-    model: the last step returns the denoiser output). ``alphas_cumprod`` (T values, e.g. a diffusers
-    scheduler's) replaces ``kind``/``T``/``schedule_kw``.
+    same end points (timesteps by inverse interpolation). ``final_zero`` appends a last point α = 1, σ = 0
+    (its timestep, −1, is never passed to a model: the last step returns the denoiser output).
+    ``alphas_cumprod`` (T values, e.g. a diffusers scheduler's) replaces ``kind``/``T``/``schedule_kw``.
     """
     if not (isinstance(n, (int, np.integer)) and n >= 1):
         raise ValueError(f"number of steps must be an integer >= 1, got {n!r}")
@@ -127,7 +131,7 @@ def get_vp_schedule(
 
 
 def vp_to_lambda(alphas, sigmas) -> torch.Tensor:
-    """λ = σ/α: the VE noise level of x̄ = x/α (notes §2)."""
+    """λ = σ/α: the VE noise level of x̄ = x/α (docs/theory.md eq. 19)."""
     a = torch.as_tensor(alphas, dtype=torch.float64)
     s = torch.as_tensor(sigmas, dtype=torch.float64)
     return s / a

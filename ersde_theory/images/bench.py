@@ -1,10 +1,11 @@
 """``python -m ersde_theory bench images``: sampler × NFE on the digits model, quality as FD_digits
-(feature-space Fréchet distance, NOT Inception-FID; see fid.py) with 95 % Student-t CIs over disjoint seed
-blocks, and the solver's overhead relative to the UNet.
+(feature-space Fréchet distance, docs/theory.md eq. 31, NOT Inception-FID; see fid.py) with 95 % Student-t
+CIs (eq. 33) over disjoint seed blocks, and the solver's overhead relative to the UNet.
 
 Every configuration samples the same seeds (block k holds seeds k·n … (k+1)·n − 1), so differences
-between configurations are also reported paired, block by block, with their own CIs. The real-data floor
-is the FD_digits of n real digits drawn with replacement: what an exact sampler of the data reaches at n.
+between configurations are also reported paired, block by block, with their own t-intervals. The real-data
+floor (eq. 32) is the FD_digits of n real digits drawn with replacement: what an exact sampler of the data
+reaches at n.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from pathlib import Path
 import torch
 
 from ..coefficients.schedules import get_sigmas_karras
-from .fid import FD_LABEL, DigitFD, mean_ci
+from ..evaluation.intervals import paired_t_interval, t_interval
+from .fid import FD_LABEL, DigitFD
 from .sampling import available_samplers, initial_noise, load_image_model, sample_images, steps_for_nfe
 
 ERSDE_CONFIGS = [  # (label, sampler, order, nsf)
@@ -32,7 +34,7 @@ BASELINES = ["heun", "dpmpp_2m", "dpmpp_2m_sde", "euler_ancestral", "sa_solver"]
 
 
 def configs(quick: bool = False) -> list[tuple]:
-    """ER-SDE orders/NSFs, plus the issue-5 baselines that exist in ``solvers.baselines``."""
+    """ER-SDE orders/NSFs, plus the baselines of the sampler registry (``available_samplers``)."""
     if quick:
         return [ERSDE_CONFIGS[0], ERSDE_CONFIGS[4]]
     have = available_samplers()
@@ -126,7 +128,7 @@ def run_bench(
             x = _sample(im, seeds, nfe, sampler, order, nsf, batch, device)
             vals = fd.blocks(x, blocks)
             per_block[(label, nfe)] = vals
-            m, h = mean_ci(vals)
+            m, h = t_interval(vals)
             rows.append(
                 {
                     "sampler": label,
@@ -141,9 +143,9 @@ def run_bench(
                 log(f"{label:36s} NFE {nfe:3d}  FD {m:7.3f} ± {h:.3f}  ({time.perf_counter() - t1:.0f}s)")
     ref = configs(quick)[0][0]
     for r in rows:
-        d = per_block[(r["sampler"], r["nfe"])] - per_block[(ref, r["nfe"])]
-        r["diff_vs_ref"], r["diff_ci95"] = mean_ci(d) if r["sampler"] != ref else (0.0, 0.0)
-    fm, fh = mean_ci(floor)
+        a, b = per_block[(r["sampler"], r["nfe"])], per_block[(ref, r["nfe"])]
+        r["diff_vs_ref"], r["diff_ci95"] = paired_t_interval(a, b) if r["sampler"] != ref else (0.0, 0.0)
+    fm, fh = t_interval(floor)
     res = {
         "metric": FD_LABEL,
         "model": model,
@@ -184,7 +186,8 @@ def markdown_table(res: dict) -> str:
     lines += ["", f"Real-data floor at n = {f['n']}: {f['fd']:.2f} ± {f['ci95']:.2f}."]
     if res.get("missing_baselines"):
         lines.append(
-            f"Baselines not available yet (ersde_theory.solvers.baselines): {', '.join(res['missing_baselines'])}."
+            f"Baselines not in the sampler registry (ersde_theory.evaluation.samplers): "
+            f"{', '.join(res['missing_baselines'])}."
         )
     if "speed" in res:
         s = res["speed"]

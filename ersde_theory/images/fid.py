@@ -1,8 +1,8 @@
 """Quality of generated images.
 
-**FD_digits — NOT Inception-FID.** The Fréchet distance (studies.metrics.frechet_distance,
-|μ1 − μ2|² + tr(Σ1 + Σ2 − 2 (Σ1^{1/2} Σ2 Σ1^{1/2})^{1/2})) between Gaussian fits of the 64-d penultimate-layer
-features of a small digit classifier trained and shipped by this project (``digits_features.pt``). Its
+**FD_digits — NOT Inception-FID.** The Fréchet distance (docs/theory.md eq. 31,
+:func:`ersde_theory.evaluation.frechet_distance`, unbiased covariances) between Gaussian fits of the 64-d
+penultimate-layer features of a small digit classifier trained and shipped by this project (``digits_features.pt``). Its
 values are not comparable with any published FID; they rank samplers on the digits model only.
 
 **Inception FID** through torch-fidelity's standard InceptionV3 feature extractor ("inception-v3-compat",
@@ -17,12 +17,13 @@ import time
 from pathlib import Path
 
 import numpy as np
-import scipy.stats
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..studies.metrics import frechet_distance
+from ..evaluation.frechet import frechet_distance, gaussian_moments
+from ..evaluation.intervals import mean_ci  # noqa: F401  (re-exported: notebook 05 and older callers)
+from ..evaluation.noise_floor import floor_values
 from .digits import from_uint8, load_digits_tensor, split_indices, to_uint8
 from .train import FEATURES_PATH, resolve_device, write_sidecar
 
@@ -118,7 +119,8 @@ def extract_features(net: DigitFeatureNet, images, batch: int = 2048) -> np.ndar
 
 
 def moments(feats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    return feats.mean(0), np.cov(feats, rowvar=False)
+    """Mean and unbiased covariance (eq. 31) of features (N, D)."""
+    return gaussian_moments(feats)
 
 
 def save_feature_net(net: DigitFeatureNet, path, summary: dict, command: str | None = None) -> Path:
@@ -176,19 +178,12 @@ class DigitFD:
         return np.array([self(x[k * m : (k + 1) * m]) for k in range(n_blocks)])
 
     def real_floor(self, n: int, reps: int = 10, seed: int = 0) -> np.ndarray:
-        """FD_digits of ``n`` real digits drawn with replacement from the 1797, ``reps`` times: what a sampler
-        that reproduces the data distribution exactly reaches at sample size n."""
+        """The noise floor (docs/theory.md eq. 32) of FD_digits: its values on ``n`` real digits drawn with
+        replacement from the 1797, ``reps`` times (what a sampler that reproduces the data distribution
+        exactly reaches at sample size n; summarise with :func:`mean_ci`)."""
         x, _ = load_digits_tensor()
         g = torch.Generator().manual_seed(seed)
-        return np.array([self(x[torch.randint(x.shape[0], (n,), generator=g)]) for _ in range(reps)])
-
-
-def mean_ci(values, level: float = 0.95) -> tuple[float, float]:
-    """Mean and Student-t half-width of a ``level`` confidence interval over independent replicates."""
-    v = np.asarray(values, dtype=np.float64)
-    if v.size < 2:
-        return float(v.mean()), float("nan")
-    return float(v.mean()), float(scipy.stats.t.ppf(0.5 + level / 2, v.size - 1) * v.std(ddof=1) / np.sqrt(v.size))
+        return np.array(floor_values(lambda: x[torch.randint(x.shape[0], (n,), generator=g)], self, reps))
 
 
 def inception_weights_path(weights=None) -> Path:

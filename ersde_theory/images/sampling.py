@@ -22,6 +22,8 @@ import sympy as sp
 import torch
 
 from ..coefficients.schedules import get_sigmas_karras
+from ..evaluation.samplers import solver_functions
+from ..evaluation.samplers import steps_for_nfe as registry_steps_for_nfe
 from ..solvers._common import check_model_output
 from ..solvers.ersde import sample_er_sde
 from ..theory.nsf import NSF_NAMES, SIGMA
@@ -134,28 +136,15 @@ def load_image_model(spec: str, device="cpu", edm_repo=None) -> ImageModel:
     )
 
 
-def _baselines():
-    try:
-        from ..solvers import baselines
-    except ImportError:
-        return None
-    return baselines
-
-
 def available_samplers() -> list[str]:
-    """``er_sde`` plus every ``sample_<name>`` of ``ersde_theory.solvers.baselines`` when it exists."""
-    b = _baselines()
-    extra = sorted(n[len("sample_") :] for n in dir(b) if n.startswith("sample_")) if b else []
-    return ["er_sde"] + extra
-
-
-NFE_PER_STEP = {"heun": 2}  # EDM Algorithm 2: 2 model calls per step, 1 on the last (to σ = 0)
+    """``er_sde`` plus every other solver of the sampler registry (:mod:`ersde_theory.evaluation.samplers`),
+    by function name without ``sample_``: the names ``--sampler`` accepts."""
+    return ["er_sde"] + sorted(n for n in solver_functions() if n != "er_sde")
 
 
 def steps_for_nfe(sampler: str, nfe: int) -> int:
-    """Steps that spend ``nfe`` model calls (EDM Heun: NFE = 2·steps − 1)."""
-    k = NFE_PER_STEP.get(sampler, 1)
-    return (nfe + 1) // 2 if k == 2 else nfe
+    """Steps that spend ``nfe`` model calls: the registry's rule (EDM Heun: NFE = 2·steps − 1)."""
+    return registry_steps_for_nfe(sampler, nfe)
 
 
 def get_sampler(
@@ -166,7 +155,7 @@ def get_sampler(
         return partial(sample_er_sde, order=order, nsf=nsf, quadrature=quadrature, derivatives=derivatives)
     if name not in available_samplers():
         raise ValueError(f"unknown sampler {name!r}; available: {available_samplers()}")
-    return getattr(_baselines(), f"sample_{name}")
+    return solver_functions()[name].fn
 
 
 def initial_noise(seeds, shape, device, dtype) -> tuple[list[torch.Generator], torch.Tensor]:

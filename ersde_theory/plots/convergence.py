@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..studies import convergence as study
 from .registry import figure, plt, save
 
 ROWS = (
@@ -62,16 +63,25 @@ def plot_convergence(results: dict, outdir, suffix: str = "") -> list:
     return paths
 
 
-@figure("convergence")
-def convergence(outdir):
-    """The study at CPU defaults (one torch thread: its tensors are small), JSON + markdown + plots."""
-    import torch
+def write_outputs(results: dict, outdir, suffix: str = "") -> list:
+    """The study's JSON and markdown (:func:`ersde_theory.studies.convergence.write_outputs`) and the log-log
+    plots: what ``python -m ersde_theory convergence`` writes."""
+    return study.write_outputs(results, outdir, suffix, plot=plot_convergence)
 
-    from ..studies.convergence import CPU_DEFAULT, run_study, write_outputs
+
+def cpu_default_study() -> dict:
+    """The study at CPU defaults, on one torch thread (its tensors are small)."""
+    import torch
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        return write_outputs(run_study(CPU_DEFAULT, log=lambda *a: None), outdir)
+        return study.run_study(study.CPU_DEFAULT, log=lambda *a: None)
     finally:
         torch.set_num_threads(threads)
+
+
+@figure("convergence", study=cpu_default_study)
+def convergence(results, outdir):
+    """JSON + markdown + plots of the study at CPU defaults."""
+    return write_outputs(results, outdir)

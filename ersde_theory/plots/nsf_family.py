@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-import numpy as np
-
-from ..theory.nsf import NSF_NAMES, resolve_nsf
+from ..studies.figure_data import nsf_curves
 from .registry import figure, plt, save
 
 
-@figure("nsf_family")
-def nsf_family(outdir):
-    sig = np.geomspace(0.002, 80, 400)
+@figure("nsf_family", study=nsf_curves)
+def nsf_family(data, outdir):
+    sig = data["sigma"]
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 4))
-    for name in NSF_NAMES:
-        f = resolve_nsf(name)
-        phi = f(sig)
+    for name, (phi, h2) in data["curves"].items():
         a1.loglog(sig, phi / phi[-1], label=name)  # φ is defined up to a factor: normalise at σ_max
-        a2.semilogx(sig, f.h_tilde_sq(sig), label=name)
+        a2.semilogx(sig, h2, label=name)
     a1.set(xlabel=r"$\sigma$", ylabel=r"$\varphi(\sigma)/\varphi(80)$", title="noise scale functions")
     a2.set(
         xlabel=r"$\sigma$",

@@ -1,29 +1,47 @@
-"""Figure registry: ``python -m ersde_theory figures`` runs every registered figure function.
+"""Figure registry: ``python -m ersde_theory figures`` makes every registered figure.
 
-A figure function takes the output folder, writes its files there (use :func:`save`) and returns their
-paths. Register it with ``@figure("name")`` in a module imported by ``ersde_theory.plots``.
+A figure is a pair: a **study** function (no arguments) that computes the data, and a **draw** function
+``draw(data, outdir) -> list[Path]`` that writes the files (use :func:`save` for figures). Studies never
+import this package; plots call studies. Register with ``@figure("name", study=...)`` on the draw function
+in a module imported by ``ersde_theory.plots``.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-FIGURES: dict[str, Callable[[Path], list[Path]]] = {}
+
+@dataclass(frozen=True)
+class Figure:
+    """``study()`` → data; ``draw(data, outdir)`` → the written paths."""
+
+    study: Callable[[], Any]
+    draw: Callable[[Any, Path], list[Path]]
+
+    def __call__(self, outdir) -> list[Path]:
+        return self.draw(self.study(), Path(outdir))
 
 
-def figure(name: str):
-    def deco(fn):
+FIGURES: dict[str, Figure] = {}
+
+
+def figure(name: str, study: Callable[[], Any]):
+    """Register the decorated ``draw(data, outdir)`` with its ``study`` under ``name``."""
+
+    def deco(draw):
         if name in FIGURES:
             raise ValueError(f"figure {name!r} registered twice")
-        FIGURES[name] = fn
-        return fn
+        FIGURES[name] = Figure(study, draw)
+        return draw
 
     return deco
 
@@ -40,7 +58,7 @@ def save(fig, outdir: Path, name: str) -> list[Path]:
 
 
 def make_figures(outdir: Path, only: list[str] | None = None, log=print) -> dict[str, float]:
-    """Run the registered figure functions (all, or ``only``); returns seconds per figure."""
+    """Run the registered figures (all, or ``only``): study, then draw; returns seconds per figure."""
     names = list(FIGURES) if not only else only
     unknown = [n for n in names if n not in FIGURES]
     if unknown:

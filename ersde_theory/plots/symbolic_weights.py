@@ -1,4 +1,4 @@
-"""Figures of issue 3: the one-step prediction-error weights C_1, C_2 and the gain r of the seven NSFs on a
+"""The one-step prediction-error weights (docs/theory.md eqs. 17–18) C_1, C_2 and the gain r of the seven NSFs on a
 20-step Karras schedule, and the ordering result (ODE minimises |C_n|, SDE-like φ has the smaller gain).
 
 Numbers are the solver's coefficients (``ersde_coefficients``, tested against the symbolic layer to 1e-12);
@@ -10,8 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..coefficients.ersde import ersde_coefficients
-from ..coefficients.schedules import get_sigmas_karras
+from ..studies.figure_data import karras_coefficients
 from ..theory.nsf import NSF_NAMES, resolve_nsf
 from ..theory.symbolic import ordering_derivation, series_derivation
 from .registry import figure, plt, save
@@ -20,8 +19,7 @@ N_STEPS, SIGMA_MIN, SIGMA_MAX = 20, 0.002, 80.0
 
 
 def _coeffs():
-    sig = get_sigmas_karras(N_STEPS, SIGMA_MIN, SIGMA_MAX).numpy()
-    return sig, {name: ersde_coefficients(sig, name) for name in NSF_NAMES}
+    return karras_coefficients(N_STEPS, SIGMA_MIN, SIGMA_MAX)
 
 
 def _caption(outdir, name, derivation) -> Path:
@@ -30,9 +28,9 @@ def _caption(outdir, name, derivation) -> Path:
     return path
 
 
-@figure("prediction_error_weights")
-def prediction_error_weights(outdir):
-    sig, co = _coeffs()
+@figure("prediction_error_weights", study=_coeffs)
+def prediction_error_weights(data, outdir):
+    sig, co = data
     i = np.arange(N_STEPS - 1)  # the last step (to σ = 0) returns x_θ: r = C_n = 0
     fig, axes = plt.subplots(1, 3, figsize=(14, 4))
     for name, c in co.items():
@@ -53,9 +51,9 @@ def prediction_error_weights(outdir):
     ]
 
 
-@figure("ordering_result")
-def ordering_result(outdir):
-    sig, co = _coeffs()
+@figure("ordering_result", study=_coeffs)
+def ordering_result(data, outdir):
+    sig, co = data
     ode = co["ode"]
     i = np.arange(N_STEPS - 1)
     fig, axes = plt.subplots(1, 3, figsize=(14, 4))

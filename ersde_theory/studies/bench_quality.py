@@ -1,12 +1,14 @@
 """``python -m ersde_theory bench quality``: every sampler × NFE × denoiser {exact, learned} × problem
-{ring_2d, image_like_64d}, scored by :mod:`.quality_metrics` with 95 % CIs and noise floors.
+{ring_2d, image_like_64d}, scored by :mod:`ersde_theory.evaluation.quality` with 95 % CIs (docs/theory.md
+eq. 33) and noise floors (eq. 32).
 
 All samplers of one (problem, denoiser, NFE) cell start from the same initial noise and use one generator
 with the same seed, so sample i of every sampler shares its seed: differences between samplers are paired
 (``paired_difference``). Verdicts per metric: "best" (lowest value), "tie" (the paired 95 % CI of the
 difference to the best contains 0, with the floor sd added in quadrature: indistinguishable) or "worse".
-Outputs: ``bench_quality[_quick].json``, ``.md`` (tables at every NFE, NFE 10 and 20 first) and
-``bench_quality[_quick]_<problem>.png/pdf`` (metric vs NFE with CI bands and the floor).
+Outputs: ``bench_quality[_quick].json`` and ``.md`` (tables at every NFE, NFE 10 and 20 first); the plots
+``bench_quality[_quick]_<problem>.png/pdf`` (metric vs NFE with CI bands and the floor) are drawn by
+:func:`ersde_theory.plots.benches.plot_quality` (``ersde_theory.plots.benches.run_quality`` does both).
 """
 
 from __future__ import annotations
@@ -19,10 +21,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..evaluation.intervals import normal_interval, z_quantile
+from ..evaluation.quality import QualityReference, paired_difference
+from ..evaluation.samplers import SAMPLERS, SIGMA_MAX, run_sampler
 from ..toys.learned import load_learned
 from ..toys.problems import get_problem
-from .quality_metrics import QualityReference, paired_difference
-from .sampler_zoo import SAMPLERS, SIGMA_MAX, run_sampler
 
 __all__ = ["PRESETS", "run_quality", "sample_cell", "compare_cell", "get_model", "markdown_table"]
 
@@ -59,7 +62,9 @@ def sample_cell(model, dim: int, sampler, nfe: int, n: int, seed: int, device="c
 
 
 def compare_cell(raws: dict, ref: QualityReference) -> dict:
-    """Per sampler and metric: value, SE, CI, floor, paired difference to the best and the verdict."""
+    """Per sampler and metric: value, SE, 95 % normal CI (eq. 33), floor (eq. 32), paired difference to the
+    best and the verdict."""
+    z = z_quantile(0.95)
     out = {s: {} for s in raws}
     for k in ref.names:
         best = min(raws, key=lambda s: raws[s][k].value)
@@ -69,11 +74,11 @@ def compare_cell(raws: dict, ref: QualityReference) -> dict:
             se = float(np.hypot(m.se, floor_sd))
             diff, dse = paired_difference(m, raws[best][k]) if s != best else (0.0, 0.0)
             dse = float(np.hypot(dse, floor_sd))
-            verdict = "best" if s == best else ("tie" if diff <= 1.96 * dse else "worse")
+            verdict = "best" if s == best else ("tie" if diff <= z * dse else "worse")
             out[s][k] = dict(
                 value=m.value,
                 se=se,
-                ci=[m.value - 1.96 * se, m.value + 1.96 * se],
+                ci=normal_interval(m.value, se),
                 floor=ref.floor[k][0],
                 floor_sd=floor_sd,
                 diff_vs_best=diff,
@@ -128,47 +133,6 @@ def write_markdown(path: Path, data: dict) -> None:
     path.write_text("\n".join(parts))
 
 
-def plot_problem(data: dict, problem: str, outdir: Path, stem: str) -> list[Path]:
-    from ..plots.registry import plt, save
-
-    recs = [r for r in data["records"] if r["problem"] == problem]
-    metrics = list(data["floors"][problem])
-    dens = data["config"]["denoisers"]
-    fig, axes = plt.subplots(
-        len(metrics), len(dens), figsize=(5.2 * len(dens), 2.9 * len(metrics)), squeeze=False, sharex=True
-    )
-    cmap = plt.get_cmap("tab20")
-    for j, den in enumerate(dens):
-        for i, m in enumerate(metrics):
-            ax = axes[i, j]
-            f, fsd = data["floors"][problem][m]
-            vals = [r["metrics"][m]["value"] for r in recs if r["denoiser"] == den]
-            bottom = 0.3 * min(min(vals), max(f - 2 * fsd, f / 3))  # CI bands below this are cut off
-            for c, name in enumerate(SAMPLERS):
-                rs = sorted((r for r in recs if r["denoiser"] == den and r["sampler"] == name), key=lambda r: r["nfe"])
-                if not rs:
-                    continue
-                x = [r["nfe"] for r in rs]
-                v = np.array([r["metrics"][m]["value"] for r in rs])
-                lo = np.array([r["metrics"][m]["ci"][0] for r in rs])
-                hi = np.array([r["metrics"][m]["ci"][1] for r in rs])
-                style = "-" if not SAMPLERS[name].stochastic else "--"
-                lw = 2.2 if name.startswith("er_sde") else 1.2
-                ax.plot(x, v, style, color=cmap(c), lw=lw, label=name, marker="o", ms=2.5)
-                ax.fill_between(x, np.maximum(lo, bottom), hi, color=cmap(c), alpha=0.15, lw=0)
-            ax.axhspan(max(f - 2 * fsd, bottom), f + 2 * fsd, color="0.5", alpha=0.25, lw=0)
-            ax.axhline(f, color="0.4", lw=0.8, ls=":")
-            ax.set(xscale="log", yscale="log", title=f"{problem}, {den}: {METRIC_LABELS[m]}", ylim=(bottom, None))
-            ax.minorticks_off()
-            ax.set_xticks(data["config"]["nfes"], [str(v) for v in data["config"]["nfes"]])
-            if i == len(metrics) - 1:
-                ax.set_xlabel("NFE")
-    axes[0, -1].legend(fontsize=6.5, ncol=2, loc="upper right")
-    fig.suptitle("Sample quality vs NFE (95 % CI bands; grey: noise floor ± 2 sd; solid ODE, dashed SDE)")
-    fig.tight_layout()
-    return save(fig, outdir, f"{stem}_{problem}")
-
-
 def run_quality(
     outdir="figures",
     *,
@@ -180,7 +144,8 @@ def run_quality(
     denoisers=DENOISERS,
     log=print,
 ) -> dict:
-    """Run the benchmark (``quick``: the CI preset) and write JSON, markdown and plots to ``outdir``."""
+    """Run the benchmark (``quick``: the CI preset), write JSON and markdown to ``outdir`` and return the data
+    (plots: :func:`ersde_theory.plots.benches.plot_quality`)."""
     preset = PRESETS["quick" if quick else "full"]
     n_by = {p: preset["n"][p] for p in (problems or preset["n"])}
     names = list(samplers or SAMPLERS)
@@ -236,9 +201,7 @@ def run_quality(
     jpath = outdir / f"{stem}.json"
     jpath.write_text(json.dumps(data, indent=1, default=_json_default) + "\n")
     write_markdown(outdir / f"{stem}.md", data)
-    for prob in n_by:
-        plot_problem(data, prob, outdir, stem)
-    log(f"wrote {jpath}, {stem}.md and plots in {outdir}")
+    log(f"wrote {jpath} and {stem}.md in {outdir}")
     return data
 
 

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import torch
 
+from ..evaluation.samplers import SAMPLERS, SIGMA_MAX, Sampler, schedule_for
 from ..solvers._common import SamplerRun
-from .sampler_zoo import SAMPLERS, SIGMA_MAX, Sampler, schedule_for
 
 __all__ = ["er_sde_3_per_step_quadrature", "run_speed", "time_sampler", "WORKLOADS"]
 
@@ -48,8 +48,8 @@ def er_sde_3_per_step_quadrature(
     generator=None,
     disable=None,
 ) -> torch.Tensor:
-    """ER-SDE-Solver-3 as the published code organises it (notes §3), for speed comparisons: per step,
-    r = φ(σ_t)/φ(σ_s), var = σ_t² − σ_s² r² (set to 0 when |var| < 1e-6, decided on the host),
+    """ER-SDE-Solver-3 as the published code organises it (docs/theory.md eqs. 12–16), for speed comparisons:
+    per step, r = φ(σ_t)/φ(σ_s), var = σ_t² − σ_s² r² (set to 0 when |var| < 1e-6, decided on the host),
     ∫ dσ/φ and ∫ (σ − σ_s)/φ dσ by ``points``-point left Riemann sums on [σ_t, σ_s],
     C_1 = (σ_t − σ_s) + φ_t ∫ dσ/φ, C_2 = (σ_t − σ_s)²/2 + φ_t ∫ (σ − σ_s)/φ dσ, and
     x_t = r x_s + (1 − r) D + C_1 D1 + C_2 D2 + √var z with the published divided differences."""

@@ -11,7 +11,7 @@ reference (SRA1 on the fine grid, or DOP853 rtol 1e-12 for h = 0) and, through
 
 Errors, per step count N, over M coupled paths (e_b = x_N,b − x_ref,b):
 
-* strong RMS   sqrt(mean_b |e_b|²)                  (the issue's strong error)
+* strong RMS   sqrt(mean_b |e_b|²)                  (the strong error)
 * strong median  median_b |e_b|                      (typical path; insensitive to rare mode switches)
 * weak f       |mean_b (f(x_N,b) − f(x_ref,b))|       (control variate: f(x_ref) has the exact mean up to the
                                                        reference's own error), standard error sd/sqrt(M);
@@ -20,12 +20,16 @@ Errors, per step count N, over M coupled paths (e_b = x_N,b − x_ref,b):
 Test functions: f = x·e (mean), |x|²/D (second moment), 1[x·e' > 0] (mode indicator; e' points between modes),
 with exact values from the mixture.
 
-Orders: least-squares slope of log error against log N on the fit window (the finest ``fit_points`` step
-counts with N ≥ ``fit_min_steps`` whose error is ≥ ``floor_factor`` × the reference's error bound; weak: also
-|mean| ≥ 2 standard errors), with a bootstrap 95% CI (paths resampled jointly for all N). Paths that the
+Orders (docs/theory.md eq. 34): least-squares slope of log error against log N on the fit window (the finest
+``fit_points`` step counts with N ≥ ``fit_min_steps`` whose error is ≥ ``floor_factor`` × the reference's error
+bound; weak: also |mean| ≥ 2 standard errors), with a bootstrap 95% percentile CI (paths resampled jointly for
+all N). Paths that the
 reference itself does not resolve (it and its check solution end > 1e-2 apart: a separatrix crossing) are
 left out and counted. The floor of the ``official`` quadrature is located where its error first exceeds twice
 the ``exact`` one and stays so.
+
+This module returns data and writes JSON/markdown; the log-log plots are drawn by
+:mod:`ersde_theory.plots.convergence` (whose ``write_outputs`` writes both).
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ import torch
 from scipy.special import ndtr
 
 from ..coefficients.schedules import get_sigmas_karras
+from ..evaluation.orders import finest_window, fit_order, fit_order_bootstrap, pairwise_orders
 from ..references.brownian import BrownianPath, CoupledNoise
 from ..references.integrator import integrate_pf_ode, integrate_sra
 from ..solvers.ersde import sample_er_sde
@@ -57,7 +62,7 @@ __all__ = [
     "fine_grid",
     "reference_solution",
     "weak_test_functions",
-    "fit_order",
+    "order_with_ci",
     "run_case",
     "run_study",
     "markdown_table",
@@ -129,7 +134,7 @@ def fine_grid(cfg: ConvergenceConfig, steps) -> np.ndarray:
     n = cfg.refine * max(steps)
     if cfg.refine < 4 or any(n % s for s in steps):
         raise ValueError(f"refine must be >= 4 and every step count must divide {n}")
-    return get_sigmas_karras(n + 1, cfg.sigma_min, cfg.sigma_max, cfg.rho).numpy()[:-1]
+    return get_sigmas_karras(n + 1, cfg.sigma_min, cfg.sigma_max, cfg.rho, final_zero=False).numpy()
 
 
 def reference_solution(
@@ -178,8 +183,7 @@ def reference_solution(
         bound_median=med[0],
     )
     if kind == "sra1" and len(strides) >= 3:
-        sl = np.polyfit(np.log(np.asarray(strides[1:], dtype=float)), np.log(np.maximum(rms, 1e-300)), 1)[0]
-        out["self_order_rms"] = float(sl)
+        out["self_order_rms"] = -fit_order(strides[1:], rms)  # error grows with the stride: slope, eq. (34)
     return out
 
 
@@ -211,32 +215,12 @@ def _stat(kind: str, v: torch.Tensor) -> torch.Tensor:
     return v.mean(-1).abs()
 
 
-def fit_order(steps, values: torch.Tensor, kind: str, mask, *, bootstrap: int = 400, seed: int = 0):
-    """Order = −slope of log(statistic) vs log N over ``mask``; bootstrap 95% CI over paths.
+def order_with_ci(steps, values: torch.Tensor, kind: str, mask, *, bootstrap: int = 400, seed: int = 0):
+    """Order (eq. 34) of the error statistic ``kind`` over ``mask``, with a bootstrap 95% CI over paths.
 
     ``values`` (n_steps, M): squared errors (strong) or f(x_N) − f(x_ref) (weak). Returns (order, lo, hi) or
     (None, None, None) with fewer than 3 points in the window."""
-    mask = np.asarray(mask, dtype=bool)
-    if mask.sum() < 3:
-        return None, None, None
-    x = np.log(np.asarray(steps, dtype=np.float64)[mask])
-    v = values[torch.from_numpy(mask)]
-    xc = x - x.mean()
-
-    def slope(stats):  # stats (n_window, ...) -> order per column
-        y = np.log(np.maximum(stats, 1e-300))
-        return -np.tensordot(xc, y - y.mean(0), axes=(0, 0)) / np.sum(xc**2)
-
-    order = float(slope(_stat(kind, v).numpy()))
-    g = torch.Generator().manual_seed(seed)
-    boots = []
-    for chunk in range(0, bootstrap, 100):
-        b = min(100, bootstrap - chunk)
-        idx = torch.randint(0, v.shape[1], (b, v.shape[1]), generator=g)
-        boots.append(slope(_stat(kind, v[:, idx]).numpy()))  # (n_window, b) -> (b,)
-    boots = np.concatenate(boots)
-    lo, hi = np.percentile(boots, [2.5, 97.5])
-    return order, float(lo), float(hi)
+    return fit_order_bootstrap(steps, values, lambda v: _stat(kind, v), mask, reps=bootstrap, seed=seed)
 
 
 def _floor_onset(steps, official, exact, factor: float = 2.0):
@@ -309,7 +293,7 @@ def run_case(cfg: ConvergenceConfig, problem: str, nsf_name: str, log=print) -> 
             err = _stat(kind, sq).numpy()
             bound = ref["bound_rms"] if kind == "strong_rms" else ref["bound_median"]
             mask = _window(cfg, steps, err >= cfg.floor_factor * bound)
-            p, lo, hi = fit_order(steps, sq, kind, mask, bootstrap=cfg.bootstrap, seed=cfg.seed)
+            p, lo, hi = order_with_ci(steps, sq, kind, mask, bootstrap=cfg.bootstrap, seed=cfg.seed)
             entries.append(
                 dict(
                     base,
@@ -318,7 +302,7 @@ def run_case(cfg: ConvergenceConfig, problem: str, nsf_name: str, log=print) -> 
                     fit_steps=np.asarray(steps)[mask].tolist(),
                     fitted_order=p,
                     ci=[lo, hi],
-                    local_slopes=_local_slopes(steps, err),
+                    local_slopes=pairwise_orders(steps, err),
                 )
             )
         for kind in WEAK_KINDS:
@@ -330,7 +314,7 @@ def run_case(cfg: ConvergenceConfig, problem: str, nsf_name: str, log=print) -> 
                 steps,
                 (err > 0) & (err >= 2 * se) & (err >= cfg.floor_factor * ref["bound_rms"] * _lipschitz(kind)),
             )
-            p, lo, hi = fit_order(steps, d, kind, mask, bootstrap=cfg.bootstrap, seed=cfg.seed)
+            p, lo, hi = order_with_ci(steps, d, kind, mask, bootstrap=cfg.bootstrap, seed=cfg.seed)
             entries.append(
                 dict(
                     base,
@@ -342,7 +326,7 @@ def run_case(cfg: ConvergenceConfig, problem: str, nsf_name: str, log=print) -> 
                     fit_steps=np.asarray(steps)[mask].tolist(),
                     fitted_order=p,
                     ci=[lo, hi],
-                    local_slopes=_local_slopes(steps, err),
+                    local_slopes=pairwise_orders(steps, err),
                 )
             )
     _add_floor_onsets(entries)
@@ -366,24 +350,14 @@ def run_case(cfg: ConvergenceConfig, problem: str, nsf_name: str, log=print) -> 
 
 
 def _window(cfg: ConvergenceConfig, steps, resolved) -> np.ndarray:
-    """The fit window: the finest ``fit_points`` resolved step counts with N ≥ ``fit_min_steps``."""
-    ok = (np.asarray(steps) >= cfg.fit_min_steps) & np.asarray(resolved, dtype=bool)
-    keep = np.flatnonzero(ok)[-cfg.fit_points :]
-    mask = np.zeros(len(steps), dtype=bool)
-    mask[keep] = True
-    return mask
+    """The fit window: the finest ``fit_points`` resolved step counts with N ≥ ``fit_min_steps`` (eq. 34)."""
+    return finest_window(steps, resolved, cfg.fit_min_steps, cfg.fit_points)
 
 
 def _lipschitz(kind: str) -> float:
     """Scale turning the reference's strong bound into a bound on its weak error (0 for the indicator,
     whose reference error is not controlled by the strong bound; it is checked against the exact value)."""
     return {"weak_mean": 1.0, "weak_second_moment": 10.0, "weak_mode": 0.0}[kind]
-
-
-def _local_slopes(steps, err) -> list:
-    s = np.log(np.asarray(steps, dtype=float))
-    e = np.log(np.maximum(np.asarray(err, dtype=float), 1e-300))
-    return (-np.diff(e) / np.diff(s)).tolist()
 
 
 def _add_floor_onsets(entries: list[dict]) -> None:
@@ -489,16 +463,16 @@ def _json_ready(obj):
     return obj
 
 
-def write_outputs(results: dict, outdir, suffix: str = "") -> list[Path]:
-    """figures/convergence_orders{suffix}.json and .md, and the log-log plots."""
-    from ..plots.convergence import plot_convergence
-
+def write_outputs(results: dict, outdir, suffix: str = "", plot=None) -> list[Path]:
+    """``convergence_orders{suffix}.json`` and ``.md`` in ``outdir``; with ``plot(results, outdir, suffix)``
+    (e.g. :func:`ersde_theory.plots.convergence.plot_convergence`) also the figures it writes.
+    :func:`ersde_theory.plots.convergence.write_outputs` is this with the log-log plots."""
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     jpath, mpath = outdir / f"convergence_orders{suffix}.json", outdir / f"convergence_orders{suffix}.md"
     jpath.write_text(json.dumps(_json_ready({k: v for k, v in results.items() if k != "seconds"}), indent=1) + "\n")
     mpath.write_text(markdown_table(results))
-    return [jpath, mpath] + plot_convergence(results, outdir, suffix)
+    return [jpath, mpath] + (list(plot(results, outdir, suffix)) if plot is not None else [])
 
 
 def config_for(full: bool, **overrides) -> ConvergenceConfig:
@@ -516,7 +490,7 @@ def reference_benchmark(
     """Time the reference with ``paths`` coupled paths and report its self-consistency (RMS and median
     distance between the reference and its check solution: DOP853 rtol 1e-12 vs 1e-10; SRA1 stride 1 vs 2)."""
     gm = get_problem(problem)
-    fine = get_sigmas_karras(fine_steps + 1, cfg.sigma_min, cfg.sigma_max, cfg.rho).numpy()[:-1]
+    fine = get_sigmas_karras(fine_steps + 1, cfg.sigma_min, cfg.sigma_max, cfg.rho, final_zero=False).numpy()
     x0 = gm.sample(paths, torch.Generator().manual_seed(cfg.seed), sigma=float(fine[0]))
     rows = []
     for name in nsfs:

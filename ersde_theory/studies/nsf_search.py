@@ -14,9 +14,12 @@ Protocol (guards against the winner's curse): every candidate is scored on the t
 learned denoiser) with seed A; the score is the worse of its two relative sliced-W2² differences to er_sde_5
 (NFE 10 and 20, paired seeds). The top candidates are re-run with a fresh seed B and more samples, and on the
 held-out problem (image_like_64d, learned denoiser); a win "holds" where the paired 95 % CI of the difference
-lies below 0. Beside each candidate the one-step-error weights of its coefficients (notes §4) are recorded:
+lies below 0 (paired normal intervals, docs/theory.md eq. 33). Beside each candidate the one-step-error
+weights of its coefficients (docs/theory.md eqs. 17–18) are recorded:
 Σ|C_1|, Σ|C_2| (prediction error, smallest for the ODE) and Σ log r (how much past error is carried on,
 most negative = most correction), to see whether they predict the benchmark.
+
+The figure ``nsf_study[_quick].png/pdf`` is drawn by :func:`ersde_theory.plots.benches.plot_nsf`.
 """
 
 from __future__ import annotations
@@ -30,12 +33,13 @@ import scipy.stats
 import sympy as sp
 
 from ..coefficients.ersde import ersde_coefficients
+from ..evaluation.intervals import normal_interval
+from ..evaluation.quality import QualityReference, paired_difference
+from ..evaluation.samplers import SAMPLERS, schedule_for
 from ..theory.nsf import SIGMA, resolve_nsf
 from .bench_quality import get_model, sample_cell
-from .quality_metrics import QualityReference, paired_difference
-from .sampler_zoo import SAMPLERS, schedule_for
 
-__all__ = ["candidates", "one_step_weights", "run_nsf_study"]
+__all__ = ["candidates", "candidate_nsf", "one_step_weights", "run_nsf_study"]
 
 PRESETS = {
     "full": dict(n_select=20_000, n_confirm=100_000, n_heldout=10_000, top=5, nfes=(10, 20)),
@@ -89,8 +93,12 @@ def candidates(quick: bool = False) -> list[dict]:
     return out
 
 
-def _nsf(c: dict):
+def candidate_nsf(c: dict):
+    """The resolved NSF of a :func:`candidates` entry."""
     return resolve_nsf(c["name"] if c["expr"] is None else c["expr"])
+
+
+_nsf = candidate_nsf  # the name notebook 04 uses
 
 
 def one_step_weights(nsf, nfe: int) -> dict:
@@ -128,7 +136,7 @@ def _score(problem, denoiser, n, seed, nfes, cands, device, log):
                     diff=d,
                     diff_se=se,
                     rel=d / base[k].value,
-                    rel_ci=[(d - 1.96 * se) / base[k].value, (d + 1.96 * se) / base[k].value],
+                    rel_ci=[v / base[k].value for v in normal_interval(d, se)],
                 )
             rec[str(nfe)] = row
         log(f"  {problem} {denoiser} n={n} seed={seed} NFE {nfe}: {len(cands)} candidates scored")
@@ -141,7 +149,7 @@ def run_nsf_study(outdir="figures", *, quick: bool = False, device="cpu", log=pr
     cands = candidates(quick)
     t0 = time.perf_counter()
     for c in cands:
-        c["nsf"] = _nsf(c)
+        c["nsf"] = candidate_nsf(c)
         c["weights"] = {str(n): one_step_weights(c["nsf"], n) for n in nfes}
     log(f"[{time.perf_counter() - t0:6.1f}s] {len(cands)} candidate NSFs resolved")
     sel, sel_floor = _score("ring_2d", "learned", p["n_select"], 100, nfes, cands, device, log)
@@ -183,7 +191,6 @@ def run_nsf_study(outdir="figures", *, quick: bool = False, device="cpu", log=pr
     stem = "nsf_study_quick" if quick else "nsf_study"
     (outdir / f"{stem}.json").write_text(json.dumps(data, indent=1) + "\n")
     (outdir / f"{stem}.md").write_text(nsf_markdown(data))
-    plot_nsf(data, cands, outdir, stem)
     log(f"best: {data['best']}; wrote {outdir / (stem + '.json')}")
     return data
 
@@ -234,44 +241,3 @@ def nsf_markdown(data: dict) -> str:
         + ", ".join(f"{k}: {v:+.2f}" for k, v in data["spearman_weights_vs_score"].items()),
     ]
     return "\n".join(lines) + "\n"
-
-
-def plot_nsf(data: dict, cands: list[dict], outdir: Path, stem: str):
-    from ..plots.registry import plt, save
-
-    nfes = data["config"]["nfes"]
-    m = data["config"]["metric"]
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
-    fams = sorted({c["family"] for c in cands})
-    for f_i, fam in enumerate(fams):
-        cs = [c for c in cands if c["family"] == fam]
-        axes[0].scatter(
-            [100 * c["selection"][str(nfes[0])][m]["rel"] for c in cs],
-            [100 * c["selection"][str(nfes[-1])][m]["rel"] for c in cs],
-            label=fam,
-            s=14,
-            color=f"C{f_i}",
-        )
-        axes[1].scatter(
-            [c["weights"][str(nfes[0])]["sum_log_r"] for c in cs], [100 * c["score"] for c in cs], s=14, color=f"C{f_i}"
-        )
-    axes[0].axhline(0, color="0.5", lw=0.8)
-    axes[0].axvline(0, color="0.5", lw=0.8)
-    axes[0].set(
-        xlabel=f"Δ sliced W2² vs {BASELINE} at NFE {nfes[0]} (%)",
-        ylabel=f"at NFE {nfes[-1]} (%)",
-        title="selection stage (ring_2d, learned)",
-    )
-    axes[0].legend(fontsize=7)
-    axes[1].set(
-        xlabel=f"Σ log r at NFE {nfes[0]} (more negative: more noise / correction)",
-        ylabel="score = worse of the two (%)",
-        title="one-step weights vs benchmark",
-    )
-    sig = np.geomspace(0.002, 80, 400)
-    for c in [c for c in cands if c["name"] in (data["best"], BASELINE, "ode", "sde")]:
-        axes[2].plot(sig, c["nsf"].h_tilde_sq(sig), label=c["name"])
-    axes[2].set(xscale="log", xlabel="σ", ylabel="h̃²(σ)", title="relative noise level", ylim=(-0.05, 3))
-    axes[2].legend(fontsize=7)
-    fig.tight_layout()
-    return save(fig, outdir, stem)

@@ -1,7 +1,7 @@
 """``python -m ersde_theory bench official``: does the official 100-point Riemann quadrature beat the exact
 coefficients at NFE 5–10, and if so, why?
 
-The official coefficients differ from the exact ones in two ways (notes §3): C_1, C_2 come from left
+The official coefficients differ from the exact ones in two ways (docs/theory.md eqs. 12–13): C_1, C_2 come from left
 Riemann sums (relative error of several % at low NFE), and step variances below 1e-6 are set to 0. To separate
 them, four coefficient sets are run on the same seeds (paired) with ER-SDE-2 and ER-SDE-3 (er_sde_5):
 
@@ -15,8 +15,10 @@ them, four coefficient sets are run on the same seeds (paired) with ER-SDE-2 and
 The variants differ by a few % in two coefficients, far below the noise floor of any metric at a feasible n,
 so the statistics use independent paired replicates rather than the delta method: R seeds, each run with
 n samples through all four variants from the same initial noise and noise stream; the per-seed difference
-d_r = metric(variant) − metric(exact) has mean d̄ and a Student-t 95 % CI d̄ ± t_{R−1} sd(d)/√R.
+d_r = metric(variant) − metric(exact) has mean d̄ and a Student-t 95 % CI d̄ ± t_{R−1} sd(d)/√R (eq. 33).
 Coefficient diagnostics: the relative error of the official C_1, C_2 per step and the noise std the clipping drops.
+Every variant runs through the public :func:`~ersde_theory.solvers.ersde.sample_er_sde` with its precomputed
+``coefficients``. The figure is drawn by :func:`ersde_theory.plots.benches.plot_official`.
 """
 
 from __future__ import annotations
@@ -27,16 +29,15 @@ import time
 from pathlib import Path
 
 import numpy as np
-import scipy.stats
 import torch
 
 from ..coefficients.ersde import StepCoefficients, ersde_coefficients
-from ..solvers._common import SamplerRun
-from ..solvers.ersde import ersde_loop
+from ..evaluation.intervals import t_quantile
+from ..evaluation.quality import QualityReference
+from ..evaluation.samplers import SAMPLERS, schedule_for
+from ..solvers.ersde import sample_er_sde
 from ..toys.problems import get_problem
 from .bench_quality import get_model, initial_noise
-from .quality_metrics import QualityReference
-from .sampler_zoo import SAMPLERS, schedule_for
 
 __all__ = ["coefficient_variants", "run_coefficients", "run_official_vs_exact", "VARIANTS"]
 
@@ -70,18 +71,16 @@ def coefficient_variants(sigmas, nsf="er_sde_5") -> dict[str, StepCoefficients]:
 def run_coefficients(
     model, x: torch.Tensor, coeffs: StepCoefficients, order: int, generator, derivatives: str = "published"
 ) -> torch.Tensor:
-    """ER-SDE-Solver-``order`` with a given coefficient set."""
-    run = SamplerRun(model, x, coeffs.sigmas, generator=generator)
-    return ersde_loop(
-        lambda xi, i: run.denoise(xi, run.sig[i]),
+    """ER-SDE-Solver-``order`` with a given coefficient set (on ``coeffs.sigmas``)."""
+    return sample_er_sde(
+        model,
         x,
-        coeffs,
+        coeffs.sigmas,
         order=order,
         derivatives=derivatives,
-        noise=run.noise,
-        on_step=None,
+        coefficients=coeffs,
+        generator=generator,
         disable=True,
-        check_finite="end",
     )
 
 
@@ -109,7 +108,7 @@ def run_official_vs_exact(outdir="figures", *, quick: bool = False, device="cpu"
         ref = QualityReference(gm, n, floor_reps=3)
         floors[prob] = {k: list(v) for k, v in ref.floor.items()}
         reps = p["reps"][prob]
-        tq = float(scipy.stats.t.ppf(0.975, reps - 1))
+        tq = t_quantile(reps)
         for den in ("exact", "learned"):
             model = get_model(prob, den, device)
             for nfe in p["nfes"]:
@@ -163,7 +162,6 @@ def run_official_vs_exact(outdir="figures", *, quick: bool = False, device="cpu"
     stem = "official_vs_exact_quick" if quick else "official_vs_exact"
     (outdir / f"{stem}.json").write_text(json.dumps(data, indent=1) + "\n")
     (outdir / f"{stem}.md").write_text(official_markdown(data))
-    plot_official(data, outdir, stem)
     log(f"wrote {outdir / (stem + '.json')}")
     return data
 
@@ -209,34 +207,3 @@ def official_markdown(data: dict) -> str:
                             + " |"
                         )
     return "\n".join(lines) + "\n"
-
-
-def plot_official(data: dict, outdir: Path, stem: str):
-    from ..plots.registry import plt, save
-
-    cfg = data["config"]
-    probs, dens = list(cfg["n"]), ("exact", "learned")
-    fig, axes = plt.subplots(len(probs), len(dens), figsize=(11, 3.6 * len(probs)), squeeze=False)
-    order = max(cfg["orders"])
-    for i, prob in enumerate(probs):
-        for j, den in enumerate(dens):
-            ax = axes[i, j]
-            for v_i, var in enumerate(VARIANTS[1:]):
-                rs = sorted(
-                    (
-                        r
-                        for r in data["records"]
-                        if (r["problem"], r["denoiser"], r["order"], r["variant"]) == (prob, den, order, var)
-                    ),
-                    key=lambda r: r["nfe"],
-                )
-                x = np.array([r["nfe"] for r in rs]) + 0.12 * (v_i - 1)
-                rel = [r["metrics"]["sw2"] for r in rs]
-                y = np.array([m["diff"] / m["exact"] for m in rel])
-                err = np.array([1.96 * m["se"] / m["exact"] for m in rel])
-                ax.errorbar(x, 100 * y, yerr=100 * err, fmt="o", ms=3, capsize=2, label=var)
-            ax.axhline(0, color="0.5", lw=0.8)
-            ax.set(title=f"{prob}, {den} denoiser, ER-SDE-{order}", xlabel="NFE", ylabel="Δ sliced W2² vs exact (%)")
-    axes[0, 0].legend(fontsize=7)
-    fig.tight_layout()
-    return save(fig, outdir, stem)

@@ -1,4 +1,4 @@
-"""Issue 7 measurements: the published ER-SDE-Solver-3 against the corrected one.
+"""Measurements of the published ER-SDE-Solver-3 against the corrected one (docs/theory.md §6, eqs. 23–26).
 
 1. Deterministic order (h̃ = 0). Data N(m, s0²) in 1-D: along the probability-flow ODE
    x(σ) = m + (x(σ_s) − m) √(s0² + σ²)/√(s0² + σ_s²). End-point errors on schedules without the final 0.
@@ -11,18 +11,19 @@
    exact solution's noise η = ∫ (Φ(t)/Φ(u)) dw, Φ = exp ∫ k, are jointly Gaussian with variances and
    covariance ∫ kernel·kernel 2u h̃²(u) du (nested Gauss–Legendre). Drawing (ξ_j, η_j) gives an exact
    reference y_{j+1} = (Φ_{j+1}/Φ_j) y_j + η_j, and coarse-step noise composes exactly from fine ξ_j as
-   ξ[s,t] = r(m,t) ξ[s,m] + ξ[m,t] (notes §7) on nested grids.
-4. Quality per NFE on the mixtures with the exact denoiser: Fréchet distance of the samples' Gaussian fit to
-   the exact moments, mean and 95 % t-interval over seeds, and the paired difference corrected − published
-   (same initial states and noise).
+   ξ[s,t] = r(m,t) ξ[s,m] + ξ[m,t] (docs/theory.md eq. 10) on nested grids.
+4. Quality per NFE on the mixtures with the exact denoiser: Fréchet distance (eq. 31) of the samples' Gaussian
+   fit to the exact moments, mean and 95 % t-interval (eq. 33) over seeds, and the paired difference
+   corrected − published (same initial states and noise), beside the FD noise floor (eq. 32).
 
-:func:`run_benchmark` runs everything and writes ``third_order.json`` and ``third_order.md``.
+Orders are least-squares fits and pairwise orders (eq. 34). :func:`run_benchmark` runs everything and writes
+``third_order.json`` and ``third_order.md``; :func:`order_panel_data` is the data of the ``third_order``
+figure (drawn by :mod:`ersde_theory.plots.third_order`).
 """
 
 from __future__ import annotations
 
 import json
-import math
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -33,13 +34,15 @@ import torch
 
 from ..coefficients.ersde import ersde_coefficients
 from ..coefficients.schedules import get_sigmas_karras
-from ..solvers._common import make_noise
-from ..solvers.ersde import ersde_loop, sample_er_sde
+from ..evaluation.frechet import frechet_to_moments
+from ..evaluation.intervals import paired_t_interval, percentile_interval, t_interval
+from ..evaluation.noise_floor import fd_noise_floor
+from ..evaluation.orders import fit_order, pairwise_orders, window_between
+from ..solvers.ersde import sample_er_sde
 from ..theory.nsf import resolve_nsf
 from ..theory.quadrature import integrate_log, log_nodes
 from ..toys.gmm import GaussianMixture
 from ..toys.problems import get_problem
-from .metrics import fd_noise_floor, frechet_to_moments
 
 SIGMA_MIN, SIGMA_MAX = 0.002, 80.0
 
@@ -94,7 +97,7 @@ class GaussianData:
 def steps(n: int, schedule: str = "karras", sigma_min: float = SIGMA_MIN, sigma_max: float = SIGMA_MAX) -> np.ndarray:
     """n steps from σ_max to σ_min without the final 0: Karras ρ = 7 or log-uniform (n + 1 values)."""
     if schedule == "karras":
-        return get_sigmas_karras(n + 1, sigma_min, sigma_max).numpy()[:-1]
+        return get_sigmas_karras(n + 1, sigma_min, sigma_max, final_zero=False).numpy()
     if schedule == "loguniform":
         return np.geomspace(sigma_max, sigma_min, n + 1)
     raise ValueError(f"unknown schedule {schedule!r}; use 'karras' or 'loguniform'")
@@ -103,47 +106,28 @@ def steps(n: int, schedule: str = "karras", sigma_min: float = SIGMA_MIN, sigma_
 def run_variant(
     variant: Variant, model, x: torch.Tensor, sigmas, *, nsf="ode", noise_sampler=None, generator=None
 ) -> torch.Tensor:
-    """ER-SDE-``variant.order`` on a VE model through the solver core (same as :func:`sample_er_sde`, plus
-    the ``correct_start`` switch)."""
-    coeffs = ersde_coefficients(sigmas, nsf)
-    sig = torch.from_numpy(coeffs.sigmas)
-    s_in = x.new_ones(x.shape[0])
-    noise = make_noise(x, generator, noise_sampler, sig)
-    return ersde_loop(
-        lambda xi, i: model(xi, sig[i] * s_in),
+    """ER-SDE-``variant.order`` on a VE model: :func:`sample_er_sde` with the variant's derivative estimate
+    and third-order start (``correct_start``, eq. 26)."""
+    return sample_er_sde(
+        model,
         x,
-        coeffs,
+        sigmas,
         order=variant.order,
+        nsf=nsf,
         derivatives=variant.derivatives,
-        noise=noise,
-        on_step=None,
-        disable=True,
-        check_finite="end",
         correct_start=variant.correct_start,
+        noise_sampler=noise_sampler,
+        generator=generator,
+        disable=True,
     )
 
 
-# ----- order fits ---------------------------------------------------------------------------------------
-def fit_order(ns, errs) -> float:
-    """Least-squares slope p of log err = c − p log N."""
-    return float(-np.polyfit(np.log(np.asarray(ns, float)), np.log(np.asarray(errs, float)), 1)[0])
-
-
-def pairwise_orders(ns, errs) -> list[float]:
-    ns, errs = np.asarray(ns, float), np.asarray(errs, float)
-    return (-np.diff(np.log(errs)) / np.diff(np.log(ns))).tolist()
-
-
-def _window(ns, lo, hi):
-    ns = np.asarray(ns)
-    return np.flatnonzero((ns >= lo) & (ns <= hi))
-
-
+# ----- order fits (eq. 34) --------------------------------------------------------------------------------
 def windowed_orders(ns, errs, windows) -> dict[str, float]:
     """Least-squares orders over each window (lo, hi) of N that holds at least two points."""
     out = {}
     for lo, hi in windows:
-        idx = _window(ns, lo, hi)
+        idx = window_between(ns, lo, hi)
         if idx.size >= 2:
             out[f"{lo}-{hi}"] = fit_order(np.asarray(ns)[idx], np.asarray(errs)[idx])
     return out
@@ -316,7 +300,7 @@ def strong_errors(
         raise ValueError(f"every N must divide the finest N={n_fine} (nested grids), got {ns}")
     sig_fine = steps(n_fine, "karras")
     rng = np.random.default_rng(seed)
-    idx = _window(ns, *fit_window)
+    idx = window_between(ns, *fit_window)
     if idx.size < 2:  # too few points in the window: fit over all N
         idx = np.arange(len(ns))
     out = dict(ns=ns, n_paths=n_paths, data=asdict(data), fit_window=[ns[idx[0]], ns[idx[-1]]], nsfs={})
@@ -334,22 +318,16 @@ def strong_errors(
             fits = [fit_order(np.asarray(ns)[idx], b[idx]) for b in bs]
             rows[v.label] = dict(
                 rms=rms.tolist(),
-                rms_ci=np.percentile(bs, [2.5, 97.5], axis=0).T.tolist(),
+                rms_ci=percentile_interval(bs, axis=0).T.tolist(),
                 pairwise=pairwise_orders(ns, rms),
                 fitted_order=fit_order(np.asarray(ns)[idx], rms[idx]),
-                fitted_order_ci=np.percentile(fits, [2.5, 97.5]).tolist(),
+                fitted_order_ci=percentile_interval(fits).tolist(),
             )
         out["nsfs"][nsf] = rows
     return out
 
 
 # ----- 4. quality per NFE on the mixtures ------------------------------------------------------------------
-def _t_interval(vals) -> tuple[float, float]:
-    vals = np.asarray(vals, float)
-    half = scipy.stats.t.ppf(0.975, len(vals) - 1) * vals.std(ddof=1) / math.sqrt(len(vals))
-    return float(vals.mean()), float(half)
-
-
 def nfe_quality(
     problems=("ring_2d", "image_like_64d"),
     nfes=(5, 10, 20, 50),
@@ -359,8 +337,9 @@ def nfe_quality(
     n_samples=None,
     seeds: int = 8,
 ) -> dict:
-    """FD to the exact moments per (problem, NSF, NFE, variant): mean ± 95 % t-half-width over ``seeds``,
-    the paired difference corrected − published, and the FD noise floor at the same sample size.
+    """FD (eq. 31) to the exact moments per (problem, NSF, NFE, variant): mean ± 95 % t-half-width (eq. 33)
+    over ``seeds``, the paired difference corrected − published, and the FD noise floor (eq. 32) at the same
+    sample size.
 
     Karras ρ = 7 steps 80 → 0.002 then 0 (NFE = steps); x_T are exact samples of the mixture at σ_max and
     every variant of one seed uses the same x_T and the same noise generator seed.
@@ -392,12 +371,39 @@ def nfe_quality(
                             disable=True,
                         )
                         fd[v.label].append(frechet_to_moments(xs, mean, cov))
-                row = {lab: _t_interval(vals) for lab, vals in fd.items()}
+                row = {lab: t_interval(vals) for lab, vals in fd.items()}
                 if ER3_PUB.label in fd and ER3_COR.label in fd:
-                    row["diff corrected - published"] = _t_interval(np.subtract(fd[ER3_COR.label], fd[ER3_PUB.label]))
+                    row["diff corrected - published"] = paired_t_interval(fd[ER3_COR.label], fd[ER3_PUB.label])
                 res[f"{nsf}/{nfe}"] = row
         out["problems"][prob] = dict(noise_floor=floor, results=res)
     return out
+
+
+# ----- the figure's data ----------------------------------------------------------------------------------
+def order_panel_data(
+    ode_ns=(10, 20, 40, 80, 160, 320, 640, 1280),
+    weak_ns=(10, 20, 40, 80, 160, 320, 640),
+    strong_ns=(10, 20, 40, 80, 160),
+    n_paths: int = 300,
+) -> dict:
+    """The four order panels of the ``third_order`` figure: Karras and log-uniform ODE errors (φ = σ), the weak
+    and the strong error with er_sde_5 (small sizes: 8 quantile states, 50 bootstrap resamples)."""
+    variants = MAIN_VARIANTS + (ER3_COR_EULER,)
+    return dict(
+        ode_karras=ode_errors(ode_ns, variants, fit_windows=(), n_points=8),
+        ode_loguniform=ode_errors(
+            ode_ns, variants, schedule="loguniform", sigma_min=0.02, sigma_max=2.0, fit_windows=(), n_points=8
+        ),
+        weak=weak_errors(weak_ns, MAIN_VARIANTS, ("er_sde_5",), fit_windows=()),
+        strong=strong_errors(
+            strong_ns,
+            (ER1,) + MAIN_VARIANTS,
+            ("er_sde_5",),
+            n_paths=n_paths,
+            fit_window=(strong_ns[0], strong_ns[-1]),
+            boot=50,
+        ),
+    )
 
 
 # ----- report --------------------------------------------------------------------------------------------
@@ -442,7 +448,7 @@ def _signed(x: float, sign: float) -> str:
 
 def markdown_report(res: dict) -> str:
     """Markdown tables of a :func:`run_benchmark` result."""
-    lines = ["# ER-SDE-Solver-3: published vs corrected (issue 7)", ""]
+    lines = ["# ER-SDE-Solver-3: published vs corrected", ""]
     for key in ("ode_karras", "ode_loguniform"):
         d = res[key]
         wins = list(next(iter(d["variants"].values()))["fitted_orders"])

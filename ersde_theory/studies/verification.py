@@ -11,10 +11,11 @@ import torch
 
 from ..coefficients.ersde import ersde_coefficients
 from ..coefficients.schedules import get_sigmas_karras, get_vp_schedule
+from ..evaluation.frechet import frechet_to_moments
+from ..evaluation.noise_floor import fd_noise_floor
 from ..solvers.ersde import sample_er_sde, sample_er_sde_vp
 from ..theory.nsf import NSF_NAMES
 from ..toys.problems import ring_2d
-from .metrics import fd_noise_floor, frechet_to_moments
 from .reference_coefficients import mp_step_coefficients
 from .vp_models import vp_gmm_model
 
@@ -73,8 +74,8 @@ def vp_ve_equivalence(n_steps: int = 20, batch: int = 256) -> dict[str, float]:
 
 
 def fd_table(n: int = 20000, nfes=(10, 20, 50), seed: int = 0) -> dict:
-    """Fréchet distance to the exact moments of ring_2d for ER-SDE-1/2/3 (er_sde_5, exact coefficients),
-    with the noise floor (mean ± sd of the FD of n exact samples)."""
+    """Fréchet distance (docs/theory.md eq. 31) to the exact moments of ring_2d for ER-SDE-1/2/3 (er_sde_5,
+    exact coefficients), with the noise floor (eq. 32: mean ± sd of the FD of n exact samples)."""
     gm = ring_2d()
     mean, cov = gm.mean().numpy(), gm.cov().numpy()
     floor_mean, floor_sd = fd_noise_floor(gm, n, reps=30, seed=seed + 1000)
@@ -89,16 +90,23 @@ def fd_table(n: int = 20000, nfes=(10, 20, 50), seed: int = 0) -> dict:
     return dict(n=n, floor_mean=floor_mean, floor_sd=floor_sd, rows=rows)
 
 
-def write_report(outdir: Path) -> list[Path]:
-    outdir = Path(outdir)
-    outdir.mkdir(parents=True, exist_ok=True)
+def report_data() -> dict:
+    """Everything the verification report shows (coefficients vs mpmath, VP ≡ VE, FD table)."""
     t0 = time.perf_counter()
     coef = coefficient_errors()
     vpve = vp_ve_equivalence()
     fd = fd_table()
-    data = dict(
+    return dict(
         coefficient_errors=coef, vp_ve_max_abs_diff=vpve, fd_ring_2d=fd, seconds=round(time.perf_counter() - t0, 1)
     )
+
+
+def write_report(outdir: Path, data: dict | None = None) -> list[Path]:
+    """``verification_report.md`` and ``.json`` in ``outdir`` from ``data`` (default: :func:`report_data`)."""
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    data = report_data() if data is None else data
+    coef, vpve, fd = data["coefficient_errors"], data["vp_ve_max_abs_diff"], data["fd_ring_2d"]
     jpath, mpath = outdir / "verification_report.json", outdir / "verification_report.md"
     jpath.write_text(json.dumps(data, indent=1) + "\n")
     lines = [

@@ -5,8 +5,10 @@ delta method: T(P̂_n) − T(P) ≈ (1/n) Σ_i IF(x_i) with the influence functi
 centred), so SE = sd(IF)/√n, and for two samplers run on the same seeds the paired difference has
 SE = sd(IF_A − IF_B)/√n. Influence functions used:
 
-* Fréchet distance to the exact moments (μ, Σ):  FD = |μ̂ − μ|² + tr(Σ̂ + Σ − 2 (A Σ̂ A)^{1/2}), A = Σ^{1/2};
-  IF(x) = 2 (μ̂ − μ)·(x − μ̂) + (x − μ̂)ᵀ G (x − μ̂) − tr(G Σ̂),  G = ∂FD/∂Σ̂ = I − A (A Σ̂ A)^{−1/2} A.
+* Fréchet distance (docs/theory.md eq. 31) to the exact moments (μ, Σ), with the unbiased sample covariance
+  Σ̂ = Σ_i q_i q_iᵀ/(n − 1), q_i = x_i − μ̂:  FD = |μ̂ − μ|² + tr(Σ̂ + Σ − 2 (A Σ̂ A)^{1/2}), A = Σ^{1/2};
+  IF(x_i) = 2 (μ̂ − μ)·q_i + n/(n − 1) q_iᵀ G q_i − tr(G Σ̂),  G = ∂FD/∂Σ̂ = I − A (A Σ̂ A)^{−1/2} A
+  (the factor n/(n − 1) makes the influence values of the unbiased Σ̂ average exactly to 0).
 * Sliced W2² over fixed unit directions θ_l against the exact law P (the limit of an infinitely large
   reference sample: each projection θ·P is a 1-D Gaussian mixture whose quantiles and partial moments are
   known): SW2² = mean_l W2²(θ_l·P̂_n, θ_l·P), W2² = ∫_0^1 (F_n^{-1}(u) − G^{-1}(u))² du, computed exactly
@@ -18,9 +20,10 @@ SE = sd(IF_A − IF_B)/√n. Influence functions used:
   for everything outside) against the exact bin probabilities p_b (products of normal CDF differences,
   in log space); IF(x) = log(q̂_{b(x)}/p_{b(x)}) − KL.
 
-The delta method breaks down where a metric sits at its noise floor (the value n exact samples give, which
-is not 0), so the floor (mean and sd over independent exact sample sets of the same n) is reported beside
-every value and its sd is added in quadrature to every standard error (:meth:`QualityReference.evaluate`).
+The delta method breaks down where a metric sits at its noise floor (eq. 32: the value n exact samples give,
+which is not 0), so the floor (mean and sd over independent exact sample sets of the same n) is reported
+beside every value and its sd is added in quadrature to every standard error; 95 % intervals are the normal
+intervals of eq. (33) (:meth:`QualityReference.evaluate`).
 """
 
 from __future__ import annotations
@@ -32,7 +35,9 @@ import scipy.linalg
 import scipy.special
 import torch
 
-from .metrics import frechet_distance
+from .frechet import frechet_distance
+from .intervals import normal_interval
+from .noise_floor import floor_summary, floor_values
 
 __all__ = [
     "Metric",
@@ -58,11 +63,13 @@ class Metric:
 
     @property
     def se(self) -> float:
+        """Delta-method standard error sd(IF)/√n (for the normal interval of eq. 33)."""
         return float(np.sqrt(np.var(self.influence) / self.influence.size))
 
 
 def paired_difference(a: Metric, b: Metric) -> tuple[float, float]:
-    """(T_A − T_B, its SE) for two samplers run on the same seeds (sample i of A and of B share seed i)."""
+    """(T_A − T_B, its delta-method SE sd(IF_A − IF_B)/√n) for two samplers run on the same seeds (sample i
+    of A and of B share seed i); the 95 % interval is eq. (33)'s normal interval."""
     if a.influence.shape != b.influence.shape:
         raise ValueError("paired differences need the same number of samples from both samplers")
     d = a.influence - b.influence
@@ -76,18 +83,20 @@ def to_numpy(x) -> np.ndarray:
 
 # ------------------------------------------------------------------------------------------ FD
 def fd_metric(samples, mean, cov) -> Metric:
-    """Fréchet distance of the Gaussian fit of ``samples`` to N(mean, cov), with its influence function."""
+    """Eq. (31) between the Gaussian fit of ``samples`` (unbiased covariance) and N(mean, cov), with its
+    influence function (module docstring)."""
     x = to_numpy(samples)
+    n = x.shape[0]
     mu, sig = np.asarray(mean, dtype=np.float64).ravel(), np.atleast_2d(np.asarray(cov, dtype=np.float64))
     m = x.mean(0)
     q = x - m
-    s_hat = np.atleast_2d(np.cov(x, rowvar=False, bias=True))
+    s_hat = np.atleast_2d(np.cov(x, rowvar=False))
     value = frechet_distance(m, s_hat, mu, sig)
     a = np.real(scipy.linalg.sqrtm(sig))
     w, v = np.linalg.eigh(a @ s_hat @ a)
     inv_sqrt = (v / np.sqrt(np.maximum(w, 1e-300))) @ v.T
     g = np.eye(len(mu)) - a @ inv_sqrt @ a
-    infl = 2 * q @ (m - mu) + np.einsum("ij,jk,ik->i", q, g, q) - np.trace(g @ s_hat)
+    infl = 2 * q @ (m - mu) + n / (n - 1) * np.einsum("ij,jk,ik->i", q, g, q) - np.trace(g @ s_hat)
     return Metric(value, infl)
 
 
@@ -226,7 +235,8 @@ def hist_kl_metric(samples, logp: np.ndarray, log_p_out: float, edges: np.ndarra
 # ------------------------------------------------------------------------------------------ reference
 class QualityReference:
     """Everything needed to score n samples of ``gm``: exact moments, the exact projected laws on ``n_dir``
-    directions cut into n quantile blocks, histogram bin probabilities (2-D) and the noise floor of each metric at n."""
+    directions cut into n quantile blocks, histogram bin probabilities (2-D) and the noise floor (eq. 32) of
+    each metric at n."""
 
     def __init__(
         self,
@@ -253,14 +263,8 @@ class QualityReference:
         if gm.D == 2 and _axis_aligned_std(gm) is not None:
             edges = np.linspace(-hist_lim, hist_lim, hist_bins + 1)
             self.hist = (*_hist_logp(gm, edges), edges)
-        floors = [self.raw(gm.sample(self.n, generator=g)) for _ in range(floor_reps)]
-        self.floor = {
-            k: (
-                float(np.mean([f[k].value for f in floors])),
-                float(np.std([f[k].value for f in floors], ddof=1)) if floor_reps > 1 else 0.0,
-            )
-            for k in floors[0]
-        }
+        floors = floor_values(lambda: gm.sample(self.n, generator=g), self.raw, floor_reps)
+        self.floor = {k: floor_summary([f[k].value for f in floors]) for k in floors[0]}
 
     @property
     def names(self) -> list[str]:
@@ -282,7 +286,8 @@ class QualityReference:
         return out
 
     def evaluate(self, samples) -> tuple[dict[str, dict], dict[str, Metric]]:
-        """(summary, raw): summary[name] = value, se (delta method ⊕ floor sd), 95 % CI, floor mean/sd."""
+        """(summary, raw): summary[name] = value, se (delta method ⊕ floor sd), 95 % CI (eq. 33), floor
+        mean/sd (eq. 32)."""
         raw = self.raw(samples)
         summary = {}
         for k, m in raw.items():
@@ -290,7 +295,7 @@ class QualityReference:
             summary[k] = dict(
                 value=m.value,
                 se=se,
-                ci=[m.value - 1.96 * se, m.value + 1.96 * se],
+                ci=normal_interval(m.value, se),
                 floor=self.floor[k][0],
                 floor_sd=self.floor[k][1],
             )

@@ -1,0 +1,53 @@
+"""Measuring solvers (docs/theory.md §8): the Fréchet distance (eq. 31), noise floors (eq. 32), confidence
+intervals (eq. 33), order fits (eq. 34), the sample-quality metrics of the toy benchmarks and the one
+sampler registry.
+
+Sits above ``theory``, ``coefficients``, ``solvers``, ``toys`` and ``references`` and below ``studies``,
+``plots``, ``images`` and the command line; it imports none of those.
+"""
+
+from .frechet import frechet_distance, frechet_to_moments, gaussian_moments
+from .intervals import (
+    mean_ci,
+    normal_interval,
+    paired_t_interval,
+    percentile_interval,
+    t_interval,
+    t_quantile,
+    z_quantile,
+)
+from .noise_floor import fd_noise_floor, floor_summary, floor_values
+from .orders import finest_window, fit_order, fit_order_bootstrap, fit_orders, pairwise_orders, window_between
+from .quality import Metric, QualityReference, paired_difference
+from .samplers import SAMPLERS, Sampler, run_sampler, schedule_for, solver_functions, steps_for_nfe
+
+__all__ = [
+    "frechet_distance",
+    "frechet_to_moments",
+    "gaussian_moments",
+    "fd_noise_floor",
+    "floor_values",
+    "floor_summary",
+    "t_interval",
+    "paired_t_interval",
+    "mean_ci",
+    "normal_interval",
+    "percentile_interval",
+    "t_quantile",
+    "z_quantile",
+    "fit_order",
+    "fit_orders",
+    "pairwise_orders",
+    "window_between",
+    "finest_window",
+    "fit_order_bootstrap",
+    "Metric",
+    "QualityReference",
+    "paired_difference",
+    "SAMPLERS",
+    "Sampler",
+    "run_sampler",
+    "schedule_for",
+    "solver_functions",
+    "steps_for_nfe",
+]

@@ -1,0 +1,123 @@
+"""The one sampler registry: name → :class:`Sampler` (function, default keywords, model calls per step,
+stochastic, label), with the NFE → steps rule. The toy benchmarks, the image layer
+(``images.sampling.available_samplers``) and the notebooks read it.
+
+Schedules are VE, Karras ρ = 7 from :data:`SIGMA_MAX` to :data:`SIGMA_MIN`, then 0. Every sampler makes one
+model call per step except Heun (2 per step, 1 on the last step to σ = 0), so for a budget of ``nfe`` calls:
+steps = nfe, or (nfe + 1) // 2 for Heun (2·steps − 1 ≤ nfe calls).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+
+from ..coefficients.schedules import get_sigmas_karras
+from ..solvers.baselines import (
+    sample_dpmpp_2m,
+    sample_dpmpp_2m_sde,
+    sample_dpmpp_3m_sde,
+    sample_euler,
+    sample_euler_ancestral,
+    sample_euler_maruyama,
+    sample_heun,
+    sample_sa_solver,
+)
+from ..solvers.ersde import sample_er_sde
+
+__all__ = [
+    "Sampler",
+    "SAMPLERS",
+    "solver_functions",
+    "steps_for_nfe",
+    "schedule_for",
+    "run_sampler",
+    "SIGMA_MIN",
+    "SIGMA_MAX",
+    "RHO",
+]
+
+SIGMA_MIN, SIGMA_MAX, RHO = 0.002, 80.0, 7.0
+
+
+@dataclass(frozen=True)
+class Sampler:
+    """One registry entry: ``fn(model, x, sigmas, *, generator, noise_sampler, disable, **kwargs)``."""
+
+    fn: Callable
+    kwargs: dict = field(default_factory=dict)
+    stochastic: bool = True
+    calls_per_step: int = 1
+    label: str = ""
+
+    @property
+    def solver(self) -> str:
+        """The solver function's name without ``sample_`` (``er_sde``, ``heun``, …)."""
+        return self.fn.__name__.removeprefix("sample_")
+
+    def steps(self, nfe: int) -> int:
+        """Steps that spend at most ``nfe`` model calls (schedules end in 0)."""
+        return (nfe + 1) // 2 if self.calls_per_step == 2 else nfe
+
+    def nfe(self, nfe_budget: int) -> int:
+        """Model calls actually made for a budget (schedules end in 0)."""
+        s = self.steps(nfe_budget)
+        return 2 * s - 1 if self.calls_per_step == 2 else s
+
+
+SAMPLERS: dict[str, Sampler] = {
+    "euler": Sampler(sample_euler, stochastic=False, label="Euler / DDIM (ODE)"),
+    "heun": Sampler(sample_heun, stochastic=False, calls_per_step=2, label="Heun, EDM (ODE)"),
+    "dpmpp_2m": Sampler(sample_dpmpp_2m, stochastic=False, label="DPM-Solver++(2M) (ODE)"),
+    "er_sde_3_ode": Sampler(sample_er_sde, dict(order=3, nsf="ode"), stochastic=False, label="ER-SDE-3, φ=σ (ODE)"),
+    "euler_ancestral": Sampler(sample_euler_ancestral, label="Euler ancestral / DDPM"),
+    "euler_maruyama": Sampler(sample_euler_maruyama, label="Euler–Maruyama, reverse SDE"),
+    "dpmpp_2m_sde": Sampler(sample_dpmpp_2m_sde, label="SDE-DPM-Solver++(2M)"),
+    "dpmpp_3m_sde": Sampler(sample_dpmpp_3m_sde, label="SDE-DPM-Solver++(3M)"),
+    "sa_solver": Sampler(sample_sa_solver, label="SA-Solver (3,4), paper τ"),
+    "er_sde_1": Sampler(sample_er_sde, dict(order=1), label="ER-SDE-1 (er_sde_5)"),
+    "er_sde_2": Sampler(sample_er_sde, dict(order=2), label="ER-SDE-2 (er_sde_5)"),
+    "er_sde_3": Sampler(sample_er_sde, dict(order=3), label="ER-SDE-3 (er_sde_5)"),
+}
+
+
+def solver_functions() -> dict[str, Sampler]:
+    """One entry per distinct solver function of :data:`SAMPLERS`, by :attr:`Sampler.solver` name, with
+    no default keywords (``er_sde`` then takes its order and NSF from the caller)."""
+    out: dict[str, Sampler] = {}
+    for s in SAMPLERS.values():
+        stochastic = any(t.stochastic for t in SAMPLERS.values() if t.fn is s.fn)
+        out.setdefault(s.solver, Sampler(s.fn, {}, stochastic, s.calls_per_step, s.fn.__name__))
+    return out
+
+
+def _lookup(sampler: Sampler | str) -> Sampler:
+    if isinstance(sampler, Sampler):
+        return sampler
+    if sampler in SAMPLERS:
+        return SAMPLERS[sampler]
+    funcs = solver_functions()
+    if sampler in funcs:
+        return funcs[sampler]
+    raise ValueError(f"unknown sampler {sampler!r}; registered: {', '.join(SAMPLERS)}, {', '.join(funcs)}")
+
+
+def steps_for_nfe(sampler: Sampler | str, nfe: int) -> int:
+    """The NFE → steps rule (module docstring) for a registry name, a solver name or an entry."""
+    return _lookup(sampler).steps(nfe)
+
+
+def schedule_for(sampler: Sampler | str, nfe: int) -> torch.Tensor:
+    """The Karras schedule (ρ = 7, σ 80 → 0.002, then 0) that spends the NFE budget ``nfe``."""
+    return get_sigmas_karras(_lookup(sampler).steps(nfe), SIGMA_MIN, SIGMA_MAX, RHO)
+
+
+def run_sampler(
+    sampler: Sampler | str, model, x: torch.Tensor, nfe: int, *, generator=None, noise_sampler=None, **overrides
+) -> torch.Tensor:
+    """Run ``sampler`` on the Karras schedule of its NFE budget (``overrides`` update its keywords)."""
+    s = _lookup(sampler)
+    kw = {**s.kwargs, **overrides}
+    return s.fn(model, x, schedule_for(s, nfe), generator=generator, noise_sampler=noise_sampler, disable=True, **kw)

@@ -1,0 +1,187 @@
+"""Figures of the toy benchmarks, and the CLI-facing runs that write a benchmark's data and its figures.
+
+The studies (``ersde_theory.studies.bench_quality``, ``nsf_search``, ``official_vs_exact``, ``bench_speed``)
+write JSON and markdown and return the data; the functions here draw it. :func:`run_quality`,
+:func:`run_nsf_study`, :func:`run_official_vs_exact` and :func:`run_speed` take the same arguments as the
+study functions of the same names and do both.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..evaluation.intervals import z_quantile
+from ..evaluation.samplers import SAMPLERS
+from ..studies import bench_quality, bench_speed, nsf_search, official_vs_exact
+from ..studies.bench_quality import METRIC_LABELS
+from ..studies.nsf_search import BASELINE, candidate_nsf, candidates
+from ..studies.official_vs_exact import VARIANTS
+from .registry import plt, save
+
+__all__ = [
+    "plot_quality",
+    "plot_problem",
+    "plot_nsf",
+    "plot_official",
+    "run_quality",
+    "run_nsf_study",
+    "run_official_vs_exact",
+    "run_speed",
+]
+
+
+def _stem(name: str, data: dict) -> str:
+    return f"{name}_quick" if data.get("preset") == "quick" else name
+
+
+def plot_problem(data: dict, problem: str, outdir: Path, stem: str) -> list[Path]:
+    """Metric vs NFE per denoiser for one problem, with 95 % CI bands and the noise floor ± 2 sd."""
+    recs = [r for r in data["records"] if r["problem"] == problem]
+    metrics = list(data["floors"][problem])
+    dens = data["config"]["denoisers"]
+    fig, axes = plt.subplots(
+        len(metrics), len(dens), figsize=(5.2 * len(dens), 2.9 * len(metrics)), squeeze=False, sharex=True
+    )
+    cmap = plt.get_cmap("tab20")
+    for j, den in enumerate(dens):
+        for i, m in enumerate(metrics):
+            ax = axes[i, j]
+            f, fsd = data["floors"][problem][m]
+            vals = [r["metrics"][m]["value"] for r in recs if r["denoiser"] == den]
+            bottom = 0.3 * min(min(vals), max(f - 2 * fsd, f / 3))  # CI bands below this are cut off
+            for c, name in enumerate(SAMPLERS):
+                rs = sorted((r for r in recs if r["denoiser"] == den and r["sampler"] == name), key=lambda r: r["nfe"])
+                if not rs:
+                    continue
+                x = [r["nfe"] for r in rs]
+                v = np.array([r["metrics"][m]["value"] for r in rs])
+                lo = np.array([r["metrics"][m]["ci"][0] for r in rs])
+                hi = np.array([r["metrics"][m]["ci"][1] for r in rs])
+                style = "-" if not SAMPLERS[name].stochastic else "--"
+                lw = 2.2 if name.startswith("er_sde") else 1.2
+                ax.plot(x, v, style, color=cmap(c), lw=lw, label=name, marker="o", ms=2.5)
+                ax.fill_between(x, np.maximum(lo, bottom), hi, color=cmap(c), alpha=0.15, lw=0)
+            ax.axhspan(max(f - 2 * fsd, bottom), f + 2 * fsd, color="0.5", alpha=0.25, lw=0)
+            ax.axhline(f, color="0.4", lw=0.8, ls=":")
+            ax.set(xscale="log", yscale="log", title=f"{problem}, {den}: {METRIC_LABELS[m]}", ylim=(bottom, None))
+            ax.minorticks_off()
+            ax.set_xticks(data["config"]["nfes"], [str(v) for v in data["config"]["nfes"]])
+            if i == len(metrics) - 1:
+                ax.set_xlabel("NFE")
+    axes[0, -1].legend(fontsize=6.5, ncol=2, loc="upper right")
+    fig.suptitle("Sample quality vs NFE (95 % CI bands; grey: noise floor ± 2 sd; solid ODE, dashed SDE)")
+    fig.tight_layout()
+    return save(fig, outdir, f"{stem}_{problem}")
+
+
+def plot_nsf(data: dict, outdir: Path, stem: str | None = None) -> list[Path]:
+    """Selection-stage scores, one-step weights vs score, and h̃² of the winner and the references."""
+    stem = stem or _stem("nsf_study", data)
+    cands = data["candidates"]
+    by_name = {c["name"]: c for c in candidates(data["preset"] == "quick")}
+    nfes = data["config"]["nfes"]
+    m = data["config"]["metric"]
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+    fams = sorted({c["family"] for c in cands})
+    for f_i, fam in enumerate(fams):
+        cs = [c for c in cands if c["family"] == fam]
+        axes[0].scatter(
+            [100 * c["selection"][str(nfes[0])][m]["rel"] for c in cs],
+            [100 * c["selection"][str(nfes[-1])][m]["rel"] for c in cs],
+            label=fam,
+            s=14,
+            color=f"C{f_i}",
+        )
+        axes[1].scatter(
+            [c["weights"][str(nfes[0])]["sum_log_r"] for c in cs], [100 * c["score"] for c in cs], s=14, color=f"C{f_i}"
+        )
+    axes[0].axhline(0, color="0.5", lw=0.8)
+    axes[0].axvline(0, color="0.5", lw=0.8)
+    axes[0].set(
+        xlabel=f"Δ sliced W2² vs {BASELINE} at NFE {nfes[0]} (%)",
+        ylabel=f"at NFE {nfes[-1]} (%)",
+        title="selection stage (ring_2d, learned)",
+    )
+    axes[0].legend(fontsize=7)
+    axes[1].set(
+        xlabel=f"Σ log r at NFE {nfes[0]} (more negative: more noise / correction)",
+        ylabel="score = worse of the two (%)",
+        title="one-step weights vs benchmark",
+    )
+    sig = np.geomspace(0.002, 80, 400)
+    for c in [c for c in cands if c["name"] in (data["best"], BASELINE, "ode", "sde")]:
+        axes[2].plot(sig, candidate_nsf(by_name[c["name"]]).h_tilde_sq(sig), label=c["name"])
+    axes[2].set(xscale="log", xlabel="σ", ylabel="h̃²(σ)", title="relative noise level", ylim=(-0.05, 3))
+    axes[2].legend(fontsize=7)
+    fig.tight_layout()
+    return save(fig, outdir, stem)
+
+
+def plot_official(data: dict, outdir: Path, stem: str | None = None) -> list[Path]:
+    """Relative sliced-W2² difference of each coefficient variant to the exact coefficients, per NFE."""
+    stem = stem or _stem("official_vs_exact", data)
+    z = z_quantile(0.95)
+    cfg = data["config"]
+    probs, dens = list(cfg["n"]), ("exact", "learned")
+    fig, axes = plt.subplots(len(probs), len(dens), figsize=(11, 3.6 * len(probs)), squeeze=False)
+    order = max(cfg["orders"])
+    for i, prob in enumerate(probs):
+        for j, den in enumerate(dens):
+            ax = axes[i, j]
+            for v_i, var in enumerate(VARIANTS[1:]):
+                rs = sorted(
+                    (
+                        r
+                        for r in data["records"]
+                        if (r["problem"], r["denoiser"], r["order"], r["variant"]) == (prob, den, order, var)
+                    ),
+                    key=lambda r: r["nfe"],
+                )
+                x = np.array([r["nfe"] for r in rs]) + 0.12 * (v_i - 1)
+                rel = [r["metrics"]["sw2"] for r in rs]
+                y = np.array([m["diff"] / m["exact"] for m in rel])
+                err = np.array([z * m["se"] / m["exact"] for m in rel])
+                ax.errorbar(x, 100 * y, yerr=100 * err, fmt="o", ms=3, capsize=2, label=var)
+            ax.axhline(0, color="0.5", lw=0.8)
+            ax.set(title=f"{prob}, {den} denoiser, ER-SDE-{order}", xlabel="NFE", ylabel="Δ sliced W2² vs exact (%)")
+    axes[0, 0].legend(fontsize=7)
+    fig.tight_layout()
+    return save(fig, outdir, stem)
+
+
+def plot_quality(data: dict, outdir, stem: str | None = None) -> list[Path]:
+    """``bench_quality[_quick]_<problem>.png/pdf`` for every problem of a :func:`run_quality` result."""
+    stem = stem or _stem("bench_quality", data)
+    paths = []
+    for prob in data["config"]["n"]:
+        paths += plot_problem(data, prob, Path(outdir), stem)
+    return paths
+
+
+def run_quality(outdir="figures", **kw) -> dict:
+    """:func:`ersde_theory.studies.bench_quality.run_quality` (same arguments), then :func:`plot_quality`."""
+    data = bench_quality.run_quality(outdir, **kw)
+    plot_quality(data, outdir)
+    return data
+
+
+def run_nsf_study(outdir="figures", **kw) -> dict:
+    """:func:`ersde_theory.studies.nsf_search.run_nsf_study` (same arguments), then :func:`plot_nsf`."""
+    data = nsf_search.run_nsf_study(outdir, **kw)
+    plot_nsf(data, Path(outdir))
+    return data
+
+
+def run_official_vs_exact(outdir="figures", **kw) -> dict:
+    """:func:`ersde_theory.studies.official_vs_exact.run_official_vs_exact` (same arguments), then
+    :func:`plot_official`."""
+    data = official_vs_exact.run_official_vs_exact(outdir, **kw)
+    plot_official(data, Path(outdir))
+    return data
+
+
+def run_speed(outdir="figures", **kw) -> dict:
+    """:func:`ersde_theory.studies.bench_speed.run_speed` (no figure; here so every bench has a run here)."""
+    return bench_speed.run_speed(outdir, **kw)
