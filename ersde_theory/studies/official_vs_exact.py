@@ -31,8 +31,7 @@ import scipy.stats
 import torch
 
 from ..coefficients.ersde import StepCoefficients, ersde_coefficients
-from ..solvers._common import SamplerRun
-from ..solvers.ersde import ersde_loop
+from ..solvers.ersde import sample_er_sde
 from ..toys.problems import get_problem
 from .bench_quality import get_model, initial_noise
 from .quality_metrics import QualityReference
@@ -71,17 +70,15 @@ def run_coefficients(
     model, x: torch.Tensor, coeffs: StepCoefficients, order: int, generator, derivatives: str = "published"
 ) -> torch.Tensor:
     """ER-SDE-Solver-``order`` with a given coefficient set."""
-    run = SamplerRun(model, x, coeffs.sigmas, generator=generator)
-    return ersde_loop(
-        lambda xi, i: run.denoise(xi, run.sig[i]),
+    return sample_er_sde(
+        model,
         x,
-        coeffs,
+        coeffs.sigmas,
         order=order,
         derivatives=derivatives,
-        noise=run.noise,
-        on_step=None,
+        coefficients=coeffs,
+        generator=generator,
         disable=True,
-        check_finite="end",
     )
 
 

@@ -33,8 +33,7 @@ import torch
 
 from ..coefficients.ersde import ersde_coefficients
 from ..coefficients.schedules import get_sigmas_karras
-from ..solvers._common import make_noise
-from ..solvers.ersde import ersde_loop, sample_er_sde
+from ..solvers.ersde import sample_er_sde
 from ..theory.nsf import resolve_nsf
 from ..theory.quadrature import integrate_log, log_nodes
 from ..toys.gmm import GaussianMixture
@@ -103,23 +102,18 @@ def steps(n: int, schedule: str = "karras", sigma_min: float = SIGMA_MIN, sigma_
 def run_variant(
     variant: Variant, model, x: torch.Tensor, sigmas, *, nsf="ode", noise_sampler=None, generator=None
 ) -> torch.Tensor:
-    """ER-SDE-``variant.order`` on a VE model through the solver core (same as :func:`sample_er_sde`, plus
-    the ``correct_start`` switch)."""
-    coeffs = ersde_coefficients(sigmas, nsf)
-    sig = torch.from_numpy(coeffs.sigmas)
-    s_in = x.new_ones(x.shape[0])
-    noise = make_noise(x, generator, noise_sampler, sig)
-    return ersde_loop(
-        lambda xi, i: model(xi, sig[i] * s_in),
+    """ER-SDE-``variant.order`` on a VE model: :func:`sample_er_sde` with the variant's settings."""
+    return sample_er_sde(
+        model,
         x,
-        coeffs,
+        sigmas,
         order=variant.order,
+        nsf=nsf,
         derivatives=variant.derivatives,
-        noise=noise,
-        on_step=None,
-        disable=True,
-        check_finite="end",
         correct_start=variant.correct_start,
+        noise_sampler=noise_sampler,
+        generator=generator,
+        disable=True,
     )
 
 
