@@ -30,7 +30,7 @@ from tqdm import trange
 
 from ..coefficients.ersde import StepCoefficients, ersde_coefficients, validate_sigmas
 from ..theory.nsf import NSFLike
-from ._common import CHECK_FINITE, Generator, check_model_output, check_state, make_noise
+from ._common import Generator, check_model_output, check_state, check_x, make_noise
 
 DERIVATIVES = ("published", "corrected")
 PREDICTIONS = ("eps", "x0", "v", "score")
@@ -38,11 +38,8 @@ PREDICTIONS = ("eps", "x0", "v", "score")
 
 def check_settings(x, order, derivatives, check_finite) -> None:
     """Reject bad sampler settings before anything runs."""
-    if not isinstance(x, torch.Tensor) or not x.is_floating_point() or x.ndim < 1:
-        raise ValueError("x must be a floating-point tensor with a leading batch dimension")
+    check_x(x, check_finite)
     check_order(order, derivatives)
-    if check_finite not in CHECK_FINITE:
-        raise ValueError(f"check_finite must be one of {CHECK_FINITE}, got {check_finite!r}")
 
 
 def check_order(order, derivatives) -> None:
