@@ -34,7 +34,7 @@ GROUP_HELP = {"bench": "Run a benchmark (see bench -h)."}
 
 
 def _add_commands(parser: argparse.ArgumentParser, commands: dict, dest: str) -> None:
-    sub = parser.add_subparsers(dest=dest, required=True, metavar="COMMAND")
+    sub = parser.add_subparsers(dest=dest, required=True, metavar="COMMAND" if dest == "command" else "NAME")
     for name, entry in commands.items():
         if isinstance(entry, Command):
             p = sub.add_parser(name, help=entry.help, description=entry.help, formatter_class=HelpFormatter)
