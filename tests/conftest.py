@@ -4,6 +4,16 @@ import torch
 torch.set_num_threads(2)
 
 
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``cuda`` (every GPU check; run them all with ``pytest -m cuda``) skip without a GPU."""
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA GPU")
+    for item in items:
+        if "cuda" in item.keywords:
+            item.add_marker(skip)
+
+
 @pytest.fixture
 def ring():
     from ersde_theory import ring_2d

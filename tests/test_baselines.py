@@ -355,7 +355,7 @@ def test_bad_parameters():
         sample_sa_solver(model, x, sig, tau=-0.5)
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.cuda
 @pytest.mark.parametrize("name", list(SAMPLERS))
 def test_cuda_no_host_sync_per_step(name):
     """Every sampler runs under torch.cuda.set_sync_debug_mode('error'): no device→host sync in the loop."""

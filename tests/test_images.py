@@ -192,7 +192,7 @@ def test_sample_cli_bad_input_leaves_nothing_behind(tmp_path, capsys):
     assert not out.exists()
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.cuda
 def test_no_host_sync_per_step_on_gpu():
     """Every step after the first model call runs under torch.cuda.set_sync_debug_mode('error')."""
     from ersde_theory import get_sigmas_karras, sample_er_sde

@@ -44,4 +44,21 @@ def test_environment_yml_agrees_with_pyproject():
         assert both[name] == spec, f"{name}: pyproject {spec!r} vs environment.yml {both[name]!r}"
     extra = set(both) - set(wanted) - {"python"}
     assert not extra, f"environment.yml lists packages pyproject.toml does not: {extra}"
-    assert pip.get("torch") == "==2.13.0" and wanted["torch"] == "==2.13.0"
+    assert pip.get("torch") == wanted["torch"] == ">=2.4,<2.14"
+
+
+def test_readme_commands_pin_torch_and_ci_runs_the_test_command():
+    """The README's two commands pin torch on their own command line; .ci/run runs the test command verbatim."""
+    readme = (ROOT / "README.md").read_text()
+    cmds = [line for line in readme.splitlines() if line.startswith("python3 -m venv .venv")]
+    assert len(cmds) == 2 and all("torch==2.13.0" in c for c in cmds)
+    assert cmds[1] in (ROOT / ".ci" / "run").read_text()
+
+
+def test_version_agrees_everywhere():
+    import ersde_theory
+
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    assert ersde_theory.__version__ == version
+    assert f"version: {version}" in (ROOT / "CITATION.cff").read_text()
+    assert f"## {version}" in (ROOT / "CHANGELOG.md").read_text()

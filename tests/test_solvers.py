@@ -222,7 +222,7 @@ def test_non_finite_state_is_reported():
     sample_er_sde(model, x, sig, check_finite="none", disable=True)  # opt-out returns silently
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.cuda
 @pytest.mark.parametrize("order", [1, 2, 3])
 def test_cuda_no_host_sync_and_same_result_as_cpu(order):
     gm = ring_2d()

@@ -1,10 +1,11 @@
-"""The same ER-SDE solvers on image models (issue 6).
+"""The same ER-SDE solvers on image models.
 
 * :mod:`.unet` — a small UNet with EDM preconditioning (``model(x, sigma)`` is a VE denoiser), trained on
   scikit-learn's bundled 8×8 digits (:mod:`.digits`, :mod:`.train`); weights ship in ``ersde_theory/data``.
 * :mod:`.adapters` — diffusers ``UNet2DModel`` VP models through ``sample_er_sde_vp``; EDM network pickles.
 * :mod:`.scheduler` — ``ERSDEScheduler`` for diffusers pipelines (needs the ``diffusers`` extra).
-* :mod:`.sampling`, :mod:`.sample_cli` (commands registered in ``ersde_theory.cli_images``) — per-seed sampling to PNGs, resumable, under torchrun.
+* :mod:`.sampling`, :mod:`.sample_cli` (the ``sample`` command of ``ersde_theory.cli``) — per-seed sampling to
+  PNGs, resumable, under torchrun.
 * :mod:`.fid` — FD_digits (feature-space Fréchet distance; NOT Inception-FID) and Inception-FID with
   local weights; :mod:`.bench` — ``python -m ersde_theory bench images``.
 """

@@ -1,4 +1,5 @@
-"""``python -m ersde_theory sample``: seeds → PNGs, alone or under ``torchrun --nproc_per_node=N``.
+"""The job of ``python -m ersde_theory sample`` (its options: ersde_theory/cli/sample.py): seeds → PNGs,
+alone or under ``torchrun --nproc_per_node=N``.
 
 Seeds are sharded by position (rank r takes seeds[r::N]); each rank skips seeds whose PNG exists, so a
 killed run resumes with nothing lost and nothing written twice, whatever the rank count of either run.
@@ -8,7 +9,6 @@ written. torch.distributed: gloo on CPU, nccl on GPU (one GPU per local rank).
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import time
@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from ..devices import resolve_device
 from .digits import to_uint8
 from .sampling import (
     available_samplers,
@@ -29,26 +30,7 @@ from .sampling import (
     write_png_atomic,
 )
 
-DTYPES = {"float32": torch.float32, "float64": torch.float64}
-
-
-def add_sample_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", default="digits", help="digits | CHECKPOINT.pt | EDM.pkl | diffusers:FOLDER")
-    p.add_argument("--seeds", default="0-63", help="e.g. 0-49999 or 1,5,10-19 (default 0-63)")
-    p.add_argument("--steps", type=int, default=20, help="solver steps (ER-SDE: NFE = steps)")
-    p.add_argument("--sampler", default="er_sde", help="er_sde, or a baseline of ersde_theory.solvers.baselines")
-    p.add_argument("--order", type=int, default=3, choices=(1, 2, 3))
-    p.add_argument("--nsf", default="er_sde_5", help="ode, sde, er_sde_1..5 or a sympy expression in sigma")
-    p.add_argument("--quadrature", default="exact", choices=("exact", "official", "comfyui"))
-    p.add_argument("--derivatives", default="published", choices=("published", "corrected"))
-    p.add_argument("--spacing", default="time", choices=("time", "logsnr"), help="VP (diffusers) step spacing")
-    p.add_argument("--rho", type=float, default=7.0, help="Karras/EDM ρ for VE models")
-    p.add_argument("--outdir", required=True)
-    p.add_argument("--batch", type=int, default=64, help="images per model call, per rank")
-    p.add_argument("--device", default="auto", help="auto | cpu | cuda")
-    p.add_argument("--dtype", default="float64", choices=tuple(DTYPES), help="sampler state dtype")
-    p.add_argument("--edm-repo", default=None, help="clone of github.com/NVlabs/edm, for EDM pickles")
-    p.add_argument("--throttle", type=float, default=0.0, help=argparse.SUPPRESS)  # tests: sleep per batch
+DTYPES = {"float32": torch.float32, "float64": torch.float64}  # keys: cli/sample.py DTYPE_CHOICES
 
 
 def _fail(msg: str) -> int:
@@ -82,12 +64,7 @@ def run_sample(args) -> int:
             raise ValueError("--steps and --batch must be >= 1")
         if args.sampler not in available_samplers():
             raise ValueError(f"unknown sampler {args.sampler!r}; available: {available_samplers()}")
-        if args.device == "auto":
-            device = torch.device(f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu")
-        else:
-            device = torch.device(args.device)
-            if device.type == "cuda" and device.index is None:
-                device = torch.device(f"cuda:{local_rank}")
+        device = resolve_device(args.device, local_rank=local_rank)
         dtype = DTYPES[args.dtype]
         im = load_image_model(args.model, device, edm_repo=args.edm_repo)
         probe_model(im, device, dtype)

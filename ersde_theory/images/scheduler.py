@@ -1,9 +1,9 @@
 """``ERSDEScheduler``: ER-SDE-Solver-1/2/3 as a diffusers scheduler for VP pipelines (DDPMPipeline and the like).
 
-The update is the one of :func:`ersde_theory.sample_er_sde_vp` (module docstring of
-``ersde_theory.solvers.ersde``), driven one step at a time through the same
-:class:`~ersde_theory.solvers.ersde.ERSDEStepper`, with coefficients from
-:func:`~ersde_theory.coefficients.ersde.ersde_coefficients` on λ = σ/α: with x̄ = x/α,
+The update is the one of :func:`ersde_theory.sample_er_sde_vp`, driven one step at a time through the same
+step functions (``fused_weights``, ``er_sde_step``, ``third_order_start`` of ``ersde_theory.solvers.ersde``,
+``docs/theory.md`` eqs. (26)–(28)), with coefficients from
+:func:`~ersde_theory.coefficients.ersde.ersde_coefficients` on λ = σ/α: with x̄ = x/α (eq. (20)),
 
     x_{i+1} = α_{i+1} [ r x̄_i + (1 − r) x_θ + C_1 x_θ' + C_2 x_θ'' + sqrt(λ_{i+1}² − λ_i² r²) z ],
 
@@ -29,7 +29,7 @@ from diffusers.utils import BaseOutput
 from ..coefficients.ersde import QUADRATURES
 from ..coefficients.schedules import get_vp_schedule, vp_at_timesteps
 from ..solvers._common import check_model_output, make_noise
-from ..solvers.ersde import ERSDEStepper, check_order, to_x0, vp_coefficients
+from ..solvers.ersde import check_order, er_sde_step, fused_weights, third_order_start, to_x0, vp_coefficients
 from .adapters import PREDICTION_TYPES, alphas_cumprod_from_config
 from .sampling import parse_nsf
 
@@ -86,7 +86,7 @@ class ERSDEScheduler(SchedulerMixin, ConfigMixin):
         self.init_noise_sigma = 1.0
         self.num_inference_steps = None
         self.timesteps = torch.from_numpy(np.arange(self.config.num_train_timesteps, dtype=np.float64)[::-1].copy())
-        self._stepper = None
+        self._coeffs = None
         self._step_index = None
 
     def __len__(self) -> int:
@@ -144,8 +144,12 @@ class ERSDEScheduler(SchedulerMixin, ConfigMixin):
             )
         self._alphas, self._sigmas, coeffs = vp_coefficients(a, s, self._nsf, self.config.quadrature)
         self._sig_t = torch.from_numpy(self._sigmas)
-        self._stepper = ERSDEStepper(coeffs, order=self.config.solver_order, derivatives=self.config.derivatives)
-        self.num_inference_steps = len(self._stepper)
+        self._coeffs = coeffs
+        self._lam, self._r, self._c1, self._c2, self._std = (
+            v.tolist() for v in (coeffs.sigmas, coeffs.r, coeffs.c1, coeffs.c2, coeffs.noise_std)
+        )  # host float64: no device reads while stepping
+        self._history = []  # [D_{i−1}, D_{i−2}] of the steps taken since set_timesteps
+        self.num_inference_steps = len(self._lam) - 1
         self._t_host = ts[: self.num_inference_steps]
         self.timesteps = torch.from_numpy(self._t_host.copy()).to(device)
         self._step_index = None
@@ -162,7 +166,7 @@ class ERSDEScheduler(SchedulerMixin, ConfigMixin):
     ):
         """One ER-SDE step from ``timestep`` to the next one (module docstring). ``generator``: one
         ``torch.Generator`` or a list with one per sample (as ``sample_er_sde_vp``)."""
-        if self._stepper is None:
+        if self._coeffs is None:
             raise ValueError("call set_timesteps(num_inference_steps) before step()")
         check_model_output(model_output, sample)
         if self._step_index is None:
@@ -172,9 +176,18 @@ class ERSDEScheduler(SchedulerMixin, ConfigMixin):
             raise ValueError(f"all {self.num_inference_steps} steps have been taken; call set_timesteps again")
         a_i, s_i = float(self._alphas[i]), float(self._sigmas[i])
         x0 = to_x0(model_output.to(sample.dtype), sample, a_i, s_i, PREDICTION_TYPES[self.config.prediction_type])
-        noise = make_noise(sample, generator, None, self._sig_t)
-        xbar = self._stepper.start(i, sample * (1.0 / a_i), x0)
-        xbar = self._stepper(i, xbar, x0, noise)
+        lam, hist, cfg = self._lam, self._history, self.config
+        xbar = sample * (1.0 / a_i)
+        if cfg.derivatives == "corrected" and cfg.solver_order >= 3 and i == 1 and len(hist) == 1 and lam[2] > 0:
+            xbar = third_order_start(xbar, x0, hist[0], self._c1[0], lam)  # eq. (26)
+        if lam[i + 1] == 0:
+            xbar = x0  # the last step to σ = 0 returns the data prediction
+        else:
+            k = min(cfg.solver_order, len(hist) + 1)  # lowered while the history fills
+            a = fused_weights(lam, self._r, self._c1, self._c2, i, k, cfg.derivatives)  # eq. (28)
+            z = make_noise(sample, generator, None, self._sig_t)(i) if self._std[i] > 0 else None
+            xbar = er_sde_step(xbar, self._r[i], x0, hist, a, self._std[i], z)  # eq. (27)
+        self._history = [x0, *hist[:1]]
         prev = xbar * float(self._alphas[i + 1])
         self._step_index += 1
         if not return_dict:

@@ -17,21 +17,13 @@ from pathlib import Path
 
 import torch
 
+from ..devices import resolve_device  # the shared resolver; importable from here too
 from .digits import load_digits_tensor
 from .unet import EDMDenoiser, UNetConfig
 
 DATA_DIR = Path(__file__).resolve().parents[1] / "data"
 UNET_PATH = DATA_DIR / "digits_unet.pt"
 FEATURES_PATH = DATA_DIR / "digits_features.pt"
-
-
-def resolve_device(device: str) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' requested but torch.cuda.is_available() is False")
-    return dev
 
 
 def _lr_at(step: int, steps: int, lr: float, warmup: int) -> float:

@@ -1,6 +1,6 @@
 """One Brownian path, two views: Brownian increments for the reference integrator and exact ER-SDE step noise.
 
-Time. The ER SDE (notes §1) written in τ = log(σ_0/σ) (increasing while σ decreases) is
+Time. The ER SDE (docs/theory.md eq. (3)) written in τ = log(σ_0/σ) (increasing while σ decreases) is eq. (11),
 
     dx = (1 + h̃²(σ)) (x_θ(x, σ) − x) dτ + g(σ) dW(τ),      g(σ) = σ sqrt(2 h̃²(σ)),          (ER-τ)
 
@@ -10,7 +10,7 @@ so over a step σ_s → σ_t the exact noise term is the Wiener integral
 
     ξ[s, t] = ∫_{τ_s}^{τ_t} (φ_t/φ(σ(τ))) g(σ(τ)) dW(τ),    Var = σ_t² − σ_s² r²,  r = r(s, t) = φ_t/φ_s,   (XI)
 
-(Itô isometry with d(σ²/φ²)/dσ = −2σh̃²/φ², notes §2) and, since r(s, t) = r(s, m) r(m, t),
+(Itô isometry with d(σ²/φ²)/dσ = −2σh̃²/φ², eq. (8)) and, since r(s, t) = r(s, m) r(m, t), eq. (10):
 
     ξ[s, t] = r(m, t) ξ[s, m] + ξ[m, t].                                                         (COMPOSE)
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Union
 
 import torch
 
-Generator = Union[torch.Generator, Sequence[torch.Generator], None]
+from ..coefficients.ersde import validate_sigmas
+
+Generator = torch.Generator | Sequence[torch.Generator] | None
 CHECK_FINITE = ("end", "step", "none")
 
 
@@ -87,15 +88,12 @@ class SamplerRun:
         model,
         x: torch.Tensor,
         sigmas,
-        *,
         noise_sampler=None,
         generator: Generator = None,
         callback: Callable | None = None,
         extra_args: dict | None = None,
         check_finite: str = "end",
     ):
-        from ..coefficients.ersde import validate_sigmas  # solvers sit above coefficients
-
         check_x(x, check_finite)
         self.sigmas = validate_sigmas(sigmas)
         self.sig = self.sigmas.tolist()
@@ -111,6 +109,12 @@ class SamplerRun:
 
     def denoise(self, x: torch.Tensor, sigma: float) -> torch.Tensor:
         return check_model_output(self._model(x, self._s_in * sigma, **self._extra), x)
+
+    def evaluate(self, i: int, x: torch.Tensor, sigma_hat: float) -> torch.Tensor:
+        """x_θ(x, σ̂) for step i, reported to the callback."""
+        den = self.denoise(x, sigma_hat)
+        self.report(i, x, sigma_hat, den)
+        return den
 
     def report(self, i: int, x: torch.Tensor, sigma_hat: float, denoised: torch.Tensor) -> None:
         if self._callback is not None:

@@ -9,8 +9,9 @@ h_i = λ_{i+1} − λ_i = log(σ_i/σ_{i+1}), z ~ N(0, I). A step to σ = 0 retu
 
 The VE forms used below (derivations in each docstring):
 probability-flow ODE  dx/dσ = (x − x_θ)/σ;
-ER SDE with h̃ = τ    x_t = (σ_t/σ_s) e^{−τ² h} x_s + ∫_{λ_s}^{λ_t} c e^{−c(λ_t − λ)} x_θ(λ) dλ + σ_t √(1 − e^{−2τ² h}) z,
-                      c = 1 + τ²                      (variation of constants; notes §2 with φ = σ^{1+τ²}).
+ER SDE with h̃ = τ
+    x_t = (σ_t/σ_s) e^{−τ² h} x_s + ∫_{λ_s}^{λ_t} c e^{−c(λ_t − λ)} x_θ(λ) dλ + σ_t √(1 − e^{−2τ² h}) z,   c = 1 + τ²
+(variation of constants: docs/theory.md eq. (7) with φ = σ^{1+τ²}, first-order form eq. (30)).
 Polynomial (Taylor / Lagrange) approximations of x_θ(λ) in λ give the DPM-Solver++ and SA-Solver families.
 """
 
@@ -40,19 +41,6 @@ __all__ = [
 ]
 
 
-def _run(model, x, sigmas, kw) -> SamplerRun:
-    return SamplerRun(
-        model,
-        x,
-        sigmas,
-        noise_sampler=kw["noise_sampler"],
-        generator=kw["generator"],
-        callback=kw["callback"],
-        extra_args=kw["extra_args"],
-        check_finite=kw["check_finite"],
-    )
-
-
 def _nonneg(**values):
     for name, v in values.items():
         if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
@@ -77,11 +65,10 @@ def sample_euler(
 
         x_{i+1} = x_i + (σ_{i+1} − σ_i) (x_i − D_i)/σ_i .
     """
-    run = _run(model, x, sigmas, locals())
+    run = SamplerRun(model, x, sigmas, noise_sampler, generator, callback, extra_args, check_finite)
     sig = run.sig
     for i in trange(run.steps, disable=disable):
-        den = run.denoise(x, sig[i])
-        run.report(i, x, sig[i], den)
+        den = run.evaluate(i, x, sig[i])
         x = x + (x - den) * ((sig[i + 1] - sig[i]) / sig[i])
         run.step_done(x, i)
     return run.finish(x)
@@ -116,7 +103,7 @@ def sample_heun(
     _nonneg(s_churn=s_churn, s_noise=s_noise, s_tmin=s_tmin)
     if not s_tmin <= s_tmax:
         raise ValueError(f"need s_tmin <= s_tmax, got {s_tmin} > {s_tmax}")
-    run = _run(model, x, sigmas, locals())
+    run = SamplerRun(model, x, sigmas, noise_sampler, generator, callback, extra_args, check_finite)
     sig, n = run.sig, run.steps
     for i in trange(n, disable=disable):
         s, t = sig[i], sig[i + 1]
@@ -124,8 +111,7 @@ def sample_heun(
         s_hat = s * (1.0 + gamma)
         if gamma > 0:
             x = x + run.noise(i) * (s_noise * math.sqrt(s_hat**2 - s**2))
-        den = run.denoise(x, s_hat)
-        run.report(i, x, s_hat, den)
+        den = run.evaluate(i, x, s_hat)
         d = (x - den) * (1.0 / s_hat)
         x_next = x + d * (t - s_hat)
         if t > 0:
@@ -160,12 +146,11 @@ def sample_euler_ancestral(
     η = 1 is DDPM (= ER-SDE-1 with φ = σ²); η = 0 is DDIM (= :func:`sample_euler`).
     """
     _nonneg(eta=eta, s_noise=s_noise)
-    run = _run(model, x, sigmas, locals())
+    run = SamplerRun(model, x, sigmas, noise_sampler, generator, callback, extra_args, check_finite)
     sig = run.sig
     for i in trange(run.steps, disable=disable):
         s, t = sig[i], sig[i + 1]
-        den = run.denoise(x, s)
-        run.report(i, x, s, den)
+        den = run.evaluate(i, x, s)
         s_up = min(t, eta * t * math.sqrt(max(1.0 - (t / s) ** 2, 0.0)))
         s_down = math.sqrt(t * t - s_up * s_up)
         x = den + (x - den) * (s_down / s)
@@ -192,17 +177,17 @@ def sample_euler_maruyama(
     """Euler–Maruyama for the reverse-time SDE (Song et al. 2021, eq. 6) in σ as time. VE has
     g² dt = d(σ²) = 2σ dσ and ∇ log p_σ = (x_θ − x)/σ², so going down in σ
 
-        dx = 2 (x − x_θ)/σ dσ + √(2σ) dw̄,   x_{i+1} = x_i + 2 (σ_{i+1} − σ_i)(x_i − D_i)/σ_i + S_noise √(2σ_i(σ_i − σ_{i+1})) z .
+        dx = 2 (x − x_θ)/σ dσ + √(2σ) dw̄,
+        x_{i+1} = x_i + 2 (σ_{i+1} − σ_i)(x_i − D_i)/σ_i + S_noise √(2σ_i(σ_i − σ_{i+1})) z .
 
     The step to σ = 0 returns D_i (an Euler–Maruyama step there would add noise of std √2 σ_i).
     """
     _nonneg(s_noise=s_noise)
-    run = _run(model, x, sigmas, locals())
+    run = SamplerRun(model, x, sigmas, noise_sampler, generator, callback, extra_args, check_finite)
     sig = run.sig
     for i in trange(run.steps, disable=disable):
         s, t = sig[i], sig[i + 1]
-        den = run.denoise(x, s)
-        run.report(i, x, s, den)
+        den = run.evaluate(i, x, s)
         if t == 0:
             x = den
         else:
@@ -282,7 +267,8 @@ def sample_dpmpp_2m_sde(
         old, h_old = hist[-1]
         return den * w + (den - old) * (0.5 * w * h / h_old)
 
-    return _dpmpp_sde_loop(_run(model, x, sigmas, locals()), x, eta, s_noise, disable, multistep)
+    run = SamplerRun(model, x, sigmas, noise_sampler, generator, callback, extra_args, check_finite)
+    return _dpmpp_sde_loop(run, x, eta, s_noise, disable, multistep)
 
 
 def _dpmpp_sde_loop(
@@ -295,8 +281,7 @@ def _dpmpp_sde_loop(
     hist: list[tuple[torch.Tensor, float]] = []
     for i in trange(run.steps, disable=disable):
         s, t = sig[i], sig[i + 1]
-        den = run.denoise(x, s)
-        run.report(i, x, s, den)
+        den = run.evaluate(i, x, s)
         if t == 0:
             x = den
         else:
@@ -368,7 +353,8 @@ def sample_dpmpp_3m_sde(
         delta2 = (delta0 - (d1 - d2) * (1.0 / h2)) * (1.0 / (h1 + h2))
         return den * w0 + delta0 * w1 + delta2 * (w1 * h1 + 2.0 * w2)
 
-    return _dpmpp_sde_loop(_run(model, x, sigmas, locals()), x, eta, s_noise, disable, multistep)
+    run = SamplerRun(model, x, sigmas, noise_sampler, generator, callback, extra_args, check_finite)
+    return _dpmpp_sde_loop(run, x, eta, s_noise, disable, multistep)
 
 
 # ----------------------------------------------------------------------------------------- SA-Solver
@@ -441,7 +427,7 @@ def sample_sa_solver(
         )
     _nonneg(s_noise=s_noise)
     tau_fn = sa_solver_default_tau() if tau is None else (tau if callable(tau) else (lambda _s, v=tau: v))
-    run = _run(model, x, sigmas, locals())
+    run = SamplerRun(model, x, sigmas, noise_sampler, generator, callback, extra_args, check_finite)
     sig, n = run.sig, run.steps
     lam = [-math.log(s) if s > 0 else math.inf for s in sig]
     gain, std, pred_w, corr_w = [0.0] * n, [0.0] * n, [None] * n, [None] * n
@@ -461,8 +447,7 @@ def sample_sa_solver(
     hist: list[torch.Tensor] = []  # D_i, D_{i−1}, … (newest first)
     x_prev = z_prev = None
     for i in trange(n, disable=disable):
-        den = run.denoise(x, sig[i])
-        run.report(i, x, sig[i], den)
+        den = run.evaluate(i, x, sig[i])
         hist = [den] + hist[: max(predictor_order, corrector_order) - 1]
         if sig[i + 1] == 0:
             x = den

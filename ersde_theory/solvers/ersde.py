@@ -1,25 +1,23 @@
-"""ER-SDE-Solver-1/2/3 (Cui et al., arXiv 2309.06169), VE and VP, one solver core.
+"""ER-SDE-Solver-1/2/3 (Cui et al., arXiv 2309.06169), VE and VP.
 
-One step from σ_s = σ_i to σ_t = σ_{i+1} of ER-SDE-Solver-k (notes §2–3; paper eqs. for the VE Taylor
-solution):
+One step from σ_s = σ_i to σ_t = σ_{i+1} is the Taylor solution, ``docs/theory.md`` eq. (16):
 
-    x_t = r x_s + (1 − r) x_θ(x_s, σ_s) + C_1 x_θ' + C_2 x_θ'' + sqrt(σ_t² − σ_s² r²) z,   z ~ N(0, I)
+    x_t = r x_s + (1 − r) x_θ(x_s, σ_s) + C_1 x_θ' + C_2 x_θ'' + sqrt(σ_t² − σ_s² r²) z,   z ~ N(0, I),
 
-with r, C_1, C_2 from :func:`ersde_theory.coefficients.ersde_coefficients` (terms above order k dropped).
+with r, C_1, C_2 and the noise std computed once per schedule in float64 by
+:func:`ersde_theory.coefficients.ersde.ersde_coefficients` (eqs. (9), (14), (15)); terms above order k dropped.
 The derivatives are multistep estimates from stored denoiser outputs (one model call per step):
 
-* ``derivatives="published"`` (the paper and the official code): x_θ' ≈ D1 = (x0_i − x0_{i−1})/(σ_i − σ_{i−1}),
-  x_θ'' ≈ D2 = 2 (D1_i − D1_{i−1})/(σ_i − σ_{i−2}). D1 is the derivative at the midpoint, so order 3 is only
-  globally second order (issue 7).
-* ``derivatives="corrected"`` (issue 7; derived in :mod:`ersde_theory.theory.multistep`): the derivatives
-  at σ_i of the quadratic through the last three outputs, x_θ' ≈ D1 − (σ_{i−1} − σ_i)/2 · D2, x_θ'' ≈ D2;
-  and a third-order start: the first (Euler) step has local error C_1 x_θ' = O(h²), which alone would cap
-  the global order at 2, so once x0_1 is known the state x_1 is corrected to
-  x_1 + C_1(σ_0, σ_1) · (x0_1 − x0_0)/(σ_1 − σ_0)   (local error O(h³), no extra model call).
-  Identical to ``published`` for order ≤ 2.
+* ``derivatives="published"`` (the paper and the official code): eq. (23). D1 is the derivative at the
+  midpoint (eq. (24)), so ER-SDE-Solver-3 is only globally second order.
+* ``derivatives="corrected"``: the derivatives at σ_i of the quadratic through the last three outputs,
+  eq. (25), and the third-order start eq. (26) (``correct_start``). Identical to ``published`` for order ≤ 2.
 
-The first steps use lower order while the history fills; the step to σ = 0 returns x_θ.
-VP runs the same core on x̄ = x/α with λ = σ/α (notes §2) and returns α_N x̄_N.
+Substituting the estimates into eq. (16) makes the step one linear combination of stored outputs,
+eq. (27) with the weights a0, a1, a2 of eq. (28): :func:`fused_weights` and :func:`er_sde_step`, shared
+with the diffusers scheduler (``ersde_theory.images.scheduler``), which drives the same step one call at a
+time. The first steps use lower order while the history fills; the step to σ = 0 returns x_θ.
+VP models run the same loop on x̄ = x/α with λ = σ/α (eqs. (19)–(21)).
 """
 
 from __future__ import annotations
@@ -32,10 +30,16 @@ from tqdm import trange
 
 from ..coefficients.ersde import StepCoefficients, ersde_coefficients, validate_sigmas
 from ..theory.nsf import NSFLike
-from ._common import CHECK_FINITE, Generator, check_model_output, check_state, make_noise
+from ._common import Generator, check_model_output, check_state, check_x, make_noise
 
 DERIVATIVES = ("published", "corrected")
 PREDICTIONS = ("eps", "x0", "v", "score")
+
+
+def check_settings(x, order, derivatives, check_finite) -> None:
+    """Reject bad sampler settings before anything runs."""
+    check_x(x, check_finite)
+    check_order(order, derivatives)
 
 
 def check_order(order, derivatives) -> None:
@@ -45,138 +49,48 @@ def check_order(order, derivatives) -> None:
         raise ValueError(f"derivatives must be one of {DERIVATIVES}, got {derivatives!r}")
 
 
-def _check_common(x, order, derivatives, check_finite):
-    if not isinstance(x, torch.Tensor) or not x.is_floating_point() or x.ndim < 1:
-        raise ValueError("x must be a floating-point tensor with a leading batch dimension")
-    check_order(order, derivatives)
-    if check_finite not in CHECK_FINITE:
-        raise ValueError(f"check_finite must be one of {CHECK_FINITE}, got {check_finite!r}")
+def fused_weights(sig, r, c1, c2, i: int, k: int, derivatives: str) -> tuple[float, float, float]:
+    """Weights (a0, a1, a2) of D_i, D_{i−1}, D_{i−2} in step i of ER-SDE-Solver-k, eq. (28).
 
-
-def step_weights(coeffs: StepCoefficients, derivatives: str) -> list:
-    """The ER-SDE-Solver-k step written as one linear combination of stored denoiser outputs:
-
-        x_{i+1} = r_i x_i + a0 D_i + a1 D_{i−1} + a2 D_{i−2} + std_i z.
-
-    Substituting D1 = (D_i − D_{i−1})/Δ_i, Δ_i = σ_i − σ_{i−1}, and D2 = 2 (D1_i − D1_{i−1})/(σ_i − σ_{i−2})
-    into (1 − r) D_i + C_1 x_θ' + C_2 x_θ'' (module docstring) gives, with e = 2 C_2'/(σ_i − σ_{i−2}):
-    a0 = 1 − r + C_1/Δ_i + e/Δ_i,  a1 = −C_1/Δ_i − e/Δ_i − e/Δ_{i−1},  a2 = e/Δ_{i−1}, where
-    C_2' = C_2 ("published") or C_2 + C_1 Δ_i/2 ("corrected": x_θ' = D1 − (σ_{i−1} − σ_i)/2 · D2).
-    Returns host floats (float64) w[k − 1][j][i] for the k-th order step (k = 1, 2, 3; j = 0, 1, 2)."""
-    sig = coeffs.sigmas
-    n = sig.size - 1
-    w = np.zeros((3, 3, n))
-    w[:, 0, :] = 1.0 - coeffs.r
-    for i in range(1, n):
-        if coeffs.final[i]:
-            continue
-        d_new = sig[i] - sig[i - 1]
-        w[1:, 0, i] += coeffs.c1[i] / d_new
-        w[1:, 1, i] -= coeffs.c1[i] / d_new
-        if i >= 2:
-            c2 = coeffs.c2[i] + (0.5 * coeffs.c1[i] * d_new if derivatives == "corrected" else 0.0)
-            e = 2.0 * c2 / (sig[i] - sig[i - 2])
-            d_old = sig[i - 1] - sig[i - 2]
-            w[2, 0, i] += e / d_new
-            w[2, 1, i] -= e / d_new + e / d_old
-            w[2, 2, i] += e / d_old
-    return w.tolist()
-
-
-class ERSDEStepper:
-    """One step of the ER-SDE-Solver-k recursion (module docstring) at a time, holding the denoiser
-    history. :func:`ersde_loop` and the diffusers scheduler (``ersde_theory.images.scheduler``) both drive
-    it, so the recursion is written once, in the combined form of :func:`step_weights` (four passes over
-    the state per step, plus the noise). All weights are host floats (float64): no host–device sync.
+    ``sig``, ``r``, ``c1``, ``c2`` are host float64 sequences (one entry per step, ``sig`` N+1 entries):
+    the weights are computed on the host, so a GPU loop never waits for the device.
     """
-
-    def __init__(self, coeffs: StepCoefficients, *, order: int, derivatives: str, correct_start: bool | None = None):
-        self.sig = coeffs.sigmas.tolist()
-        self.r, self.c1, self.std = coeffs.r.tolist(), coeffs.c1.tolist(), coeffs.noise_std.tolist()
-        self.w = step_weights(coeffs, derivatives)
-        self.final = coeffs.final.tolist()
-        self.order, self.derivatives = order, derivatives
-        self.correct_start = derivatives == "corrected" if correct_start is None else correct_start
-        self.old_den = self.older_den = None
-        self.taken = 0  # steps taken so far: the history available for derivatives
-
-    def __len__(self) -> int:
-        return len(self.sig) - 1
-
-    def start(self, i: int, x: torch.Tensor, den: torch.Tensor) -> torch.Tensor:
-        """The third-order start (module docstring), applied to x_1 once x0_1 = ``den`` is known, when
-        ``correct_start`` and order ≥ 3 and the run began at i = 0; otherwise x unchanged."""
-        if self.correct_start and self.order >= 3 and i == 1 and self.taken == 1 and not self.final[i]:
-            return x + (den - self.old_den) * (self.c1[0] / (self.sig[1] - self.sig[0]))
-        return x
-
-    def __call__(
-        self, i: int, x: torch.Tensor, den: torch.Tensor, noise: Callable[[int], torch.Tensor]
-    ) -> torch.Tensor:
-        """x_{i+1} from x_i and x_θ(x_i, σ_i) = ``den``. Steps come in order i, i + 1, … (a run may start at
-        any i > 0, e.g. img2img: the order is lowered while the history fills, as at i = 0)."""
-        if self.final[i]:
-            x_next = den
-        else:
-            k = min(self.order, self.taken + 1)
-            w0, w1, w2 = (self.w[k - 1][j][i] for j in range(3))
-            x_next = torch.mul(x, self.r[i])
-            x_next.add_(den, alpha=w0)
-            if k >= 2 and w1 != 0.0:
-                x_next.add_(self.old_den, alpha=w1)
-            if k >= 3 and w2 != 0.0:
-                x_next.add_(self.older_den, alpha=w2)
-            if self.std[i] > 0:
-                x_next.add_(noise(i), alpha=self.std[i])
-        self.older_den, self.old_den = self.old_den, den
-        self.taken += 1
-        return x_next
+    a0, a1, a2 = 1.0 - r[i], 0.0, 0.0  # order 1: (1 − r) x_θ
+    if k >= 2:  # + C_1 D1,  D1 = (D_i − D_{i−1})/Δ_i  (eq. (23))
+        h = sig[i] - sig[i - 1]
+        a0 += c1[i] / h
+        a1 -= c1[i] / h
+    if k >= 3:  # + C_2' D2,  D2 = 2 (D1_i − D1_{i−1})/(σ_i − σ_{i−2}); C_2' per eq. (28)
+        h = sig[i] - sig[i - 1]
+        h_old = sig[i - 1] - sig[i - 2]
+        c2_eff = c2[i] + (0.5 * c1[i] * h if derivatives == "corrected" else 0.0)  # eq. (25)
+        e = 2.0 * c2_eff / (sig[i] - sig[i - 2])
+        a0 += e / h
+        a1 -= e / h + e / h_old
+        a2 += e / h_old
+    return a0, a1, a2
 
 
-def ersde_loop(
-    denoise: Callable[[torch.Tensor, int], torch.Tensor],
-    x: torch.Tensor,
-    coeffs: StepCoefficients,
-    *,
-    order: int,
-    derivatives: str,
-    noise: Callable[[int], torch.Tensor],
-    on_step: Callable | None,
-    disable: bool | None,
-    check_finite: str,
-    correct_start: bool | None = None,
-) -> torch.Tensor:
-    """The ER-SDE-Solver-k recursion (module docstring) in the VE variables of ``coeffs.sigmas``.
+def er_sde_step(x, r: float, denoised, history, weights, std: float, z) -> torch.Tensor:
+    """x_{i+1} = r x_i + a0 D_i + a1 D_{i−1} + a2 D_{i−2} + std z, eq. (27) (= eq. (16)).
 
-    ``denoise(x, i)`` returns x_θ at σ_i. All coefficients are host floats (float64), so the loop does no
-    host–device synchronisation (unless ``check_finite="step"``). ``correct_start`` (default: on for
-    ``derivatives="corrected"``) applies the third-order start of the module docstring when order ≥ 3;
-    studies switch it off to measure the start's effect. ``on_step`` sees the corrected x_1.
+    ``history`` holds [D_{i−1}, D_{i−2}] as far as known; ``z`` may be None when ``std`` is 0.
+    Four passes over the state (plus the noise), no temporaries beyond the result.
     """
-    step = ERSDEStepper(coeffs, order=order, derivatives=derivatives, correct_start=correct_start)
-    for i in trange(len(step), disable=disable):
-        den = denoise(x, i)
-        x = step.start(i, x, den)
-        if on_step is not None:
-            on_step(i, x, den)
-        x = step(i, x, den, noise)
-        if check_finite == "step":
-            check_state(x, "step", i, step.sig[i + 1])
-    if check_finite == "end":
-        check_state(x, "end")
-    return x
+    a0, a1, a2 = weights
+    x_next = torch.mul(x, r).add_(denoised, alpha=a0)
+    if a1 != 0.0:
+        x_next.add_(history[0], alpha=a1)
+    if a2 != 0.0:
+        x_next.add_(history[1], alpha=a2)
+    if std > 0.0:
+        x_next.add_(z, alpha=std)
+    return x_next
 
 
-def vp_coefficients(alphas, sigmas, nsf: NSFLike, quadrature: str):
-    """Checked float64 (α, σ) of a VP schedule and the step coefficients on λ = σ/α (notes §2)."""
-    a = np.asarray(alphas.detach().cpu() if hasattr(alphas, "detach") else alphas, dtype=np.float64)
-    s = validate_sigmas(sigmas)
-    if a.shape != s.shape:
-        raise ValueError(f"alphas and sigmas must have the same length, got {a.shape} and {s.shape}")
-    if not np.all(np.isfinite(a) & (a > 0) & (a <= 1)):
-        raise ValueError(f"alphas must lie in (0, 1], got min {a.min()!r}, max {a.max()!r}")
-    lam = validate_sigmas(s / a, "lambdas = sigmas/alphas")
-    return a, s, ersde_coefficients(lam, nsf, quadrature)
+def third_order_start(x, denoised, first_denoised, c1_first: float, sig) -> torch.Tensor:
+    """Eq. (26): x_1 + C_1(σ_0, σ_1) (D_1 − D_0)/(σ_1 − σ_0), applied once D_1 is known (no model call)."""
+    return x + (denoised - first_denoised) * (c1_first / (sig[1] - sig[0]))
 
 
 @torch.no_grad()
@@ -189,6 +103,8 @@ def sample_er_sde(
     nsf: NSFLike = "er_sde_5",
     quadrature: str = "exact",
     derivatives: str = "published",
+    correct_start: bool | None = None,
+    coefficients: StepCoefficients | None = None,
     noise_sampler: Callable | None = None,
     generator: Generator = None,
     callback: Callable | None = None,
@@ -196,43 +112,67 @@ def sample_er_sde(
     check_finite: str = "end",
     extra_args: dict | None = None,
 ) -> torch.Tensor:
-    """ER-SDE-Solver-``order`` for a VE model (k-diffusion calling convention).
+    """ER-SDE-Solver-``order`` for a VE model (k-diffusion calling convention), eq. (16).
 
     ``model(x, sigma_batch, **extra_args)`` returns the denoised estimate x_θ; ``x`` is the initial state at
     ``sigmas[0]`` (already scaled noise); ``sigmas`` is strictly decreasing and may end in 0. ``nsf`` is a
-    registry name, a sympy expression in ``sigma`` or a callable φ(σ). ``noise_sampler(sigma, sigma_next)``,
-    when given, is the only noise source; ``generator`` is one ``torch.Generator`` or a list with one per
-    sample. ``callback`` receives ``dict(x, i, sigma, sigma_hat, denoised)`` once per step.
+    registry name, a sympy expression in ``sigma`` or a callable φ(σ). ``coefficients``: a precomputed
+    :class:`StepCoefficients` on the same sigmas, used instead of ``nsf``/``quadrature`` (e.g. to study
+    altered coefficients). ``correct_start`` (default: on for ``derivatives="corrected"``) applies the
+    third-order start eq. (26) at order 3. ``noise_sampler(sigma, sigma_next)``, when given, is the only
+    noise source; ``generator`` is one ``torch.Generator`` or a list with one per sample. ``callback``
+    receives ``dict(x, i, sigma, sigma_hat, denoised)`` once per step (after the start correction).
     """
-    _check_common(x, order, derivatives, check_finite)
-    coeffs = ersde_coefficients(sigmas, nsf, quadrature)
-    sig = torch.from_numpy(coeffs.sigmas)
-    sig_dev = sig.to(device=x.device, dtype=x.dtype)
+    check_settings(x, order, derivatives, check_finite)
+    if coefficients is None:
+        coefficients = ersde_coefficients(sigmas, nsf, quadrature)  # eqs. (9), (14), (15): once per schedule
+    elif not np.array_equal(coefficients.sigmas, validate_sigmas(sigmas)):
+        raise ValueError("coefficients were computed for other sigmas than the ones given")
+    if correct_start is None:
+        correct_start = derivatives == "corrected"
+    c = coefficients
+    sig, r, c1, c2, std = (v.tolist() for v in (c.sigmas, c.r, c.c1, c.c2, c.noise_std))  # host float64
+    sig_cpu = torch.from_numpy(c.sigmas)
+    sig_in = sig_cpu.to(device=x.device, dtype=x.dtype)
     s_in = x.new_ones(x.shape[0])
     extra_args = extra_args or {}
+    noise = make_noise(x, generator, noise_sampler, sig_cpu)
 
-    def denoise(xi, i):
-        return check_model_output(model(xi, sig_dev[i] * s_in, **extra_args), xi)
+    history = []  # [D_{i−1}, D_{i−2}]: earlier denoiser outputs
+    for i in trange(len(sig) - 1, disable=disable):
+        denoised = check_model_output(model(x, sig_in[i] * s_in, **extra_args), x)  # D_i = x_θ(x_i, σ_i)
+        if correct_start and order >= 3 and i == 1 and sig[2] > 0:
+            x = third_order_start(x, denoised, history[0], c1[0], sig)  # eq. (26)
+        if callback is not None:
+            callback(dict(x=x, i=i, sigma=sig_cpu[i], sigma_hat=sig_cpu[i], denoised=denoised))
+        if sig[i + 1] == 0:
+            x = denoised  # the last step to σ = 0: r = 0, returns x_θ
+        else:
+            k = min(order, len(history) + 1)  # the order is lowered while the history fills
+            a = fused_weights(sig, r, c1, c2, i, k, derivatives)  # eq. (28)
+            x = er_sde_step(x, r[i], denoised, history, a, std[i], noise(i) if std[i] > 0 else None)  # eq. (27)
+        history = [denoised, *history[:1]]
+        if check_finite == "step":
+            check_state(x, "step", i, sig[i + 1])
+    if check_finite == "end":
+        check_state(x, "end")
+    return x
 
-    def on_step(i, xi, den):
-        callback(dict(x=xi, i=i, sigma=sig[i], sigma_hat=sig[i], denoised=den))
 
-    noise = make_noise(x, generator, noise_sampler, sig)
-    return ersde_loop(
-        denoise,
-        x,
-        coeffs,
-        order=order,
-        derivatives=derivatives,
-        noise=noise,
-        on_step=on_step if callback else None,
-        disable=disable,
-        check_finite=check_finite,
-    )
+def vp_coefficients(alphas, sigmas, nsf: NSFLike, quadrature: str):
+    """Checked float64 (α, σ) of a VP schedule and the step coefficients on λ = σ/α (eq. (19))."""
+    a = np.asarray(alphas.detach().cpu() if hasattr(alphas, "detach") else alphas, dtype=np.float64)
+    s = validate_sigmas(sigmas)
+    if a.shape != s.shape:
+        raise ValueError(f"alphas and sigmas must have the same length, got {a.shape} and {s.shape}")
+    if not np.all(np.isfinite(a) & (a > 0) & (a <= 1)):
+        raise ValueError(f"alphas must lie in (0, 1], got min {a.min()!r}, max {a.max()!r}")
+    lam = validate_sigmas(s / a, "lambdas = sigmas/alphas")
+    return a, s, ersde_coefficients(lam, nsf, quadrature)
 
 
 def to_x0(out: torch.Tensor, x: torch.Tensor, alpha: float, sigma: float, prediction: str) -> torch.Tensor:
-    """Convert a VP model output to the data prediction x_θ (notes §2):
+    """Convert a VP model output to the data prediction x_θ, eq. (21):
     eps: (x − σ ε̂)/α;  v (v = α ε − σ x_0): (α x − σ v̂)/(α² + σ²);  score: (x + σ² ŝ)/α;  x0: as is."""
     if prediction == "x0":
         return out
@@ -243,6 +183,28 @@ def to_x0(out: torch.Tensor, x: torch.Tensor, alpha: float, sigma: float, predic
     if prediction == "score":
         return (x + sigma * sigma * out) * (1.0 / alpha)
     raise ValueError(f"prediction must be one of {PREDICTIONS}, got {prediction!r}")
+
+
+class _VPAsVE:
+    """A VP model seen as a VE denoiser of x̄ = x/α on λ = σ/α (eqs. (19), (21)).
+
+    :func:`sample_er_sde` calls its model exactly once per step, in step order, so the wrapper keeps the
+    step index itself and passes the model its own input (α_i x̄, timestep_i) without reading λ back from
+    the device.
+    """
+
+    def __init__(self, model, alphas, sigmas, timesteps, prediction, x):
+        self.model, self.a, self.s, self.prediction = model, alphas.tolist(), sigmas.tolist(), prediction
+        self.t_in = timesteps if timesteps is not None else torch.from_numpy(sigmas).to(x.device, x.dtype)
+        self.i = 0
+
+    def __call__(self, xbar, lam_batch, **extra_args):
+        i, self.i = self.i, self.i + 1
+        x = xbar * self.a[i]
+        out = check_model_output(
+            self.model(x, self.t_in[i] * torch.ones_like(lam_batch, dtype=self.t_in.dtype), **extra_args), x
+        )
+        return to_x0(out, x, self.a[i], self.s[i], self.prediction)
 
 
 @torch.no_grad()
@@ -258,6 +220,7 @@ def sample_er_sde_vp(
     nsf: NSFLike = "er_sde_5",
     quadrature: str = "exact",
     derivatives: str = "published",
+    correct_start: bool | None = None,
     noise_sampler: Callable | None = None,
     generator: Generator = None,
     callback: Callable | None = None,
@@ -265,47 +228,48 @@ def sample_er_sde_vp(
     check_finite: str = "end",
     extra_args: dict | None = None,
 ) -> torch.Tensor:
-    """ER-SDE-Solver-``order`` for a VP model x_t = α_t x_0 + σ_t ε, through the VP → VE map.
+    """ER-SDE-Solver-``order`` for a VP model x_t = α_t x_0 + σ_t ε, through the VP → VE map, eq. (20).
 
-    With x̄ = x/α and λ = σ/α the VP ER SDE is the VE ER SDE in (x̄, λ) with the same φ (notes §2), so
-    one step is x_t = α_t [r x̄_s + (1 − r) x_θ + C_1 x_θ' + C_2 x_θ''] + α_t sqrt(λ_t² − λ_s² r²) z with
-    coefficients computed on λ. ``alphas``/``sigmas`` hold N+1 values; the model is called as
-    ``model(x, timesteps[i] * ones(B))`` (or with ``sigmas[i]`` when ``timesteps`` is None) and its output
-    is read as ``prediction`` ∈ {eps, x0, v, score}. ``noise_sampler`` is called with VP σ's.
+    With x̄ = x/α and λ = σ/α the VP ER SDE is the VE ER SDE in (x̄, λ) with the same φ (eq. (19)), so this
+    runs :func:`sample_er_sde` on (x̄, λ) and returns α_N x̄_N. ``alphas``/``sigmas`` hold N+1 values; the
+    model is called as ``model(x, timesteps[i] * ones(B))`` (or with ``sigmas[i]`` when ``timesteps`` is
+    None) and its output is read as ``prediction`` ∈ {eps, x0, v, score} (eq. (21)). ``noise_sampler`` and
+    ``callback`` see VP σ's and VP states.
     """
-    _check_common(x, order, derivatives, check_finite)
+    check_settings(x, order, derivatives, check_finite)
     if prediction not in PREDICTIONS:
         raise ValueError(f"prediction must be one of {PREDICTIONS}, got {prediction!r}")
     a, s, coeffs = vp_coefficients(alphas, sigmas, nsf, quadrature)
     if timesteps is not None:
-        ts = torch.as_tensor(timesteps)
-        if ts.ndim != 1 or ts.shape[0] != s.shape[0]:
-            raise ValueError(f"timesteps must have {s.shape[0]} entries like sigmas, got shape {tuple(ts.shape)}")
-        ts = ts.to(x.device)
+        timesteps = torch.as_tensor(timesteps)
+        if timesteps.ndim != 1 or timesteps.shape[0] != s.shape[0]:
+            raise ValueError(
+                f"timesteps must have {s.shape[0]} entries like sigmas, got shape {tuple(timesteps.shape)}"
+            )
+        timesteps = timesteps.to(x.device)
     sig_vp = torch.from_numpy(s)
-    sig_dev = sig_vp.to(device=x.device, dtype=x.dtype)
-    s_in = x.new_ones(x.shape[0])
-    extra_args = extra_args or {}
+    vp_sigma = dict(zip(coeffs.sigmas.tolist(), s.tolist()))  # λ_i → σ_i (host floats)
 
-    def denoise(xbar, i):
-        xi = xbar * float(a[i])
-        t_in = ts[i] * s_in.to(ts.dtype) if timesteps is not None else sig_dev[i] * s_in
-        out = check_model_output(model(xi, t_in, **extra_args), xi)
-        return to_x0(out, xi, float(a[i]), float(s[i]), prediction)
+    def vp_noise_sampler(lam, lam_next):
+        return noise_sampler(sig_vp.new_tensor(vp_sigma[float(lam)]), sig_vp.new_tensor(vp_sigma[float(lam_next)]))
 
-    def on_step(i, xbar, den):
-        callback(dict(x=xbar * float(a[i]), i=i, sigma=sig_vp[i], sigma_hat=sig_vp[i], denoised=den))
+    def vp_callback(d):
+        i = d["i"]
+        callback(dict(d, x=d["x"] * float(a[i]), sigma=sig_vp[i], sigma_hat=sig_vp[i]))
 
-    noise = make_noise(x, generator, noise_sampler, sig_vp)
-    xbar = ersde_loop(
-        denoise,
+    xbar = sample_er_sde(
+        _VPAsVE(model, a, s, timesteps, prediction, x),
         x * float(1.0 / a[0]),
-        coeffs,
+        coeffs.sigmas,
         order=order,
         derivatives=derivatives,
-        noise=noise,
-        on_step=on_step if callback else None,
+        correct_start=correct_start,
+        coefficients=coeffs,
+        noise_sampler=vp_noise_sampler if noise_sampler is not None else None,
+        generator=generator,
+        callback=vp_callback if callback is not None else None,
         disable=disable,
         check_finite=check_finite,
+        extra_args=extra_args,
     )
     return xbar * float(a[-1])

@@ -1,0 +1,85 @@
+"""What every command shares: the Command record, the help formatter, and the --device/--threads/--outdir
+options with one meaning each. Cheap to import (argparse only); torch is imported when a command runs."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Command:
+    """One subcommand: a one-line help, a function that adds its options, and the function that runs it."""
+
+    help: str
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int]
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Appends "(default: X)" to an option's help, unless the help already has "(default" or there is
+    nothing to show (None, a store_true flag's False, suppressed, required)."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        default = action.default
+        if (
+            "(default" in text
+            or default is None
+            or default is False
+            or default is argparse.SUPPRESS
+            or action.required
+            or not (action.option_strings or action.nargs in (argparse.OPTIONAL, argparse.ZERO_OR_MORE))
+        ):
+            return text
+        if isinstance(default, (list, tuple)):
+            default = " ".join(map(str, default))
+        return f"{text} (default: {default})" if text else f"(default: {default})"
+
+
+def _non_negative_int(text: str) -> int:
+    n = int(text)
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {n}")
+    return n
+
+
+def add_device(p: argparse.ArgumentParser, default: str = "auto") -> None:
+    p.add_argument(
+        "--device",
+        default=default,
+        help="auto, cpu, cuda or cuda:N; auto = cuda if available, else cpu",
+    )
+
+
+def add_threads(p: argparse.ArgumentParser, default: int = 0, why: str = "") -> None:
+    extra = f"; {why}" if why else ""
+    p.add_argument(
+        "--threads",
+        type=_non_negative_int,
+        default=default,
+        help=f"torch CPU threads; 0 leaves torch's own setting{extra}",
+    )
+
+
+def add_outdir(p: argparse.ArgumentParser, default: str | None = "figures", help: str = "output folder") -> None:
+    """--outdir; each command passes its own default folder, or None to make the option required."""
+    p.add_argument("--outdir", default=default, required=default is None, help=help)
+
+
+def add_quick(p: argparse.ArgumentParser, help: str = "small CI preset") -> None:
+    p.add_argument("--quick", action="store_true", help=help)
+
+
+def device_of(args: argparse.Namespace, **kw):
+    """args.device resolved to a torch.device (see ersde_theory.devices.resolve_device)."""
+    from ..devices import resolve_device
+
+    return resolve_device(args.device, **kw)
+
+
+def apply_threads(args: argparse.Namespace) -> None:
+    from ..devices import set_threads
+
+    set_threads(args.threads)

@@ -1,0 +1,88 @@
+"""bench NAME: the toy-problem benchmarks (quality, speed, nsf, official) and the digits bench (images).
+Each study runs as entry_point(outdir, quick=, device=); the study modules are imported only when run."""
+
+from __future__ import annotations
+
+import time
+
+from .args import Command, add_device, add_outdir, add_quick, add_threads, apply_threads, device_of
+
+
+def add_study_arguments(p) -> None:
+    add_quick(p, "small CI preset")
+    add_outdir(p, "figures")
+    add_threads(p, 0)
+    add_device(p)
+
+
+def _run_study(args, entry_point) -> int:
+    apply_threads(args)
+    t0 = time.perf_counter()
+    entry_point(args.outdir, quick=args.quick, device=str(device_of(args)))
+    print(f"done in {time.perf_counter() - t0:.1f}s")
+    return 0
+
+
+def run_quality(args) -> int:
+    from ..studies.bench_quality import run_quality
+
+    return _run_study(args, run_quality)
+
+
+def run_speed(args) -> int:
+    from ..studies.bench_speed import run_speed
+
+    return _run_study(args, run_speed)
+
+
+def run_nsf(args) -> int:
+    from ..studies.nsf_search import run_nsf_study
+
+    return _run_study(args, run_nsf_study)
+
+
+def run_official(args) -> int:
+    from ..studies.official_vs_exact import run_official_vs_exact
+
+    return _run_study(args, run_official_vs_exact)
+
+
+def add_images_arguments(p) -> None:
+    p.add_argument("--nfe", type=int, nargs="+", default=[10, 20, 50], help="NFE values")
+    p.add_argument("--n-per-block", type=int, default=250, help="images per seed block")
+    p.add_argument("--blocks", type=int, default=4, help="seed blocks (confidence intervals over blocks)")
+    add_quick(p, "CI preset: 2 samplers, NFE 10, 2 blocks of 64")
+    p.add_argument("--no-speed", action="store_true", help="skip the solver-overhead timing")
+    add_outdir(p, "figures")
+    add_threads(p, 0)
+    add_device(p)
+
+
+def run_images(args) -> int:
+    from ..images.bench import markdown_table, run_bench, write_results
+
+    apply_threads(args)
+    t0 = time.perf_counter()
+    kw = (
+        dict(nfes=(10,), n_per_block=64, blocks=2, quick=True)
+        if args.quick
+        else dict(nfes=tuple(args.nfe), n_per_block=args.n_per_block, blocks=args.blocks)
+    )
+    res = run_bench(device=device_of(args), speed=not args.no_speed, **kw)
+    paths = write_results(res, args.outdir)
+    print(markdown_table(res))
+    print(f"wrote {', '.join(map(str, paths))} in {time.perf_counter() - t0:.0f}s")
+    return 0
+
+
+QUALITY = Command(
+    "Sample quality per NFE with CIs: samplers x NFE x denoiser x problem.", add_study_arguments, run_quality
+)
+SPEED = Command("Per-step solver overhead with a trivial model, every sampler.", add_study_arguments, run_speed)
+NSF = Command("Search for a noise scale function that beats er_sde_5.", add_study_arguments, run_nsf)
+OFFICIAL = Command("Official 100-point Riemann vs exact coefficients at NFE 5-10.", add_study_arguments, run_official)
+IMAGES = Command(
+    "Sampler x NFE on the digits model: FD_digits (NOT Inception-FID) with CIs over seed blocks.",
+    add_images_arguments,
+    run_images,
+)

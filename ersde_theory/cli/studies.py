@@ -1,0 +1,118 @@
+"""convergence, third-order, symbolic-bench: the numerical and symbolic studies."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+from .args import Command, add_outdir, add_threads, apply_threads
+
+THIRD_ORDER_PRESETS = ("quick", "default", "full")  # the keys of studies.third_order.PRESETS (checked when run)
+
+
+def add_convergence_arguments(p) -> None:
+    p.add_argument(
+        "--full",
+        action="store_true",
+        help="the full study (all NSFs, 2000 paths, 7 step counts, 64-D problem); about 15 min on 2 cores",
+    )
+    add_outdir(p, "figures")
+    p.add_argument("--paths", type=int, help="override the number of coupled paths")
+    p.add_argument("--problems", nargs="*", help="override the problems")
+    p.add_argument("--nsfs", nargs="*", help="override the NSFs (registry names or power_p)")
+    add_threads(p, 1, "the study's tensors are small, threads only add overhead")
+    p.add_argument(
+        "--benchmark",
+        action="store_true",
+        help="only time the reference on ring_2d with 10^4 coupled paths and report its self-consistency",
+    )
+
+
+def run_convergence(args) -> int:
+    from ..studies.convergence import config_for, reference_benchmark, run_study, write_outputs
+
+    apply_threads(args)
+    t0 = time.perf_counter()
+    if args.benchmark:
+        reference_benchmark()
+        print(f"done in {time.perf_counter() - t0:.1f}s")
+        return 0
+    over = {}
+    if args.paths:
+        over.update(paths=args.paths, problem_paths={})
+    if args.problems:
+        over["problems"] = tuple(args.problems)
+    if args.nsfs:
+        over.update(nsfs=tuple(args.nsfs), problem_nsfs={})
+    cfg = config_for(args.full, **over)
+    results = run_study(cfg)
+    for path in write_outputs(results, args.outdir, "_full" if args.full else ""):
+        print(path)
+    print(f"done in {time.perf_counter() - t0:.1f}s")
+    return 0
+
+
+def add_third_order_arguments(p) -> None:
+    add_outdir(p, "figures")
+    p.add_argument(
+        "--preset",
+        choices=THIRD_ORDER_PRESETS,
+        default="default",
+        help="study sizes: quick (seconds), default (minutes on 2 CPU cores), full",
+    )
+    add_threads(p, 1, "the study's tensors are small")
+
+
+def run_third_order(args) -> int:
+    from ..studies.third_order import PRESETS, run_benchmark
+
+    if args.preset not in PRESETS:
+        print(f"error: unknown preset {args.preset!r}; use one of {tuple(PRESETS)}", file=sys.stderr)
+        return 2
+    apply_threads(args)
+    res = run_benchmark(args.outdir, args.preset)
+    print(f"wrote {args.outdir}/third_order.json and third_order.md in {res['seconds']:.1f}s")
+    return 0
+
+
+def add_symbolic_arguments(p) -> None:
+    p.add_argument("--json", action="store_true", help="print the timings as JSON")
+    p.add_argument("--quiet", action="store_true", help="only the total")
+
+
+def run_symbolic(args) -> int:
+    t0 = time.perf_counter()
+    from ..theory.symbolic import run_suite  # the import (sympy) is part of the cost
+
+    t_import = time.perf_counter() - t0
+    res = run_suite(log=None if (args.quiet or args.json) else print)
+    res["import_seconds"] = t_import
+    res["total_seconds"] = time.perf_counter() - t0
+    if args.json:
+        print(json.dumps(res, indent=1))
+    else:
+        print(
+            f"derivation suite: {res['seconds']:.1f}s (+ {t_import:.1f}s import), "
+            f"{len(res['failures'])} failed identities"
+        )
+        for f in res["failures"]:
+            print("  FAILED:", f)
+    return 1 if res["failures"] else 0
+
+
+CONVERGENCE = Command(
+    "Strong/weak convergence orders of ER-SDE-1/2/3 against a coupled high-precision reference.",
+    add_convergence_arguments,
+    run_convergence,
+)
+THIRD_ORDER = Command(
+    "Published vs corrected ER-SDE-Solver-3: orders, weak/strong errors, FD per NFE (third_order.json/.md).",
+    add_third_order_arguments,
+    run_third_order,
+)
+SYMBOLIC_BENCH = Command(
+    "Time the symbolic derivation suite (seven NSFs, k <= 3, series to Delta^4, VE and VP).",
+    add_symbolic_arguments,
+    run_symbolic,
+)
