@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from ersde_theory import GaussianMixture, get_sigmas_karras, ring_2d, sample_er_sde
-from ersde_theory.studies.metrics import frechet_distance
-from ersde_theory.studies.quality_metrics import (
+from ersde_theory.evaluation.frechet import frechet_distance
+from ersde_theory.evaluation.quality import (
     QualityReference,
     fd_metric,
     gaussian_interval_logprob,
@@ -104,7 +104,7 @@ def test_gaussian_interval_logprob_in_both_tails():
 def test_histogram_kl_against_the_binned_closed_form():
     """Bin probabilities sum to one and the plug-in KL of samples of another mixture converges to the KL of
     the two binned laws (both computed from the exact bin probabilities)."""
-    from ersde_theory.studies.quality_metrics import _hist_logp
+    from ersde_theory.evaluation.quality import _hist_logp
 
     gm = ring_2d()
     edges = np.linspace(-2.6, 2.6, 53)
@@ -192,7 +192,8 @@ def test_training_reduces_the_denoiser_error():
 # ------------------------------------------------------------------------------------ benches
 def test_bench_quality_quick_writes_valid_json(tmp_path):
     from ersde_theory.cli import main
-    from ersde_theory.studies.sampler_zoo import SAMPLERS
+    from ersde_theory.evaluation.samplers import SAMPLERS
+    from ersde_theory.plots.benches import plot_quality
 
     assert main(["bench", "quality", "--quick", "--outdir", str(tmp_path)]) == 0
     data = json.loads((tmp_path / "bench_quality_quick.json").read_text())
@@ -207,7 +208,8 @@ def test_bench_quality_quick_writes_valid_json(tmp_path):
     assert sum(r["metrics"]["fd"]["verdict"] == "best" for r in cell) == 1
     md = (tmp_path / "bench_quality_quick.md").read_text()
     assert "NFE 10" in md and "noise floor" in md
-    assert (tmp_path / "bench_quality_quick_ring_2d.png").exists()
+    paths = plot_quality(data, tmp_path)  # the study writes data; the figure is drawn from it
+    assert (tmp_path / "bench_quality_quick_ring_2d.png") in paths and all(p.exists() for p in paths)
 
 
 def test_per_step_quadrature_loop_equals_official_coefficients():
@@ -236,11 +238,11 @@ def test_bench_speed_runs_and_reports_ratios(tmp_path):
 
 
 def test_nsf_candidates_are_admissible_with_the_stated_relative_noise():
-    from ersde_theory.studies.nsf_search import _nsf, candidates
+    from ersde_theory.studies.nsf_search import candidate_nsf, candidates
 
     sig = np.geomspace(0.002, 80.0, 50)
     for c in candidates():
-        nsf = _nsf(c)
+        nsf = candidate_nsf(c)
         nsf.check_admissible(0.002, 80.0)
         h2 = nsf.h_tilde_sq(sig)
         p = c["params"]

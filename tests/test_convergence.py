@@ -15,7 +15,8 @@ from ersde_theory.coefficients.schedules import get_sigmas_karras
 from ersde_theory.references.brownian import BrownianPath, CoupledNoise
 from ersde_theory.references.integrator import integrate_pf_ode, integrate_sra
 from ersde_theory.solvers.ersde import sample_er_sde
-from ersde_theory.studies.convergence import ConvergenceConfig, fit_order, run_study, weak_test_functions, write_outputs
+from ersde_theory.plots.convergence import write_outputs
+from ersde_theory.studies.convergence import ConvergenceConfig, order_with_ci, run_study, weak_test_functions
 from ersde_theory.theory.nsf import power_nsf
 from ersde_theory.toys.problems import bimodal_1d
 
@@ -32,7 +33,7 @@ def one_thread():
 
 def karras(n, smin=0.002, smax=80.0):
     """n intervals from smax to smin, no final 0."""
-    return get_sigmas_karras(n + 1, smin, smax).numpy()[:-1]
+    return get_sigmas_karras(n + 1, smin, smax, final_zero=False).numpy()
 
 
 # ---------------------------------------------------------------- coupled noise: variance identity, composition
@@ -192,19 +193,25 @@ def test_ode_strong_orders(order, derivatives, lo, hi):
     """φ = σ, exact coefficients, bimodal 1-D: ER-SDE-1 order 1 ± 0.3; ER-SDE-3 ≈ 2 with the published
     (midpoint) derivative, ≥ 2.5 with the corrected one (fit on the finest 4 of 16…256 steps)."""
     steps, sq = _ode_errors(order, derivatives)
-    p, ci_lo, ci_hi = fit_order(steps, sq, "strong_rms", [False, True, True, True, True], bootstrap=200)
+    p, ci_lo, ci_hi = order_with_ci(steps, sq, "strong_rms", [False, True, True, True, True], bootstrap=200)
     assert lo <= p <= hi, (p, (sq.mean(-1).sqrt()).tolist())
     assert ci_lo <= p <= ci_hi
 
 
-def test_fit_order_recovers_slope():
+def test_karras_without_final_zero():
+    for n in (1, 2, 9):
+        full = get_sigmas_karras(n, 0.002, 80.0)
+        assert torch.equal(get_sigmas_karras(n, 0.002, 80.0, final_zero=False), full[:-1]) and full[-1] == 0
+
+
+def test_order_with_ci_recovers_slope():
     g = torch.Generator().manual_seed(0)
     steps = np.array([16, 32, 64, 128])
     base = torch.from_numpy(3.0 * steps.astype(float) ** -1.7)[:, None]
     sq = (base * (1 + 0.3 * torch.randn(4, 2000, generator=g, dtype=torch.float64))) ** 2
-    p, lo, hi = fit_order(steps, sq, "strong_rms", [True] * 4, bootstrap=300)
+    p, lo, hi = order_with_ci(steps, sq, "strong_rms", [True] * 4, bootstrap=300)
     assert abs(p - 1.7) < 0.05 and lo < 1.7 < hi
-    assert fit_order(steps, sq, "strong_rms", [True, True, False, False])[0] is None
+    assert order_with_ci(steps, sq, "strong_rms", [True, True, False, False])[0] is None
 
 
 def test_weak_error_at_fine_step():

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from ersde_theory import ring_2d
-from ersde_theory.studies.metrics import fd_noise_floor, frechet_distance, frechet_to_moments
+from ersde_theory.evaluation import fd_noise_floor, frechet_distance, frechet_to_moments
 
 
 def test_frechet_distance_closed_forms():
@@ -27,3 +27,39 @@ def test_noise_floor_scales_like_one_over_n():
     assert 2.5 < m1 / m2 < 6.5  # E FD ≈ c/n for an unbiased sampler
     shifted = gm.sample(8000, generator=torch.Generator().manual_seed(2)) + 0.1
     assert frechet_to_moments(shifted, gm.mean().numpy(), gm.cov().numpy()) > 10 * m2
+
+
+def test_intervals_use_exact_quantiles():
+    import scipy.stats
+
+    from ersde_theory.evaluation import normal_interval, paired_t_interval, percentile_interval, t_interval
+
+    v = np.array([1.0, 2.0, 4.0, 7.0])
+    m, h = t_interval(v)
+    assert m == pytest.approx(3.5) and h == pytest.approx(scipy.stats.t.ppf(0.975, 3) * v.std(ddof=1) / 2)
+    assert paired_t_interval(v, v - 1.0)[0] == pytest.approx(1.0) and paired_t_interval(v, v - 1.0)[1] == 0.0
+    assert np.isnan(t_interval([1.0])[1])
+    lo, hi = normal_interval(2.0, 0.5)
+    assert hi - 2.0 == pytest.approx(0.5 * scipy.stats.norm.ppf(0.975), rel=1e-15) and lo + hi == pytest.approx(4.0)
+    np.testing.assert_array_equal(percentile_interval(np.arange(101.0)), [2.5, 97.5])
+
+
+def test_order_fits():
+    from ersde_theory.evaluation import finest_window, fit_order, pairwise_orders, window_between
+
+    ns = np.array([10, 20, 40, 80])
+    errs = 3.0 * ns**-2.0
+    assert fit_order(ns, errs) == pytest.approx(2.0, rel=1e-12)
+    np.testing.assert_allclose(pairwise_orders(ns, errs), 2.0, rtol=1e-12)
+    np.testing.assert_array_equal(window_between(ns, 20, 40), [1, 2])
+    np.testing.assert_array_equal(finest_window(ns, [True, True, True, False], 10, 2), [False, True, True, False])
+
+
+def test_sampler_registry_rules():
+    from ersde_theory.evaluation.samplers import SAMPLERS, schedule_for, steps_for_nfe
+    from ersde_theory.images.sampling import available_samplers
+
+    assert steps_for_nfe("heun", 10) == 5 and SAMPLERS["heun"].nfe(10) == 9 and steps_for_nfe("er_sde_3", 10) == 10
+    assert len(schedule_for("heun", 9)) == 6 and schedule_for("euler", 7)[-1] == 0
+    names = available_samplers()
+    assert names[0] == "er_sde" and names[1:] == sorted(names[1:]) and "heun" in names and "er_sde_3" not in names
