@@ -1,4 +1,4 @@
-"""Coupled noise, reference integrators and measured convergence orders (issue 4)."""
+"""Coupled noise, reference integrators and measured convergence orders (docs/theory.md eq. 34)."""
 
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ from scipy.integrate import quad
 
 from ersde_theory.coefficients.ersde import ersde_coefficients
 from ersde_theory.coefficients.schedules import get_sigmas_karras
+from ersde_theory.plots.convergence import write_outputs
 from ersde_theory.references.brownian import BrownianPath, CoupledNoise
 from ersde_theory.references.integrator import integrate_pf_ode, integrate_sra
 from ersde_theory.solvers.ersde import sample_er_sde
-from ersde_theory.plots.convergence import write_outputs
 from ersde_theory.studies.convergence import ConvergenceConfig, order_with_ci, run_study, weak_test_functions
 from ersde_theory.theory.nsf import power_nsf
 from ersde_theory.toys.problems import bimodal_1d

@@ -12,8 +12,8 @@ import pytest
 import torch
 
 from ersde_theory.cli import main
-from ersde_theory.images.adapters import load_edm_network
 from ersde_theory.evaluation.intervals import mean_ci
+from ersde_theory.images.adapters import load_edm_network
 from ersde_theory.images.fid import DigitFD, inception_fid
 from ersde_theory.images.sampling import ImageModel, load_image_model, parse_seeds, sample_images
 from ersde_theory.images.train import FEATURES_PATH, UNET_PATH, load_digits_unet

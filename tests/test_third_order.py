@@ -1,4 +1,4 @@
-"""Issue 7: the published ER-SDE-Solver-3 is second order, the corrected one third order (h̃ = 0)."""
+"""The published ER-SDE-Solver-3 is second order, the corrected one third order (h̃ = 0; docs/theory.md eqs. 23–26)."""
 
 from __future__ import annotations
 
