@@ -124,7 +124,11 @@ def test_exp_integrator_weights_against_quadrature():
             w = exp_integrator_weights(c, h, 2)
             for k in range(3):
                 ref = quad(
-                    lambda u: c * math.exp(-c * (h - u)) * u**k / math.factorial(k), 0, h, epsabs=0, epsrel=1e-13
+                    lambda u, c=c, h=h, k=k: c * math.exp(-c * (h - u)) * u**k / math.factorial(k),
+                    0,
+                    h,
+                    epsabs=0,
+                    epsrel=1e-13,
                 )[0]
                 assert w[k] == pytest.approx(ref, rel=1e-11)
 

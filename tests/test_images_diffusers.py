@@ -12,7 +12,7 @@ from diffusers import DDPMPipeline, DDPMScheduler, UNet2DModel  # noqa: E402
 
 from ersde_theory import get_vp_schedule, sample_er_sde_vp  # noqa: E402
 from ersde_theory.cli import main  # noqa: E402
-from ersde_theory.images.adapters import (
+from ersde_theory.images.adapters import (  # noqa: E402
     DiffusersVPModel,
     alphas_cumprod_from_config,  # noqa: E402
     sample_diffusers_unet,

@@ -242,7 +242,7 @@ def test_corrected_steps_exact_for_quadratic_denoiser():
                 nsf=nsf,
                 derivatives=derivatives,
                 noise_sampler=lambda a, b: torch.zeros(1, 1, dtype=torch.float64),
-                callback=lambda d: xs.append(float(d["x"])),
+                callback=lambda d, xs=xs: xs.append(float(d["x"])),
                 disable=True,
             )
             step = [

@@ -24,25 +24,25 @@ def _run_study(args, entry_point) -> int:
 
 
 def run_quality(args) -> int:
-    from ..studies.bench_quality import run_quality
+    from ..plots.benches import run_quality  # study, then its figures
 
     return _run_study(args, run_quality)
 
 
 def run_speed(args) -> int:
-    from ..studies.bench_speed import run_speed
+    from ..plots.benches import run_speed
 
     return _run_study(args, run_speed)
 
 
 def run_nsf(args) -> int:
-    from ..studies.nsf_search import run_nsf_study
+    from ..plots.benches import run_nsf_study
 
     return _run_study(args, run_nsf_study)
 
 
 def run_official(args) -> int:
-    from ..studies.official_vs_exact import run_official_vs_exact
+    from ..plots.benches import run_official_vs_exact
 
     return _run_study(args, run_official_vs_exact)
 

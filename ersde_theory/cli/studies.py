@@ -30,7 +30,8 @@ def add_convergence_arguments(p) -> None:
 
 
 def run_convergence(args) -> int:
-    from ..studies.convergence import config_for, reference_benchmark, run_study, write_outputs
+    from ..plots.convergence import write_outputs  # JSON, markdown and figures
+    from ..studies.convergence import config_for, reference_benchmark, run_study
 
     apply_threads(args)
     t0 = time.perf_counter()
