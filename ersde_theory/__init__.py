@@ -2,6 +2,8 @@
 
 Layers, data flowing one way: ``theory`` (noise scale functions) → ``coefficients`` (schedules, step
 coefficients) → ``solvers`` → ``toys`` (Gaussian mixtures with exact denoisers) → ``studies`` → ``plots``.
+
+Importing the package does not import sympy: the sympy-based names (``SIGMA``) are loaded on first access.
 """
 
 from .coefficients.ersde import QUADRATURES, StepCoefficients, ersde_coefficients
@@ -23,7 +25,7 @@ from .solvers.baselines import (
     sample_sa_solver,
 )
 from .solvers.ersde import sample_er_sde, sample_er_sde_vp
-from .theory.nsf import DEFAULT_NSF, NSF_NAMES, SIGMA, NoiseScaleFunction, power_nsf, resolve_nsf
+from .theory.nsf import DEFAULT_NSF, NSF_NAMES, NoiseScaleFunction, power_nsf, resolve_nsf
 from .toys.gmm import GaussianMixture
 from .toys.problems import bimodal_1d, get_problem, image_like_64d, ring_2d
 
@@ -59,3 +61,12 @@ __all__ = [
     "SIGMA",
 ]
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    """Sympy-based exports, imported on first use (PEP 562) so that ``import ersde_theory`` stays sympy-free."""
+    if name == "SIGMA":
+        from .theory.symbolic.symbols import SIGMA
+
+        return SIGMA
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

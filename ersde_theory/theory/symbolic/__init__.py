@@ -10,7 +10,7 @@ in ``sigma``.
 """
 
 from .divided_differences import divided_difference_derivation, grid_errors
-from .latex import Derivation, Identity, latex_equation, latex_list, simplifies_to_zero
+from .latex import Derivation, Identity, latex_list, simplifies_to_zero
 from .numeric import mp_step_coefficients, step_coefficients_array
 from .official import official_ve_step, official_vp_step
 from .prediction_error import (
@@ -20,12 +20,10 @@ from .prediction_error import (
     ordering_derivation,
     power_family_ordering,
     prediction_error_weights,
-    remainder,
     remainder_series,
     series_derivation,
 )
 from .sde import (
-    admissibility_condition,
     er_sde_derivation,
     h_from_phi,
     h_tilde_sq,
@@ -57,7 +55,6 @@ __all__ = [
     "phi_from_h_tilde_sq",
     "h_from_phi",
     "phi_from_h",
-    "admissibility_condition",
     "power_family_admissible_set",
     "er_sde_derivation",
     "ve_er_sde",
@@ -68,7 +65,6 @@ __all__ = [
     "ve_variation_of_constants",
     "vp_variation_of_constants",
     "gain",
-    "remainder",
     "remainder_series",
     "coefficient_series",
     "leading_term",
@@ -87,7 +83,6 @@ __all__ = [
     "Derivation",
     "Identity",
     "simplifies_to_zero",
-    "latex_equation",
     "latex_list",
     "run_suite",
     "SIGMA",

@@ -35,14 +35,6 @@ def x_derivative(n: int) -> sp.Expr:
     return f if n == 0 else sp.Derivative(f, (sigma_s, n))
 
 
-def remainder(phi=None, k: int = 1) -> sp.Expr:
-    """R_k as an unevaluated integral (x_θ an undefined function of σ)."""
-    ph = as_phi(phi)
-    taylor = sum(x_derivative(n) * (SIGMA - sigma_s) ** n / sp.factorial(n) for n in range(k))
-    kernel = ph.subs(SIGMA, sigma_t) * sp.diff(ph, SIGMA) / ph**2
-    return sp.Integral(kernel * (x_theta_f(SIGMA) - taylor), (SIGMA, sigma_t, sigma_s))
-
-
 @cache
 def _general_series(n: int, order: int) -> sp.Expr:
     """C_n through Δ^order for the general φ, in the Taylor data D_j = φ^(j)(σ_s) (plain symbols)."""
