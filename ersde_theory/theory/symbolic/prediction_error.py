@@ -1,4 +1,5 @@
-"""One-step prediction errors, their series in Δ, the ordering result and the gain r (notes §4).
+"""One-step prediction errors, their series in Δ, the ordering result and the gain r (docs/theory.md §4,
+eqs. (17)–(18)).
 
 Remainder of the k-th order Taylor solution (x_θ(σ) replaced by its Taylor polynomial at σ_s):
 
@@ -24,7 +25,7 @@ from .taylor import _v
 
 
 def gain(phi=None) -> sp.Expr:
-    """The gain r = φ_t/φ_s on the state (and on every past error) of one step σ_s → σ_t."""
+    """The gain r = φ_t/φ_s (eq. (7)) on the state (and on every past error) of one step σ_s → σ_t."""
     ph = as_phi(phi)
     return ph.subs(SIGMA, sigma_t) / ph.subs(SIGMA, sigma_s)
 
@@ -50,7 +51,7 @@ def _general_series(n: int, order: int) -> sp.Expr:
 
 
 def coefficient_series(phi=None, n: int = 1, order: int = 4) -> sp.Expr:
-    """C_n(σ_s, σ_s − Δ) expanded in Δ through Δ^order (the first term is Δ^{n+1}); coefficients are
+    """C_n(σ_s, σ_s − Δ) of eq. (12) expanded in Δ through Δ^order (the first term is Δ^{n+1}); coefficients are
     functions of σ_s (for the general φ: of φ(σ_s), φ'(σ_s), …)."""
     if order < n + 1:
         return sp.Integer(0)
@@ -61,12 +62,12 @@ def coefficient_series(phi=None, n: int = 1, order: int = 4) -> sp.Expr:
 
 
 def remainder_series(phi=None, k: int = 1, order: int = 4) -> sp.Expr:
-    """R_k through Δ^order: Σ_{n=k}^{order−1} (series of C_n) x_θ^(n)(σ_s)."""
+    """R_k of eq. (17) through Δ^order: Σ_{n=k}^{order−1} (series of C_n) x_θ^(n)(σ_s)."""
     return sp.Add(*[coefficient_series(phi, n, order) * x_derivative(n) for n in range(k, order)])
 
 
 def leading_term(phi=None, k: int = 1) -> sp.Expr:
-    """The leading term of R_k: (−1)^k (φ'_s/φ_s) Δ^{k+1}/(k+1)! x_θ^(k)(σ_s)."""
+    """The leading term of R_k (eq. (17)): (−1)^k (φ'_s/φ_s) Δ^{k+1}/(k+1)! x_θ^(k)(σ_s)."""
     ph = as_phi(phi)
     a = (sp.diff(ph, SIGMA) / ph).subs(SIGMA, sigma_s)
     return (-1) ** k * a * Delta ** (k + 1) / sp.factorial(k + 1) * x_derivative(k)
@@ -88,7 +89,7 @@ def series_derivation(order: int = 4) -> Derivation:
 
 @cache
 def ordering_derivation() -> Derivation:
-    """|C_n^φ| ≥ |C_n^ODE| (n ≥ 1) and r^φ ≤ r^ODE for every admissible φ (general φ, through G)."""
+    """Eq. (18): |C_n^φ| ≥ |C_n^ODE| (n ≥ 1) and r^φ ≤ r^ODE for every admissible φ (general φ, through G)."""
     ph = phi_f(SIGMA)
     pt = ph.subs(SIGMA, sigma_t)
     G = pt / ph
@@ -140,7 +141,7 @@ def ordering_derivation() -> Derivation:
 
 @cache
 def power_family_ordering() -> Derivation:
-    """For φ = σ^p (v = log(σ/σ_t) ≥ 0): 1 − G = 1 − e^{−pv} increases with p, so |C_n| increases and
+    """Eq. (18) for φ = σ^p (v = log(σ/σ_t) ≥ 0): 1 − G = 1 − e^{−pv} increases with p, so |C_n| increases and
     r = e^{−pL} decreases with p; p = 1 (ODE) is the minimum over the admissible p ≥ 1."""
     L = sp.Symbol("L", positive=True)
     d = Derivation("Ordering in the power family phi = sigma^p")
