@@ -16,9 +16,11 @@ from __future__ import annotations
 
 from functools import cache
 
+import numpy as np
 import sympy as sp
 
 from .latex import Derivation
+from .numeric import mp_step_coefficients
 from .sde import h2_f, h_tilde_sq
 from .symbols import SIGMA, Delta, as_phi, p, phi_f, sigma_s, sigma_t, x_theta_f
 from .taylor import _v
@@ -159,10 +161,6 @@ def power_family_ordering() -> Derivation:
 def prediction_error_weights(phi, s, t, k: int = 3, dps: int = 30) -> dict:
     """Numbers to evaluate and plot: the gain r and |C_1| … |C_{k−1}| (the one-step prediction-error
     weights) for arrays of steps s → t, from the symbolic expressions (mpmath, see :mod:`.numeric`)."""
-    import numpy as np
-
-    from .numeric import mp_step_coefficients
-
     vals = [mp_step_coefficients(phi, a, b, k, dps) for a, b in zip(np.atleast_1d(s), np.atleast_1d(t))]
     out = dict(r=np.array([float(v["r"]) for v in vals]))
     for n in range(1, k):
