@@ -1,4 +1,4 @@
-"""The symbolic layer (issue 3): identities sympy must reduce to zero, closed forms against mpmath,
+"""The symbolic layer (docs/theory.md): identities sympy must reduce to zero, closed forms against mpmath,
 series residuals at the predicted power of Δ, the ordering result, VP ≡ VE, and the solver's float64
 coefficients against the lambdified derivation to 1e-12."""
 
@@ -20,7 +20,6 @@ from ersde_theory import (
 )
 from ersde_theory.coefficients.ersde import _power_c1_c2
 from ersde_theory.theory import symbolic as S
-from ersde_theory.theory.symbolic import divided_differences as DD
 from ersde_theory.theory.symbolic.latex import latex_text, simplifies_to_zero
 from ersde_theory.theory.symbolic.numeric import mp_evaluate
 from ersde_theory.theory.symbolic.prediction_error import x_derivative
@@ -262,7 +261,7 @@ def test_divided_differences_orders_and_karras_errors():
     f, df, d2f, d3f = (sp.lambdify(SIGMA, sp.diff(xf, SIGMA, j), "numpy") for j in range(4))
     maxerr = {}
     for n in (40, 80, 160, 320):
-        e = DD.grid_errors(get_sigmas_karras(n, 0.002, 80.0).numpy(), f, df, d2f, d3f)
+        e = S.grid_errors(get_sigmas_karras(n, 0.002, 80.0).numpy(), f, df, d2f, d3f)
         maxerr[n] = {k: np.abs(e[k]).max() for k in ("D1", "D2", "D1_corrected")}
         if n == 320:  # the predicted leading terms explain the actual errors
             for k, lead in (("D1", "D1_lead"), ("D2", "D2_lead"), ("D1_corrected", "D1_corrected_lead")):

@@ -18,7 +18,7 @@ from ersde_theory import (
 from ersde_theory.cli import main as cli_main
 from ersde_theory.studies import third_order as T
 from ersde_theory.studies.vp_models import vp_gmm_model
-from ersde_theory.theory import multistep as M
+from ersde_theory.theory.symbolic import multistep as M
 
 DATA = T.GaussianData(m=0.5, s0=0.5)
 
@@ -58,7 +58,7 @@ def test_loguniform_true_third_order_needs_the_start_correction():
 
 
 def test_published_to_order2_error_ratio_matches_derived_constants():
-    """Leading local errors (multistep.local_error, a = 1): ER-SDE-3 published a f'' h³/(4σ), ER-SDE-2
+    """Leading local errors (eq. (17); multistep.local_error, a = 1): ER-SDE-3 published a f'' h³/(4σ), ER-SDE-2
     (3a + 2) f'' h³/(12σ): the global errors must approach the ratio 3/5 on Karras steps."""
     e3 = M.leading_term(M.local_error("published", 3))[1]
     e2 = M.leading_term(M.local_error("published", 2))[1]
@@ -223,7 +223,7 @@ def test_published_equals_official_reimplementation_vp(order, final_zero):
 # ----- the corrected estimates are exact where they should be -------------------------------------------
 def test_corrected_steps_exact_for_quadratic_denoiser():
     """x_θ = q(σ) quadratic: from the third step on, a corrected step equals r x + C_0 q + C_1 q' + C_2 q''
-    (eq. (E) of theory.multistep, exact); a published step does not. Linear q: the whole corrected run is
+    (eq. (12), exact); a published step does not. Linear q: the whole corrected run is
     exact, start included."""
     coef = (0.3, -0.7, 0.05)
     q = lambda sg: coef[0] + coef[1] * sg + coef[2] * sg**2  # noqa: E731

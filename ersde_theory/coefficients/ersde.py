@@ -1,4 +1,4 @@
-"""Per-schedule ER-SDE step coefficients, computed once in float64 (notes §2–3).
+"""Per-schedule ER-SDE step coefficients, computed once in float64 (docs/theory.md eqs. (7)–(9), (13)–(15)).
 
 For a step from σ_s down to σ_t < σ_s with G(σ) = φ_t/φ(σ) (so 0 < G ≤ 1 for admissible φ):
 
@@ -89,10 +89,10 @@ def _power_c1_c2(p: float, t: np.ndarray, s: np.ndarray):
 def _gl_c1_c2(nsf: NoiseScaleFunction, t: np.ndarray, s: np.ndarray):
     """C_1, C_2 by Gauss–Legendre in u = log σ (dσ = σ du), vectorised over steps."""
     sig, wu = log_nodes(t, s)  # (N, P, Q), increasing along P·Q
-    # 1 − φ_t/φ(σ) = 1 − (σ_t/σ) e^{−Δℓ(σ)}, Δℓ(σ) = ℓ(σ) − ℓ(σ_t) = ∫_{σ_t}^{σ} h̃² du/u ≥ 0: for symbolic
-    # φ integrated from the exact h̃² (sign-definite, no cancellation of ℓ values), else ℓ differences
+    # 1 − φ_t/φ(σ) = 1 − (σ_t/σ) e^{−Δℓ(σ)}, Δℓ(σ) = ℓ(σ) − ℓ(σ_t) = ∫_{σ_t}^{σ} h̃² du/u ≥ 0 (eq. (9)): for
+    # an exact h̃² integrated from it (sign-definite, no cancellation of ℓ values), else ℓ differences
     tt = t[:, None, None]
-    if nsf.expr is not None:
+    if nsf.exact_h2:
         dl = cumulative_integrate_log(nsf.h_tilde_sq, t, sig.reshape(t.size, -1)).reshape(sig.shape)
     else:
         dl = nsf.ell(sig) - nsf.ell(tt)

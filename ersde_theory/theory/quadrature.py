@@ -1,4 +1,5 @@
-"""Vectorised Gauss–Legendre quadrature in u = log σ, used once per schedule (never per step)."""
+"""Vectorised Gauss–Legendre quadrature in u = log σ, used once per schedule (never per step): the integrals
+Δℓ = ∫ h̃² dσ/σ of docs/theory.md eq. (9) and the sign-definite C_1, C_2 of eq. (14)."""
 
 from __future__ import annotations
 

@@ -1,16 +1,19 @@
-"""The symbolic ER-SDE layer (sympy): the derivations every coefficient comes from or is tested against.
+"""The symbolic ER-SDE layer (sympy): the derivations every coefficient comes from or is tested against
+(docs/theory.md). Self-contained: it imports nothing from the numeric registry ``theory/nsf.py``.
 
-Modules: :mod:`.sde` (the ER SDE, h̃² ↔ φ, admissibility), :mod:`.solution` (variation of constants, Itô,
-noise variance), :mod:`.taylor` (``taylor_coefficients(phi, k)`` in three forms, VP in λ, power family),
-:mod:`.prediction_error` (remainders, series in Δ, ordering, gain), :mod:`.vp_ve` (VP ≡ VE),
-:mod:`.divided_differences` (multistep D1/D2), :mod:`.official` (the official code's formulas),
-:mod:`.numeric` (mpmath evaluation), :mod:`.latex` (self-verifying, self-rendering derivations),
-:mod:`.suite` (everything, timed). ``phi`` arguments: None (general φ), a registry name, or an expression
-in ``sigma``.
+Modules: :mod:`.symbols` (symbols, the registry NSFs of eq. (6), the φ resolver), :mod:`.sde` (the ER SDE,
+h̃² ↔ φ, admissibility; eqs. (2)–(5)), :mod:`.solution` (variation of constants, Itô, noise variance;
+eqs. (7)–(8)), :mod:`.taylor` (``taylor_coefficients(phi, k)`` in three forms, VP in λ, power family;
+eqs. (12)–(15)), :mod:`.prediction_error` (remainders, series in Δ, ordering, gain; eqs. (17)–(18)),
+:mod:`.vp_ve` (VP ≡ VE; eqs. (19)–(20)), :mod:`.multistep` (multistep derivative estimates and their orders;
+eqs. (23)–(28)), :mod:`.official` (the official code's formulas), :mod:`.numeric` (mpmath evaluation),
+:mod:`.codegen` (the generated numpy closed forms of the registry), :mod:`.latex` (self-verifying,
+self-rendering derivations), :mod:`.suite` (everything, timed). ``phi`` arguments: None (general φ), a registry
+name, or an expression in ``sigma``.
 """
 
-from .divided_differences import divided_difference_derivation, grid_errors
-from .latex import Derivation, Identity, latex_equation, latex_list, simplifies_to_zero
+from .latex import Derivation, Identity, latex_list, simplifies_to_zero
+from .multistep import divided_difference_derivation, grid_errors, multistep_derivation
 from .numeric import mp_step_coefficients, step_coefficients_array
 from .official import official_ve_step, official_vp_step
 from .prediction_error import (
@@ -20,12 +23,10 @@ from .prediction_error import (
     ordering_derivation,
     power_family_ordering,
     prediction_error_weights,
-    remainder,
     remainder_series,
     series_derivation,
 )
 from .sde import (
-    admissibility_condition,
     er_sde_derivation,
     h_from_phi,
     h_tilde_sq,
@@ -37,7 +38,7 @@ from .sde import (
 )
 from .solution import noise_variance, ve_exact_step, ve_variation_of_constants, vp_exact_step, vp_variation_of_constants
 from .suite import run_suite
-from .symbols import SIGMA, Delta, alpha_s, alpha_t, lambda_s, lambda_t, sigma_s, sigma_t
+from .symbols import NSF_NAMES, SIGMA, Delta, alpha_s, alpha_t, lambda_s, lambda_t, sigma_s, sigma_t
 from .taylor import (
     by_parts_derivation,
     power_family_coefficients,
@@ -57,7 +58,6 @@ __all__ = [
     "phi_from_h_tilde_sq",
     "h_from_phi",
     "phi_from_h",
-    "admissibility_condition",
     "power_family_admissible_set",
     "er_sde_derivation",
     "ve_er_sde",
@@ -68,7 +68,6 @@ __all__ = [
     "ve_variation_of_constants",
     "vp_variation_of_constants",
     "gain",
-    "remainder",
     "remainder_series",
     "coefficient_series",
     "leading_term",
@@ -80,6 +79,7 @@ __all__ = [
     "vp_update_derivation",
     "divided_difference_derivation",
     "grid_errors",
+    "multistep_derivation",
     "official_ve_step",
     "official_vp_step",
     "mp_step_coefficients",
@@ -87,10 +87,10 @@ __all__ = [
     "Derivation",
     "Identity",
     "simplifies_to_zero",
-    "latex_equation",
     "latex_list",
     "run_suite",
     "SIGMA",
+    "NSF_NAMES",
     "sigma_s",
     "sigma_t",
     "lambda_s",

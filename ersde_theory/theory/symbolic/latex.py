@@ -106,12 +106,6 @@ class Derivation:
         raise KeyError(label)
 
 
-def latex_equation(lhs, rhs) -> str:
-    """``lhs = rhs`` in LaTeX (strings are taken as LaTeX as they are)."""
-    side = lambda e: e if isinstance(e, str) else sp.latex(e)  # noqa: E731
-    return f"{side(lhs)} = {side(rhs)}"
-
-
 def latex_list(name: str, exprs) -> str:
     """``name_0 = e_0 \\ name_1 = e_1 …`` as an aligned block (e.g. the Taylor coefficients)."""
     rows = [rf"{name}_{{{n}}} &= {sp.latex(e)}" for n, e in enumerate(exprs)]

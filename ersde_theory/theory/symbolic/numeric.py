@@ -1,8 +1,9 @@
 """Numbers from the symbolic expressions: lambdified to mpmath (high precision, for references and tests).
 
-Each step coefficient is evaluated from its derivation: r and the variance from :func:`solution.ve_exact_step`,
-C_n (any n) by mpmath quadrature of the lambdified sign-definite integrand of :func:`taylor.taylor_coefficients`
-(no cancellation), C_0 = 1 − r. Independent of the float64 code path in ``coefficients/ersde.py``.
+Each step coefficient is evaluated from its derivation: r and the variance (eqs. (7)–(8)) from
+:func:`solution.ve_exact_step`, C_n (any n) by mpmath quadrature of the lambdified sign-definite integrand
+(eq. (14)) of :func:`taylor.taylor_coefficients` (no cancellation), C_0 = 1 − r. Independent of the float64
+code path in ``coefficients/ersde.py``.
 """
 
 from __future__ import annotations

@@ -16,7 +16,8 @@ from .symbols import LAMBDA, SIGMA, alpha_s, alpha_t, as_phi, lambda_s, lambda_t
 
 
 def official_ve_step(phi=None, var=SIGMA, s=sigma_s, t=sigma_t) -> dict:
-    """gain, weights [1 − r, C_1, C_2] and variance of the official VE step (exact integrals in place of
+    """gain, weights [1 − r, C_1, C_2] (the by-parts form, eq. (13)) and variance of the official VE step (exact
+    integrals in place of
     the Riemann sums; the clipping is not part of the formula)."""
     ph = as_phi(phi, var)
     pt, ps = ph.subs(var, t), ph.subs(var, s)
@@ -42,6 +43,7 @@ def official_vp_step(phi=None) -> dict:
 
 
 def official_derivative_estimates(x0, sig, i: int):
-    """D1 and D2 at step i from stored outputs ``x0[j]`` at ``sig[j]`` (sympy or numbers)."""
+    """D1 and D2 of eq. (23) at step i from stored outputs ``x0[j]`` at ``sig[j]`` (sympy expressions, numbers,
+    or numpy arrays with an index array ``i``)."""
     d1 = lambda j: (x0[j] - x0[j - 1]) / (sig[j] - sig[j - 1])  # noqa: E731
     return d1(i), 2 * (d1(i) - d1(i - 1)) / (sig[i] - sig[i - 2])

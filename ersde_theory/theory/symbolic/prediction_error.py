@@ -1,4 +1,5 @@
-"""One-step prediction errors, their series in Δ, the ordering result and the gain r (notes §4).
+"""One-step prediction errors, their series in Δ, the ordering result and the gain r (docs/theory.md §4,
+eqs. (17)–(18)).
 
 Remainder of the k-th order Taylor solution (x_θ(σ) replaced by its Taylor polynomial at σ_s):
 
@@ -15,16 +16,18 @@ from __future__ import annotations
 
 from functools import cache
 
+import numpy as np
 import sympy as sp
 
 from .latex import Derivation
+from .numeric import mp_step_coefficients
 from .sde import h2_f, h_tilde_sq
 from .symbols import SIGMA, Delta, as_phi, p, phi_f, sigma_s, sigma_t, x_theta_f
 from .taylor import _v
 
 
 def gain(phi=None) -> sp.Expr:
-    """The gain r = φ_t/φ_s on the state (and on every past error) of one step σ_s → σ_t."""
+    """The gain r = φ_t/φ_s (eq. (7)) on the state (and on every past error) of one step σ_s → σ_t."""
     ph = as_phi(phi)
     return ph.subs(SIGMA, sigma_t) / ph.subs(SIGMA, sigma_s)
 
@@ -33,14 +36,6 @@ def x_derivative(n: int) -> sp.Expr:
     """x_θ^(n)(σ_s) as a sympy object."""
     f = x_theta_f(sigma_s)
     return f if n == 0 else sp.Derivative(f, (sigma_s, n))
-
-
-def remainder(phi=None, k: int = 1) -> sp.Expr:
-    """R_k as an unevaluated integral (x_θ an undefined function of σ)."""
-    ph = as_phi(phi)
-    taylor = sum(x_derivative(n) * (SIGMA - sigma_s) ** n / sp.factorial(n) for n in range(k))
-    kernel = ph.subs(SIGMA, sigma_t) * sp.diff(ph, SIGMA) / ph**2
-    return sp.Integral(kernel * (x_theta_f(SIGMA) - taylor), (SIGMA, sigma_t, sigma_s))
 
 
 @cache
@@ -58,7 +53,7 @@ def _general_series(n: int, order: int) -> sp.Expr:
 
 
 def coefficient_series(phi=None, n: int = 1, order: int = 4) -> sp.Expr:
-    """C_n(σ_s, σ_s − Δ) expanded in Δ through Δ^order (the first term is Δ^{n+1}); coefficients are
+    """C_n(σ_s, σ_s − Δ) of eq. (12) expanded in Δ through Δ^order (the first term is Δ^{n+1}); coefficients are
     functions of σ_s (for the general φ: of φ(σ_s), φ'(σ_s), …)."""
     if order < n + 1:
         return sp.Integer(0)
@@ -69,12 +64,12 @@ def coefficient_series(phi=None, n: int = 1, order: int = 4) -> sp.Expr:
 
 
 def remainder_series(phi=None, k: int = 1, order: int = 4) -> sp.Expr:
-    """R_k through Δ^order: Σ_{n=k}^{order−1} (series of C_n) x_θ^(n)(σ_s)."""
+    """R_k of eq. (17) through Δ^order: Σ_{n=k}^{order−1} (series of C_n) x_θ^(n)(σ_s)."""
     return sp.Add(*[coefficient_series(phi, n, order) * x_derivative(n) for n in range(k, order)])
 
 
 def leading_term(phi=None, k: int = 1) -> sp.Expr:
-    """The leading term of R_k: (−1)^k (φ'_s/φ_s) Δ^{k+1}/(k+1)! x_θ^(k)(σ_s)."""
+    """The leading term of R_k (eq. (17)): (−1)^k (φ'_s/φ_s) Δ^{k+1}/(k+1)! x_θ^(k)(σ_s)."""
     ph = as_phi(phi)
     a = (sp.diff(ph, SIGMA) / ph).subs(SIGMA, sigma_s)
     return (-1) ** k * a * Delta ** (k + 1) / sp.factorial(k + 1) * x_derivative(k)
@@ -96,7 +91,7 @@ def series_derivation(order: int = 4) -> Derivation:
 
 @cache
 def ordering_derivation() -> Derivation:
-    """|C_n^φ| ≥ |C_n^ODE| (n ≥ 1) and r^φ ≤ r^ODE for every admissible φ (general φ, through G)."""
+    """Eq. (18): |C_n^φ| ≥ |C_n^ODE| (n ≥ 1) and r^φ ≤ r^ODE for every admissible φ (general φ, through G)."""
     ph = phi_f(SIGMA)
     pt = ph.subs(SIGMA, sigma_t)
     G = pt / ph
@@ -148,7 +143,7 @@ def ordering_derivation() -> Derivation:
 
 @cache
 def power_family_ordering() -> Derivation:
-    """For φ = σ^p (v = log(σ/σ_t) ≥ 0): 1 − G = 1 − e^{−pv} increases with p, so |C_n| increases and
+    """Eq. (18) for φ = σ^p (v = log(σ/σ_t) ≥ 0): 1 − G = 1 − e^{−pv} increases with p, so |C_n| increases and
     r = e^{−pL} decreases with p; p = 1 (ODE) is the minimum over the admissible p ≥ 1."""
     L = sp.Symbol("L", positive=True)
     d = Derivation("Ordering in the power family phi = sigma^p")
@@ -166,10 +161,6 @@ def power_family_ordering() -> Derivation:
 def prediction_error_weights(phi, s, t, k: int = 3, dps: int = 30) -> dict:
     """Numbers to evaluate and plot: the gain r and |C_1| … |C_{k−1}| (the one-step prediction-error
     weights) for arrays of steps s → t, from the symbolic expressions (mpmath, see :mod:`.numeric`)."""
-    import numpy as np
-
-    from .numeric import mp_step_coefficients
-
     vals = [mp_step_coefficients(phi, a, b, k, dps) for a, b in zip(np.atleast_1d(s), np.atleast_1d(t))]
     out = dict(r=np.array([float(v["r"]) for v in vals]))
     for n in range(1, k):

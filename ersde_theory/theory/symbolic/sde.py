@@ -1,15 +1,15 @@
-"""The extended reverse-time (ER) SDE, symbolically (notes §1).
+"""The extended reverse-time (ER) SDE and the noise scale function, symbolically (docs/theory.md §1).
 
-Forward dx = f x dt + g dw; ER SDE for any h ≥ 0:
+Forward dx = f x dt + g dw; ER SDE for any h ≥ 0 (eq. (2)):
 
-    dx = [ f x − (g² + h²)/2 · ∇log p_t(x) ] dt + h dw̄.                                        (ER)
+    dx = [ f x − (g² + h²)/2 · ∇log p_t(x) ] dt + h dw̄.
 
-VE: f = 0, g² = d(σ²)/dt, score (x_θ − x)/σ². VP: f = α'/α, g² = d(σ²)/dt − 2 f σ², score (α x_θ − x)/σ².
-The NSF φ and the relative noise level h̃ = h/g are tied by
+VE: f = 0, g² = d(σ²)/dt, score (x_θ − x)/σ² (eq. (1)). VP: f = α'/α, g² = d(σ²)/dt − 2 f σ², score
+(α x_θ − x)/σ². The NSF φ and the relative noise level h̃ = h/g are tied by eq. (4),
 
-    h̃² = σ φ'/φ − 1   ⇔   φ(σ) = σ exp( ∫_{σ_0}^{σ} h̃²(u)/u du )   (φ up to a constant factor)    (NSF)
+    h̃² = σ φ'/φ − 1   ⇔   φ(σ) = σ exp( ∫_{σ_0}^{σ} h̃²(u)/u du )   (φ up to a constant factor),
 
-and φ is admissible when h̃² ≥ 0 ⇔ (φ/σ)' = φ h̃²/σ² ≥ 0.
+and φ is admissible when h̃² ≥ 0 ⇔ (φ/σ)' = φ h̃²/σ² ≥ 0 (eq. (5)).
 """
 
 from __future__ import annotations
@@ -27,13 +27,18 @@ h2_f = sp.Function(r"\tilde{h}^{2}", nonnegative=True)  # a general h̃²(σ)
 
 
 def h_tilde_sq(phi=None, var: sp.Symbol = SIGMA) -> sp.Expr:
-    """h̃² = σ φ'(σ)/φ(σ) − 1 (eq. NSF), in ``var``."""
+    """h̃² = σ φ'(σ)/φ(σ) − 1 (eq. (4)), in ``var``."""
     ph = as_phi(phi, var)
     return sp.simplify(var * sp.diff(ph, var) / ph - 1)
 
 
+def ell(phi=None, var: sp.Symbol = SIGMA) -> sp.Expr:
+    """ℓ = log(φ(σ)/σ) with the logarithm expanded (eq. (9): dℓ/dσ = h̃²/σ, so Δℓ = ∫ h̃² dσ/σ ≥ 0)."""
+    return sp.expand_log(sp.log(as_phi(phi, var) / var), force=True)
+
+
 def phi_from_h_tilde_sq(h2, var: sp.Symbol = SIGMA, ref=1, evaluate: bool = True) -> sp.Expr:
-    """φ(σ) = σ exp(∫_ref^σ h̃²(u)/u du) (eq. NSF; normalised by φ(ref) = ref). ``h2`` is an expression in
+    """φ(σ) = σ exp(∫_ref^σ h̃²(u)/u du) (eq. (4) inverted; normalised by φ(ref) = ref). ``h2`` is an expression in
     ``var`` (or a constant). With ``evaluate=False`` (or when sympy finds no antiderivative) the integral
     stays unevaluated; it still differentiates exactly (Leibniz rule)."""
     u = sp.Dummy("u", positive=True)
@@ -54,7 +59,7 @@ def phi_from_h(h, g, var: sp.Symbol = SIGMA, ref=1) -> sp.Expr:
 
 
 def er_sde(f, g2, h2, score) -> tuple[sp.Expr, sp.Expr]:
-    """(drift, diffusion²) of eq. (ER) in forward time t (the reverse direction has dt < 0)."""
+    """(drift, diffusion²) of the ER SDE, eq. (2), in forward time t (the reverse direction has dt < 0)."""
     return f * x - (g2 + h2) / 2 * score, h2
 
 
@@ -77,14 +82,15 @@ def vp_er_sde(phi=None) -> dict:
 
 
 def ve_er_sde_sigma_time(phi=None, var: sp.Symbol = SIGMA) -> dict:
-    """The VE ER SDE with σ as time: dx = (1 + h̃²)(x − x_θ)/σ dσ + sqrt(2σ h̃²) dW̄_σ."""
+    """The VE ER SDE with σ as time, eq. (3): dx = (1 + h̃²)(x − x_θ)/σ dσ + sqrt(2σ h̃²) dW̄_σ."""
     h2 = h_tilde_sq(phi, var)
     return dict(drift=(1 + h2) * (x - x_theta) / var, diffusion2=2 * var * h2, h2=h2)
 
 
 @cache
 def er_sde_derivation(phi=None) -> Derivation:
-    """Item 1: the VE ER SDE in σ-time, h ↔ φ both ways, admissibility (all verified identities)."""
+    """The VE ER SDE in σ-time (eq. (3)), h ↔ φ both ways (eq. (4)), admissibility (eq. (5)); all verified
+    identities."""
     ph = as_phi(phi)
     h2 = h_tilde_sq(phi)
     ve, sig = ve_er_sde(phi), ve_er_sde_sigma_time(phi)
@@ -117,12 +123,20 @@ def er_sde_derivation(phi=None) -> Derivation:
     return d
 
 
-def admissibility_condition(phi=None) -> sp.Rel:
-    """h̃²(σ) ≥ 0 as a sympy relation (equivalently (φ/σ)' ≥ 0)."""
-    return sp.Ge(h_tilde_sq(phi), 0)
-
-
 def power_family_admissible_set() -> sp.Set:
-    """The exponents p > 0 for which φ = σ^p is admissible (sympy solves h̃² = p − 1 ≥ 0): [1, ∞)."""
+    """The exponents p > 0 for which φ = σ^p is admissible (eq. (5); sympy solves h̃² = p − 1 ≥ 0): [1, ∞)."""
     cond = h_tilde_sq(SIGMA**p)
     return sp.solveset(sp.Ge(cond, 0), p, sp.Interval.open(0, sp.oo))
+
+
+def power_exponent(phi) -> float | None:
+    """p when φ = c σ^p with a positive constant c (then h̃² = p − 1 and the coefficients have the closed
+    forms of eq. (15)), else None."""
+    coeff, rest = as_phi(phi).as_coeff_Mul()
+    if not coeff.is_positive:
+        return None
+    if rest == SIGMA:
+        return 1.0
+    if rest.is_Pow and rest.base == SIGMA and rest.exp.is_number:
+        return float(rest.exp)
+    return None

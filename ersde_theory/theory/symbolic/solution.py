@@ -1,4 +1,5 @@
-"""The exact one-step solution by variation of constants, verified with Itô's formula (notes §2).
+"""The exact one-step solution by variation of constants, verified with Itô's formula (docs/theory.md §2,
+eqs. (7)–(8); VP: eq. (20)).
 
 VE, σ-time run backwards (forward time τ = −σ): with Y = x/φ(σ), Itô's formula gives
 
@@ -35,7 +36,7 @@ def ito(F: sp.Expr, time_derivative: sp.Expr, drift: sp.Expr, diffusion2: sp.Exp
 
 
 def ve_exact_step(phi=None) -> dict:
-    """The exact VE step σ_s → σ_t: gain r = φ_t/φ_s on x_s, the x_θ kernel φ_t φ'(σ)/φ(σ)² (integrated
+    """The exact VE step σ_s → σ_t (eqs. (7)–(8)): gain r = φ_t/φ_s on x_s, the x_θ kernel φ_t φ'(σ)/φ(σ)² (integrated
     over [σ_t, σ_s]) and the noise variance σ_t² − σ_s² r²."""
     ph = as_phi(phi)
     pt, ps = ph.subs(SIGMA, sigma_t), ph.subs(SIGMA, sigma_s)
@@ -44,7 +45,7 @@ def ve_exact_step(phi=None) -> dict:
 
 
 def vp_exact_step(phi=None) -> dict:
-    """The exact VP step in (α, λ): gain (α_t/α_s) r(λ), x_θ kernel α_t φ(λ_t) φ'(λ)/φ(λ)² (over
+    """The exact VP step in (α, λ) (eq. (20)): gain (α_t/α_s) r(λ), x_θ kernel α_t φ(λ_t) φ'(λ)/φ(λ)² (over
     [λ_t, λ_s]), noise variance α_t² (λ_t² − λ_s² r²)."""
     ph = as_phi(phi, LAMBDA)
     pt, ps = ph.subs(LAMBDA, lambda_t), ph.subs(LAMBDA, lambda_s)
@@ -68,7 +69,7 @@ def noise_variance(phi=None) -> sp.Expr:
 
 @cache
 def ve_variation_of_constants(phi=None) -> Derivation:
-    """Item 2 (VE): Itô on Y = x/φ(σ), cancellation of the linear drift, the Itô-isometry variance."""
+    """Eqs. (7)–(8), VE: Itô on Y = x/φ(σ), cancellation of the linear drift, the Itô-isometry variance."""
     ph = as_phi(phi)
     sde = ve_er_sde_sigma_time(phi)
     Y = x / ph
@@ -95,7 +96,7 @@ def ve_variation_of_constants(phi=None) -> Derivation:
 
 @cache
 def vp_variation_of_constants(phi=None) -> Derivation:
-    """Item 2 (VP): Itô on Y = x/(α φ(λ)), λ = σ/α; the drift reduces to φ'(λ)λ'/φ² x_θ and the
+    """Eqs. (7)–(8) and (20), VP: Itô on Y = x/(α φ(λ)), λ = σ/α; the drift reduces to φ'(λ)λ'/φ² x_θ and the
     diffusion to the VE λ-integrand times λ', so Var = α_t² (λ_t² − λ_s² r²)."""
     sde = vp_er_sde(phi)
     lam = sde["lam"]

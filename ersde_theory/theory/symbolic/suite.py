@@ -1,12 +1,13 @@
-"""The whole derivation suite (the benchmark of issue 3): every derivation for the general φ and for the
-seven official NSFs, VE and VP, Taylor coefficients for k ≤ 3 in all three forms, C_n series to Δ⁴,
-the ordering proofs and the multistep estimates. Each derivation is verified (sympy → zero)."""
+"""The whole derivation suite (timed by ``python -m ersde_theory symbolic-bench``): every derivation of docs/theory.md
+for the general φ and for the seven registry NSFs of eq. (6), VE and VP, Taylor coefficients for k ≤ 3 in all
+three forms (eqs. (12)–(14)), C_n series to Δ⁴, the ordering proofs (eq. (18)) and the multistep estimates
+(eqs. (23)–(25)). Each derivation is verified (sympy → zero)."""
 
 from __future__ import annotations
 
 import time
 
-from .divided_differences import divided_difference_derivation
+from .multistep import divided_difference_derivation
 from .prediction_error import (
     coefficient_series,
     ordering_derivation,
@@ -16,6 +17,7 @@ from .prediction_error import (
 )
 from .sde import er_sde_derivation
 from .solution import ve_variation_of_constants, vp_variation_of_constants
+from .symbols import NSF_NAMES
 from .taylor import (
     FORMS,
     by_parts_derivation,
@@ -44,10 +46,8 @@ def derivations_for(phi) -> list:
 def run_suite(nsfs=None, log=None) -> dict:
     """Build and verify everything; returns {"seconds": total, "parts": {name: seconds}, "failures": […]}.
 
-    ``nsfs``: the φ's besides the general one (default: the seven official NSFs). Results are cached
-    (``functools.lru_cache``), so a second call in the same process is fast; time the first."""
-    from ..nsf import NSF_NAMES
-
+    ``nsfs``: the φ's besides the general one (default: the seven registry NSFs). Results are cached
+    (``functools.cache``), so a second call in the same process is fast; time the first."""
     nsfs = list(NSF_NAMES) if nsfs is None else list(nsfs)
     parts, failures = {}, []
     t_all = time.perf_counter()

@@ -1,8 +1,13 @@
-"""Symbols and the φ resolver shared by the symbolic layer.
+"""Symbols, the registry NSFs as sympy expressions, and the φ resolver of the symbolic layer.
 
 Every symbolic NSF is an expression in :data:`SIGMA`; a step runs from ``sigma_s`` down to ``sigma_t``
-(VP: ``lambda_s`` → ``lambda_t`` with ``alpha_s``, ``alpha_t``); ``Delta = sigma_s − sigma_t`` is the step.
-``phi=None`` everywhere means the general case: an undefined function φ.
+(VP: ``lambda_s`` → ``lambda_t`` with ``alpha_s``, ``alpha_t``; docs/theory.md eqs. (19)–(20));
+``Delta = sigma_s − sigma_t`` is the step. ``phi=None`` everywhere means the general case: an undefined
+function φ.
+
+:data:`REGISTRY` holds the seven registry NSFs of docs/theory.md eq. (6) (names of the official code). It is
+the one definition of them: the numeric registry (``theory/nsf.py``) uses the closed forms generated from
+these expressions (:mod:`.codegen`).
 """
 
 from __future__ import annotations
@@ -21,20 +26,42 @@ x_theta = sp.Symbol("x_theta", real=True)  # the data prediction x_θ, frozen wh
 p = sp.Symbol("p", positive=True)  # exponent of the power family φ = σ^p
 
 phi_f = sp.Function("phi", positive=True)  # the general NSF φ
-G_f = sp.Function("G", positive=True)  # G(σ) = φ_t/φ(σ)
 x_theta_f = sp.Function("x_theta")  # x_θ(σ) along the path, for Taylor expansions
+
+# docs/theory.md eq. (6): name → (φ(σ), description)
+REGISTRY: dict[str, tuple[sp.Expr, str]] = {
+    "ode": (SIGMA, "probability-flow ODE, h~ = 0"),
+    "sde": (SIGMA**2, "reverse SDE, h~ = 1"),
+    "er_sde_1": (SIGMA * (sp.exp(-1 / SIGMA) + 10), "nearly ODE"),
+    "er_sde_2": (SIGMA ** sp.Rational(3, 2), "h~^2 = 0.5"),
+    "er_sde_3": (SIGMA ** sp.Rational(5, 2), "h~^2 = 1.5"),
+    "er_sde_4": (
+        SIGMA ** sp.Rational(9, 10) * sp.log(1 + 100 * SIGMA ** sp.Rational(3, 2), 10),
+        "admissible for sigma < ~1e3",
+    ),
+    "er_sde_5": (SIGMA * (sp.exp(SIGMA ** sp.Rational(3, 10)) + 10), "official default"),
+}
+NSF_NAMES: tuple[str, ...] = tuple(REGISTRY)
+
+
+def registry_expr(name: str) -> sp.Expr:
+    """φ(σ) of the registry NSF ``name`` (eq. (6))."""
+    if name not in REGISTRY:
+        raise ValueError(f"unknown noise scale function {name!r}; known: {', '.join(NSF_NAMES)}")
+    return REGISTRY[name][0]
 
 
 def as_phi(phi=None, var: sp.Symbol = SIGMA) -> sp.Expr:
     """φ as a sympy expression in ``var``: ``None`` → the undefined φ(var); a registry name (``"er_sde_5"``)
-    or a :class:`~ersde_theory.theory.nsf.NoiseScaleFunction` → its expression; an expression in ``sigma``
+    → its expression of eq. (6); an object with a symbolic ``expr`` (a
+    :class:`~ersde_theory.theory.nsf.NoiseScaleFunction`) → that expression; an expression in ``sigma``
     → itself (with ``sigma`` renamed to ``var``)."""
     if phi is None:
         return phi_f(var)
-    if isinstance(phi, str) or hasattr(phi, "expr"):
-        from ..nsf import resolve_nsf  # lazy: nsf.py imports this package
-
-        phi = resolve_nsf(phi).expr
+    if isinstance(phi, str):
+        phi = registry_expr(phi)
+    elif not isinstance(phi, sp.Basic) and hasattr(phi, "expr"):
+        phi = phi.expr
         if phi is None:
             raise ValueError("the symbolic layer needs a symbolic NSF (a name or a sympy expression)")
     expr = sp.sympify(phi)
@@ -46,8 +73,3 @@ def as_phi(phi=None, var: sp.Symbol = SIGMA) -> sp.Expr:
             f"phi may only depend on sigma (and the power-family exponent p), found {sorted(map(str, extra))}"
         )
     return expr
-
-
-def at(expr: sp.Expr, var: sp.Symbol, value) -> sp.Expr:
-    """expr with ``var`` replaced by ``value`` (also inside undefined functions)."""
-    return expr.subs(var, value)

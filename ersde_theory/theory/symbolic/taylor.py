@@ -1,6 +1,6 @@
-"""Taylor (approximate) ER-SDE solutions of any order (notes §3).
+"""Taylor (approximate) ER-SDE solutions of any order (docs/theory.md §3, eqs. (12)–(16)).
 
-Freezing x_θ to its Taylor polynomial at σ_s in the exact solution (solution.py) gives
+Freezing x_θ to its Taylor polynomial at σ_s in the exact solution (eq. (7), solution.py) gives
 
     x_t ≈ r x_s + Σ_{n<k} C_n x_θ^(n)(σ_s) + sqrt(σ_t² − σ_s² r²) z,
     C_n = φ_t ∫_{σ_t}^{σ_s} φ'(σ)/φ(σ)² (σ − σ_s)^n/n! dσ                                      (definition)
@@ -67,11 +67,11 @@ def taylor_coefficients(
     s: sp.Symbol = sigma_s,
     t: sp.Symbol = sigma_t,
 ) -> list:
-    """[C_0, …, C_{k−1}] for the step ``s`` → ``t`` (default σ_s → σ_t) as sympy expressions.
+    """[C_0, …, C_{k−1}] of eq. (12) for the step ``s`` → ``t`` (default σ_s → σ_t) as sympy expressions.
 
     ``phi``: None (general φ, unevaluated integrals), a registry name or an expression in sigma.
     ``form``: "definition" (φ_t ∫ φ'/φ² (σ−σ_s)^n/n!), "by_parts" (the official code's form) or
-    "sign_definite" (−∫ (1 − G)(σ−σ_s)^{n−1}/(n−1)!). Closed forms where sympy finds them (φ = σ, σ^p),
+    "sign_definite" (−∫ (1 − G)(σ−σ_s)^{n−1}/(n−1)!; eqs. (13), (14)). Closed forms where sympy finds them (φ = σ, σ^p),
     otherwise ``sp.Integral`` objects that evaluate numerically (``.evalf()``, or :mod:`.numeric`).
     """
     if form not in FORMS:
@@ -82,7 +82,8 @@ def taylor_coefficients(
 
 
 def taylor_coefficients_vp(phi=None, k: int = 3, *, form: str = "definition", closed_form: bool = True) -> list:
-    """VP Taylor weights: α_t C_n(λ_s, λ_t), the VE coefficients in λ = σ/α times α_t (x_θ expanded in λ)."""
+    """VP Taylor weights (eq. (20)): α_t C_n(λ_s, λ_t), the VE coefficients in λ = σ/α times α_t (x_θ expanded
+    in λ)."""
     cs = taylor_coefficients(phi, k, form=form, closed_form=closed_form, var=LAMBDA, s=lambda_s, t=lambda_t)
     return [alpha_t * c for c in cs]
 
@@ -99,7 +100,8 @@ def _by_parts_step(n: int) -> tuple[sp.Expr, sp.Expr]:
 
 @cache
 def by_parts_derivation(k: int = 3) -> Derivation:
-    """The three forms of C_n agree, for a general φ: integrand identities plus the boundary terms."""
+    """The three forms of C_n (eqs. (12)–(14)) agree, for a general φ: integrand identities plus the boundary
+    terms."""
     ph = phi_f(SIGMA)
     pt = ph.subs(SIGMA, sigma_t)
     d = Derivation("Taylor coefficients: definition = by parts (official) = sign-definite")
@@ -139,7 +141,7 @@ def psi(c, L=L_sym) -> sp.Expr:
 
 @cache
 def power_family_coefficients(k: int = 3, p_value=None) -> tuple:
-    """C_n for φ = σ^p in σ_t, L = log(σ_s/σ_t) and ψ: with σ = σ_t e^v the sign-definite form is
+    """C_n for φ = σ^p (eq. (15)) in σ_t, L = log(σ_s/σ_t) and ψ: with σ = σ_t e^v the sign-definite form is
     −σ_t^n/(n−1)! Σ_j binom(n−1, j) (−e^L)^{n−1−j} [ψ(j+1, L) − ψ(j+1−p, L)]; C_0 = 1 − e^{−pL}.
 
     ``p_value=None`` keeps p symbolic (valid for p ∉ {1, …, k−1}; those are the limits); a number gives
@@ -176,7 +178,7 @@ def power_family_derivation(k: int = 3) -> Derivation:
 
 
 def power_family_series(order: int = 6) -> tuple:
-    """The cancellation-free series of the ψ forms used by the float64 code for L < 1:
+    """The cancellation-free series of the ψ forms (eq. (15)) used by the float64 code for L < 1:
     −C_1/σ_t = Σ_{k≥2} L^k/k! (1 − (1−p)^{k−1}),  C_2/σ_t² = Σ_{k≥3} L^k/k! Σ_{j=1}^{k−2} (2^j − (2−p)^j),
     truncated below L^order."""
     k = range(order)

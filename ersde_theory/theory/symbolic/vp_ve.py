@@ -1,5 +1,6 @@
-"""VP ≡ VE (notes §2): with x̄ = x/α and λ = σ/α the VP ER SDE is the VE ER SDE in (x̄, λ) with the same φ,
-and the discrete VP update is α_t times the VE update on (x̄, λ), coefficient by coefficient.
+"""VP ≡ VE (docs/theory.md §5, eqs. (19)–(20)): with x̄ = x/α and λ = σ/α the VP ER SDE is the VE ER SDE in
+(x̄, λ) with the same φ, and the discrete VP update is α_t times the VE update on (x̄, λ), coefficient by
+coefficient.
 
 Continuous: Itô on x̄ = x/α (reverse time τ = −t) gives dx̄ = −D(x̄, λ) λ'(t) dτ + sqrt(2λ h̃²(λ) λ') dB with
 D = (1 + h̃²)(x̄ − x_θ)/λ the VE drift in λ-time: exactly the VE ER SDE run in λ.
@@ -26,7 +27,7 @@ z = sp.Symbol("z", real=True)
 
 @cache
 def vp_to_ve_derivation(phi=None) -> Derivation:
-    """The VP ER SDE in (x̄ = x/α, λ = σ/α) is the VE ER SDE in λ-time (drift and diffusion)."""
+    """Eq. (19): the VP ER SDE in (x̄ = x/α, λ = σ/α) is the VE ER SDE in λ-time (drift and diffusion)."""
     vp = vp_er_sde(phi)
     lam = vp["lam"]
     F = x / alpha_of_t
@@ -45,7 +46,7 @@ def vp_to_ve_derivation(phi=None) -> Derivation:
 
 @cache
 def vp_update_derivation(phi=None, k: int = 3) -> Derivation:
-    """The VP update from the VP derivation equals α_t × the VE update on (x̄, λ), coefficient by
+    """Eq. (20): the VP update from the VP derivation equals α_t × the VE update on (x̄, λ), coefficient by
     coefficient, and equals the official code's VP formulas."""
     vps = vp_exact_step(phi)
     ves = {key: v.subs({sigma_s: lambda_s, sigma_t: lambda_t}) for key, v in ve_exact_step(phi).items()}
