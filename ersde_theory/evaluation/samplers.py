@@ -15,16 +15,7 @@ from dataclasses import dataclass, field
 import torch
 
 from ..coefficients.schedules import get_sigmas_karras
-from ..solvers.baselines import (
-    sample_dpmpp_2m,
-    sample_dpmpp_2m_sde,
-    sample_dpmpp_3m_sde,
-    sample_euler,
-    sample_euler_ancestral,
-    sample_euler_maruyama,
-    sample_heun,
-    sample_sa_solver,
-)
+from ..solvers import baselines as B
 from ..solvers.ersde import sample_er_sde
 
 __all__ = [
@@ -68,15 +59,15 @@ class Sampler:
 
 
 SAMPLERS: dict[str, Sampler] = {
-    "euler": Sampler(sample_euler, stochastic=False, label="Euler / DDIM (ODE)"),
-    "heun": Sampler(sample_heun, stochastic=False, calls_per_step=2, label="Heun, EDM (ODE)"),
-    "dpmpp_2m": Sampler(sample_dpmpp_2m, stochastic=False, label="DPM-Solver++(2M) (ODE)"),
+    "euler": Sampler(B.sample_euler, stochastic=False, label="Euler / DDIM (ODE)"),
+    "heun": Sampler(B.sample_heun, stochastic=False, calls_per_step=2, label="Heun, EDM (ODE)"),
+    "dpmpp_2m": Sampler(B.sample_dpmpp_2m, stochastic=False, label="DPM-Solver++(2M) (ODE)"),
     "er_sde_3_ode": Sampler(sample_er_sde, dict(order=3, nsf="ode"), stochastic=False, label="ER-SDE-3, φ=σ (ODE)"),
-    "euler_ancestral": Sampler(sample_euler_ancestral, label="Euler ancestral / DDPM"),
-    "euler_maruyama": Sampler(sample_euler_maruyama, label="Euler–Maruyama, reverse SDE"),
-    "dpmpp_2m_sde": Sampler(sample_dpmpp_2m_sde, label="SDE-DPM-Solver++(2M)"),
-    "dpmpp_3m_sde": Sampler(sample_dpmpp_3m_sde, label="SDE-DPM-Solver++(3M)"),
-    "sa_solver": Sampler(sample_sa_solver, label="SA-Solver (3,4), paper τ"),
+    "euler_ancestral": Sampler(B.sample_euler_ancestral, label="Euler ancestral / DDPM"),
+    "euler_maruyama": Sampler(B.sample_euler_maruyama, label="Euler–Maruyama, reverse SDE"),
+    "dpmpp_2m_sde": Sampler(B.sample_dpmpp_2m_sde, label="SDE-DPM-Solver++(2M)"),
+    "dpmpp_3m_sde": Sampler(B.sample_dpmpp_3m_sde, label="SDE-DPM-Solver++(3M)"),
+    "sa_solver": Sampler(B.sample_sa_solver, label="SA-Solver (3,4), paper τ"),
     "er_sde_1": Sampler(sample_er_sde, dict(order=1), label="ER-SDE-1 (er_sde_5)"),
     "er_sde_2": Sampler(sample_er_sde, dict(order=2), label="ER-SDE-2 (er_sde_5)"),
     "er_sde_3": Sampler(sample_er_sde, dict(order=3), label="ER-SDE-3 (er_sde_5)"),

@@ -27,18 +27,9 @@ from tqdm import trange
 
 from ._common import Generator, SamplerRun
 
-__all__ = [
-    "sample_euler",
-    "sample_heun",
-    "sample_euler_ancestral",
-    "sample_euler_maruyama",
-    "sample_dpmpp_2m",
-    "sample_dpmpp_2m_sde",
-    "sample_dpmpp_3m_sde",
-    "sample_sa_solver",
-    "exp_integrator_weights",
-    "sa_solver_default_tau",
-]
+# the samplers (each is exported by the package); exp_integrator_weights, sa_solver_default_tau are helpers
+__all__ = ["sample_euler", "sample_heun", "sample_euler_ancestral", "sample_euler_maruyama", "sample_dpmpp_2m"]
+__all__ += ["sample_dpmpp_2m_sde", "sample_dpmpp_3m_sde", "sample_sa_solver"]
 
 
 def _nonneg(**values):

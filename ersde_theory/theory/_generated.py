@@ -4,98 +4,13 @@
 # ruff: noqa: E501
 """Float64 numpy closed forms of the registry noise scale functions (docs/theory.md eqs. (4), (6), (9)).
 
-For each NSF of eq. (6): ``<name>_phi`` = φ(σ), ``<name>_ell`` = ℓ(σ) = log(φ(σ)/σ) and ``<name>_h2`` =
+:data:`REGISTRY` maps each NSF of eq. (6) to (phi, ell, h2, power, description): φ(σ), ℓ(σ) = log(φ(σ)/σ),
 h̃²(σ) = σ φ'(σ)/φ(σ) − 1, printed from the sympy expressions (``theory/symbolic/symbols.py``,
-``theory/symbolic/sde.py``); ``power_*`` are the same for φ = σ^p. A constant is returned as a Python number
-(the caller broadcasts it). :data:`REGISTRY` maps each name to (phi, ell, h2, power, description), where
-power is p when φ = c σ^p, else None.
+``theory/symbolic/sde.py``), and p when φ = c σ^p (else None). ``power_phi``, ``power_ell``, ``power_h2`` are the
+same for φ = σ^p. A constant is returned as a Python number (the caller broadcasts it).
 """
 
 import numpy
-
-
-def ode_phi(sigma):
-    return sigma
-
-
-def ode_ell(sigma):
-    return 0
-
-
-def ode_h2(sigma):
-    return 0
-
-
-def sde_phi(sigma):
-    return sigma**2
-
-
-def sde_ell(sigma):
-    return numpy.log(sigma)
-
-
-def sde_h2(sigma):
-    return 1
-
-
-def er_sde_1_phi(sigma):
-    return sigma*(10 + numpy.exp(-1/sigma))
-
-
-def er_sde_1_ell(sigma):
-    return numpy.log(10 + numpy.exp(-1/sigma))
-
-
-def er_sde_1_h2(sigma):
-    return 1/(sigma*(10*numpy.exp(sigma**(-1.0)) + 1))
-
-
-def er_sde_2_phi(sigma):
-    return sigma**(3/2)
-
-
-def er_sde_2_ell(sigma):
-    return (1/2)*numpy.log(sigma)
-
-
-def er_sde_2_h2(sigma):
-    return 1/2
-
-
-def er_sde_3_phi(sigma):
-    return sigma**(5/2)
-
-
-def er_sde_3_ell(sigma):
-    return (3/2)*numpy.log(sigma)
-
-
-def er_sde_3_h2(sigma):
-    return 3/2
-
-
-def er_sde_4_phi(sigma):
-    return sigma**(9/10)*numpy.log(100*sigma**(3/2) + 1)/numpy.log(10)
-
-
-def er_sde_4_ell(sigma):
-    return -1/10*numpy.log(sigma) + numpy.log(numpy.log(100*sigma**(3/2) + 1)) - numpy.log(numpy.log(10))
-
-
-def er_sde_4_h2(sigma):
-    return (1/10)*(1500*sigma**(3/2) - (100*sigma**(3/2) + 1)*numpy.log(100*sigma**(3/2) + 1))/((100*sigma**(3/2) + 1)*numpy.log(100*sigma**(3/2) + 1))
-
-
-def er_sde_5_phi(sigma):
-    return sigma*(numpy.exp(sigma**(3/10)) + 10)
-
-
-def er_sde_5_ell(sigma):
-    return numpy.log(numpy.exp(sigma**(3/10)) + 10)
-
-
-def er_sde_5_h2(sigma):
-    return (3/10)*sigma**(3/10)*numpy.exp(sigma**(3/10))/(numpy.exp(sigma**(3/10)) + 10)
 
 
 def power_phi(sigma, p):
@@ -112,11 +27,11 @@ def power_h2(sigma, p):
 
 NSF_NAMES = ("ode", "sde", "er_sde_1", "er_sde_2", "er_sde_3", "er_sde_4", "er_sde_5")
 REGISTRY = {
-    "ode": (ode_phi, ode_ell, ode_h2, 1.0, "probability-flow ODE, h~ = 0"),
-    "sde": (sde_phi, sde_ell, sde_h2, 2.0, "reverse SDE, h~ = 1"),
-    "er_sde_1": (er_sde_1_phi, er_sde_1_ell, er_sde_1_h2, None, "nearly ODE"),
-    "er_sde_2": (er_sde_2_phi, er_sde_2_ell, er_sde_2_h2, 1.5, "h~^2 = 0.5"),
-    "er_sde_3": (er_sde_3_phi, er_sde_3_ell, er_sde_3_h2, 2.5, "h~^2 = 1.5"),
-    "er_sde_4": (er_sde_4_phi, er_sde_4_ell, er_sde_4_h2, None, "admissible for sigma < ~1e3"),
-    "er_sde_5": (er_sde_5_phi, er_sde_5_ell, er_sde_5_h2, None, "official default"),
+    "ode": (lambda sigma: sigma, lambda sigma: 0, lambda sigma: 0, 1.0, "probability-flow ODE, h~ = 0"),
+    "sde": (lambda sigma: sigma**2, lambda sigma: numpy.log(sigma), lambda sigma: 1, 2.0, "reverse SDE, h~ = 1"),
+    "er_sde_1": (lambda sigma: sigma*(10 + numpy.exp(-1/sigma)), lambda sigma: numpy.log(10 + numpy.exp(-1/sigma)), lambda sigma: 1/(sigma*(10*numpy.exp(sigma**(-1.0)) + 1)), None, "nearly ODE"),
+    "er_sde_2": (lambda sigma: sigma**(3/2), lambda sigma: (1/2)*numpy.log(sigma), lambda sigma: 1/2, 1.5, "h~^2 = 0.5"),
+    "er_sde_3": (lambda sigma: sigma**(5/2), lambda sigma: (3/2)*numpy.log(sigma), lambda sigma: 3/2, 2.5, "h~^2 = 1.5"),
+    "er_sde_4": (lambda sigma: sigma**(9/10)*numpy.log(100*sigma**(3/2) + 1)/numpy.log(10), lambda sigma: -1/10*numpy.log(sigma) + numpy.log(numpy.log(100*sigma**(3/2) + 1)) - numpy.log(numpy.log(10)), lambda sigma: (1/10)*(1500*sigma**(3/2) - (100*sigma**(3/2) + 1)*numpy.log(100*sigma**(3/2) + 1))/((100*sigma**(3/2) + 1)*numpy.log(100*sigma**(3/2) + 1)), None, "admissible for sigma < ~1e3"),
+    "er_sde_5": (lambda sigma: sigma*(numpy.exp(sigma**(3/10)) + 10), lambda sigma: numpy.log(numpy.exp(sigma**(3/10)) + 10), lambda sigma: (3/10)*sigma**(3/10)*numpy.exp(sigma**(3/10))/(numpy.exp(sigma**(3/10)) + 10), None, "official default"),
 }

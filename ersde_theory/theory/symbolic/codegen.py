@@ -37,11 +37,10 @@ _HEADER = f'''\
 # ruff: noqa: E501
 """Float64 numpy closed forms of the registry noise scale functions (docs/theory.md eqs. (4), (6), (9)).
 
-For each NSF of eq. (6): ``<name>_phi`` = φ(σ), ``<name>_ell`` = ℓ(σ) = log(φ(σ)/σ) and ``<name>_h2`` =
+:data:`REGISTRY` maps each NSF of eq. (6) to (phi, ell, h2, power, description): φ(σ), ℓ(σ) = log(φ(σ)/σ),
 h̃²(σ) = σ φ'(σ)/φ(σ) − 1, printed from the sympy expressions (``theory/symbolic/symbols.py``,
-``theory/symbolic/sde.py``); ``power_*`` are the same for φ = σ^p. A constant is returned as a Python number
-(the caller broadcasts it). :data:`REGISTRY` maps each name to (phi, ell, h2, power, description), where
-power is p when φ = c σ^p, else None.
+``theory/symbolic/sde.py``), and p when φ = c σ^p (else None). ``power_phi``, ``power_ell``, ``power_h2`` are the
+same for φ = σ^p. A constant is returned as a Python number (the caller broadcasts it).
 """
 
 import numpy
@@ -64,19 +63,19 @@ def _function(name: str, args: str, expr: sp.Expr, printer: NumPyPrinter) -> str
     return f"\n\ndef {name}({args}):\n    return {printer.doprint(expr)}\n"
 
 
+def _lambda(expr: sp.Expr, printer: NumPyPrinter) -> str:
+    return f"lambda sigma: {printer.doprint(expr)}"
+
+
 def generate() -> str:
     """The source text of ``theory/_generated.py``."""
     printer = _printer()
     out = [_HEADER]
     rows = []
     for name, (phi, description) in REGISTRY.items():
-        for kind, expr in (("phi", phi), ("ell", ell(phi)), ("h2", h_tilde_sq(phi))):
-            out.append(_function(f"{name}_{kind}", "sigma", expr, printer))
+        fns = ", ".join(_lambda(e, printer) for e in (phi, ell(phi), h_tilde_sq(phi)))
         power = power_exponent(phi)
-        rows.append(
-            f"    {_str(name)}: ({name}_phi, {name}_ell, {name}_h2, {None if power is None else repr(power)}, "
-            f"{_str(description)}),\n"
-        )
+        rows.append(f"    {_str(name)}: ({fns}, {None if power is None else repr(power)}, {_str(description)}),\n")
     phi = SIGMA**p  # ℓ factored: (p − 1) log σ, the float64 value of the registry's rational exponents
     for kind, expr in (("phi", phi), ("ell", sp.factor(ell(phi))), ("h2", h_tilde_sq(phi))):
         out.append(_function(f"power_{kind}", "sigma, p", expr, printer))
