@@ -10,7 +10,6 @@ reaches at n.
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import torch
 
 from ..coefficients.schedules import get_sigmas_karras
 from ..evaluation.intervals import paired_t_interval, t_interval
+from ..evaluation.reports import write_report
 from .fid import FD_LABEL, DigitFD
 from .sampling import available_samplers, initial_noise, load_image_model, sample_images, steps_for_nfe
 
@@ -201,9 +201,4 @@ def markdown_table(res: dict) -> str:
 
 
 def write_results(res: dict, outdir) -> list[Path]:
-    outdir = Path(outdir)
-    outdir.mkdir(parents=True, exist_ok=True)
-    pj, pm = outdir / "bench_images.json", outdir / "bench_images.md"
-    pj.write_text(json.dumps(res, indent=1) + "\n")
-    pm.write_text(markdown_table(res))
-    return [pj, pm]
+    return list(write_report(outdir, "bench_images", res, markdown_table(res)))

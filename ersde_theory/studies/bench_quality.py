@@ -13,7 +13,6 @@ Outputs: ``bench_quality[_quick].json`` and ``.md`` (tables at every NFE, NFE 10
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from pathlib import Path
@@ -23,6 +22,7 @@ import torch
 
 from ..evaluation.intervals import normal_interval, z_quantile
 from ..evaluation.quality import QualityReference, paired_difference
+from ..evaluation.reports import write_report
 from ..evaluation.samplers import SAMPLERS, SIGMA_MAX, run_sampler
 from ..toys.learned import load_learned
 from ..toys.problems import get_problem
@@ -114,7 +114,7 @@ def markdown_table(records: list[dict], problem: str, denoiser: str, nfe: int, m
     return "\n".join(lines)
 
 
-def write_markdown(path: Path, data: dict) -> None:
+def quality_markdown(data: dict) -> str:
     recs, cfg = data["records"], data["config"]
     nfes = sorted(cfg["nfes"], key=lambda v: (v not in (10, 20), v))
     parts = [
@@ -130,7 +130,7 @@ def write_markdown(path: Path, data: dict) -> None:
                 metrics = list(data["floors"][prob])
                 parts.append(f"## {prob}, {den} denoiser, NFE {nfe}\n")
                 parts.append(markdown_table(recs, prob, den, nfe, metrics) + "\n")
-    path.write_text("\n".join(parts))
+    return "\n".join(parts)
 
 
 def run_quality(
@@ -198,10 +198,8 @@ def run_quality(
                     + ", ".join(f"{k}={v}" for k, v in best.items())
                 )
     data["seconds"] = round(time.perf_counter() - t_all, 1)
-    jpath = outdir / f"{stem}.json"
-    jpath.write_text(json.dumps(data, indent=1, default=_json_default) + "\n")
-    write_markdown(outdir / f"{stem}.md", data)
-    log(f"wrote {jpath} and {stem}.md in {outdir}")
+    jpath, mpath = write_report(outdir, stem, data, quality_markdown(data), default=_json_default)
+    log(f"wrote {jpath} and {mpath.name}")
     return data
 
 

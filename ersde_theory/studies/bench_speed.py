@@ -14,13 +14,13 @@ left Riemann sums for C_1, C_2 evaluated inside the step, and the official clipp
 
 from __future__ import annotations
 
-import json
 import platform
 import time
 from pathlib import Path
 
 import torch
 
+from ..evaluation.reports import write_report
 from ..evaluation.samplers import SAMPLERS, SIGMA_MAX, Sampler, schedule_for
 from ..solvers._common import SamplerRun
 
@@ -180,10 +180,8 @@ def run_speed(
         gpu=torch.cuda.get_device_name() if torch.device(device).type == "cuda" else None,
         results=results,
     )
-    stem = "bench_speed_quick" if quick else "bench_speed"
-    (outdir / f"{stem}.json").write_text(json.dumps(data, indent=1) + "\n")
-    (outdir / f"{stem}.md").write_text(speed_markdown(data))
-    log(f"wrote {outdir / (stem + '.json')} and {stem}.md")
+    jpath, mpath = write_report(outdir, "bench_speed_quick" if quick else "bench_speed", data, speed_markdown(data))
+    log(f"wrote {jpath} and {mpath.name}")
     return data
 
 

@@ -34,7 +34,6 @@ This module returns data and writes JSON/markdown; the log-log plots are drawn b
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from dataclasses import asdict, dataclass, field, replace
@@ -46,6 +45,7 @@ from scipy.special import ndtr
 
 from ..coefficients.schedules import get_sigmas_karras
 from ..evaluation.orders import finest_window, fit_order, fit_order_bootstrap, pairwise_orders
+from ..evaluation.reports import write_report
 from ..references.brownian import BrownianPath, CoupledNoise
 from ..references.integrator import integrate_pf_ode, integrate_sra
 from ..solvers.ersde import sample_er_sde
@@ -290,45 +290,14 @@ def run_case(cfg: ConvergenceConfig, problem: str, nsf_name: str, log=print) -> 
         order, der = next((o, d) for lab, o, d in cfg.solvers if lab == label)
         base = dict(common, solver=label, order=order, derivatives=der, quadrature=quad)
         for kind in STRONG_KINDS:
-            err = _stat(kind, sq).numpy()
             bound = ref["bound_rms"] if kind == "strong_rms" else ref["bound_median"]
-            mask = _window(cfg, steps, err >= cfg.floor_factor * bound)
-            p, lo, hi = order_with_ci(steps, sq, kind, mask, bootstrap=cfg.bootstrap, seed=cfg.seed)
-            entries.append(
-                dict(
-                    base,
-                    error_kind=kind,
-                    errors=err.tolist(),
-                    fit_steps=np.asarray(steps)[mask].tolist(),
-                    fitted_order=p,
-                    ci=[lo, hi],
-                    local_slopes=pairwise_orders(steps, err),
-                )
-            )
+            entries.append(_order_entry(base, kind, steps, sq, cfg, cfg.floor_factor * bound))
         for kind in WEAK_KINDS:
             d = wk[kind]
-            err = _stat(kind, d).numpy()
             se = (d.std(-1) / math.sqrt(M_used)).numpy()
-            mask = _window(
-                cfg,
-                steps,
-                (err > 0) & (err >= 2 * se) & (err >= cfg.floor_factor * ref["bound_rms"] * _lipschitz(kind)),
-            )
-            p, lo, hi = order_with_ci(steps, d, kind, mask, bootstrap=cfg.bootstrap, seed=cfg.seed)
-            entries.append(
-                dict(
-                    base,
-                    error_kind=kind,
-                    errors=err.tolist(),
-                    se=se.tolist(),
-                    direct=[v[0] for v in direct[kind]],
-                    direct_se=[v[1] for v in direct[kind]],
-                    fit_steps=np.asarray(steps)[mask].tolist(),
-                    fitted_order=p,
-                    ci=[lo, hi],
-                    local_slopes=pairwise_orders(steps, err),
-                )
-            )
+            floor = cfg.floor_factor * ref["bound_rms"] * _lipschitz(kind)
+            direct_kw = dict(direct=[v[0] for v in direct[kind]], direct_se=[v[1] for v in direct[kind]])
+            entries.append(_order_entry(base, kind, steps, d, cfg, floor, se=se, **direct_kw))
     _add_floor_onsets(entries)
     ref_summary = dict(
         problem=problem,
@@ -347,6 +316,29 @@ def run_case(cfg: ConvergenceConfig, problem: str, nsf_name: str, log=print) -> 
         f"(bound rms {ref['bound_rms']:.1e}, ratio {ref_summary['ratio_rms']:.0f}), solvers {solver_seconds:.1f}s"
     )
     return ref_summary, entries, dict(x0=x0, x_ref=x_ref, out=raw, fine=fine, path=path)
+
+
+def _order_entry(base: dict, kind: str, steps, data, cfg, floor: float, se=None, **extra) -> dict:
+    """One study entry: the error statistic ``kind`` of ``data`` per step count, and its order (eq. (34))
+    fitted where the error is resolved: above ``floor`` and, for weak errors (``se`` given), positive and
+    at least 2 Monte-Carlo standard errors."""
+    err = _stat(kind, data).numpy()
+    resolved = err >= floor
+    if se is not None:
+        resolved &= (err > 0) & (err >= 2 * se)
+        extra = dict(se=se.tolist(), **extra)
+    mask = _window(cfg, steps, resolved)
+    p, lo, hi = order_with_ci(steps, data, kind, mask, bootstrap=cfg.bootstrap, seed=cfg.seed)
+    return dict(
+        base,
+        error_kind=kind,
+        errors=err.tolist(),
+        **extra,
+        fit_steps=np.asarray(steps)[mask].tolist(),
+        fitted_order=p,
+        ci=[lo, hi],
+        local_slopes=pairwise_orders(steps, err),
+    )
 
 
 def _window(cfg: ConvergenceConfig, steps, resolved) -> np.ndarray:
@@ -467,11 +459,8 @@ def write_outputs(results: dict, outdir, suffix: str = "", plot=None) -> list[Pa
     """``convergence_orders{suffix}.json`` and ``.md`` in ``outdir``; with ``plot(results, outdir, suffix)``
     (e.g. :func:`ersde_theory.plots.convergence.plot_convergence`) also the figures it writes.
     :func:`ersde_theory.plots.convergence.write_outputs` is this with the log-log plots."""
-    outdir = Path(outdir)
-    outdir.mkdir(parents=True, exist_ok=True)
-    jpath, mpath = outdir / f"convergence_orders{suffix}.json", outdir / f"convergence_orders{suffix}.md"
-    jpath.write_text(json.dumps(_json_ready({k: v for k, v in results.items() if k != "seconds"}), indent=1) + "\n")
-    mpath.write_text(markdown_table(results))
+    data = _json_ready({k: v for k, v in results.items() if k != "seconds"})
+    jpath, mpath = write_report(outdir, f"convergence_orders{suffix}", data, markdown_table(results))
     return [jpath, mpath] + (list(plot(results, outdir, suffix)) if plot is not None else [])
 
 

@@ -24,9 +24,7 @@ The figure ``nsf_study[_quick].png/pdf`` is drawn by :func:`ersde_theory.plots.b
 
 from __future__ import annotations
 
-import json
 import time
-from pathlib import Path
 
 import numpy as np
 import scipy.stats
@@ -35,6 +33,7 @@ import sympy as sp
 from ..coefficients.ersde import ersde_coefficients
 from ..evaluation.intervals import normal_interval
 from ..evaluation.quality import QualityReference, paired_difference
+from ..evaluation.reports import write_report
 from ..evaluation.samplers import SAMPLERS, schedule_for
 from ..theory.nsf import SIGMA, resolve_nsf
 from .bench_quality import get_model, sample_cell
@@ -186,12 +185,8 @@ def run_nsf_study(outdir="figures", *, quick: bool = False, device="cpu", log=pr
         ],
         seconds=round(time.perf_counter() - t0, 1),
     )
-    outdir = Path(outdir)
-    outdir.mkdir(parents=True, exist_ok=True)
-    stem = "nsf_study_quick" if quick else "nsf_study"
-    (outdir / f"{stem}.json").write_text(json.dumps(data, indent=1) + "\n")
-    (outdir / f"{stem}.md").write_text(nsf_markdown(data))
-    log(f"best: {data['best']}; wrote {outdir / (stem + '.json')}")
+    jpath, _ = write_report(outdir, "nsf_study_quick" if quick else "nsf_study", data, nsf_markdown(data))
+    log(f"best: {data['best']}; wrote {jpath}")
     return data
 
 

@@ -24,9 +24,7 @@ Every variant runs through the public :func:`~ersde_theory.solvers.ersde.sample_
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -34,6 +32,7 @@ import torch
 from ..coefficients.ersde import StepCoefficients, ersde_coefficients
 from ..evaluation.intervals import t_quantile
 from ..evaluation.quality import QualityReference
+from ..evaluation.reports import write_report
 from ..evaluation.samplers import SAMPLERS, schedule_for
 from ..solvers.ersde import sample_er_sde
 from ..toys.problems import get_problem
@@ -157,12 +156,9 @@ def run_official_vs_exact(outdir="figures", *, quick: bool = False, device="cpu"
         records=records,
         seconds=round(time.perf_counter() - t0, 1),
     )
-    outdir = Path(outdir)
-    outdir.mkdir(parents=True, exist_ok=True)
     stem = "official_vs_exact_quick" if quick else "official_vs_exact"
-    (outdir / f"{stem}.json").write_text(json.dumps(data, indent=1) + "\n")
-    (outdir / f"{stem}.md").write_text(official_markdown(data))
-    log(f"wrote {outdir / (stem + '.json')}")
+    jpath, _ = write_report(outdir, stem, data, official_markdown(data))
+    log(f"wrote {jpath}")
     return data
 
 

@@ -23,10 +23,8 @@ figure (drawn by :mod:`ersde_theory.plots.third_order`).
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import asdict, dataclass, replace
-from pathlib import Path
 
 import numpy as np
 import scipy.stats
@@ -38,6 +36,7 @@ from ..evaluation.frechet import frechet_to_moments
 from ..evaluation.intervals import paired_t_interval, percentile_interval, t_interval
 from ..evaluation.noise_floor import fd_noise_floor
 from ..evaluation.orders import fit_order, pairwise_orders, window_between
+from ..evaluation.reports import write_report
 from ..solvers.ersde import sample_er_sde
 from ..theory.nsf import resolve_nsf
 from ..theory.quadrature import integrate_log, log_nodes
@@ -446,6 +445,12 @@ def _signed(x: float, sign: float) -> str:
     return ("−" if sign < 0 else "+") + _fmt(x)
 
 
+def _table_head(first: list[str], ns, windows) -> list[str]:
+    """Header and rule of a table with the columns ``first``, one per N and one order per fit window."""
+    cols = [*first, *(f"N={n}" for n in ns), *(f"order N={w}" for w in windows)]
+    return ["| " + " | ".join(cols) + " |", "|---" * len(cols) + "|"]
+
+
 def markdown_report(res: dict) -> str:
     """Markdown tables of a :func:`run_benchmark` result."""
     lines = ["# ER-SDE-Solver-3: published vs corrected", ""]
@@ -457,12 +462,7 @@ def markdown_report(res: dict) -> str:
             f"no final 0 (N({d['data']['m']}, {d['data']['s0']}²) data; sign of the error at the largest "
             "initial state)",
             "",
-            "| variant | "
-            + " | ".join(f"N={n}" for n in d["ns"])
-            + " | "
-            + " | ".join(f"order N={w}" for w in wins)
-            + " |",
-            "|---" * (len(d["ns"]) + len(wins) + 1) + "|",
+            *_table_head(["variant"], d["ns"], wins),
         ]
         for lab, r in d["variants"].items():
             err = " | ".join(_signed(e, sg) for e, sg in zip(r["max_error"], r["sign"]))
@@ -473,12 +473,7 @@ def markdown_report(res: dict) -> str:
     lines += [
         "## Weak error std(x_N) − std_exact (exact moments, no sampling), Karras 80 → 0.002, no final 0",
         "",
-        "| NSF | variant | "
-        + " | ".join(f"N={n}" for n in w["ns"])
-        + " | "
-        + " | ".join(f"order N={x}" for x in wins)
-        + " |",
-        "|---" * (len(w["ns"]) + len(wins) + 2) + "|",
+        *_table_head(["NSF", "variant"], w["ns"], wins),
     ]
     for nsf, rows in w["nsfs"].items():
         for lab, r in rows.items():
@@ -553,8 +548,5 @@ def run_benchmark(outdir="figures", preset: str = "default", log=print) -> dict:
     res["nfe"] = nfe_quality(nfes=p["nfes"], seeds=p["seeds"], n_samples=p["n_samples"])
     log(f"[{time.perf_counter() - t0:6.1f}s] quality per NFE")
     res["seconds"] = time.perf_counter() - t0
-    outdir = Path(outdir)
-    outdir.mkdir(parents=True, exist_ok=True)
-    (outdir / "third_order.json").write_text(json.dumps(res, indent=1))
-    (outdir / "third_order.md").write_text(markdown_report(res))
+    write_report(outdir, "third_order", res, markdown_report(res))
     return res

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
@@ -13,6 +12,7 @@ from ..coefficients.ersde import ersde_coefficients
 from ..coefficients.schedules import get_sigmas_karras, get_vp_schedule
 from ..evaluation.frechet import frechet_to_moments
 from ..evaluation.noise_floor import fd_noise_floor
+from ..evaluation.reports import write_report
 from ..solvers.ersde import sample_er_sde, sample_er_sde_vp
 from ..theory.nsf import NSF_NAMES
 from ..toys.problems import ring_2d
@@ -101,14 +101,15 @@ def report_data() -> dict:
     )
 
 
-def write_report(outdir: Path, data: dict | None = None) -> list[Path]:
+def write_verification_report(outdir: Path, data: dict | None = None) -> list[Path]:
     """``verification_report.md`` and ``.json`` in ``outdir`` from ``data`` (default: :func:`report_data`)."""
-    outdir = Path(outdir)
-    outdir.mkdir(parents=True, exist_ok=True)
     data = report_data() if data is None else data
+    jpath, mpath = write_report(outdir, "verification_report", data, verification_markdown(data))
+    return [mpath, jpath]
+
+
+def verification_markdown(data: dict) -> str:
     coef, vpve, fd = data["coefficient_errors"], data["vp_ve_max_abs_diff"], data["fd_ring_2d"]
-    jpath, mpath = outdir / "verification_report.json", outdir / "verification_report.md"
-    jpath.write_text(json.dumps(data, indent=1) + "\n")
     lines = [
         "# Verification report",
         "",
@@ -149,5 +150,4 @@ def write_report(outdir: Path, data: dict | None = None) -> list[Path]:
     for r in fd["rows"]:
         z = (r["fd"] - fd["floor_mean"]) / fd["floor_sd"]
         lines.append(f"| ER-SDE-{r['order']} | {r['nfe']} | {r['fd']:.2e} | {z:+.1f} |")
-    mpath.write_text("\n".join(lines) + "\n")
-    return [mpath, jpath]
+    return "\n".join(lines) + "\n"
