@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Sequence
+from typing import TypedDict
 
 import torch
+from tqdm import trange
 
 from ..coefficients.ersde import validate_sigmas
+
+if sys.version_info >= (3, 11):
+    from typing import Unpack
+else:  # pragma: no cover  (annotations only; typing_extensions comes with torch)
+    from typing_extensions import Unpack
+
+__all__ = ["Generator", "SamplerOptions", "SamplerRun", "Unpack", "make_noise", "check_model_output", "check_x"]
 
 Generator = torch.Generator | Sequence[torch.Generator] | None
 CHECK_FINITE = ("end", "step", "none")
@@ -73,13 +83,32 @@ def check_x(x: torch.Tensor, check_finite: str) -> None:
         raise ValueError(f"check_finite must be one of {CHECK_FINITE}, got {check_finite!r}")
 
 
+class SamplerOptions(TypedDict, total=False):
+    """The keywords every sampler takes besides its own (the k-diffusion calling convention):
+
+    ``noise_sampler(sigma, sigma_next)``: when given, the only source of N(0, I) noise;
+    ``generator``: one ``torch.Generator``, or a list with one per sample (a sample then depends only on its
+    own generator, not on the batch); ``callback``: called once per step with
+    ``dict(x, i, sigma, sigma_hat, denoised)``; ``disable``: no progress bar; ``check_finite``: "end" (one
+    check after the loop), "step" (after every step, naming the step and σ; one host sync per step) or
+    "none"; ``extra_args``: keywords passed on to every model call.
+    """
+
+    noise_sampler: Callable | None
+    generator: Generator
+    callback: Callable | None
+    disable: bool | None
+    check_finite: str
+    extra_args: dict | None
+
+
 class SamplerRun:
-    """Everything a VE sampler loop needs, set up once (k-diffusion calling convention).
+    """Everything a VE sampler loop needs, set up once from :class:`SamplerOptions`.
 
     ``sig``: the checked schedule as host floats (float64), so that the loop never reads a device value;
     ``denoise(x, sigma)`` calls ``model(x, sigma * ones(B), **extra_args)`` and checks the output shape;
     ``noise(i)`` is N(0, I) for step i (see :func:`make_noise`); ``report(i, x, sigma_hat, denoised)``
-    calls the callback with ``dict(x, i, sigma, sigma_hat, denoised)``; ``step_done`` / ``finish`` run
+    calls the callback with ``dict(x, i, sigma, sigma_hat, denoised)``; ``report`` / ``finish`` run
     the non-finite checks of ``check_finite``.
     """
 
@@ -88,16 +117,19 @@ class SamplerRun:
         model,
         x: torch.Tensor,
         sigmas,
-        noise_sampler=None,
+        *,
+        noise_sampler: Callable | None = None,
         generator: Generator = None,
         callback: Callable | None = None,
-        extra_args: dict | None = None,
+        disable: bool | None = None,
         check_finite: str = "end",
+        extra_args: dict | None = None,
     ):
         check_x(x, check_finite)
         self.sigmas = validate_sigmas(sigmas)
         self.sig = self.sigmas.tolist()
-        self._sig_t = torch.from_numpy(self.sigmas)
+        self.sig_t = self._sig_t = torch.from_numpy(self.sigmas)
+        self.disable = disable
         self._model, self._extra = model, extra_args or {}
         self._s_in = x.new_ones(x.shape[0])
         self._callback, self.check_finite = callback, check_finite
@@ -106,6 +138,10 @@ class SamplerRun:
     @property
     def steps(self) -> int:
         return len(self.sig) - 1
+
+    def range(self):
+        """The step indices 0 … N−1, with a progress bar unless ``disable``."""
+        return trange(self.steps, disable=self.disable)
 
     def denoise(self, x: torch.Tensor, sigma: float) -> torch.Tensor:
         return check_model_output(self._model(x, self._s_in * sigma, **self._extra), x)
@@ -117,14 +153,17 @@ class SamplerRun:
         return den
 
     def report(self, i: int, x: torch.Tensor, sigma_hat: float, denoised: torch.Tensor) -> None:
+        """Step i has started from state ``x``: with ``check_finite="step"``, check it (the result of step
+        i − 1), then call the callback."""
+        if self.check_finite == "step" and i > 0:
+            check_state(x, "step", i - 1, self.sig[i])
         if self._callback is not None:
             self._callback(dict(x=x, i=i, sigma=self._sig_t[i], sigma_hat=sigma_hat, denoised=denoised))
 
-    def step_done(self, x: torch.Tensor, i: int) -> None:
-        if self.check_finite == "step":
-            check_state(x, "step", i, self.sig[i + 1])
-
     def finish(self, x: torch.Tensor) -> torch.Tensor:
-        if self.check_finite == "end":
+        """The final state, checked unless ``check_finite="none"``."""
+        if self.check_finite == "step":
+            check_state(x, "step", self.steps - 1, self.sig[-1])
+        elif self.check_finite == "end":
             check_state(x, "end")
         return x

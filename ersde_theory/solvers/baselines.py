@@ -23,9 +23,8 @@ from functools import lru_cache
 
 import numpy as np
 import torch
-from tqdm import trange
 
-from ._common import Generator, SamplerRun
+from ._common import SamplerOptions, SamplerRun, Unpack
 
 # the samplers (each is exported by the package); exp_integrator_weights, sa_solver_default_tau are helpers
 __all__ = ["sample_euler", "sample_heun", "sample_euler_ancestral", "sample_euler_maruyama", "sample_dpmpp_2m"]
@@ -43,25 +42,18 @@ def sample_euler(
     model,
     x: torch.Tensor,
     sigmas,
-    *,
-    noise_sampler: Callable | None = None,
-    generator: Generator = None,
-    callback: Callable | None = None,
-    disable: bool | None = None,
-    check_finite: str = "end",
-    extra_args: dict | None = None,
+    **options: Unpack[SamplerOptions],
 ) -> torch.Tensor:
     """DDIM with η = 0 (Song et al. 2021, eq. 12 in VE variables) = Euler's method for the probability-flow
     ODE dx/dσ = (x − x_θ)/σ (Karras et al. 2022, eq. 3 with σ(t) = t):
 
         x_{i+1} = x_i + (σ_{i+1} − σ_i) (x_i − D_i)/σ_i .
     """
-    run = SamplerRun(model, x, sigmas, noise_sampler, generator, callback, extra_args, check_finite)
+    run = SamplerRun(model, x, sigmas, **options)
     sig = run.sig
-    for i in trange(run.steps, disable=disable):
+    for i in run.range():
         den = run.evaluate(i, x, sig[i])
         x = x + (x - den) * ((sig[i + 1] - sig[i]) / sig[i])
-        run.step_done(x, i)
     return run.finish(x)
 
 
@@ -75,12 +67,7 @@ def sample_heun(
     s_tmin: float = 0.0,
     s_tmax: float = float("inf"),
     s_noise: float = 1.0,
-    noise_sampler: Callable | None = None,
-    generator: Generator = None,
-    callback: Callable | None = None,
-    disable: bool | None = None,
-    check_finite: str = "end",
-    extra_args: dict | None = None,
+    **options: Unpack[SamplerOptions],
 ) -> torch.Tensor:
     """EDM's stochastic sampler (Karras et al. 2022, Algorithm 2); ``s_churn = 0`` is its deterministic Heun
     sampler (Algorithm 1). With N steps, γ_i = min(S_churn/N, √2 − 1) if S_tmin ≤ σ_i ≤ S_tmax else 0:
@@ -94,9 +81,9 @@ def sample_heun(
     _nonneg(s_churn=s_churn, s_noise=s_noise, s_tmin=s_tmin)
     if not s_tmin <= s_tmax:
         raise ValueError(f"need s_tmin <= s_tmax, got {s_tmin} > {s_tmax}")
-    run = SamplerRun(model, x, sigmas, noise_sampler, generator, callback, extra_args, check_finite)
+    run = SamplerRun(model, x, sigmas, **options)
     sig, n = run.sig, run.steps
-    for i in trange(n, disable=disable):
+    for i in run.range():
         s, t = sig[i], sig[i + 1]
         gamma = min(s_churn / n, math.sqrt(2.0) - 1.0) if s_tmin <= s <= s_tmax else 0.0
         s_hat = s * (1.0 + gamma)
@@ -109,7 +96,6 @@ def sample_heun(
             d2 = (x_next - run.denoise(x_next, t)) * (1.0 / t)
             x_next = x + (d + d2) * (0.5 * (t - s_hat))
         x = x_next
-        run.step_done(x, i)
     return run.finish(x)
 
 
@@ -121,12 +107,7 @@ def sample_euler_ancestral(
     *,
     eta: float = 1.0,
     s_noise: float = 1.0,
-    noise_sampler: Callable | None = None,
-    generator: Generator = None,
-    callback: Callable | None = None,
-    disable: bool | None = None,
-    check_finite: str = "end",
-    extra_args: dict | None = None,
+    **options: Unpack[SamplerOptions],
 ) -> torch.Tensor:
     """Ancestral sampling: DDPM's posterior q(x_t | x_s, x_0 = D_s) (Ho et al. 2020, eqs. 6–7) in VE
     variables, with DDIM's η (Song et al. 2021, eq. 16) scaling its variance:
@@ -137,9 +118,9 @@ def sample_euler_ancestral(
     η = 1 is DDPM (= ER-SDE-1 with φ = σ²); η = 0 is DDIM (= :func:`sample_euler`).
     """
     _nonneg(eta=eta, s_noise=s_noise)
-    run = SamplerRun(model, x, sigmas, noise_sampler, generator, callback, extra_args, check_finite)
+    run = SamplerRun(model, x, sigmas, **options)
     sig = run.sig
-    for i in trange(run.steps, disable=disable):
+    for i in run.range():
         s, t = sig[i], sig[i + 1]
         den = run.evaluate(i, x, s)
         s_up = min(t, eta * t * math.sqrt(max(1.0 - (t / s) ** 2, 0.0)))
@@ -147,7 +128,6 @@ def sample_euler_ancestral(
         x = den + (x - den) * (s_down / s)
         if s_up > 0 and s_noise > 0:
             x = x + run.noise(i) * (s_noise * s_up)
-        run.step_done(x, i)
     return run.finish(x)
 
 
@@ -158,12 +138,7 @@ def sample_euler_maruyama(
     sigmas,
     *,
     s_noise: float = 1.0,
-    noise_sampler: Callable | None = None,
-    generator: Generator = None,
-    callback: Callable | None = None,
-    disable: bool | None = None,
-    check_finite: str = "end",
-    extra_args: dict | None = None,
+    **options: Unpack[SamplerOptions],
 ) -> torch.Tensor:
     """Euler–Maruyama for the reverse-time SDE (Song et al. 2021, eq. 6) in σ as time. VE has
     g² dt = d(σ²) = 2σ dσ and ∇ log p_σ = (x_θ − x)/σ², so going down in σ
@@ -174,9 +149,9 @@ def sample_euler_maruyama(
     The step to σ = 0 returns D_i (an Euler–Maruyama step there would add noise of std √2 σ_i).
     """
     _nonneg(s_noise=s_noise)
-    run = SamplerRun(model, x, sigmas, noise_sampler, generator, callback, extra_args, check_finite)
+    run = SamplerRun(model, x, sigmas, **options)
     sig = run.sig
-    for i in trange(run.steps, disable=disable):
+    for i in run.range():
         s, t = sig[i], sig[i + 1]
         den = run.evaluate(i, x, s)
         if t == 0:
@@ -185,7 +160,6 @@ def sample_euler_maruyama(
             x = x + (x - den) * (2.0 * (t - s) / s)
             if s_noise > 0:
                 x = x + run.noise(i) * (s_noise * math.sqrt(2.0 * s * (s - t)))
-        run.step_done(x, i)
     return run.finish(x)
 
 
@@ -194,13 +168,7 @@ def sample_dpmpp_2m(
     model,
     x: torch.Tensor,
     sigmas,
-    *,
-    noise_sampler: Callable | None = None,
-    generator: Generator = None,
-    callback: Callable | None = None,
-    disable: bool | None = None,
-    check_finite: str = "end",
-    extra_args: dict | None = None,
+    **options: Unpack[SamplerOptions],
 ) -> torch.Tensor:
     """DPM-Solver++(2M) (Lu et al. 2022, Algorithm 2) for VE (α = 1, λ = −log σ):
 
@@ -210,18 +178,7 @@ def sample_dpmpp_2m(
     This is :func:`sample_dpmpp_2m_sde` with η = 0 (whose gain is then σ_{i+1}/σ_i and slope weight
     (1 − e^{−h})/(2 r_i)), and runs through it.
     """
-    return sample_dpmpp_2m_sde(
-        model,
-        x,
-        sigmas,
-        eta=0.0,
-        noise_sampler=noise_sampler,
-        generator=generator,
-        callback=callback,
-        disable=disable,
-        check_finite=check_finite,
-        extra_args=extra_args,
-    )
+    return sample_dpmpp_2m_sde(model, x, sigmas, eta=0.0, **options)
 
 
 @torch.no_grad()
@@ -232,12 +189,7 @@ def sample_dpmpp_2m_sde(
     *,
     eta: float = 1.0,
     s_noise: float = 1.0,
-    noise_sampler: Callable | None = None,
-    generator: Generator = None,
-    callback: Callable | None = None,
-    disable: bool | None = None,
-    check_finite: str = "end",
-    extra_args: dict | None = None,
+    **options: Unpack[SamplerOptions],
 ) -> torch.Tensor:
     """SDE-DPM-Solver++(2M) (Lu et al. 2022, "sde-dpmsolver++", second-order multistep), midpoint form.
 
@@ -258,19 +210,17 @@ def sample_dpmpp_2m_sde(
         old, h_old = hist[-1]
         return den * w + (den - old) * (0.5 * w * h / h_old)
 
-    run = SamplerRun(model, x, sigmas, noise_sampler, generator, callback, extra_args, check_finite)
-    return _dpmpp_sde_loop(run, x, eta, s_noise, disable, multistep)
+    run = SamplerRun(model, x, sigmas, **options)
+    return _dpmpp_sde_loop(run, x, eta, s_noise, multistep)
 
 
-def _dpmpp_sde_loop(
-    run: SamplerRun, x: torch.Tensor, eta: float, s_noise: float, disable, multistep: Callable
-) -> torch.Tensor:
+def _dpmpp_sde_loop(run: SamplerRun, x: torch.Tensor, eta: float, s_noise: float, multistep: Callable) -> torch.Tensor:
     """The loop shared by SDE-DPM-Solver++(2M/3M): with h = log(σ_i/σ_{i+1}),
     x_{i+1} = (σ_{i+1}/σ_i) e^{−η h} x_i + multistep(D_i, hist, h) + S_noise σ_{i+1} √(1 − e^{−2ηh}) z, where
     ``hist`` holds (D_j, h_j) of the last two steps; the step to σ = 0 returns D_i."""
     sig = run.sig
     hist: list[tuple[torch.Tensor, float]] = []
-    for i in trange(run.steps, disable=disable):
+    for i in run.range():
         s, t = sig[i], sig[i + 1]
         den = run.evaluate(i, x, s)
         if t == 0:
@@ -281,7 +231,6 @@ def _dpmpp_sde_loop(
             if eta > 0 and s_noise > 0:
                 x = x + run.noise(i) * (s_noise * t * math.sqrt(-math.expm1(-2.0 * eta * h)))
             hist = (hist + [(den, h)])[-2:]
-        run.step_done(x, i)
     return run.finish(x)
 
 
@@ -314,12 +263,7 @@ def sample_dpmpp_3m_sde(
     *,
     eta: float = 1.0,
     s_noise: float = 1.0,
-    noise_sampler: Callable | None = None,
-    generator: Generator = None,
-    callback: Callable | None = None,
-    disable: bool | None = None,
-    check_finite: str = "end",
-    extra_args: dict | None = None,
+    **options: Unpack[SamplerOptions],
 ) -> torch.Tensor:
     """SDE-DPM-Solver++(3M): the module's ER SDE with τ² = η and x_θ(λ) replaced by the quadratic through
     the last three outputs, integrated exactly (Taylor form around λ_i):
@@ -344,8 +288,8 @@ def sample_dpmpp_3m_sde(
         delta2 = (delta0 - (d1 - d2) * (1.0 / h2)) * (1.0 / (h1 + h2))
         return den * w0 + delta0 * w1 + delta2 * (w1 * h1 + 2.0 * w2)
 
-    run = SamplerRun(model, x, sigmas, noise_sampler, generator, callback, extra_args, check_finite)
-    return _dpmpp_sde_loop(run, x, eta, s_noise, disable, multistep)
+    run = SamplerRun(model, x, sigmas, **options)
+    return _dpmpp_sde_loop(run, x, eta, s_noise, multistep)
 
 
 # ----------------------------------------------------------------------------------------- SA-Solver
@@ -393,12 +337,7 @@ def sample_sa_solver(
     corrector_order: int = 4,
     tau: float | Callable[[float], float] | None = None,
     s_noise: float = 1.0,
-    noise_sampler: Callable | None = None,
-    generator: Generator = None,
-    callback: Callable | None = None,
-    disable: bool | None = None,
-    check_finite: str = "end",
-    extra_args: dict | None = None,
+    **options: Unpack[SamplerOptions],
 ) -> torch.Tensor:
     """SA-Solver (Xue et al. 2023, data prediction, eqs. 15 and 18 in VE form): a stochastic Adams
     predictor–corrector for the module's ER SDE with h̃ = τ(σ) (held at τ_i = τ(σ_i) over step i).
@@ -418,7 +357,7 @@ def sample_sa_solver(
         )
     _nonneg(s_noise=s_noise)
     tau_fn = sa_solver_default_tau() if tau is None else (tau if callable(tau) else (lambda _s, v=tau: v))
-    run = SamplerRun(model, x, sigmas, noise_sampler, generator, callback, extra_args, check_finite)
+    run = SamplerRun(model, x, sigmas, **options)
     sig, n = run.sig, run.steps
     lam = [-math.log(s) if s > 0 else math.inf for s in sig]
     gain, std, pred_w, corr_w = [0.0] * n, [0.0] * n, [None] * n, [None] * n
@@ -437,7 +376,7 @@ def sample_sa_solver(
             corr_w[i] = _lagrange_exp_weights(np.array(lam[i - q + 2 : i + 2][::-1]), lam[i], lam[i + 1], c).tolist()
     hist: list[torch.Tensor] = []  # D_i, D_{i−1}, … (newest first)
     x_prev = z_prev = None
-    for i in trange(n, disable=disable):
+    for i in run.range():
         den = run.evaluate(i, x, sig[i])
         hist = [den] + hist[: max(predictor_order, corrector_order) - 1]
         if sig[i + 1] == 0:
@@ -448,7 +387,6 @@ def sample_sa_solver(
             z = run.noise(i) if std[i] > 0 else None
             x_prev, z_prev = x, z
             x = _adams_step(x, gain[i], pred_w[i], hist, std[i], z)
-        run.step_done(x, i)
     return run.finish(x)
 
 

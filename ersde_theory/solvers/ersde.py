@@ -22,24 +22,15 @@ VP models run the same loop on x̄ = x/α with λ = σ/α (eqs. (19)–(21)).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
 import torch
-from tqdm import trange
 
 from ..coefficients.ersde import StepCoefficients, ersde_coefficients, validate_sigmas
 from ..theory.nsf import NSFLike
-from ._common import Generator, check_model_output, check_state, check_x, make_noise
+from ._common import SamplerOptions, SamplerRun, Unpack, check_model_output, check_x
 
 DERIVATIVES = ("published", "corrected")
 PREDICTIONS = ("eps", "x0", "v", "score")
-
-
-def check_settings(x, order, derivatives, check_finite) -> None:
-    """Reject bad sampler settings before anything runs."""
-    check_x(x, check_finite)
-    check_order(order, derivatives)
 
 
 def check_order(order, derivatives) -> None:
@@ -105,12 +96,7 @@ def sample_er_sde(
     derivatives: str = "published",
     correct_start: bool | None = None,
     coefficients: StepCoefficients | None = None,
-    noise_sampler: Callable | None = None,
-    generator: Generator = None,
-    callback: Callable | None = None,
-    disable: bool | None = None,
-    check_finite: str = "end",
-    extra_args: dict | None = None,
+    **options: Unpack[SamplerOptions],
 ) -> torch.Tensor:
     """ER-SDE-Solver-``order`` for a VE model (k-diffusion calling convention), eq. (16).
 
@@ -119,44 +105,35 @@ def sample_er_sde(
     registry name, a sympy expression in ``sigma`` or a callable φ(σ). ``coefficients``: a precomputed
     :class:`StepCoefficients` on the same sigmas, used instead of ``nsf``/``quadrature`` (e.g. to study
     altered coefficients). ``correct_start`` (default: on for ``derivatives="corrected"``) applies the
-    third-order start eq. (26) at order 3. ``noise_sampler(sigma, sigma_next)``, when given, is the only
-    noise source; ``generator`` is one ``torch.Generator`` or a list with one per sample. ``callback``
-    receives ``dict(x, i, sigma, sigma_hat, denoised)`` once per step (after the start correction).
+    third-order start eq. (26) at order 3. ``options``: the keywords of every sampler
+    (:class:`~ersde_theory.solvers._common.SamplerOptions`: ``noise_sampler``, ``generator``, ``callback``,
+    ``disable``, ``check_finite``, ``extra_args``); the callback sees x after the start correction.
     """
-    check_settings(x, order, derivatives, check_finite)
+    check_order(order, derivatives)
     if coefficients is None:
         coefficients = ersde_coefficients(sigmas, nsf, quadrature)  # eqs. (9), (14), (15): once per schedule
     elif not np.array_equal(coefficients.sigmas, validate_sigmas(sigmas)):
         raise ValueError("coefficients were computed for other sigmas than the ones given")
     if correct_start is None:
         correct_start = derivatives == "corrected"
+    run = SamplerRun(model, x, coefficients.sigmas, **options)
     c = coefficients
     sig, r, c1, c2, std = (v.tolist() for v in (c.sigmas, c.r, c.c1, c.c2, c.noise_std))  # host float64
-    sig_cpu = torch.from_numpy(c.sigmas)
-    sig_in = sig_cpu.to(device=x.device, dtype=x.dtype)
-    s_in = x.new_ones(x.shape[0])
-    extra_args = extra_args or {}
-    noise = make_noise(x, generator, noise_sampler, sig_cpu)
 
     history = []  # [D_{i−1}, D_{i−2}]: earlier denoiser outputs
-    for i in trange(len(sig) - 1, disable=disable):
-        denoised = check_model_output(model(x, sig_in[i] * s_in, **extra_args), x)  # D_i = x_θ(x_i, σ_i)
+    for i in run.range():
+        denoised = run.denoise(x, sig[i])  # D_i = x_θ(x_i, σ_i)
         if correct_start and order >= 3 and i == 1 and sig[2] > 0:
             x = third_order_start(x, denoised, history[0], c1[0], sig)  # eq. (26)
-        if callback is not None:
-            callback(dict(x=x, i=i, sigma=sig_cpu[i], sigma_hat=sig_cpu[i], denoised=denoised))
+        run.report(i, x, run.sig_t[i], denoised)
         if sig[i + 1] == 0:
             x = denoised  # the last step to σ = 0: r = 0, returns x_θ
         else:
             k = min(order, len(history) + 1)  # the order is lowered while the history fills
             a = fused_weights(sig, r, c1, c2, i, k, derivatives)  # eq. (28)
-            x = er_sde_step(x, r[i], denoised, history, a, std[i], noise(i) if std[i] > 0 else None)  # eq. (27)
+            x = er_sde_step(x, r[i], denoised, history, a, std[i], run.noise(i) if std[i] > 0 else None)  # eq. (27)
         history = [denoised, *history[:1]]
-        if check_finite == "step":
-            check_state(x, "step", i, sig[i + 1])
-    if check_finite == "end":
-        check_state(x, "end")
-    return x
+    return run.finish(x)
 
 
 def vp_coefficients(alphas, sigmas, nsf: NSFLike, quadrature: str):
@@ -221,22 +198,18 @@ def sample_er_sde_vp(
     quadrature: str = "exact",
     derivatives: str = "published",
     correct_start: bool | None = None,
-    noise_sampler: Callable | None = None,
-    generator: Generator = None,
-    callback: Callable | None = None,
-    disable: bool | None = None,
-    check_finite: str = "end",
-    extra_args: dict | None = None,
+    **options: Unpack[SamplerOptions],
 ) -> torch.Tensor:
     """ER-SDE-Solver-``order`` for a VP model x_t = α_t x_0 + σ_t ε, through the VP → VE map, eq. (20).
 
     With x̄ = x/α and λ = σ/α the VP ER SDE is the VE ER SDE in (x̄, λ) with the same φ (eq. (19)), so this
     runs :func:`sample_er_sde` on (x̄, λ) and returns α_N x̄_N. ``alphas``/``sigmas`` hold N+1 values; the
     model is called as ``model(x, timesteps[i] * ones(B))`` (or with ``sigmas[i]`` when ``timesteps`` is
-    None) and its output is read as ``prediction`` ∈ {eps, x0, v, score} (eq. (21)). ``noise_sampler`` and
-    ``callback`` see VP σ's and VP states.
+    None) and its output is read as ``prediction`` ∈ {eps, x0, v, score} (eq. (21)). ``options`` as for
+    :func:`sample_er_sde`; ``noise_sampler`` and ``callback`` see VP σ's and VP states.
     """
-    check_settings(x, order, derivatives, check_finite)
+    check_x(x, options.get("check_finite", "end"))
+    check_order(order, derivatives)
     if prediction not in PREDICTIONS:
         raise ValueError(f"prediction must be one of {PREDICTIONS}, got {prediction!r}")
     a, s, coeffs = vp_coefficients(alphas, sigmas, nsf, quadrature)
@@ -249,6 +222,7 @@ def sample_er_sde_vp(
         timesteps = timesteps.to(x.device)
     sig_vp = torch.from_numpy(s)
     vp_sigma = dict(zip(coeffs.sigmas.tolist(), s.tolist()))  # λ_i → σ_i (host floats)
+    noise_sampler, callback = options.pop("noise_sampler", None), options.pop("callback", None)
 
     def vp_noise_sampler(lam, lam_next):
         return noise_sampler(sig_vp.new_tensor(vp_sigma[float(lam)]), sig_vp.new_tensor(vp_sigma[float(lam_next)]))
@@ -266,10 +240,7 @@ def sample_er_sde_vp(
         correct_start=correct_start,
         coefficients=coeffs,
         noise_sampler=vp_noise_sampler if noise_sampler is not None else None,
-        generator=generator,
         callback=vp_callback if callback is not None else None,
-        disable=disable,
-        check_finite=check_finite,
-        extra_args=extra_args,
+        **options,
     )
     return xbar * float(a[-1])
