@@ -46,11 +46,7 @@ def _non_negative_int(text: str) -> int:
 
 
 def add_device(p: argparse.ArgumentParser, default: str = "auto") -> None:
-    p.add_argument(
-        "--device",
-        default=default,
-        help="auto, cpu, cuda or cuda:N; auto = cuda if available, else cpu",
-    )
+    p.add_argument("--device", default=default, help="auto, cpu, cuda or cuda:N; auto = cuda if available, else cpu")
 
 
 def add_threads(p: argparse.ArgumentParser, default: int = 0, why: str = "") -> None:

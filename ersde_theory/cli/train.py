@@ -41,15 +41,18 @@ def run_toy(args) -> int:
     return 0
 
 
+def _add_checkpoint_arguments(p, shipped: str) -> None:
+    """--seed, --device and --out (default: the shipped checkpoint ``shipped`` in ersde_theory/data)."""
+    p.add_argument("--seed", type=int, default=0, help="random seed")
+    add_device(p)
+    p.add_argument("--out", default=None, help=f"checkpoint path (default: the shipped ersde_theory/data/{shipped})")
+
+
 def add_digits_arguments(p) -> None:
     p.add_argument("--steps", type=int, default=4000, help="optimiser steps")
     p.add_argument("--batch", type=int, default=128, help="batch size")
     p.add_argument("--lr", type=float, default=2e-3, help="peak learning rate")
-    p.add_argument("--seed", type=int, default=0, help="random seed")
-    add_device(p)
-    p.add_argument(
-        "--out", default=None, help="checkpoint path (default: the shipped ersde_theory/data/digits_unet.pt)"
-    )
+    _add_checkpoint_arguments(p, "digits_unet.pt")
 
 
 def run_digits(args) -> int:
@@ -67,11 +70,7 @@ def run_digits(args) -> int:
 
 def add_features_arguments(p) -> None:
     p.add_argument("--steps", type=int, default=1500, help="optimiser steps")
-    p.add_argument("--seed", type=int, default=0, help="random seed")
-    add_device(p)
-    p.add_argument(
-        "--out", default=None, help="checkpoint path (default: the shipped ersde_theory/data/digits_features.pt)"
-    )
+    _add_checkpoint_arguments(p, "digits_features.pt")
 
 
 def run_features(args) -> int:

@@ -11,14 +11,7 @@ import torch
 
 from .intervals import percentile_interval
 
-__all__ = [
-    "fit_orders",
-    "fit_order",
-    "pairwise_orders",
-    "window_between",
-    "finest_window",
-    "fit_order_bootstrap",
-]
+__all__ = ["fit_orders", "fit_order", "pairwise_orders", "window_between", "finest_window", "fit_order_bootstrap"]
 
 
 def fit_orders(ns, errs) -> np.ndarray:

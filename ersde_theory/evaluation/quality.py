@@ -293,10 +293,6 @@ class QualityReference:
         for k, m in raw.items():
             se = float(np.hypot(m.se, self.floor[k][1]))
             summary[k] = dict(
-                value=m.value,
-                se=se,
-                ci=normal_interval(m.value, se),
-                floor=self.floor[k][0],
-                floor_sd=self.floor[k][1],
+                value=m.value, se=se, ci=normal_interval(m.value, se), floor=self.floor[k][0], floor_sd=self.floor[k][1]
             )
         return summary, raw

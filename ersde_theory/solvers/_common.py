@@ -140,8 +140,9 @@ class SamplerRun:
         return len(self.sig) - 1
 
     def range(self):
-        """The step indices 0 … N−1, with a progress bar unless ``disable``."""
-        return trange(self.steps, disable=self.disable)
+        """(i, σ_i, σ_{i+1}) for the steps i = 0 … N−1 (host floats), with a progress bar unless ``disable``."""
+        for i in trange(self.steps, disable=self.disable):
+            yield i, self.sig[i], self.sig[i + 1]
 
     def denoise(self, x: torch.Tensor, sigma: float) -> torch.Tensor:
         return check_model_output(self._model(x, self._s_in * sigma, **self._extra), x)

@@ -38,22 +38,16 @@ def _nonneg(**values):
 
 
 @torch.no_grad()
-def sample_euler(
-    model,
-    x: torch.Tensor,
-    sigmas,
-    **options: Unpack[SamplerOptions],
-) -> torch.Tensor:
+def sample_euler(model, x: torch.Tensor, sigmas, **options: Unpack[SamplerOptions]) -> torch.Tensor:
     """DDIM with η = 0 (Song et al. 2021, eq. 12 in VE variables) = Euler's method for the probability-flow
     ODE dx/dσ = (x − x_θ)/σ (Karras et al. 2022, eq. 3 with σ(t) = t):
 
         x_{i+1} = x_i + (σ_{i+1} − σ_i) (x_i − D_i)/σ_i .
     """
     run = SamplerRun(model, x, sigmas, **options)
-    sig = run.sig
-    for i in run.range():
-        den = run.evaluate(i, x, sig[i])
-        x = x + (x - den) * ((sig[i + 1] - sig[i]) / sig[i])
+    for i, s, t in run.range():
+        den = run.evaluate(i, x, s)
+        x = x + (x - den) * ((t - s) / s)
     return run.finish(x)
 
 
@@ -82,10 +76,8 @@ def sample_heun(
     if not s_tmin <= s_tmax:
         raise ValueError(f"need s_tmin <= s_tmax, got {s_tmin} > {s_tmax}")
     run = SamplerRun(model, x, sigmas, **options)
-    sig, n = run.sig, run.steps
-    for i in run.range():
-        s, t = sig[i], sig[i + 1]
-        gamma = min(s_churn / n, math.sqrt(2.0) - 1.0) if s_tmin <= s <= s_tmax else 0.0
+    for i, s, t in run.range():
+        gamma = min(s_churn / run.steps, math.sqrt(2.0) - 1.0) if s_tmin <= s <= s_tmax else 0.0
         s_hat = s * (1.0 + gamma)
         if gamma > 0:
             x = x + run.noise(i) * (s_noise * math.sqrt(s_hat**2 - s**2))
@@ -101,13 +93,7 @@ def sample_heun(
 
 @torch.no_grad()
 def sample_euler_ancestral(
-    model,
-    x: torch.Tensor,
-    sigmas,
-    *,
-    eta: float = 1.0,
-    s_noise: float = 1.0,
-    **options: Unpack[SamplerOptions],
+    model, x: torch.Tensor, sigmas, *, eta: float = 1.0, s_noise: float = 1.0, **options: Unpack[SamplerOptions]
 ) -> torch.Tensor:
     """Ancestral sampling: DDPM's posterior q(x_t | x_s, x_0 = D_s) (Ho et al. 2020, eqs. 6–7) in VE
     variables, with DDIM's η (Song et al. 2021, eq. 16) scaling its variance:
@@ -119,9 +105,7 @@ def sample_euler_ancestral(
     """
     _nonneg(eta=eta, s_noise=s_noise)
     run = SamplerRun(model, x, sigmas, **options)
-    sig = run.sig
-    for i in run.range():
-        s, t = sig[i], sig[i + 1]
+    for i, s, t in run.range():
         den = run.evaluate(i, x, s)
         s_up = min(t, eta * t * math.sqrt(max(1.0 - (t / s) ** 2, 0.0)))
         s_down = math.sqrt(t * t - s_up * s_up)
@@ -133,12 +117,7 @@ def sample_euler_ancestral(
 
 @torch.no_grad()
 def sample_euler_maruyama(
-    model,
-    x: torch.Tensor,
-    sigmas,
-    *,
-    s_noise: float = 1.0,
-    **options: Unpack[SamplerOptions],
+    model, x: torch.Tensor, sigmas, *, s_noise: float = 1.0, **options: Unpack[SamplerOptions]
 ) -> torch.Tensor:
     """Euler–Maruyama for the reverse-time SDE (Song et al. 2021, eq. 6) in σ as time. VE has
     g² dt = d(σ²) = 2σ dσ and ∇ log p_σ = (x_θ − x)/σ², so going down in σ
@@ -150,9 +129,7 @@ def sample_euler_maruyama(
     """
     _nonneg(s_noise=s_noise)
     run = SamplerRun(model, x, sigmas, **options)
-    sig = run.sig
-    for i in run.range():
-        s, t = sig[i], sig[i + 1]
+    for i, s, t in run.range():
         den = run.evaluate(i, x, s)
         if t == 0:
             x = den
@@ -164,12 +141,7 @@ def sample_euler_maruyama(
 
 
 @torch.no_grad()
-def sample_dpmpp_2m(
-    model,
-    x: torch.Tensor,
-    sigmas,
-    **options: Unpack[SamplerOptions],
-) -> torch.Tensor:
+def sample_dpmpp_2m(model, x: torch.Tensor, sigmas, **options: Unpack[SamplerOptions]) -> torch.Tensor:
     """DPM-Solver++(2M) (Lu et al. 2022, Algorithm 2) for VE (α = 1, λ = −log σ):
 
         x_{i+1} = (σ_{i+1}/σ_i) x_i − (e^{−h_i} − 1) D̃_i,   D̃_i = (1 + 1/(2 r_i)) D_i − D_{i−1}/(2 r_i),
@@ -183,13 +155,7 @@ def sample_dpmpp_2m(
 
 @torch.no_grad()
 def sample_dpmpp_2m_sde(
-    model,
-    x: torch.Tensor,
-    sigmas,
-    *,
-    eta: float = 1.0,
-    s_noise: float = 1.0,
-    **options: Unpack[SamplerOptions],
+    model, x: torch.Tensor, sigmas, *, eta: float = 1.0, s_noise: float = 1.0, **options: Unpack[SamplerOptions]
 ) -> torch.Tensor:
     """SDE-DPM-Solver++(2M) (Lu et al. 2022, "sde-dpmsolver++", second-order multistep), midpoint form.
 
@@ -218,10 +184,8 @@ def _dpmpp_sde_loop(run: SamplerRun, x: torch.Tensor, eta: float, s_noise: float
     """The loop shared by SDE-DPM-Solver++(2M/3M): with h = log(σ_i/σ_{i+1}),
     x_{i+1} = (σ_{i+1}/σ_i) e^{−η h} x_i + multistep(D_i, hist, h) + S_noise σ_{i+1} √(1 − e^{−2ηh}) z, where
     ``hist`` holds (D_j, h_j) of the last two steps; the step to σ = 0 returns D_i."""
-    sig = run.sig
     hist: list[tuple[torch.Tensor, float]] = []
-    for i in run.range():
-        s, t = sig[i], sig[i + 1]
+    for i, s, t in run.range():
         den = run.evaluate(i, x, s)
         if t == 0:
             x = den
@@ -257,13 +221,7 @@ def exp_integrator_weights(c: float, h: float, n: int = 2) -> list[float]:
 
 @torch.no_grad()
 def sample_dpmpp_3m_sde(
-    model,
-    x: torch.Tensor,
-    sigmas,
-    *,
-    eta: float = 1.0,
-    s_noise: float = 1.0,
-    **options: Unpack[SamplerOptions],
+    model, x: torch.Tensor, sigmas, *, eta: float = 1.0, s_noise: float = 1.0, **options: Unpack[SamplerOptions]
 ) -> torch.Tensor:
     """SDE-DPM-Solver++(3M): the module's ER SDE with τ² = η and x_θ(λ) replaced by the quadratic through
     the last three outputs, integrated exactly (Taylor form around λ_i):
@@ -333,9 +291,9 @@ def sample_sa_solver(
     x: torch.Tensor,
     sigmas,
     *,
+    tau: float | Callable[[float], float] | None = None,
     predictor_order: int = 3,
     corrector_order: int = 4,
-    tau: float | Callable[[float], float] | None = None,
     s_noise: float = 1.0,
     **options: Unpack[SamplerOptions],
 ) -> torch.Tensor:
@@ -376,10 +334,10 @@ def sample_sa_solver(
             corr_w[i] = _lagrange_exp_weights(np.array(lam[i - q + 2 : i + 2][::-1]), lam[i], lam[i + 1], c).tolist()
     hist: list[torch.Tensor] = []  # D_i, D_{i−1}, … (newest first)
     x_prev = z_prev = None
-    for i in run.range():
-        den = run.evaluate(i, x, sig[i])
+    for i, s, t in run.range():
+        den = run.evaluate(i, x, s)
         hist = [den] + hist[: max(predictor_order, corrector_order) - 1]
-        if sig[i + 1] == 0:
+        if t == 0:
             x = den
         else:
             if i > 0 and corr_w[i - 1] is not None:  # correct x_i with D_i, then predict from it

@@ -121,12 +121,12 @@ def sample_er_sde(
     sig, r, c1, c2, std = (v.tolist() for v in (c.sigmas, c.r, c.c1, c.c2, c.noise_std))  # host float64
 
     history = []  # [D_{i−1}, D_{i−2}]: earlier denoiser outputs
-    for i in run.range():
-        denoised = run.denoise(x, sig[i])  # D_i = x_θ(x_i, σ_i)
+    for i, s, t in run.range():
+        denoised = run.denoise(x, s)  # D_i = x_θ(x_i, σ_i)
         if correct_start and order >= 3 and i == 1 and sig[2] > 0:
             x = third_order_start(x, denoised, history[0], c1[0], sig)  # eq. (26)
         run.report(i, x, run.sig_t[i], denoised)
-        if sig[i + 1] == 0:
+        if t == 0:
             x = denoised  # the last step to σ = 0: r = 0, returns x_θ
         else:
             k = min(order, len(history) + 1)  # the order is lowered while the history fills
