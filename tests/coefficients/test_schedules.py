@@ -1,3 +1,6 @@
+"""Coefficients layer, noise schedules: Karras/EDM and log-uniform σ grids, VP schedules (α, σ) with their
+time or log-SNR spacing and λ = σ/α (docs/theory.md eqs. (19), (22)), and bad input."""
+
 import numpy as np
 import pytest
 import torch
@@ -53,3 +56,9 @@ def test_vp_final_zero_and_bad_input():
         get_sigmas_karras(0, 0.1, 1)
     with pytest.raises(ValueError):
         get_sigmas_karras(5, 1.0, 0.1)
+
+
+def test_karras_without_final_zero():
+    for n in (1, 2, 9):
+        full = get_sigmas_karras(n, 0.002, 80.0)
+        assert torch.equal(get_sigmas_karras(n, 0.002, 80.0, final_zero=False), full[:-1]) and full[-1] == 0

@@ -1,4 +1,7 @@
-"""The command line: one registry, plain-text --help with defaults, lazy heavy imports, one device resolver."""
+"""CLI layer (ersde_theory/cli: argument parsing and dispatch): one command registry, plain-text --help with
+defaults, lazy heavy imports, literal choices that match the implementations, one device resolver. Tests that run
+a command end to end live with the layer that does the work (tests/images for sample and bench images,
+tests/studies for the studies and benches)."""
 
 import re
 import subprocess
@@ -11,7 +14,7 @@ import torch
 from ersde_theory.cli import COMMANDS, build_parser
 from ersde_theory.devices import resolve_device
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _commands():

@@ -1,5 +1,6 @@
-"""`python -m ersde_theory sample` under torchrun (2 gloo processes on CPU): killed mid-run, resumed with a
-different rank count, then compared with a single-process computation of the same seeds."""
+"""Images layer, the sample command (images/sample_cli.py): under torchrun (2 gloo processes on CPU) killed
+mid-run, resumed with a different rank count, then compared with a single-process computation of the same seeds;
+bad input fails with exit code 2 and leaves nothing behind."""
 
 import os
 import signal
@@ -17,7 +18,7 @@ from ersde_theory.images.digits import to_uint8
 from ersde_theory.images.fid import DigitFD
 from ersde_theory.images.sampling import load_image_model, sample_images
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SEEDS, STEPS = list(range(20)), 4
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -25,6 +26,25 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 def _pngs(d: Path):
     return sorted(p.name for p in d.iterdir())
+
+
+def _sample_args(out: Path, batch: int) -> list[str]:
+    """``sample`` arguments for the digits model, seeds 0-19, on the CPU."""
+    return [
+        "sample",
+        "--model",
+        "digits",
+        "--seeds",
+        "0-19",
+        "--steps",
+        str(STEPS),
+        "--batch",
+        str(batch),
+        "--outdir",
+        str(out),
+        "--device",
+        "cpu",
+    ]
 
 
 def test_torchrun_kill_resume_no_duplicates_nothing_lost_same_images(tmp_path):
@@ -42,19 +62,7 @@ def test_torchrun_kill_resume_no_duplicates_nothing_lost_same_images(tmp_path):
         "--nproc_per_node=2",
         "-m",
         "ersde_theory",
-        "sample",
-        "--model",
-        "digits",
-        "--seeds",
-        "0-19",
-        "--steps",
-        str(STEPS),
-        "--batch",
-        "2",
-        "--outdir",
-        str(out),
-        "--device",
-        "cpu",
+        *_sample_args(out, 2),
         "--throttle",
         "0.4",
     ]
@@ -77,26 +85,7 @@ def test_torchrun_kill_resume_no_duplicates_nothing_lost_same_images(tmp_path):
     written_first = {n: (out / n).stat().st_mtime_ns for n in first}
 
     # one thread here as in the workers (torchrun sets OMP_NUM_THREADS=1): the same kernels
-    assert (
-        main(
-            [
-                "sample",
-                "--model",
-                "digits",
-                "--seeds",
-                "0-19",
-                "--steps",
-                str(STEPS),
-                "--batch",
-                "3",
-                "--outdir",
-                str(out),
-                "--device",
-                "cpu",
-            ]
-        )
-        == 0
-    )  # resume with 1 rank
+    assert main(_sample_args(out, 3)) == 0  # resume with 1 rank
     im = load_image_model("digits")
     ref = to_uint8(sample_images(im, SEEDS, steps=STEPS)).numpy()  # one batch of 20
     names = _pngs(out)
@@ -105,3 +94,17 @@ def test_torchrun_kill_resume_no_duplicates_nothing_lost_same_images(tmp_path):
     got = np.stack([np.asarray(Image.open(out / n)) for n in names])[:, None]
     np.testing.assert_array_equal(got, ref)  # same pixels whatever the ranks, batches and resume
     assert np.isfinite(DigitFD()(out))  # FD_digits reads the PNG folder
+
+
+def test_sample_cli_bad_input_leaves_nothing_behind(tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["sample", "--seeds", "9-2", "--outdir", str(out)]) == 2
+    assert "seed range" in capsys.readouterr().err and not out.exists()
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    assert main(["sample", "--seeds", "0-1", "--outdir", str(blocker / "sub")]) == 2
+    assert "not writable" in capsys.readouterr().err and not (blocker / "sub").exists()
+    assert main(["sample", "--model", str(tmp_path / "missing.pt"), "--seeds", "0", "--outdir", str(out)]) == 2
+    assert "no digits UNet checkpoint" in capsys.readouterr().err and not out.exists()
+    assert main(["sample", "--nsf", "banana(", "--seeds", "0", "--outdir", str(out)]) == 2
+    assert not out.exists()

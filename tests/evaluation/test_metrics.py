@@ -1,9 +1,16 @@
+"""Evaluation layer: the Fréchet distance against closed forms (docs/theory.md eq. (31)), the FD noise floor
+(eq. (32)), confidence intervals with exact quantiles (eq. (33)), order fits (eq. (34)), and the sampler
+registry's NFE rules."""
+
+import math
+
 import numpy as np
 import pytest
 import torch
 
 from ersde_theory import ring_2d
 from ersde_theory.evaluation import fd_noise_floor, frechet_distance, frechet_to_moments
+from ersde_theory.evaluation.intervals import mean_ci
 
 
 def test_frechet_distance_closed_forms():
@@ -63,3 +70,8 @@ def test_sampler_registry_rules():
     assert len(schedule_for("heun", 9)) == 6 and schedule_for("euler", 7)[-1] == 0
     names = available_samplers()
     assert names[0] == "er_sde" and names[1:] == sorted(names[1:]) and "heun" in names and "er_sde_3" not in names
+
+
+def test_mean_ci_is_the_student_t_interval():
+    m, h = mean_ci([1.0, 2.0, 3.0])
+    assert m == 2.0 and h == pytest.approx(4.30265273 / math.sqrt(3), rel=1e-8)

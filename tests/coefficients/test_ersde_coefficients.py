@@ -1,3 +1,7 @@
+"""Coefficients layer, ersde_coefficients: the exact step coefficients r, noise std, C_1, C_2 (docs/theory.md
+eqs. (9), (12)–(14)) against 30-digit mpmath, the power-family closed forms (eq. (15)) against the quadrature
+path, the official and ComfyUI left Riemann sums, the official variance clip, and bad schedules."""
+
 import numpy as np
 import pytest
 

@@ -1,3 +1,7 @@
+"""Toys layer, Gaussian mixtures (toys/gmm.py, toys/problems.py): the score is ∇ log p_σ and the denoiser the
+posterior mean (docs/theory.md eq. (1)), densities normalise, full and diagonal covariances agree, sample
+moments match the exact ones, the named problems, and bad input."""
+
 import pytest
 import torch
 

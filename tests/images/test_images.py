@@ -1,8 +1,8 @@
-"""Image layer without diffusers: the EDM-preconditioned digits UNet, per-seed sampling, FD_digits,
-the EDM pickle loader, the images bench, and bad input."""
+"""Images layer without diffusers: the EDM-preconditioned digits UNet, per-seed sampling, FD_digits (the
+Fréchet distance of docs/theory.md eq. (31) in a digits feature space) and its real-data floor, the offline
+Inception-FID message, seed parsing, the EDM pickle loader, the images bench, and no host sync on a GPU."""
 
 import json
-import math
 import pickle
 import sys
 import types
@@ -110,11 +110,6 @@ def test_fd_digits_of_real_digits_is_at_the_floor(fd, digits):
     assert np.all(vals < 2.5 * floor) and np.all(vals > 0)
 
 
-def test_mean_ci_is_the_student_t_interval():
-    m, h = mean_ci([1.0, 2.0, 3.0])
-    assert m == 2.0 and h == pytest.approx(4.30265273 / math.sqrt(3), rel=1e-8)
-
-
 def test_inception_fid_offline_says_how_to_provide_weights(monkeypatch, tmp_path):
     monkeypatch.delenv("ERSDE_INCEPTION_WEIGHTS", raising=False)
     imgs = torch.zeros(2, 3, 8, 8, dtype=torch.uint8)
@@ -177,20 +172,6 @@ def test_bench_images_quick_writes_valid_results(tmp_path, capsys):
     assert res["real_floor"]["fd"] > 0 and "NOT Inception-FID" in (tmp_path / "bench_images.md").read_text()
     sp = solver_overhead(load_image_model("digits"), steps=3, batch=8, reps=1, device=torch.device("cpu"))
     assert sp["model_seconds"] > 0 and sp["images_per_second"] > 0
-
-
-def test_sample_cli_bad_input_leaves_nothing_behind(tmp_path, capsys):
-    out = tmp_path / "out"
-    assert main(["sample", "--seeds", "9-2", "--outdir", str(out)]) == 2
-    assert "seed range" in capsys.readouterr().err and not out.exists()
-    blocker = tmp_path / "a_file"
-    blocker.write_text("x")
-    assert main(["sample", "--seeds", "0-1", "--outdir", str(blocker / "sub")]) == 2
-    assert "not writable" in capsys.readouterr().err and not (blocker / "sub").exists()
-    assert main(["sample", "--model", str(tmp_path / "missing.pt"), "--seeds", "0", "--outdir", str(out)]) == 2
-    assert "no digits UNet checkpoint" in capsys.readouterr().err and not out.exists()
-    assert main(["sample", "--nsf", "banana(", "--seeds", "0", "--outdir", str(out)]) == 2
-    assert not out.exists()
 
 
 @pytest.mark.cuda

@@ -1,5 +1,7 @@
-"""diffusers adapters and ERSDEScheduler, with tiny randomly initialised UNet2DModels built here (offline).
-Skipped when the optional ``diffusers`` extra is not installed."""
+"""Images layer with diffusers: the UNet2DModel adapters and ERSDEScheduler (equal to sample_er_sde_vp, docs/theory.md
+eqs. (19)–(22)), the DDPM pipeline, config round trips, and the sample command on a diffusers pipeline folder,
+with tiny randomly initialised UNet2DModels built here (offline). Skipped when the optional ``diffusers`` extra is
+not installed."""
 
 import json
 

@@ -1,6 +1,8 @@
-"""The symbolic layer (docs/theory.md): identities sympy must reduce to zero, closed forms against mpmath,
-series residuals at the predicted power of Δ, the ordering result, VP ≡ VE, and the solver's float64
-coefficients against the lambdified derivation to 1e-12."""
+"""Theory layer, the symbolic derivations (theory.symbolic): identities sympy must reduce to zero for the ER SDE
+(docs/theory.md eqs. (3)–(5)), variation of constants (eqs. (7)–(8)), the Taylor weights C_n (eqs. (12)–(15)),
+closed forms against mpmath, series residuals at the predicted power of Δ (eq. (17)), the ordering result
+(eq. (18)), VP ≡ VE (eqs. (19)–(20)) and the LaTeX rendering. The multistep derivations are in test_multistep.py;
+the float64 coefficients against the derivation in tests/coefficients/test_coefficients_vs_derivation.py."""
 
 from __future__ import annotations
 
@@ -9,16 +11,7 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from ersde_theory import (
-    NSF_NAMES,
-    ersde_coefficients,
-    get_sigmas_karras,
-    get_sigmas_loguniform,
-    get_vp_schedule,
-    power_nsf,
-    resolve_nsf,
-)
-from ersde_theory.coefficients.ersde import _power_c1_c2
+from ersde_theory import NSF_NAMES, get_sigmas_karras
 from ersde_theory.theory import symbolic as S
 from ersde_theory.theory.symbolic.latex import latex_text, simplifies_to_zero
 from ersde_theory.theory.symbolic.numeric import mp_evaluate
@@ -27,14 +20,11 @@ from ersde_theory.theory.symbolic.sde import ve_er_sde_sigma_time
 from ersde_theory.theory.symbolic.solution import ito
 from ersde_theory.theory.symbolic.symbols import SIGMA, Delta, as_phi, sigma_s, sigma_t, x, x_theta
 from ersde_theory.theory.symbolic.taylor import FORMS, L_sym, power_series_derivation
+from tests.helpers import fit_slope
 
 PHIS = [None, *NSF_NAMES]
 CLOSED = ["ode", "sde", "er_sde_2", "er_sde_3"]  # the power family members
 OPEN = ["er_sde_1", "er_sde_4", "er_sde_5"]
-
-
-def _fit_slope(xs, ys):
-    return float(np.polyfit(np.log(xs), np.log(ys), 1)[0])
 
 
 # --- 1. the ER SDE, h ↔ φ, admissibility -------------------------------------------------------------
@@ -131,20 +121,6 @@ def test_power_family_psi_forms():
                 assert abs(va - vb) <= 1e-30 * abs(vb)
 
 
-@pytest.mark.parametrize("p", [1.0, 1.5, 2.0, 2.5, 3.7])
-def test_numeric_power_closed_forms_equal_symbolic_psi_forms(p):
-    """coefficients/ersde.py's ψ closed forms (with their cancellation-free series) = the symbolic ψ forms."""
-    cs = S.power_family_coefficients(3, p)
-    f = sp.lambdify((sigma_t, L_sym), [cs[1], cs[2]], modules="mpmath")
-    sig = get_sigmas_karras(200, 0.002, 80.0).numpy()[:-1]
-    s, t = np.r_[sig[:-1], 80.0, 1.0], np.r_[sig[1:], 0.002, 1.0 - 1e-7]
-    c1, c2 = _power_c1_c2(p, t, s)
-    with mp.workdps(40):
-        for j in range(s.size):
-            r1, r2 = f(mp.mpf(t[j]), mp.log(mp.mpf(s[j]) / mp.mpf(t[j])))
-            assert abs(c1[j] - r1) <= 1e-12 * abs(r1) and abs(c2[j] - r2) <= 1e-12 * abs(r2), (p, j)
-
-
 def test_vp_taylor_is_alpha_times_ve_in_lambda():
     vp = S.taylor_coefficients_vp("er_sde_2", 3)
     ve = S.taylor_coefficients("er_sde_2", 3)
@@ -177,7 +153,7 @@ def test_series_residual_shrinks_at_predicted_power(phi, n):
     if phi == "ode" and n == 0:  # C_0 = 1 − σ_t/σ_s = Δ/σ_s: the series is exact
         assert max(res) < 1e-45
         return
-    assert _fit_slope(deltas, [float(r) for r in res]) == pytest.approx(m + 1, abs=0.15)
+    assert fit_slope(deltas, [float(r) for r in res]) == pytest.approx(m + 1, abs=0.15)
 
 
 @pytest.mark.parametrize("k", [1, 2, 3])
@@ -204,35 +180,12 @@ def test_remainder_series_against_finite_steps(k):
             t = mp.mpf(s) - mp.mpf(d)
             exact = ph(t) * mp.quad(lambda u: dph(u) / ph(u) ** 2 * (xl(u) - taylor(u, s)), [t, s])
             res.append(float(abs(exact - f_series(mp.mpf(s), mp.mpf(s) - t))))
-    assert _fit_slope(deltas, res) == pytest.approx(order + 1, abs=0.2)
+    assert fit_slope(deltas, res) == pytest.approx(order + 1, abs=0.2)
 
 
 def test_ordering_derivations_verify():
     assert S.ordering_derivation().failures() == []
     assert S.power_family_ordering().failures() == []
-
-
-def _dense_schedules():
-    out = [get_sigmas_karras(n, 0.002, 80.0, rho).numpy() for n in (5, 10, 20, 50, 200, 1000) for rho in (3.0, 7.0)]
-    out += [get_sigmas_loguniform(n, 0.002, 80.0).numpy() for n in (2, 3, 7, 30, 300, 3000)]
-    return out
-
-
-def test_ordering_inequality_on_dense_grids():
-    """|C_n^φ| ≥ |C_n^ODE| (n = 1, 2) and r^φ ≤ r^ODE for the seven NSFs over dense real schedules."""
-    for sig in _dense_schedules():
-        ode = ersde_coefficients(sig, "ode")
-        reg = sig[1:] > 0
-        for name in NSF_NAMES:
-            c = ersde_coefficients(sig, name)
-            assert np.all(c.r[reg] <= ode.r[reg] * (1 + 1e-14))
-            assert np.all(np.abs(c.c1[reg]) >= np.abs(ode.c1[reg]) * (1 - 1e-12))
-            assert np.all(np.abs(c.c2[reg]) >= np.abs(ode.c2[reg]) * (1 - 1e-12))
-    # strict for the SDE-like power family: r = (σ_t/σ_s)^p
-    sig = get_sigmas_karras(20, 0.002, 80.0).numpy()
-    for a, b in [("ode", "er_sde_2"), ("er_sde_2", "sde"), ("sde", "er_sde_3")]:
-        ca, cb = ersde_coefficients(sig, a), ersde_coefficients(sig, b)
-        assert np.all(cb.r[:-1] < ca.r[:-1]) and np.all(np.abs(cb.c1[:-1]) > np.abs(ca.c1[:-1]))
 
 
 def test_ordering_for_c3_from_the_symbolic_layer():
@@ -251,97 +204,7 @@ def test_vp_equals_ve(phi):
     assert S.vp_update_derivation(phi, 3).failures() == []
 
 
-# --- 6. multistep derivative estimates -----------------------------------------------------------
-def test_divided_differences_orders_and_karras_errors():
-    d = S.divided_difference_derivation()
-    assert d.failures() == []
-    assert d.results["orders"] == dict(D1=1, D2=1, D1_corrected=2)
-    sd = 0.5
-    xf = sd**2 / (SIGMA**2 + sd**2)
-    f, df, d2f, d3f = (sp.lambdify(SIGMA, sp.diff(xf, SIGMA, j), "numpy") for j in range(4))
-    maxerr = {}
-    for n in (40, 80, 160, 320):
-        e = S.grid_errors(get_sigmas_karras(n, 0.002, 80.0).numpy(), f, df, d2f, d3f)
-        maxerr[n] = {k: np.abs(e[k]).max() for k in ("D1", "D2", "D1_corrected")}
-        if n == 320:  # the predicted leading terms explain the actual errors
-            for k, lead in (("D1", "D1_lead"), ("D2", "D2_lead"), ("D1_corrected", "D1_corrected_lead")):
-                big = np.abs(e[lead]) > 1e-3 * np.abs(e[lead]).max()
-                assert np.median(e[k][big] / e[lead][big]) == pytest.approx(1.0, abs=0.1)
-    ns = np.array(list(maxerr))
-    assert -_fit_slope(ns, [maxerr[n]["D1"] for n in ns]) == pytest.approx(1.0, abs=0.15)
-    assert -_fit_slope(ns, [maxerr[n]["D2"] for n in ns]) == pytest.approx(1.0, abs=0.15)
-    assert -_fit_slope(ns, [maxerr[n]["D1_corrected"] for n in ns]) == pytest.approx(2.0, abs=0.2)
-
-
-# --- 7. one source of truth: the solver's float64 coefficients vs the lambdified derivation ---------
-def _schedules():
-    out = [(f"karras{n}", get_sigmas_karras(n, 0.002, 80.0).numpy()) for n in (5, 10, 20, 50, 100, 200, 500, 1000)]
-    out += [(f"loguniform{n}", get_sigmas_loguniform(n, 0.002, 80.0).numpy()) for n in (5, 50, 1000)]
-    for kind in ("linear", "cosine"):
-        for spacing in ("time", "logsnr"):
-            for n in (10, 1000):
-                a, s, _ = get_vp_schedule(n, kind, spacing)
-                out.append((f"vp-{kind}-{spacing}{n}", (s / a).numpy()))
-    return out
-
-
-def _max_errors(name, sig, n_steps=5):
-    pos = np.flatnonzero(sig[1:] > 0)
-    idx = np.unique(pos[np.linspace(0, pos.size - 1, n_steps).astype(int)])
-    num = ersde_coefficients(sig, name)
-    ref = S.step_coefficients_array(name, sig, 3, steps=idx)
-    t = sig[idx + 1]
-    return dict(
-        r=np.max(np.abs(num.r[idx] / ref["r"] - 1)),
-        std=np.max(np.abs(num.noise_std[idx] - ref["std"]) / t),
-        c1=np.max(np.abs(num.c1[idx] / ref["c"][1] - 1)),
-        c2=np.max(np.abs(num.c2[idx] / ref["c"][2] - 1)),
-    )
-
-
-@pytest.mark.parametrize("name", NSF_NAMES)
-def test_solver_coefficients_equal_lambdified_derivation(name):
-    worst = {}
-    for label, sig in _schedules():
-        if name == "er_sde_4" and "cosine" in label:  # λ reaches ~2e4, beyond er_sde_4's admissible range
-            with pytest.raises(ValueError, match="not admissible"):
-                ersde_coefficients(sig, name)
-            continue
-        for k, v in _max_errors(name, sig).items():
-            worst[k] = max(worst.get(k, 0.0), v)
-    assert max(worst.values()) < 1e-12, worst
-
-
-def test_vp_solver_weights_equal_symbolic_vp_weights():
-    """α_t × solver coefficients on λ = the symbolic VP weights α_t C_n(λ), and the VP gain."""
-    a, s, _ = get_vp_schedule(12, "linear", "logsnr")
-    a, s = a.numpy(), s.numpy()
-    lam = s / a
-    num = ersde_coefficients(lam, "er_sde_5")
-    vp = S.vp_exact_step("er_sde_5")
-    gain = sp.lambdify((S.alpha_s, S.alpha_t, S.lambda_s, S.lambda_t), vp["gain"], "mpmath")
-    var = sp.lambdify((S.alpha_s, S.alpha_t, S.lambda_s, S.lambda_t), vp["variance"], "mpmath")
-    for i in (0, 5, 10):
-        ref = S.mp_step_coefficients("er_sde_5", lam[i], lam[i + 1])
-        g = gain(a[i], a[i + 1], lam[i], lam[i + 1])
-        assert abs(a[i + 1] / a[i] * num.r[i] - g) <= 1e-13 * g
-        assert abs(a[i + 1] * num.c2[i] - a[i + 1] * ref["c"][2]) <= 1e-12 * abs(a[i + 1] * ref["c"][2])
-        assert (
-            abs((a[i + 1] * num.noise_std[i]) ** 2 - var(a[i], a[i + 1], lam[i], lam[i + 1])) <= 1e-13 * lam[i + 1] ** 2
-        )
-
-
-def test_nsf_h_tilde_sq_is_the_symbolic_one():
-    sig = np.geomspace(0.002, 80, 50)
-    for name in NSF_NAMES:
-        h2 = sp.lambdify(SIGMA, S.h_tilde_sq(name), "numpy")(sig)
-        np.testing.assert_allclose(
-            resolve_nsf(name).h_tilde_sq(sig), np.broadcast_to(h2, sig.shape), rtol=0, atol=1e-14
-        )
-    assert power_nsf(1.5).power == 1.5
-
-
-# --- 8. LaTeX ------------------------------------------------------------------------------------
+# --- 6. LaTeX ------------------------------------------------------------------------------------
 def test_every_derivation_renders():
     ds = [
         S.er_sde_derivation(None),

@@ -1,0 +1,45 @@
+"""Plain helpers shared by several test folders (fixtures and the ``cuda`` marker hook live in conftest.py)."""
+
+import numpy as np
+import torch
+
+from ersde_theory.coefficients.schedules import get_sigmas_karras
+
+
+def gaussian_denoiser(m: float = 0.3, s0: float = 0.7):
+    """Exact denoiser of N(m, s0²) data (any tensor shape): x_θ = m + s0²/(s0² + σ²) (x − m)."""
+
+    def model(x, sigma):
+        sig = sigma.reshape(-1, *([1] * (x.ndim - 1))).to(x.dtype)
+        return m + s0**2 / (s0**2 + sig**2) * (x - m)
+
+    return model
+
+
+class FixedNoise:
+    """noise_sampler that replays a fixed list of N(0, I) draws and counts the calls."""
+
+    def __init__(self, shape, n=64, seed=0, dtype=torch.float64):
+        g = torch.Generator().manual_seed(seed)
+        self.z = [torch.randn(shape, generator=g, dtype=dtype) for _ in range(n)]
+        self.calls = 0
+
+    def __call__(self, sigma, sigma_next):
+        self.calls += 1
+        return self.z[self.calls - 1]
+
+
+def karras(n, smin=0.002, smax=80.0):
+    """n intervals from smax to smin, no final 0."""
+    return get_sigmas_karras(n + 1, smin, smax, final_zero=False).numpy()
+
+
+def point_mass(c):
+    """Data = δ_c: x_θ ≡ c, score (c − x)/σ². The ER SDE is then linear with the exact solution
+    x_t = r x_s + (1 − r) c + ξ[s, t]."""
+    return (lambda x, sigma: (c - x) / sigma**2), (lambda x, sigma: torch.full_like(x, c))
+
+
+def fit_slope(xs, ys):
+    """Least-squares slope of log ys against log xs."""
+    return float(np.polyfit(np.log(xs), np.log(ys), 1)[0])
