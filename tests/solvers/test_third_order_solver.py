@@ -75,15 +75,7 @@ def test_published_to_order2_error_ratio_matches_derived_constants():
 def _published_and_corrected(sampler, model, x, *args, **kw):
     """The sampler's outputs with the published and with the corrected derivative estimates, same noise."""
     return [
-        sampler(
-            model,
-            x.clone(),
-            *args,
-            derivatives=d,
-            generator=torch.Generator().manual_seed(1),
-            disable=True,
-            **kw,
-        )
+        sampler(model, x.clone(), *args, derivatives=d, generator=torch.Generator().manual_seed(1), disable=True, **kw)
         for d in ("published", "corrected")
     ]
 
