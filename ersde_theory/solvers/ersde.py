@@ -127,12 +127,12 @@ def sample_er_sde(
             x = third_order_start(x, denoised, history[0], c1[0], sig)  # eq. (26)
         run.report(i, x, run.sig_t[i], denoised)
         if t == 0:
-            x = denoised  # the last step to σ = 0: r = 0, returns x_θ
+            x_next = denoised  # the last step to σ = 0: r = 0, returns x_θ
         else:
             k = min(order, len(history) + 1)  # the order is lowered while the history fills
             a = fused_weights(sig, r, c1, c2, i, k, derivatives)  # eq. (28)
-            x = er_sde_step(x, r[i], denoised, history, a, std[i], run.noise(i) if std[i] > 0 else None)  # eq. (27)
-        history = [denoised, *history[:1]]
+            x_next = er_sde_step(x, r[i], denoised, history, a, std[i], run.noise(i) if std[i] > 0 else None)  # (27)
+        history, x = [denoised, *history[:1]], x_next
     return run.finish(x)
 
 
