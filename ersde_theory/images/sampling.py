@@ -18,7 +18,6 @@ from functools import partial
 from pathlib import Path
 
 import numpy as np
-import sympy as sp
 import torch
 
 from ..coefficients.schedules import get_sigmas_karras
@@ -26,7 +25,7 @@ from ..evaluation.samplers import solver_functions
 from ..evaluation.samplers import steps_for_nfe as registry_steps_for_nfe
 from ..solvers._common import check_model_output
 from ..solvers.ersde import sample_er_sde
-from ..theory.nsf import NSF_NAMES, SIGMA
+from ..theory.nsf import NSF_NAMES
 
 PNG_RE = re.compile(r"^(\d+)\.png$")
 
@@ -52,6 +51,10 @@ def parse_nsf(spec: str):
     """A registry name (ode, sde, er_sde_1…5) or a sympy expression in ``sigma`` such as ``sigma**1.5``."""
     if spec in NSF_NAMES:
         return spec
+    import sympy as sp  # only for an expression NSF
+
+    from ..theory.symbolic.symbols import SIGMA
+
     try:
         expr = sp.sympify(spec, locals={"sigma": SIGMA})
     except (sp.SympifyError, SyntaxError, TypeError) as e:
