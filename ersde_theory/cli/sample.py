@@ -26,7 +26,17 @@ def add_arguments(p):
     )
     p.add_argument("--spacing", default="time", choices=("time", "logsnr"), help="VP (diffusers) step spacing")
     p.add_argument("--rho", type=float, default=7.0, help="Karras/EDM rho for VE models")
-    add_outdir(p, None, help="folder of the PNGs (created; existing PNGs are skipped, so a run resumes)")
+    add_outdir(
+        p,
+        None,
+        help="folder of the PNGs and their manifest.json (created; valid existing PNGs are skipped, so a run "
+        "resumes; a folder sampled with other settings is refused)",
+    )
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="sample into an outdir whose manifest has other settings (or none), and rewrite its manifest",
+    )
     p.add_argument("--batch", type=int, default=64, help="images per model call, per rank")
     add_device(p)
     p.add_argument("--dtype", default="float64", choices=DTYPE_CHOICES, help="sampler state dtype")

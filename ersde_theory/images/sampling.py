@@ -1,7 +1,8 @@
 """Sampling image models by seed: one ``torch.Generator`` per seed draws the initial noise and every step's
 noise of that image (and its class label, for conditional EDM models), so an image depends only on its
 seed — not on the batch it is in, the number of ranks, or a resume (EDM's convention). Images go to
-``DIR/{seed:06d}.png``, each written atomically (temporary file, then ``os.replace``).
+``DIR/{seed:0Wd}.png`` (W = 6, or more when the first run into DIR had larger seeds: :func:`png_name`),
+each written atomically (temporary file, then ``os.replace``).
 
 Models (``--model``): ``digits`` (the shipped 8×8 digits UNet), a ``.pt`` checkpoint written by
 ``train-digits``, an EDM network pickle (``.pkl``), or ``diffusers:FOLDER`` (a local ``UNet2DModel`` or
@@ -10,11 +11,15 @@ pipeline folder; VP ε-models, sampled by ``sample_er_sde_vp``).
 
 from __future__ import annotations
 
+import operator
 import os
 import re
-from collections.abc import Callable
+import socket
+from bisect import bisect_right
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import partial
+from itertools import accumulate
 from pathlib import Path
 
 import numpy as np
@@ -25,62 +30,138 @@ from ..evaluation.samplers import solver_functions
 from ..evaluation.samplers import steps_for_nfe as registry_steps_for_nfe
 from ..solvers._common import check_model_output
 from ..solvers.ersde import sample_er_sde
-from ..theory.nsf import NSF_NAMES
+from ..theory.nsf import NSF_NAMES, nsf_expression
 
+HOST = socket.gethostname().replace(".", "_")
 PNG_RE = re.compile(r"^(\d+)\.png$")
 
 
-def parse_seeds(spec: str) -> list[int]:
-    """``"0-49999"``, ``"7"``, ``"0-9,20,30-31"`` → sorted unique non-negative seeds."""
-    seeds: set[int] = set()
+MAX_SEED = 2**63 - 1  # torch.Generator.manual_seed takes a signed 64-bit seed
+NAME_WIDTH = 6  # digits of an image name unless the outdir's manifest says otherwise (png_name)
+_SEEDS_HELP = "expected e.g. '0-49999' or '1,5,10-19'"
+
+
+class SeedRanges(Sequence):
+    """Sorted unique seeds held as disjoint inclusive ranges: ``len``, indexing, iteration and
+    :meth:`shard` cost O(number of ranges) memory, however many seeds the ranges hold."""
+
+    def __init__(self, ranges):
+        merged: list[tuple[int, int]] = []
+        for lo, hi in sorted(ranges):
+            if merged and lo <= merged[-1][1] + 1:
+                merged[-1] = (merged[-1][0], max(merged[-1][1], hi))
+            else:
+                merged.append((lo, hi))
+        self.ranges = tuple(merged)
+        self._starts = list(accumulate((hi - lo + 1 for lo, hi in merged), initial=0))
+
+    def __len__(self) -> int:
+        return self._starts[-1]
+
+    def __getitem__(self, k):
+        if isinstance(k, slice):
+            return [self[i] for i in range(*k.indices(len(self)))]
+        n = len(self)
+        k = operator.index(k)
+        if k < 0:
+            k += n
+        if not 0 <= k < n:
+            raise IndexError("seed index out of range")
+        j = bisect_right(self._starts, k) - 1
+        return self.ranges[j][0] + k - self._starts[j]
+
+    def __iter__(self) -> Iterator[int]:
+        for lo, hi in self.ranges:
+            yield from range(lo, hi + 1)
+
+    def __contains__(self, seed) -> bool:
+        j = bisect_right([lo for lo, _ in self.ranges], seed) - 1
+        return j >= 0 and seed <= self.ranges[j][1]
+
+    def __eq__(self, other) -> bool:
+        if isinstance(other, SeedRanges):
+            return self.ranges == other.ranges
+        if isinstance(other, Sequence) and not isinstance(other, str):
+            return len(other) == len(self) and all(a == b for a, b in zip(self, other))
+        return NotImplemented
+
+    def __repr__(self) -> str:
+        return f"SeedRanges({','.join(str(lo) if lo == hi else f'{lo}-{hi}' for lo, hi in self.ranges)})"
+
+    @property
+    def max(self) -> int:
+        return self.ranges[-1][1]
+
+    def shard(self, rank: int, world: int) -> Iterator[int]:
+        """seeds[rank::world], lazily (position sharding: rank r takes every world-th seed from the r-th)."""
+        offset = rank  # position of this rank's next seed, counted from the start of the current range
+        for lo, hi in self.ranges:
+            size = hi - lo + 1
+            if offset < size:
+                yield from range(lo + offset, hi + 1, world)
+                offset = (offset - size) % world
+            else:
+                offset -= size
+
+
+def parse_seeds(spec: str) -> SeedRanges:
+    """``"0-49999"``, ``"7"``, ``"0-9,20,30-31"`` → the sorted unique seeds, as lazy :class:`SeedRanges`
+    (memory O(number of ranges)). Seeds are integers in [0, 2^63 − 1]."""
     if not isinstance(spec, str) or not spec.strip():
-        raise ValueError(f"cannot parse seed range {spec!r}: expected e.g. '0-49999' or '1,5,10-19'")
+        raise ValueError(f"cannot parse seed range {spec!r}: {_SEEDS_HELP}")
+    ranges = []
     for part in spec.split(","):
-        m = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", part)
+        m = re.fullmatch(r"\s*(\d{1,30})\s*(?:-\s*(\d{1,30})\s*)?", part)
         if not m:
-            raise ValueError(f"cannot parse seed range {spec!r} (at {part!r}): expected e.g. '0-49999' or '1,5,10-19'")
+            raise ValueError(f"cannot parse seed range {spec!r} (at {part!r}): {_SEEDS_HELP}")
         lo = int(m.group(1))
         hi = int(m.group(2)) if m.group(2) is not None else lo
         if hi < lo:
             raise ValueError(f"cannot parse seed range {spec!r}: {lo}-{hi} is empty (start > end)")
-        seeds.update(range(lo, hi + 1))
-    return sorted(seeds)
+        if hi > MAX_SEED:
+            raise ValueError(f"seed range {spec!r}: seed {hi} exceeds the largest seed 2^63 - 1 = {MAX_SEED}")
+        ranges.append((lo, hi))
+    return SeedRanges(ranges)
 
 
 def parse_nsf(spec: str):
-    """A registry name (ode, sde, er_sde_1…5) or a sympy expression in ``sigma`` such as ``sigma**1.5``."""
+    """A registry name (ode, sde, er_sde_1…5), returned as is, or a sympy expression in ``sigma`` such as
+    ``sigma**1.5`` (:func:`ersde_theory.theory.nsf.nsf_expression`, the parser ``sample_er_sde`` uses too)."""
     if spec in NSF_NAMES:
         return spec
-    import sympy as sp  # only for an expression NSF
-
-    from ..theory.symbolic.symbols import SIGMA
-
-    try:
-        expr = sp.sympify(spec, locals={"sigma": SIGMA})
-    except (sp.SympifyError, SyntaxError, TypeError) as e:
-        raise ValueError(f"nsf {spec!r} is neither one of {NSF_NAMES} nor a sympy expression in sigma") from e
-    if not isinstance(expr, sp.Expr) or expr.free_symbols != {SIGMA}:
-        raise ValueError(f"nsf {spec!r} must be an expression in sigma alone")
-    return expr
+    return nsf_expression(spec)
 
 
-def png_name(seed: int) -> str:
-    return f"{seed:06d}.png"
+def png_name(seed: int, width: int = NAME_WIDTH) -> str:
+    """``{seed:0{width}d}.png``. An outdir names all its images with one width (its manifest's
+    ``name_width``: 6, or the digit count of the largest seed of the run that created it, if more), so
+    that the names sort in seed order; a seed with more digits is refused there."""
+    return f"{seed:0{width}d}.png"
+
+
+def temp_name(path: Path) -> Path:
+    """``.NAME.HOST.PID.tmp`` next to ``path``: owned by this process (see sample_cli's clean-up)."""
+    return path.with_name(f".{path.name}.{HOST}.{os.getpid()}.tmp")
 
 
 def write_png_atomic(path: Path, img: torch.Tensor) -> None:
-    """Write a uint8 (C, H, W) image (C = 1 or 3) to ``path`` atomically: a crash leaves either no file
-    or the complete file, never a truncated PNG under the final name."""
+    """Write a uint8 (C, H, W) image (C = 1 or 3) to ``path`` atomically: a temporary file of this process,
+    fsynced, then renamed. A crash leaves either no file or the complete file, never a truncated PNG under
+    the final name; a failed write (e.g. a full disk) removes its temporary file and raises."""
     from PIL import Image
 
     arr = img.cpu().numpy()
     arr = arr[0] if arr.shape[0] == 1 else np.transpose(arr, (1, 2, 0))
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as f:
-        Image.fromarray(arr).save(f, format="PNG")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    tmp = temp_name(path)
+    try:
+        with open(tmp, "wb") as f:
+            Image.fromarray(arr).save(f, format="PNG")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def read_png_dir(folder) -> torch.Tensor:

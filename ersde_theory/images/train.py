@@ -128,4 +128,10 @@ def load_digits_unet(path=None, device="cpu") -> EDMDenoiser:
         raise FileNotFoundError(
             f"no digits UNet checkpoint at {path}; train one with `python -m ersde_theory train-digits --out {path}`"
         )
-    return EDMDenoiser.from_checkpoint(torch.load(path, map_location="cpu", weights_only=True)).to(device)
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        model = EDMDenoiser.from_checkpoint(ckpt)
+    except Exception as e:  # a truncated or foreign file: pickle, zip, key or shape errors
+        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ValueError(f"{path} is not a readable train-digits checkpoint: {msg[:200]}") from None
+    return model.to(device)

@@ -36,10 +36,7 @@ def make_noise(
             raise ValueError("pass either noise_sampler or generator, not both")
 
         def noise(i: int) -> torch.Tensor:
-            z = noise_sampler(sigmas_for_sampler[i], sigmas_for_sampler[i + 1])
-            if z.shape != x.shape:
-                raise ValueError(f"noise_sampler returned shape {tuple(z.shape)}, expected {tuple(x.shape)}")
-            return z.to(dtype=x.dtype, device=x.device)
+            return _checked_output(noise_sampler(sigmas_for_sampler[i], sigmas_for_sampler[i + 1]), x, "noise_sampler")
 
         return noise
     if generator is None or isinstance(generator, torch.Generator):
@@ -50,6 +47,10 @@ def make_noise(
 
         return noise
     gens = list(generator)
+    bad = [(k, type(g).__name__) for k, g in enumerate(gens) if not isinstance(g, torch.Generator)]
+    if bad:
+        k, name = bad[0]
+        raise ValueError(f"generator must be a torch.Generator or a list of them; entry {k} is {name}")
     if len(gens) != x.shape[0]:
         raise ValueError(f"got {len(gens)} generators for a batch of {x.shape[0]} samples")
 
@@ -61,11 +62,20 @@ def make_noise(
     return noise
 
 
+def _checked_output(out, x: torch.Tensor, what: str) -> torch.Tensor:
+    """``out`` as a floating tensor of x's shape, cast to x's dtype and device; ValueError otherwise."""
+    if not isinstance(out, torch.Tensor):
+        raise ValueError(f"{what} returned {type(out).__name__}, expected a floating-point torch.Tensor")
+    if out.shape != x.shape:
+        raise ValueError(f"{what} output has shape {tuple(out.shape)}, expected the shape of x {tuple(x.shape)}")
+    if not out.is_floating_point():
+        raise ValueError(f"{what} returned dtype {out.dtype}, expected a floating-point tensor")
+    return out.to(dtype=x.dtype, device=x.device)
+
+
 def check_model_output(out: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    if not isinstance(out, torch.Tensor) or out.shape != x.shape:
-        shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
-        raise ValueError(f"model output has shape {shape}, expected the shape of x {tuple(x.shape)}")
-    return out
+    """The model's output, checked (a floating tensor of x's shape) and cast to x's dtype and device."""
+    return _checked_output(out, x, "model")
 
 
 def check_state(x: torch.Tensor, mode: str, i: int | None = None, sigma: float | None = None) -> None:
@@ -79,6 +89,8 @@ def check_state(x: torch.Tensor, mode: str, i: int | None = None, sigma: float |
 def check_x(x: torch.Tensor, check_finite: str) -> None:
     if not isinstance(x, torch.Tensor) or not x.is_floating_point() or x.ndim < 1:
         raise ValueError("x must be a floating-point tensor with a leading batch dimension")
+    if x.shape[0] == 0:
+        raise ValueError(f"x is an empty batch (shape {tuple(x.shape)}): nothing to sample")
     if check_finite not in CHECK_FINITE:
         raise ValueError(f"check_finite must be one of {CHECK_FINITE}, got {check_finite!r}")
 

@@ -22,6 +22,8 @@ VP models run the same loop on x̄ = x/α with λ = σ/α (eqs. (19)–(21)).
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 import torch
 
@@ -34,8 +36,8 @@ PREDICTIONS = ("eps", "x0", "v", "score")
 
 
 def check_order(order, derivatives) -> None:
-    if order not in (1, 2, 3):
-        raise ValueError(f"order must be 1, 2 or 3, got {order!r}")
+    if isinstance(order, bool) or not isinstance(order, numbers.Integral) or order not in (1, 2, 3):
+        raise ValueError(f"order must be 1, 2 or 3 (an int), got {order!r} ({type(order).__name__})")
     if derivatives not in DERIVATIVES:
         raise ValueError(f"derivatives must be one of {DERIVATIVES}, got {derivatives!r}")
 

@@ -215,7 +215,7 @@ def resolve_nsf(nsf: NSFLike) -> NoiseScaleFunction:
         return nsf
     if isinstance(nsf, str):
         if nsf not in _generated.REGISTRY:
-            raise ValueError(f"unknown noise scale function {nsf!r}; known: {', '.join(NSF_NAMES)}")
+            return _from_expr(nsf_expression(nsf), f"phi={nsf}")
         if nsf not in _CACHE:
             _CACHE[nsf] = _from_registry(nsf)
         return _CACHE[nsf]
@@ -224,6 +224,26 @@ def resolve_nsf(nsf: NSFLike) -> NoiseScaleFunction:
     if callable(nsf):
         return _from_callable(nsf, getattr(nsf, "__name__", "callable"))
     raise TypeError(f"nsf must be a name, a sympy expression in sigma or a callable, got {type(nsf).__name__}")
+
+
+def nsf_expression(spec: str) -> sp.Expr:
+    """A string that is not a registry name, read as a sympy expression in ``sigma`` (e.g. ``"sigma**1.5"``);
+    the one parser of NSF strings (API and command line). Imports sympy."""
+    import sympy as sp
+
+    from .symbolic.symbols import SIGMA
+
+    unknown = (
+        f"unknown noise scale function {spec!r}: neither a registry name ({', '.join(NSF_NAMES)}) "
+        "nor a sympy expression in sigma alone"
+    )
+    try:
+        expr = sp.sympify(spec, locals={"sigma": SIGMA})
+    except (sp.SympifyError, SyntaxError, TypeError, AttributeError, ValueError) as e:
+        raise ValueError(unknown) from e
+    if not isinstance(expr, sp.Expr) or expr.free_symbols != {SIGMA}:
+        raise ValueError(unknown)
+    return expr
 
 
 def _power_expr(p: float) -> sp.Expr:

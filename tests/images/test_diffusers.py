@@ -252,6 +252,7 @@ def test_sample_cli_with_a_diffusers_pipeline_folder(tmp_path, unet):
         "000003.png",
         "000004.png",
         "000005.png",
+        "manifest.json",
     ]
     a = sample_images(im, [4], steps=4)  # an image depends only on its seed
     b = sample_images(im, [3, 4, 5], steps=4)[1:2]

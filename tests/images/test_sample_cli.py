@@ -1,7 +1,9 @@
-"""Images layer, the sample command (images/sample_cli.py): under torchrun (2 gloo processes on CPU) killed
-mid-run, resumed with a different rank count, then compared with a single-process computation of the same seeds;
-bad input fails with exit code 2 and leaves nothing behind."""
+"""Images layer, the sample command (images/sample_cli.py) under faults: a 2-rank torchrun whose launcher and
+workers are all killed mid-run, then resumed with one process; kill -9 of a single process; truncated, empty and
+wrong-size PNGs; a resume with other settings; two jobs sharing an outdir; a full disk; bad input. Every finished
+folder must hold each seed exactly once, no temporary file, and the bytes of a clean single-process run."""
 
+import errno
 import os
 import signal
 import subprocess
@@ -11,100 +13,328 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from ersde_theory.cli import main
-from ersde_theory.images.digits import to_uint8
 from ersde_theory.images.fid import DigitFD
-from ersde_theory.images.sampling import load_image_model, sample_images
 
 ROOT = Path(__file__).resolve().parents[2]
 SEEDS, STEPS = list(range(20)), 4
+NAMES = [f"{s:06d}.png" for s in SEEDS]
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-def _pngs(d: Path):
-    return sorted(p.name for p in d.iterdir())
-
-
-def _sample_args(out: Path, batch: int) -> list[str]:
-    """``sample`` arguments for the digits model, seeds 0-19, on the CPU."""
+def _args(out: Path, batch: int = 20, seeds: str = "0-19", *extra) -> list[str]:
+    """``sample`` arguments for the digits model on the CPU."""
     return [
         "sample",
-        "--model",
-        "digits",
-        "--seeds",
-        "0-19",
-        "--steps",
-        str(STEPS),
-        "--batch",
-        str(batch),
-        "--outdir",
-        str(out),
-        "--device",
-        "cpu",
+        *("--model", "digits", "--seeds", seeds, "--steps", str(STEPS), "--batch", str(batch)),
+        *("--outdir", str(out), "--device", "cpu", *extra),
     ]
 
 
-def test_torchrun_kill_resume_no_duplicates_nothing_lost_same_images(tmp_path):
-    out = tmp_path / "imgs"
-    env = {
+def _env() -> dict:
+    return {
         **os.environ,
         "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
         "OMP_NUM_THREADS": "1",
     }
-    cmd = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--standalone",
-        "--nproc_per_node=2",
-        "-m",
-        "ersde_theory",
-        *_sample_args(out, 2),
-        "--throttle",
-        "0.4",
-    ]
-    proc = subprocess.Popen(
-        cmd, env=env, cwd=tmp_path, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
-    )
-    t0 = time.time()
+
+
+def _files(d: Path) -> list[str]:
+    return sorted(p.name for p in d.iterdir())
+
+
+def _bytes(d: Path) -> dict[str, bytes]:
+    return {n: (d / n).read_bytes() for n in _files(d) if n.endswith(".png")}
+
+
+@pytest.fixture(scope="module")
+def clean(tmp_path_factory) -> dict[str, bytes]:
+    """The PNG bytes of a clean single-process run of seeds 0-19 (one batch)."""
+    out = tmp_path_factory.mktemp("clean") / "imgs"
+    assert main(_args(out)) == 0
+    assert _files(out) == [*NAMES, "manifest.json"]
+    return _bytes(out)
+
+
+def _assert_complete(out: Path, clean: dict) -> None:
+    assert _files(out) == [*NAMES, "manifest.json"]  # each seed exactly once, no temporary files
+    assert _bytes(out) == clean  # byte for byte the clean run
+
+
+def _children(pid: int) -> list[int]:
+    """Process ids whose parent is ``pid`` (from /proc)."""
+    kids = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                stat = (d / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                kids.append(int(d.name))
+    return kids
+
+
+def _gone(pid: int) -> bool:
     try:
-        while time.time() - t0 < 120:
-            if out.is_dir() and len([p for p in out.glob("*.png")]) >= 4:
-                break
-            if proc.poll() is not None:
-                pytest.fail(f"torchrun exited early:\n{proc.stdout.read().decode()[-3000:]}")
-            time.sleep(0.05)
-        os.killpg(proc.pid, signal.SIGKILL)  # kill launcher and both workers mid-run
+        return (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+    except OSError:
+        return True
+
+
+def _wait_for_pngs(proc, out: Path, n: int, timeout: float = 120) -> None:
+    t0 = time.time()
+    while time.time() - t0 < timeout:
+        if out.is_dir() and len(list(out.glob("[0-9]*.png"))) >= n:
+            return
+        if proc.poll() is not None:
+            pytest.fail(f"the run exited early:\n{proc.stdout.read().decode()[-3000:]}")
+        time.sleep(0.05)
+    pytest.fail("no images after {timeout}s")
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="finds the torchrun workers through /proc")
+def test_torchrun_kill_every_process_then_resume_with_one(tmp_path, clean):
+    out = tmp_path / "imgs"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "ersde_theory"]
+    proc = subprocess.Popen(
+        [*cmd, *_args(out, 2), "--throttle", "0.5"],
+        env=_env(),
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        _wait_for_pngs(proc, out, 4)
+        workers = _children(proc.pid)
+        assert len(workers) == 2, workers  # the launcher's two worker processes
+        for pid in [*workers, proc.pid]:  # workers first: they run in their own sessions
+            os.kill(pid, signal.SIGKILL)
     finally:
+        proc.kill()
         proc.wait(timeout=30)
-    first = [n for n in _pngs(out) if n.endswith(".png") and not n.startswith(".")]
-    assert 4 <= len(first) < len(SEEDS), first
-    written_first = {n: (out / n).stat().st_mtime_ns for n in first}
+    t0 = time.time()
+    while not all(_gone(p) for p in workers) and time.time() - t0 < 10:
+        time.sleep(0.05)
+    assert all(_gone(p) for p in workers), "a torchrun worker survived the kill"
+    time.sleep(1.0)  # nothing may be written any more
+    first = _bytes(out)
+    assert 4 <= len(first) < len(SEEDS), sorted(first)  # killed mid-run
+    assert _bytes(out) == first
+    assert all(clean[n] == b for n, b in first.items())  # what was written is complete
 
-    # one thread here as in the workers (torchrun sets OMP_NUM_THREADS=1): the same kernels
-    assert main(_sample_args(out, 3)) == 0  # resume with 1 rank
-    im = load_image_model("digits")
-    ref = to_uint8(sample_images(im, SEEDS, steps=STEPS)).numpy()  # one batch of 20
-    names = _pngs(out)
-    assert names == [f"{s:06d}.png" for s in SEEDS]  # nothing lost, nothing else (no temporary files left)
-    assert all((out / n).stat().st_mtime_ns == m for n, m in written_first.items())  # not rewritten
-    got = np.stack([np.asarray(Image.open(out / n)) for n in names])[:, None]
-    np.testing.assert_array_equal(got, ref)  # same pixels whatever the ranks, batches and resume
-    assert np.isfinite(DigitFD()(out))  # FD_digits reads the PNG folder
+    assert main(_args(out, 3)) == 0  # resume with 1 process and another batch size
+    _assert_complete(out, clean)
+    assert np.isfinite(DigitFD()(out))  # FD_digits reads the folder
 
 
-def test_sample_cli_bad_input_leaves_nothing_behind(tmp_path, capsys):
+def test_kill_9_of_a_single_process_then_resume(tmp_path, clean, capsys):
+    out = tmp_path / "imgs"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ersde_theory", *_args(out, 2), "--throttle", "0.5"],
+        env=_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        _wait_for_pngs(proc, out, 4)
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.kill()
+        proc.wait(timeout=30)
+    # what a kill during a write leaves: a temporary file of the dead process
+    (out / f".000019.png.{_host()}.{proc.pid}.tmp").write_bytes(b"\x89PNG partial")
+    n_first = len(_bytes(out))
+    assert 4 <= n_first < len(SEEDS)
+    assert main(_args(out, 7)) == 0
+    assert f"wrote {len(SEEDS) - n_first} images" in capsys.readouterr().out
+    _assert_complete(out, clean)
+
+
+def _host() -> str:
+    from ersde_theory.images.sampling import HOST
+
+    return HOST
+
+
+def test_resume_regenerates_truncated_empty_and_wrong_size_pngs(tmp_path, clean, capsys):
+    from PIL import Image
+
+    out = tmp_path / "imgs"
+    assert main(_args(out)) == 0
+    capsys.readouterr()
+    (out / "000003.png").write_bytes((out / "000003.png").read_bytes()[:10])  # truncated
+    (out / "000007.png").write_bytes(b"")  # emptied
+    Image.new("L", (4, 4)).save(out / "000011.png")  # a valid PNG of the wrong size
+    Image.new("RGB", (8, 8)).save(out / "000012.png")  # the wrong mode
+    assert main(_args(out)) == 0
+    assert "wrote 4 images (4 invalid ones regenerated), skipped 16 existing" in capsys.readouterr().out
+    _assert_complete(out, clean)
+
+
+def test_resume_with_other_settings_is_refused_then_forced(tmp_path, capsys):
+    out = tmp_path / "imgs"
+    assert main([*_args(out, seeds="0-3")[:-4], "--outdir", str(out), "--device", "cpu"]) == 0
+    before = _bytes(out)
+    argv = _args(out, seeds="0-7")
+    argv[argv.index("--steps") + 1] = "3"
+    capsys.readouterr()
+    assert main([*argv, "--nsf", "sde"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "other settings" in err
+    assert "steps: 4 -> 3" in err and "nsf: 'er_sde_5' -> 'sde'" in err
+    assert _bytes(out) == before  # nothing written
+    assert main([*argv, "--nsf", "sde", "--force"]) == 0  # --force overrides and rewrites the manifest
+    assert _files(out) == [f"{s:06d}.png" for s in range(8)] + ["manifest.json"]
+    assert '"steps": 3' in (out / "manifest.json").read_text() and _bytes(out)["000000.png"] == before["000000.png"]
+
+
+def test_seeds_batch_and_ranks_may_differ_between_runs(tmp_path, clean):
+    out = tmp_path / "imgs"
+    assert main(_args(out, 3, "5-9,0")) == 0
+    assert main(_args(out, 8, "0-19")) == 0
+    _assert_complete(out, clean)
+
+
+def test_pngs_without_a_manifest_are_not_adopted_silently(tmp_path, clean, capsys):
+    out = tmp_path / "imgs"
+    out.mkdir()
+    (out / "000000.png").write_bytes(clean["000000.png"])
+    assert main(_args(out)) == 2 and "no manifest.json" in capsys.readouterr().err
+    assert _files(out) == ["000000.png"]
+    assert main([*_args(out), "--force"]) == 0
+    _assert_complete(out, clean)
+
+
+def test_cleanup_removes_only_temporaries_of_processes_that_are_gone(tmp_path, clean):
+    out = tmp_path / "imgs"
+    out.mkdir()
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        stale = out / f".000009.png.{_host()}.{dead.pid}.tmp"
+        other_job = out / f".000009.png.{_host()}.{live.pid}.tmp"  # another job's write in flight
+        other_host = out / f".000009.png.elsewhere.{dead.pid}.tmp"  # a process on another machine
+        for f in (stale, other_job, other_host):
+            f.write_bytes(b"x")
+        assert main(_args(out)) == 0
+        assert not stale.exists() and other_job.exists() and other_host.exists()
+    finally:
+        live.kill()
+        live.wait()
+    other_job.unlink()
+    other_host.unlink()
+    _assert_complete(out, clean)
+
+
+def test_two_jobs_sharing_an_outdir(tmp_path, clean):
+    out = tmp_path / "imgs"
+    cmd = [sys.executable, "-m", "ersde_theory"]
+    jobs = [
+        subprocess.Popen([*cmd, *_args(out, b)], env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        for b in (2, 3)
+    ]
+    logs = [j.communicate(timeout=120)[0].decode() for j in jobs]
+    assert [j.returncode for j in jobs] == [0, 0], logs
+    _assert_complete(out, clean)
+
+
+def test_full_disk_one_line_error_and_no_partial_file(tmp_path, capsys, monkeypatch):
+    out = tmp_path / "imgs"
+    import ersde_theory.images.sampling as sampling
+
+    real_fsync, calls = os.fsync, []
+
+    def fsync(fd):
+        calls.append(fd)
+        if len(calls) > 3:  # manifest, then two images; the third write finds the disk full
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_fsync(fd)
+
+    monkeypatch.setattr(sampling.os, "fsync", fsync)
+    assert main(_args(out)) == 1
+    err = capsys.readouterr().err
+    assert _one_error_line(err).endswith("failed (disk full): No space left on device")
+    assert _files(out) == ["000000.png", "000001.png", "manifest.json"]  # no partial file, no temporary file
+
+
+def _one_error_line(err: str) -> str:
+    """The one ``error:`` line of stderr (progress bars aside), with no traceback."""
+    lines = [line for line in err.replace("\r", "\n").splitlines() if "error" in line.lower()]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in err, err
+    return lines[0]
+
+
+def test_full_disk_on_a_small_tmpfs(tmp_path, clean):
+    """The disk fills up while the job runs (a filler takes the rest of a 200 KiB tmpfs)."""
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    probe = subprocess.run(
+        ["unshare", "-rm", "sh", "-c", f"mount -t tmpfs -o size=200k tmpfs {mnt}"], capture_output=True, text=True
+    )
+    if probe.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here (unshare -rm: {probe.stderr.strip() or probe.returncode})")
+    out = mnt / "imgs"
+    script = f"""
+mount -t tmpfs -o size=200k tmpfs {mnt} || exit 9
+{sys.executable} -m ersde_theory {" ".join(_args(out, 2))} --throttle 0.3 2>{tmp_path}/err &
+job=$!
+i=0; while [ "$(ls {out} 2>/dev/null | grep -c 'png$')" -lt 2 ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done
+dd if=/dev/zero of={mnt}/filler bs=4k 2>/dev/null
+wait $job; echo rc=$?
+rm {mnt}/filler
+cd {out} && for f in * .*; do [ -f "$f" ] && echo "$f"; done
+for f in [0-9]*.png; do cat "$f" > {tmp_path}/copy_$f; done
+"""
+    r = subprocess.run(["unshare", "-rm", "sh", "-c", script], env=_env(), capture_output=True, text=True, timeout=150)
+    err = (tmp_path / "err").read_text()
+    assert "rc=1" in r.stdout, (r.stdout, r.stderr, err)
+    assert "No space left on device" in _one_error_line(err)
+    listed = r.stdout.splitlines()[1:]
+    pngs = sorted(n for n in listed if n.endswith(".png"))
+    assert "manifest.json" in listed and not [n for n in listed if n.endswith(".tmp")], listed
+    assert 2 <= len(pngs) < len(SEEDS) and pngs == NAMES[: len(pngs)]
+    for n in pngs:  # every file that made it is complete
+        assert (tmp_path / f"copy_{n}").read_bytes() == clean[n]
+
+
+@pytest.mark.parametrize(
+    "extra,message",
+    [
+        (["--seeds", "9-2"], "seed range"),
+        (["--seeds", "9223372036854775808"], "exceeds the largest seed 2^63 - 1"),
+        (["--seeds", "0-99999999999"], "can hold at most"),
+        (["--nsf", "1/sigma"], "not admissible"),
+        (["--nsf", "banana("], "unknown noise scale function 'banana('"),
+        (["--rho", "0"], "--rho must be a positive number, got 0.0"),
+        (["--rho", "nan"], "--rho must be a positive number, got nan"),
+        (["--device", "tpu"], "unknown device 'tpu'"),
+        (["--steps", "0"], "--steps and --batch must be >= 1"),
+        (["--sampler", "nope"], "unknown sampler 'nope'"),
+    ],
+)
+def test_bad_input_one_line_rc_2_nothing_created(tmp_path, capsys, extra, message):
     out = tmp_path / "out"
-    assert main(["sample", "--seeds", "9-2", "--outdir", str(out)]) == 2
-    assert "seed range" in capsys.readouterr().err and not out.exists()
+    assert main([*_args(out, seeds="0-1"), *extra]) == 2
+    err = capsys.readouterr().err
+    assert message in _one_error_line(err) and err.count("\n") == 1
+    assert not out.exists()
+
+
+def test_bad_model_file_and_outdir(tmp_path, capsys):
+    out = tmp_path / "out"
+    corrupt = tmp_path / "corrupt.pt"
+    corrupt.write_bytes(b"not a checkpoint")
+    for model, message in ((tmp_path / "missing.pt", "no digits UNet checkpoint"), (corrupt, "not a readable")):
+        assert main([*_args(out, seeds="0"), "--model", str(model)]) == 2
+        err = capsys.readouterr().err
+        assert message in err and err.count("\n") == 1 and not out.exists()
     blocker = tmp_path / "a_file"
     blocker.write_text("x")
-    assert main(["sample", "--seeds", "0-1", "--outdir", str(blocker / "sub")]) == 2
+    assert main(_args(blocker / "sub", seeds="0-1")) == 2
     assert "not writable" in capsys.readouterr().err and not (blocker / "sub").exists()
-    assert main(["sample", "--model", str(tmp_path / "missing.pt"), "--seeds", "0", "--outdir", str(out)]) == 2
-    assert "no digits UNet checkpoint" in capsys.readouterr().err and not out.exists()
-    assert main(["sample", "--nsf", "banana(", "--seeds", "0", "--outdir", str(out)]) == 2
-    assert not out.exists()
+    assert main(_args(blocker, seeds="0-1")) == 2
+    assert "is not a folder" in capsys.readouterr().err
