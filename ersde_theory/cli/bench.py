@@ -5,12 +5,22 @@ from __future__ import annotations
 
 import time
 
-from .args import Command, add_device, add_outdir, add_quick, add_threads, apply_threads, device_of
+from .args import Command, add_device, add_quick, add_threads, apply_threads, device_of
+
+QUICK_OUTDIR = "figures/quick"  # git-ignored: --quick never replaces the committed full results in figures/
+
+
+def _add_bench_outdir(p) -> None:
+    p.add_argument("--outdir", default=None, help=f"output folder (default: figures; {QUICK_OUTDIR} with --quick)")
+
+
+def _outdir(args) -> str:
+    return args.outdir or (QUICK_OUTDIR if args.quick else "figures")
 
 
 def add_study_arguments(p) -> None:
-    add_quick(p, "small CI preset")
-    add_outdir(p, "figures")
+    add_quick(p, f"small CI preset (writes to {QUICK_OUTDIR} unless --outdir is given)")
+    _add_bench_outdir(p)
     add_threads(p, 0)
     add_device(p)
 
@@ -18,7 +28,7 @@ def add_study_arguments(p) -> None:
 def _run_study(args, entry_point) -> int:
     apply_threads(args)
     t0 = time.perf_counter()
-    entry_point(args.outdir, quick=args.quick, device=str(device_of(args)))
+    entry_point(_outdir(args), quick=args.quick, device=str(device_of(args)))
     print(f"done in {time.perf_counter() - t0:.1f}s")
     return 0
 
@@ -51,9 +61,9 @@ def add_images_arguments(p) -> None:
     p.add_argument("--nfe", type=int, nargs="+", default=[10, 20, 50], help="NFE values")
     p.add_argument("--n-per-block", type=int, default=250, help="images per seed block")
     p.add_argument("--blocks", type=int, default=4, help="seed blocks (confidence intervals over blocks)")
-    add_quick(p, "CI preset: 2 samplers, NFE 10, 2 blocks of 64")
+    add_quick(p, f"CI preset: 2 samplers, NFE 10, 2 blocks of 64 (writes to {QUICK_OUTDIR} unless --outdir is given)")
     p.add_argument("--no-speed", action="store_true", help="skip the solver-overhead timing")
-    add_outdir(p, "figures")
+    _add_bench_outdir(p)
     add_threads(p, 0)
     add_device(p)
 
@@ -69,7 +79,7 @@ def run_images(args) -> int:
         else dict(nfes=tuple(args.nfe), n_per_block=args.n_per_block, blocks=args.blocks)
     )
     res = run_bench(device=device_of(args), speed=not args.no_speed, **kw)
-    paths = write_results(res, args.outdir)
+    paths = write_results(res, _outdir(args))
     print(markdown_table(res))
     print(f"wrote {', '.join(map(str, paths))} in {time.perf_counter() - t0:.0f}s")
     return 0

@@ -7,6 +7,8 @@ import sys
 
 from .args import Command, add_device, add_threads, apply_threads, device_of
 
+TRAIN_OUT = "out/train"  # git-ignored: retraining never replaces the shipped weights unless --out names them
+
 
 def add_toy_arguments(p) -> None:
     p.add_argument("--problem", choices=["ring_2d", "image_like_64d", "all"], default="all", help="toy problem")
@@ -16,7 +18,11 @@ def add_toy_arguments(p) -> None:
     p.add_argument("--seed", type=int, default=0, help="random seed")
     add_threads(p, 1)
     add_device(p)
-    p.add_argument("--out", default=None, help="output folder (default: the package's data folder)")
+    p.add_argument(
+        "--out",
+        default=TRAIN_OUT,
+        help="output folder; the shipped weights are replaced only if this names the package's data folder",
+    )
 
 
 def run_toy(args) -> int:
@@ -45,7 +51,11 @@ def _add_checkpoint_arguments(p, shipped: str) -> None:
     """--seed, --device and --out (default: the shipped checkpoint ``shipped`` in ersde_theory/data)."""
     p.add_argument("--seed", type=int, default=0, help="random seed")
     add_device(p)
-    p.add_argument("--out", default=None, help=f"checkpoint path (default: the shipped ersde_theory/data/{shipped})")
+    p.add_argument(
+        "--out",
+        default=f"{TRAIN_OUT}/{shipped}",
+        help=f"checkpoint path; the shipped ersde_theory/data/{shipped} is replaced only if this names it",
+    )
 
 
 def add_digits_arguments(p) -> None:
@@ -56,9 +66,9 @@ def add_digits_arguments(p) -> None:
 
 
 def run_digits(args) -> int:
-    from ..images.train import UNET_PATH, save_digits_unet, train_digits_unet
+    from ..images.train import save_digits_unet, train_digits_unet
 
-    out = args.out or str(UNET_PATH)
+    out = args.out
     model, summary = train_digits_unet(args.steps, args.batch, args.lr, args.seed, device=str(device_of(args)))
     side = save_digits_unet(model, out, summary)
     print(
@@ -75,9 +85,7 @@ def add_features_arguments(p) -> None:
 
 def run_features(args) -> int:
     from ..images.fid import save_feature_net, train_feature_net
-    from ..images.train import FEATURES_PATH
-
-    out = args.out or str(FEATURES_PATH)
+    out = args.out
     net, summary = train_feature_net(args.steps, seed=args.seed, device=str(device_of(args)))
     save_feature_net(net, out, summary)
     print(f"held-out accuracy {summary['test_accuracy']:.4f} -> {out}")

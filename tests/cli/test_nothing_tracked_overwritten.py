@@ -1,0 +1,40 @@
+"""CLI layer: commands run with their defaults in a fresh clone leave `git status --porcelain` empty (quick
+presets write to the git-ignored figures/quick, retraining to the git-ignored out/train)."""
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+COMMANDS = [
+    ["bench", "quality", "--quick"],
+    ["bench", "images", "--quick", "--no-speed"],
+    ["train-toy", "--problem", "ring_2d", "--steps", "2", "--batch", "16"],
+    ["train-digits", "--steps", "2", "--batch", "8"],
+    ["train-digit-features", "--steps", "2"],
+]
+
+
+@pytest.mark.skipif(shutil.which("git") is None or not (ROOT / ".git").exists(), reason="needs git and a checkout")
+def test_commands_with_defaults_leave_a_fresh_clone_clean(tmp_path):
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", "--no-hardlinks", str(ROOT), str(clone)], check=True)
+    env = {**os.environ, "PYTHONPATH": str(clone), "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg"}
+    for argv in COMMANDS:
+        r = subprocess.run(
+            [sys.executable, "-m", "ersde_theory", *argv, "--device", "cpu"],
+            cwd=clone,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert r.returncode == 0, (argv, r.stderr[-2000:])
+        status = subprocess.run(["git", "status", "--porcelain"], cwd=clone, capture_output=True, text=True).stdout
+        assert status == "", (argv, status)
+    assert (clone / "figures/quick/bench_images.md").is_file() and (clone / "out/train/digits_unet.pt").is_file()
