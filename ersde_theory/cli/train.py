@@ -85,6 +85,7 @@ def add_features_arguments(p) -> None:
 
 def run_features(args) -> int:
     from ..images.fid import save_feature_net, train_feature_net
+
     out = args.out
     net, summary = train_feature_net(args.steps, seed=args.seed, device=str(device_of(args)))
     save_feature_net(net, out, summary)
