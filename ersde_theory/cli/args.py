@@ -7,6 +7,8 @@ import argparse
 from collections.abc import Callable
 from dataclasses import dataclass
 
+QUICK_OUTDIR = "figures/quick"  # git-ignored: quick presets never replace the committed results in figures/
+
 
 @dataclass(frozen=True)
 class Command:

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import time
 
-from .args import Command, add_device, add_quick, add_threads, apply_threads, device_of
-
-QUICK_OUTDIR = "figures/quick"  # git-ignored: --quick never replaces the committed full results in figures/
+from .args import QUICK_OUTDIR, Command, add_device, add_quick, add_threads, apply_threads, device_of
 
 
 def _add_bench_outdir(p) -> None:

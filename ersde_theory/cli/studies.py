@@ -6,7 +6,7 @@ import json
 import sys
 import time
 
-from .args import Command, add_outdir, add_threads, apply_threads
+from .args import QUICK_OUTDIR, Command, add_outdir, add_threads, apply_threads
 
 THIRD_ORDER_PRESETS = ("quick", "default", "full")  # the keys of studies.third_order.PRESETS (checked when run)
 
@@ -55,7 +55,8 @@ def run_convergence(args) -> int:
 
 
 def add_third_order_arguments(p) -> None:
-    add_outdir(p, "figures")
+    help_outdir = f"output folder (default: figures; {QUICK_OUTDIR} with --preset quick)"
+    p.add_argument("--outdir", default=None, help=help_outdir)
     p.add_argument(
         "--preset",
         choices=THIRD_ORDER_PRESETS,
@@ -72,8 +73,9 @@ def run_third_order(args) -> int:
         print(f"error: unknown preset {args.preset!r}; use one of {tuple(PRESETS)}", file=sys.stderr)
         return 2
     apply_threads(args)
-    res = run_benchmark(args.outdir, args.preset)
-    print(f"wrote {args.outdir}/third_order.json and third_order.md in {res['seconds']:.1f}s")
+    outdir = args.outdir or (QUICK_OUTDIR if args.preset == "quick" else "figures")
+    res = run_benchmark(outdir, args.preset)
+    print(f"wrote {outdir}/third_order.json and third_order.md in {res['seconds']:.1f}s")
     return 0
 
 

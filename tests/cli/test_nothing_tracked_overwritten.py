@@ -11,12 +11,14 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 
+CPU = ["--device", "cpu"]
 COMMANDS = [
-    ["bench", "quality", "--quick"],
-    ["bench", "images", "--quick", "--no-speed"],
-    ["train-toy", "--problem", "ring_2d", "--steps", "2", "--batch", "16"],
-    ["train-digits", "--steps", "2", "--batch", "8"],
-    ["train-digit-features", "--steps", "2"],
+    ["bench", "quality", "--quick", *CPU],
+    ["bench", "images", "--quick", "--no-speed", *CPU],
+    ["third-order", "--preset", "quick"],
+    ["train-toy", "--problem", "ring_2d", "--steps", "2", "--batch", "16", *CPU],
+    ["train-digits", "--steps", "2", "--batch", "8", *CPU],
+    ["train-digit-features", "--steps", "2", *CPU],
 ]
 
 
@@ -27,7 +29,7 @@ def test_commands_with_defaults_leave_a_fresh_clone_clean(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(clone), "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg"}
     for argv in COMMANDS:
         r = subprocess.run(
-            [sys.executable, "-m", "ersde_theory", *argv, "--device", "cpu"],
+            [sys.executable, "-m", "ersde_theory", *argv],
             cwd=clone,
             env=env,
             capture_output=True,
@@ -37,4 +39,5 @@ def test_commands_with_defaults_leave_a_fresh_clone_clean(tmp_path):
         assert r.returncode == 0, (argv, r.stderr[-2000:])
         status = subprocess.run(["git", "status", "--porcelain"], cwd=clone, capture_output=True, text=True).stdout
         assert status == "", (argv, status)
-    assert (clone / "figures/quick/bench_images.md").is_file() and (clone / "out/train/digits_unet.pt").is_file()
+    assert (clone / "figures/quick/bench_images.md").is_file() and (clone / "figures/quick/third_order.md").is_file()
+    assert and (clone / "out/train/digits_unet.pt").is_file()
