@@ -40,4 +40,4 @@ def test_commands_with_defaults_leave_a_fresh_clone_clean(tmp_path):
         status = subprocess.run(["git", "status", "--porcelain"], cwd=clone, capture_output=True, text=True).stdout
         assert status == "", (argv, status)
     assert (clone / "figures/quick/bench_images.md").is_file() and (clone / "figures/quick/third_order.md").is_file()
-    assert and (clone / "out/train/digits_unet.pt").is_file()
+    assert (clone / "out/train/digits_unet.pt").is_file()
