@@ -189,12 +189,16 @@ def reference_solution(
 
 def _self_orders(strides, rms) -> dict:
     """The reference's self-convergence orders (eq. 34 on N ∝ 1/stride): pairwise slopes and the least-squares
-    order over the finest run of strides where the distance grows with the stride (None with < 3 points)."""
+    order over the finest run of strides where the distance grows with the stride; None with < 3 points or
+    where a pairwise slope in that run differs from the fit by more than 0.5 (no single order there)."""
     ns = 1.0 / np.asarray(strides[::-1], dtype=np.float64)
     e = np.asarray(rms[::-1], dtype=np.float64)
     mask = asymptotic_window(ns, e)
-    pair = pairwise_orders(ns, e)[::-1]
-    return dict(self_pairwise_rms=pair, self_order_rms=fit_order(ns[mask], e[mask]) if mask.sum() >= 3 else None)
+    pair = pairwise_orders(ns, e)
+    p = fit_order(ns[mask], e[mask]) if mask.sum() >= 3 else None
+    if p is not None and max(abs(q - p) for q, m in zip(pair, mask[1:] & mask[:-1]) if m) > 0.5:
+        p = None
+    return dict(self_pairwise_rms=pair[::-1], self_order_rms=p)
 
 
 def weak_test_functions(gm: GaussianMixture, sigma: float) -> dict:
