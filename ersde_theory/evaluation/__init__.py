@@ -17,7 +17,17 @@ from .intervals import (
     z_quantile,
 )
 from .noise_floor import fd_noise_floor, floor_summary, floor_values
-from .orders import finest_window, fit_order, fit_order_bootstrap, fit_orders, pairwise_orders, window_between
+from .orders import (
+    asymptotic_window,
+    finest_window,
+    fit_order,
+    fit_order_bootstrap,
+    fit_order_residual_bootstrap,
+    fit_orders,
+    keeps_sign,
+    pairwise_orders,
+    window_between,
+)
 from .quality import Metric, QualityReference, paired_difference
 from .samplers import SAMPLERS, Sampler, run_sampler, schedule_for, solver_functions, steps_for_nfe
 
@@ -41,6 +51,9 @@ __all__ = [
     "window_between",
     "finest_window",
     "fit_order_bootstrap",
+    "fit_order_residual_bootstrap",
+    "asymptotic_window",
+    "keeps_sign",
     "Metric",
     "QualityReference",
     "paired_difference",

@@ -44,7 +44,7 @@ import torch
 from scipy.special import ndtr
 
 from ..coefficients.schedules import get_sigmas_karras
-from ..evaluation.orders import finest_window, fit_order, fit_order_bootstrap, pairwise_orders
+from ..evaluation.orders import asymptotic_window, fit_order, fit_order_bootstrap, keeps_sign, pairwise_orders
 from ..evaluation.reports import write_report
 from ..references.brownian import BrownianPath, CoupledNoise
 from ..references.integrator import integrate_pf_ode, integrate_sra
@@ -183,8 +183,22 @@ def reference_solution(
         bound_median=med[0],
     )
     if kind == "sra1" and len(strides) >= 3:
-        out["self_order_rms"] = -fit_order(strides[1:], rms)  # error grows with the stride: slope, eq. (34)
+        out.update(_self_orders(strides[1:], rms))
     return out
+
+
+def _self_orders(strides, rms) -> dict:
+    """The reference's self-convergence orders (eq. 34 on N ∝ 1/stride): pairwise slopes and the least-squares
+    order over the finest run of strides where the distance grows with the stride; None with < 3 points or
+    where a pairwise slope in that run differs from the fit by more than 0.5 (no single order there)."""
+    ns = 1.0 / np.asarray(strides[::-1], dtype=np.float64)
+    e = np.asarray(rms[::-1], dtype=np.float64)
+    mask = asymptotic_window(ns, e)
+    pair = pairwise_orders(ns, e)
+    p = fit_order(ns[mask], e[mask]) if mask.sum() >= 3 else None
+    if p is not None and max(abs(q - p) for q, m in zip(pair, mask[1:] & mask[:-1]) if m) > 0.5:
+        p = None
+    return dict(self_pairwise_rms=pair[::-1], self_order_rms=p)
 
 
 def weak_test_functions(gm: GaussianMixture, sigma: float) -> dict:
@@ -255,7 +269,7 @@ def run_case(cfg: ConvergenceConfig, problem: str, nsf_name: str, log=print) -> 
     raw, values = {}, {}
     for quad in cfg.quadratures:
         for label, order, der in cfg.solvers:
-            sq, wk, direct = [], {k: [] for k in WEAK_KINDS}, {k: [] for k in WEAK_KINDS}
+            sq, ev, wk, direct = [], [], {k: [] for k in WEAK_KINDS}, {k: [] for k in WEAK_KINDS}
             for st in strides:
                 out = sample_er_sde(
                     gm,
@@ -269,12 +283,14 @@ def run_case(cfg: ConvergenceConfig, problem: str, nsf_name: str, log=print) -> 
                     disable=True,
                 )
                 sq.append(((out - x_ref) ** 2).sum(-1)[keep])
+                ev.append((out - x_ref)[keep])
                 for k, (f, exact) in tests.items():
                     fo = f(out)
                     wk[k].append((fo - f(x_ref))[keep])
                     direct[k].append((float(fo.mean()) - exact, float(fo.std() / math.sqrt(M))))
                 raw[(quad, label, steps[strides.index(st)])] = out
-            values[(quad, label)] = (torch.stack(sq), {k: torch.stack(v) for k, v in wk.items()}, direct)
+            same = keeps_sign(path_errors=torch.stack(ev).numpy())
+            values[(quad, label)] = (torch.stack(sq), same, {k: torch.stack(v) for k, v in wk.items()}, direct)
     noise.clear()
     solver_seconds = time.perf_counter() - t0
     ref_direct = {
@@ -286,12 +302,12 @@ def run_case(cfg: ConvergenceConfig, problem: str, nsf_name: str, log=print) -> 
     common = dict(
         problem=problem, nsf=nsf_name, h_tilde_sq=[float(h2.min()), float(h2.max())], paths=M_used, steps=list(steps)
     )
-    for (quad, label), (sq, wk, direct) in values.items():
+    for (quad, label), (sq, same, wk, direct) in values.items():
         order, der = next((o, d) for lab, o, d in cfg.solvers if lab == label)
         base = dict(common, solver=label, order=order, derivatives=der, quadrature=quad)
         for kind in STRONG_KINDS:
             bound = ref["bound_rms"] if kind == "strong_rms" else ref["bound_median"]
-            entries.append(_order_entry(base, kind, steps, sq, cfg, cfg.floor_factor * bound))
+            entries.append(_order_entry(base, kind, steps, sq, cfg, cfg.floor_factor * bound, same_sign=same))
         for kind in WEAK_KINDS:
             d = wk[kind]
             se = (d.std(-1) / math.sqrt(M_used)).numpy()
@@ -318,16 +334,19 @@ def run_case(cfg: ConvergenceConfig, problem: str, nsf_name: str, log=print) -> 
     return ref_summary, entries, dict(x0=x0, x_ref=x_ref, out=raw, fine=fine, path=path)
 
 
-def _order_entry(base: dict, kind: str, steps, data, cfg, floor: float, se=None, **extra) -> dict:
+def _order_entry(base: dict, kind: str, steps, data, cfg, floor: float, se=None, same_sign=None, **extra) -> dict:
     """One study entry: the error statistic ``kind`` of ``data`` per step count, and its order (eq. (34))
-    fitted where the error is resolved: above ``floor`` and, for weak errors (``se`` given), positive and
-    at least 2 Monte-Carlo standard errors."""
+    fitted where the error is resolved (above ``floor`` and, for weak errors, ``se`` given, at least 2
+    Monte-Carlo standard errors), decreases and keeps its sign: the sign of the mean difference for weak
+    errors, ``same_sign`` (the paths' errors, :func:`~ersde_theory.evaluation.orders.keeps_sign`) for strong
+    ones."""
     err = _stat(kind, data).numpy()
     resolved = err >= floor
     if se is not None:
         resolved &= (err > 0) & (err >= 2 * se)
         extra = dict(se=se.tolist(), **extra)
-    mask = _window(cfg, steps, resolved)
+        same_sign = keeps_sign(signs=data.mean(-1).numpy())
+    mask = _window(cfg, steps, resolved, err, same_sign)
     p, lo, hi = order_with_ci(steps, data, kind, mask, bootstrap=cfg.bootstrap, seed=cfg.seed)
     return dict(
         base,
@@ -341,9 +360,12 @@ def _order_entry(base: dict, kind: str, steps, data, cfg, floor: float, se=None,
     )
 
 
-def _window(cfg: ConvergenceConfig, steps, resolved) -> np.ndarray:
-    """The fit window: the finest ``fit_points`` resolved step counts with N ≥ ``fit_min_steps`` (eq. 34)."""
-    return finest_window(steps, resolved, cfg.fit_min_steps, cfg.fit_points)
+def _window(cfg: ConvergenceConfig, steps, resolved, err, same_sign=None) -> np.ndarray:
+    """The fit window (eq. 34): of the finest run of resolved step counts with N ≥ ``fit_min_steps`` over
+    which the error decreases and keeps its sign, the finest ``fit_points``."""
+    return asymptotic_window(
+        steps, err, same_sign=same_sign, resolved=resolved, min_steps=cfg.fit_min_steps, max_points=cfg.fit_points
+    )
 
 
 def _lipschitz(kind: str) -> float:
@@ -397,9 +419,10 @@ def markdown_table(results: dict) -> str:
     lines = [
         "# Measured convergence orders of the ER-SDE solvers",
         "",
-        "Generated by `python -m ersde_theory convergence` (see `ersde_theory/studies/convergence.py`). "
-        "Order = −slope of log error vs log N over the fit window, bootstrap 95% CI in brackets; "
-        "'–': fewer than 3 resolved points. Schedules: Karras ρ = 7, σ "
+        "Order = −slope of log error vs log N over the fit window (the finest resolved step counts over which "
+        "the error decreases and keeps its sign: the mean difference for weak errors, the paths' errors for "
+        "strong ones), bootstrap 95% CI over paths in brackets; '–': fewer than 3 such points. "
+        "Schedules: Karras ρ = 7, σ "
         f"{results['config']['sigma_max']:g} → {results['config']['sigma_min']:g}, no final step to 0. "
         "ER-SDE-3c uses derivatives='corrected'.",
         "",
@@ -411,16 +434,21 @@ def markdown_table(results: dict) -> str:
         "unresolved: paths on which the two differ by > 1e-2 (left out of all statistics).",
         "",
         "| problem | NSF | kind | fine steps | paths (unresolved) | bound (RMS) | bound (median) | "
-        "min solver RMS | ratio | SRA self-order | seconds |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "min solver RMS | ratio | SRA self-order (pairwise, fine → coarse) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results["references"]:
-        so = f"{r['self_order_rms']:.2f}" if "self_order_rms" in r else "–"
+        so = "–"
+        if "self_pairwise_rms" in r:
+            fit = "–" if r["self_order_rms"] is None else f"{r['self_order_rms']:.2f}"
+            so = f"{fit} ({', '.join(f'{v:.2f}' for v in r['self_pairwise_rms'])})"
+        elif r.get("self_order_rms") is not None:
+            so = f"{r['self_order_rms']:.2f}"
         lines.append(
             f"| {r['problem']} | {r['nsf']} | {r['kind']} | {r['fine_steps']} | "
             f"{r['paths']} ({r['unresolved_paths']}) | "
             f"{r['bound_rms']:.1e} | {r['bound_median']:.1e} | {r['min_solver_error_rms']:.1e} | "
-            f"{r['ratio_rms']:.0f} | {so} | {r['seconds']:.1f} |"
+            f"{r['ratio_rms']:.0f} | {so} |"
         )
     for kind in STRONG_KINDS + WEAK_KINDS:
         lines += [
@@ -459,7 +487,7 @@ def write_outputs(results: dict, outdir, suffix: str = "", plot=None) -> list[Pa
     """``convergence_orders{suffix}.json`` and ``.md`` in ``outdir``; with ``plot(results, outdir, suffix)``
     (e.g. :func:`ersde_theory.plots.convergence.plot_convergence`) also the figures it writes.
     :func:`ersde_theory.plots.convergence.write_outputs` is this with the log-log plots."""
-    data = _json_ready({k: v for k, v in results.items() if k != "seconds"})
+    data = _json_ready(results)  # write_report moves the timings to convergence_orders*.timings.json
     jpath, mpath = write_report(outdir, f"convergence_orders{suffix}", data, markdown_table(results))
     return [jpath, mpath] + (list(plot(results, outdir, suffix)) if plot is not None else [])
 

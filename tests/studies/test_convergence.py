@@ -45,3 +45,13 @@ def test_study_outputs(tmp_path):
     assert ref["kind"] == "sra1" and ref["ratio_rms"] >= 10
     assert "| bimodal_1d | sde |" in (tmp_path / "convergence_orders.md").read_text()
     assert all(p.exists() for p in paths)
+
+
+def test_reference_self_order_is_none_without_a_single_order():
+    """A self-convergence sequence whose pairwise slopes disagree (11 then 1: the 0.2.0 'order 6.03' of the
+    power_3 reference) has no order; a consistent one (≈ 1.5) has."""
+    from ersde_theory.studies.convergence import _self_orders
+
+    assert _self_orders([2, 4, 8], [2.2e-5, 2.2e-5 * 2**11.06, 2.2e-5 * 2**12.06])["self_order_rms"] is None
+    ok = _self_orders([2, 4, 8, 16], [1e-4 * 2 ** (1.5 * k) for k in range(4)])
+    assert ok["self_order_rms"] == pytest.approx(1.5) and ok["self_pairwise_rms"] == pytest.approx([1.5] * 3)
