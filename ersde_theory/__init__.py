@@ -26,7 +26,7 @@ __all__ += ["get_vp_schedule", "vp_alphas_cumprod", "vp_to_lambda", "GaussianMix
 __all__ += ["bimodal_1d", "get_problem", "ersde_coefficients", "StepCoefficients", "QUADRATURES", "resolve_nsf"]
 __all__ += ["power_nsf", "NoiseScaleFunction", "NSF_NAMES", "DEFAULT_NSF"]
 __all__ += ["SIGMA"]  # noqa: F405  (loaded on first use by __getattr__ below)
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 
 def __getattr__(name: str):

@@ -1,4 +1,4 @@
-"""figures: regenerate every figure and the verification report."""
+"""figures: regenerate the registered figures (figures --list) and the verification report."""
 
 from __future__ import annotations
 
@@ -25,4 +25,6 @@ def run(args) -> int:
     return 0
 
 
-FIGURES = Command("Regenerate every figure and the verification report (CPU defaults).", add_arguments, run)
+FIGURES = Command(
+    "Regenerate the registered figures (see --list) and the verification report (CPU defaults).", add_arguments, run
+)
