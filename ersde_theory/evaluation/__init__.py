@@ -7,15 +7,7 @@ Sits above ``theory``, ``coefficients``, ``solvers``, ``toys`` and ``references`
 """
 
 from .frechet import frechet_distance, frechet_to_moments, gaussian_moments
-from .intervals import (
-    mean_ci,
-    normal_interval,
-    paired_t_interval,
-    percentile_interval,
-    t_interval,
-    t_quantile,
-    z_quantile,
-)
+from .intervals import normal_interval, paired_t_interval, percentile_interval, t_interval, t_quantile, z_quantile
 from .noise_floor import fd_noise_floor, floor_summary, floor_values
 from .orders import (
     asymptotic_window,
@@ -40,7 +32,6 @@ __all__ = [
     "floor_summary",
     "t_interval",
     "paired_t_interval",
-    "mean_ci",
     "normal_interval",
     "percentile_interval",
     "t_quantile",

@@ -11,15 +11,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.stats
 
-__all__ = [
-    "z_quantile",
-    "t_quantile",
-    "t_interval",
-    "paired_t_interval",
-    "mean_ci",
-    "normal_interval",
-    "percentile_interval",
-]
+__all__ = ["z_quantile", "t_quantile", "t_interval", "paired_t_interval", "normal_interval", "percentile_interval"]
 
 
 def z_quantile(level: float = 0.95) -> float:
@@ -44,9 +36,6 @@ def t_interval(values, level: float = 0.95) -> tuple[float, float]:
 def paired_t_interval(a, b, level: float = 0.95) -> tuple[float, float]:
     """Eq. (33) for the paired differences a_r − b_r (replicate r of both shares its seed)."""
     return t_interval(np.subtract(np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)), level)
-
-
-mean_ci = t_interval  # the name the image layer and notebook 05 use
 
 
 def normal_interval(value: float, se: float, level: float = 0.95) -> list[float]:

@@ -22,7 +22,6 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..evaluation.frechet import frechet_distance, gaussian_moments
-from ..evaluation.intervals import mean_ci  # noqa: F401  (re-exported: notebook 05 and older callers)
 from ..evaluation.noise_floor import floor_values
 from .digits import from_uint8, load_digits_tensor, split_indices, to_uint8
 from .train import FEATURES_PATH, resolve_device, write_sidecar
@@ -180,7 +179,7 @@ class DigitFD:
     def real_floor(self, n: int, reps: int = 10, seed: int = 0) -> np.ndarray:
         """The noise floor (docs/theory.md eq. 32) of FD_digits: its values on ``n`` real digits drawn with
         replacement from the 1797, ``reps`` times (what a sampler that reproduces the data distribution
-        exactly reaches at sample size n; summarise with :func:`mean_ci`)."""
+        exactly reaches at sample size n; summarise with :func:`ersde_theory.evaluation.intervals.t_interval`)."""
         x, _ = load_digits_tensor()
         g = torch.Generator().manual_seed(seed)
         return np.array(floor_values(lambda: x[torch.randint(x.shape[0], (n,), generator=g)], self, reps))

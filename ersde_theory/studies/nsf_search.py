@@ -97,9 +97,6 @@ def candidate_nsf(c: dict):
     return resolve_nsf(c["name"] if c["expr"] is None else c["expr"])
 
 
-_nsf = candidate_nsf  # the name notebook 04 uses
-
-
 def one_step_weights(nsf, nfe: int) -> dict:
     """Σ|C_1|, Σ|C_2| and Σ log r over the Karras schedule of ``nfe`` steps (steps with σ_t > 0)."""
     co = ersde_coefficients(schedule_for(SAMPLERS["er_sde_3"], nfe), nsf)

@@ -10,7 +10,7 @@ import torch
 
 from ersde_theory import ring_2d
 from ersde_theory.evaluation import fd_noise_floor, frechet_distance, frechet_to_moments
-from ersde_theory.evaluation.intervals import mean_ci
+from ersde_theory.evaluation.intervals import t_interval
 
 
 def test_frechet_distance_closed_forms():
@@ -72,6 +72,6 @@ def test_sampler_registry_rules():
     assert names[0] == "er_sde" and names[1:] == sorted(names[1:]) and "heun" in names and "er_sde_3" not in names
 
 
-def test_mean_ci_is_the_student_t_interval():
-    m, h = mean_ci([1.0, 2.0, 3.0])
+def test_t_interval_is_the_student_t_interval():
+    m, h = t_interval([1.0, 2.0, 3.0])
     assert m == 2.0 and h == pytest.approx(4.30265273 / math.sqrt(3), rel=1e-8)

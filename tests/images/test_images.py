@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from ersde_theory.cli import main
-from ersde_theory.evaluation.intervals import mean_ci
+from ersde_theory.evaluation.intervals import t_interval
 from ersde_theory.images.adapters import load_edm_network
 from ersde_theory.images.fid import DigitFD, inception_fid
 from ersde_theory.images.sampling import ImageModel, load_image_model, parse_seeds, sample_images
@@ -93,7 +93,7 @@ def test_digits_samples_are_close_to_the_data_in_feature_space(digits_model, fd)
     same digits with their pixels shuffled (a distribution with the right pixel histogram, wrong shapes)."""
     im = ImageModel("digits", "ve", digits_model, digits_model.sample_shape)
     x = sample_images(im, range(400), steps=20)
-    floor_mean, floor_ci = mean_ci(fd.real_floor(400, reps=6))
+    floor_mean, floor_ci = t_interval(fd.real_floor(400, reps=6))
     real = load_digits_tensor()[0][:400]
     perm = torch.randperm(64, generator=torch.Generator().manual_seed(0))
     shuffled = real.reshape(400, 64)[:, perm].reshape(400, 1, 8, 8)
@@ -106,7 +106,7 @@ def test_fd_digits_of_real_digits_is_at_the_floor(fd, digits):
     """Random disjoint blocks of real digits (the file is ordered by writer: consecutive blocks are not)."""
     perm = torch.randperm(len(digits), generator=torch.Generator().manual_seed(0))
     vals = fd.blocks(digits[perm[:1500]], 3)
-    floor, _ = mean_ci(fd.real_floor(500, reps=6))
+    floor, _ = t_interval(fd.real_floor(500, reps=6))
     assert np.all(vals < 2.5 * floor) and np.all(vals > 0)
 
 

@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from ersde_theory import get_sigmas_karras, get_vp_schedule, ring_2d, sample_er_sde, sample_er_sde_vp
-from ersde_theory.studies.metrics import fd_noise_floor, frechet_to_moments
+from ersde_theory.evaluation.frechet import frechet_to_moments
+from ersde_theory.evaluation.noise_floor import fd_noise_floor
 from ersde_theory.studies.vp_models import vp_gmm_model
 from tests.helpers import FixedNoise, gaussian_denoiser
 
