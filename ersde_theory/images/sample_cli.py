@@ -46,6 +46,7 @@ from .sampling import (
     png_name,
     probe_model,
     sample_images,
+    temp_name,
     write_png_atomic,
 )
 
@@ -212,7 +213,7 @@ def write_manifest(outdir: Path, manifest: dict, replace: bool) -> None:
     """Create ``DIR/manifest.json`` atomically if absent (os.link: one creator wins, the others compare
     equal), or replace it (``--force``)."""
     path = outdir / MANIFEST
-    tmp = outdir / f".{MANIFEST}.{HOST}.{os.getpid()}.tmp"
+    tmp = temp_name(path)
     try:
         with open(tmp, "w") as f:
             f.write(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
