@@ -101,8 +101,9 @@ def build_pipeline(kind: str, scheduler, *, size: str = "tiny", dtype=torch.floa
             latent_channels=4,
             norm_num_groups=2,
         )
-    unet = unet.to(device, dtype).eval().requires_grad_(False)
-    vae = vae.to(device, dtype).eval().requires_grad_(False)
+    if dtype != torch.float32:  # (a cast to float32 only makes diffusers log a warning)
+        unet, vae = unet.to(dtype=dtype), vae.to(dtype=dtype)
+    unet, vae = unet.eval().requires_grad_(False), vae.eval().requires_grad_(False)
     g = torch.Generator().manual_seed(seed)
     emb = torch.randn(1, 77, cfg["cross_attention_dim"], generator=g, dtype=torch.float32).to(device, dtype)
     latent = cfg["sample_size"]
