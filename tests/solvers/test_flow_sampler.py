@@ -100,7 +100,7 @@ def test_start_at_sigma_1_is_the_limit(nsf, order, derivatives):
         sig[0] = s0
         outs.append(
             sample_er_sde_vp(
-                VEL,
+                flow_velocity(GM, 1000.0),
                 x,
                 1 - sig,
                 sig,
