@@ -1,15 +1,16 @@
 """``ERSDEScheduler``: ER-SDE-Solver-1/2/3 as a diffusers scheduler for VP pipelines (StableDiffusion, SDXL,
 img2img, DDPMPipeline and the like).
 
-The update is the one of :func:`ersde_theory.sample_er_sde_vp`, driven one step at a time through the same
-step functions (``fused_weights``, ``er_sde_step``, ``third_order_start`` of ``ersde_theory.solvers.ersde``,
-``docs/theory.md`` eqs. (26)–(28)), with coefficients from
-:func:`~ersde_theory.coefficients.ersde.ersde_coefficients` on λ = σ/α: with x̄ = x/α (eq. (20)),
+The update is the one of :func:`ersde_theory.sample_er_sde_vp`: the per-schedule coefficients of
+:func:`~ersde_theory.solvers.ersde.vp_step_coefficients` (computed once in float64 by ``set_timesteps``) and
+its ``step``/``start``, ``docs/theory.md`` eqs. (26)–(28), (36): with λ = σ/α (eq. (19)),
 
-    x_{i+1} = α_{i+1} [ r x̄_i + (1 − r) x_θ + C_1 x_θ' + C_2 x_θ'' + sqrt(λ_{i+1}² − λ_i² r²) z ],
+    x_{i+1} = g_i x_i + w_i0 x_θ,i + w_i1 x_θ,i−1 + w_i2 x_θ,i−2 + noise_std_i z,
 
-x_θ from the model output by the prediction type (ε: (x − σ ε̂)/α; v: α x − σ v̂; sample: as is). So a
-pipeline loop gives the samples of ``sample_er_sde_vp`` for the same schedule and noise.
+x_θ from the model output by the prediction type (ε: (x − σ ε̂)/α; v: α x − σ v̂; sample: as is, eq. (21)).
+So a pipeline loop gives the samples of ``sample_er_sde_vp`` for the same schedule and noise. A run that
+starts in the middle of the schedule (img2img: ``set_begin_index``) is ``sample_er_sde_vp`` on the rest of it:
+its coefficients are rebuilt for that tail on the first step (the order is lowered while the history fills).
 
 Timesteps (``set_timesteps``), as diffusers' multistep schedulers (DPMSolverMultistepScheduler) build them:
 
@@ -39,7 +40,7 @@ import torch
 from ..coefficients.ersde import QUADRATURES
 from ..coefficients.schedules import DISCRETE_SPACINGS, get_vp_discrete_schedule, get_vp_schedule, vp_at_timesteps
 from ..solvers._common import check_model_output, make_noise
-from ..solvers.ersde import check_order, er_sde_step, fused_weights, third_order_start, to_x0, vp_coefficients
+from ..solvers.ersde import check_order, to_x0, vp_step_coefficients
 from .adapters import PREDICTION_TYPES, alphas_cumprod_from_config, require_diffusers
 from .sampling import parse_nsf
 
@@ -123,7 +124,8 @@ class ERSDEScheduler(SchedulerMixin, ConfigMixin):
         self.init_noise_sigma = 1.0
         self.num_inference_steps = None
         self.timesteps = torch.arange(self.config.num_train_timesteps - 1, -1, -1, dtype=torch.int64)
-        self._coeffs = None
+        self.sigmas = torch.from_numpy(np.sqrt((1.0 - ab) / ab)).flip(0).float()
+        self._coeffs = self._run = None
         self._step_index = None
         self._begin_index = None
 
@@ -189,20 +191,23 @@ class ERSDEScheduler(SchedulerMixin, ConfigMixin):
                 final_zero=final_zero,
             )
             a, s, ts = (v.numpy() for v in get_vp_discrete_schedule(num_inference_steps, ab, **kw))
-        self._alphas, self._sigmas, coeffs = vp_coefficients(a, s, self._nsf, self.config.quadrature)
-        self._sig_t = torch.from_numpy(self._sigmas)
-        self._coeffs = coeffs
-        self._lam, self._r, self._c1, self._c2, self._std = (
-            v.tolist() for v in (coeffs.sigmas, coeffs.r, coeffs.c1, coeffs.c2, coeffs.noise_std)
-        )  # host float64: no device reads while stepping
+        self._coeffs = self._coefficients(a, s)
+        self._sig_t = torch.from_numpy(self._coeffs.sigmas)
+        self.sigmas = torch.from_numpy(self._coeffs.lambdas).float()  # diffusers' σ: λ = σ/α, as DPM-Solver's
+        self._run = None  # the coefficients of the run from the first step taken (a tail after a mid start)
         self._history = []  # [D_{i−1}, D_{i−2}] of the steps taken since set_timesteps
-        self.num_inference_steps = len(self._lam) - 1
+        self.num_inference_steps = len(self._coeffs.sigmas) - 1
         self._t_host = ts[: self.num_inference_steps]
         integer = bool(np.all(self._t_host == np.rint(self._t_host)))
         t_dev = torch.from_numpy(self._t_host.astype(np.int64) if integer else self._t_host.copy())
         self.timesteps = t_dev.to(device)
         self._step_index = None
         self._begin_index = None
+
+    def _coefficients(self, alphas, sigmas):
+        cfg = self.config
+        kw = dict(order=cfg.solver_order, derivatives=cfg.derivatives)
+        return vp_step_coefficients(alphas, sigmas, self._nsf, cfg.quadrature, **kw)  # eq. (36), float64
 
     def index_for_timestep(self, timestep, schedule_timesteps=None) -> int:
         """Index of ``timestep`` in ``timesteps`` (the second one if it occurs twice, as diffusers does, so
@@ -230,23 +235,25 @@ class ERSDEScheduler(SchedulerMixin, ConfigMixin):
         i = self._step_index
         if i >= self.num_inference_steps:
             raise ValueError(f"all {self.num_inference_steps} steps have been taken; call set_timesteps again")
+        if self._run is None:  # the first step: from index i0 (0, or a mid start) the run is the schedule's tail
+            c = self._coeffs
+            self._i0 = i
+            self._run = c if i == 0 else self._coefficients(c.alphas[i:], c.sigmas[i:])
+        c, j, hist = self._run, i - self._i0, self._history
         dtype = torch.float32 if sample.dtype in (torch.float16, torch.bfloat16) else sample.dtype
         x = sample.to(dtype)
-        a_i, s_i = float(self._alphas[i]), float(self._sigmas[i])
-        x0 = to_x0(model_output.to(dtype), x, a_i, s_i, PREDICTION_TYPES[self.config.prediction_type])
-        lam, hist, cfg = self._lam, self._history, self.config
-        xbar = x * (1.0 / a_i)
-        if cfg.derivatives == "corrected" and cfg.solver_order >= 3 and i == 1 and len(hist) == 1 and lam[2] > 0:
-            xbar = third_order_start(xbar, x0, hist[0], self._c1[0], lam)  # eq. (26)
-        if lam[i + 1] == 0:
-            xbar = x0  # the last step to σ = 0 returns the data prediction
-        else:
-            k = min(cfg.solver_order, len(hist) + 1)  # lowered while the history fills
-            a = fused_weights(lam, self._r, self._c1, self._c2, i, k, cfg.derivatives)  # eq. (28)
-            z = make_noise(x, generator, None, self._sig_t)(i) if self._std[i] > 0 else None
-            xbar = er_sde_step(xbar, self._r[i], x0, hist, a, self._std[i], z)  # eq. (27)
+        x0 = to_x0(
+            model_output.to(dtype),
+            x,
+            float(c.alphas[j]),
+            float(c.sigmas[j]),
+            PREDICTION_TYPES[self.config.prediction_type],
+        )  # eq. (21)
+        if j == 1 and c.start_weight != 0.0:
+            x = c.start(x, x0, hist[0])  # eq. (26)
+        z = make_noise(x, generator, None, self._sig_t)(i) if c.noise_std[j] > 0 else None
+        prev = c.step(j, x, x0, hist, z).to(sample.dtype)  # eq. (36); the last step to σ = 0 returns x_θ
         self._history = [x0, *hist[:1]]
-        prev = (xbar * float(self._alphas[i + 1])).to(sample.dtype)
         self._step_index += 1
         x0 = x0.to(sample.dtype)
         if not return_dict:
@@ -268,7 +275,7 @@ class ERSDEScheduler(SchedulerMixin, ConfigMixin):
                 idx = [self._schedule_index(v) for v in t]
             for k, j in enumerate(idx):
                 if j is not None:
-                    a[k], s[k] = self._alphas[j], self._sigmas[j]
+                    a[k], s[k] = self._coeffs.alphas[j], self._coeffs.sigmas[j]
         shape = (-1,) + (1,) * (original_samples.ndim - 1)
         a_t = torch.from_numpy(a).to(original_samples.device, original_samples.dtype).reshape(shape)
         s_t = torch.from_numpy(s).to(original_samples.device, original_samples.dtype).reshape(shape)

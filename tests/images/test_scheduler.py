@@ -129,7 +129,7 @@ def test_integer_timesteps_and_sigmas_equal_dpmsolver(kw, betas, n):
         assert ours.timesteps.dtype == torch.int64
         m = n - 1 if final == "sigma_min" and dpm.timesteps[-1] == 0 else n  # a zero-length last step is dropped
         torch.testing.assert_close(ours.timesteps, dpm.timesteps[:m], rtol=0, atol=0)
-        lam = ours._sigmas / ours._alphas  # λ = σ/α: DPM-Solver's "sigmas" (float32 ᾱ there)
+        lam = ours._coeffs.lambdas  # λ = σ/α: DPM-Solver's "sigmas" (float32 ᾱ there)
         np.testing.assert_allclose(lam[:-1], dpm.sigmas[: len(lam) - 1].double().numpy(), rtol=5e-5, atol=5e-6)
     ab0 = float(ours.alphas_cumprod[0])
     assert lam[-1] == pytest.approx(np.sqrt((1 - ab0) / ab0), rel=1e-12)  # the last step ends at t = 0
@@ -144,7 +144,7 @@ def test_karras_timesteps_and_sigmas_equal_dpmsolver(betas, n):
     dpm.set_timesteps(n)
     ours = ERSDEScheduler(use_karras_sigmas=True, **betas)
     ours.set_timesteps(n)
-    lam = ours._sigmas / ours._alphas
+    lam = ours._coeffs.lambdas
     np.testing.assert_allclose(lam, dpm.sigmas.double().numpy(), rtol=2e-4)
     # the model-call timesteps round the same t, but from float32 σ's there: a t within 1e-2 of k + ½ may differ
     t = lambda_to_timestep(lam[:-1], alphas_cumprod_from_config(ours.config))
@@ -334,12 +334,13 @@ def test_step_shapes_tuple_output_and_scaling(unet):
 
 
 @pytest.mark.parametrize("begin", [False, True])
-def test_starting_mid_schedule_equals_custom_timesteps(unet, begin):
+@pytest.mark.parametrize("derivatives", ["published", "corrected"])
+def test_starting_mid_schedule_equals_custom_timesteps(unet, begin, derivatives):
     """img2img-style: stepping from timesteps[3] (found by value, or set_begin_index(3)) equals a run on the
-    custom timesteps timesteps[3:]."""
-    a = ERSDEScheduler()
+    custom timesteps timesteps[3:] (orders lowered, and the corrected start eq. (26), from there)."""
+    a = ERSDEScheduler(derivatives=derivatives)
     a.set_timesteps(9)
-    b = ERSDEScheduler()
+    b = ERSDEScheduler(derivatives=derivatives)
     b.set_timesteps(timesteps=a.timesteps[3:])
     assert b.timesteps.dtype == torch.int64
     if begin:
