@@ -22,9 +22,14 @@ Timesteps (``set_timesteps``), as diffusers' multistep schedulers (DPMSolverMult
   continuous grids (uniform in t from T−1 to 0, or in log-SNR; log ᾱ interpolated between integers).
 
 ``final_sigmas_type="zero"`` (default): the last step goes to σ = 0 and returns the data prediction (no model
-call at σ = 0); ``"sigma_min"``: it ends at t = 0. ``order`` is diffusers' attribute (model calls per step:
-1, it is a multistep method); ``solver_order`` ∈ {1, 2, 3} is the ER-SDE order. float16/bfloat16 samples
-are stepped in float32 (the coefficients are float64 on the host).
+call at σ = 0); ``"sigma_min"``: it ends at t = 0 (a last model call already at t = 0, as with Karras σ's, is
+dropped with its zero-length step). Where DPMSolverMultistepScheduler's grid is degenerate this one differs:
+repeated timesteps are dropped, "trailing" never gets diffusers' extra timestep −1, "leading" past T − 1 and
+a timestep not in ``timesteps`` are errors, and Karras timesteps are rounded for every β schedule.
+
+``order`` is diffusers' attribute (model calls per step: 1, it is a multistep method); ``solver_order`` ∈
+{1, 2, 3} is the ER-SDE order. float16/bfloat16 samples are stepped in float32 (the coefficients are float64
+on the host).
 
 Needs the ``diffusers`` extra: without it, importing this module raises an ImportError that says how to
 install it.
@@ -124,7 +129,7 @@ class ERSDEScheduler(SchedulerMixin, ConfigMixin):
         self.init_noise_sigma = 1.0
         self.num_inference_steps = None
         self.timesteps = torch.arange(self.config.num_train_timesteps - 1, -1, -1, dtype=torch.int64)
-        self.sigmas = torch.from_numpy(np.sqrt((1.0 - ab) / ab)).flip(0).float()
+        self.sigmas = torch.from_numpy(np.sqrt((1.0 - ab) / ab)).float()  # λ_t, t = 0…T−1 (as DPM-Solver)
         self._coeffs = self._run = None
         self._step_index = None
         self._begin_index = None

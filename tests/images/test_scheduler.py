@@ -277,6 +277,22 @@ def test_scheduler_config_round_trip_and_compatibility(tmp_path, unet):
     assert DDPMScheduler.from_config(ours.config).config.beta_end == 0.012
 
 
+def test_swapped_into_a_stable_diffusion_config_as_dpm_solver_is():
+    """`pipe.scheduler = ERSDEScheduler.from_config(pipe.scheduler.config)` on Stable Diffusion 1.5's PNDM config
+    (leading spacing, steps_offset 1) gives DPMSolverMultistepScheduler.from_config's timesteps and σ's."""
+    pndm = diffusers.PNDMScheduler(
+        **SD, steps_offset=1, skip_prk_steps=True, set_alpha_to_one=False, timestep_spacing="leading"
+    )
+    ours, dpm = ERSDEScheduler.from_config(pndm.config), DPMSolverMultistepScheduler.from_config(pndm.config)
+    ours.set_timesteps(20)
+    dpm.set_timesteps(20)
+    assert ours.timesteps[:3].tolist() == [941, 894, 847]  # k ⌊1000/21⌋ + 1 (DDIM's leading gives 951, 901, …)
+    torch.testing.assert_close(ours.timesteps, dpm.timesteps, rtol=0, atol=0)
+    np.testing.assert_allclose(ours._coeffs.lambdas, dpm.sigmas.double().numpy(), rtol=5e-5, atol=5e-6)
+    assert ours.sigmas.dtype == torch.float32  # the public σ's (λ = σ/α) too, as DPM-Solver's
+    torch.testing.assert_close(ours.sigmas, dpm.sigmas, rtol=5e-5, atol=5e-6)
+
+
 @pytest.mark.parametrize(
     "kw",
     [dict(), SD, dict(beta_schedule="squaredcos_cap_v2"), dict(trained_betas=np.linspace(1e-4, 0.02, 50).tolist())],
