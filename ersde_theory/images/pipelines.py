@@ -221,7 +221,7 @@ def run_pipeline_bench(
             if log:
                 log(
                     f"{kind:8s} {label:55s} total {r['total_s']:8.3f} s  scheduler {r['scheduler_ms_per_step']:7.3f}"
-                    f" ms/step ({r['scheduler_share_pct']:.1f} % of a step)"
+                    f" ms/step ({r['scheduler_share_pct']:.2f} % of a step)"
                 )
         del pipe
     return {
@@ -253,7 +253,7 @@ def markdown_table(res: dict) -> str:
     for r in res["rows"]:
         lines.append(
             f"| {r['pipeline']} | {r['scheduler']} | {r['model_calls']} | {r['total_s']:.3f} | {r['step_ms']:.2f} | "
-            f"{r['scheduler_ms_per_step']:.3f} | {r['scheduler_share_pct']:.1f} % |"
+            f"{r['scheduler_ms_per_step']:.3f} | {r['scheduler_share_pct']:.2f} % |"
         )
     return "\n".join(lines) + "\n"
 
