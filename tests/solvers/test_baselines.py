@@ -155,7 +155,7 @@ def test_heun_with_churn_against_edm_algorithm_2(setup):
         sh = s[i] + gamma * s[i]
         if gamma > 0:
             y = y + (sh**2 - s[i] ** 2) ** 0.5 * snoise * noise.z[k]
-            k += 1
+        k += 1  # a noise draw on every step while s_churn > 0, gamma = 0 included (k-diffusion)
         d = (y - _den(gm, y, sh)) / sh
         y_n = y + (s[i + 1] - sh) * d
         if s[i + 1] > 0:
