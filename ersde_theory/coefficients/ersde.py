@@ -15,9 +15,9 @@ integrands, so no O(h) terms cancel. ``quadrature``:
 * ``"official"``: the official code's 100-point left Riemann sums of the left-hand forms, and its
   clipping of step variances |σ_t² − σ_s² r²| < 1e-6 to zero.
 * ``"comfyui"``: ComfyUI's 200-point left Riemann sums (no clipping) at ComfyUI's float32 integration points
-  p_k = fl32(fl32(σ_t) + fl32(k · fl32(Δ))), Δ = (σ_s − σ_t)/200, with its float32 copy of σ_s in
-  (p_k − σ_s) (its ``torch.arange(..., dtype=float32)`` wins type promotion over the float64 σ's); the
-  integrands and sums are then evaluated here in float64.
+  p_k = fl32(fl32(σ_t) + fl32(k · fl32(Δ))), Δ = (σ_s − σ_t)/200, and its float32 offsets
+  fl32(p_k − fl32(σ_s)) (its ``torch.arange(..., dtype=float32)`` wins type promotion over the float64 σ's);
+  φ and the sums are then evaluated here in float64.
 * ``"comfyui_f64"``: the same sums at float64 points σ_t + kΔ.
 
 A step to σ_t = 0 has r = 0 and std = 0 (φ(0) = 0 for admissible φ): the solver returns x_θ there. A
@@ -110,17 +110,17 @@ def _gl_c1_c2(nsf: NoiseScaleFunction, t: np.ndarray, s: np.ndarray):
 
 def _riemann_c1_c2(nsf: NoiseScaleFunction, t: np.ndarray, s: np.ndarray, n: int, float32_points: bool = False):
     """The official left Riemann sums: points σ_t + k (σ_s − σ_t)/n, k = 0…n−1. ``float32_points``: ComfyUI's
-    float32 points and float32 σ_s (module docstring), the sums still in float64."""
+    float32 points and float32 offsets point − σ_s (module docstring), the sums still in float64."""
     dt = (s - t) / n
     if float32_points:
-        k = np.arange(n, dtype=np.float32)[None, :]
-        pts = (t.astype(np.float32)[:, None] + k * dt.astype(np.float32)[:, None]).astype(np.float64)
-        s_pts = s.astype(np.float32).astype(np.float64)
+        pts32 = t.astype(np.float32)[:, None] + np.arange(n, dtype=np.float32)[None, :] * dt.astype(np.float32)[:, None]
+        pts, offsets = pts32.astype(np.float64), (pts32 - s.astype(np.float32)[:, None]).astype(np.float64)
     else:
-        pts, s_pts = t[:, None] + np.arange(n)[None, :] * dt[:, None], s
+        pts = t[:, None] + np.arange(n)[None, :] * dt[:, None]
+        offsets = pts - s[:, None]
     inv_phi = 1.0 / nsf(pts)
     s_int = np.sum(inv_phi, axis=1) * dt
-    s_d_int = np.sum((pts - s_pts[:, None]) * inv_phi, axis=1) * dt
+    s_d_int = np.sum(offsets * inv_phi, axis=1) * dt
     phi_t = nsf(t)
     return (t - s) + s_int * phi_t, (t - s) ** 2 / 2 + s_d_int * phi_t
 
