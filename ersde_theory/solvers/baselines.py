@@ -339,7 +339,7 @@ def exp_integrator_weights(c: float, h: float, n: int = 2) -> list[float]:
 
 
 def _dpmpp_3m_sde(args, eta, s_noise, options, curvature: float) -> torch.Tensor:
-    """SDE-DPM-Solver++(3M) with the weight ``curvature`` · W_2 on δ_2 (2: exact quadratic; 1: k-diffusion)."""
+    """SDE-DPM-Solver++(3M), eq. (K2), with κ = ``curvature`` (2: exact quadratic; 1: k-diffusion)."""
     _nonneg(eta=eta)
     s_noise = check_s_noise(s_noise)
 
