@@ -93,6 +93,8 @@ def third_order_start(x, denoised, first_denoised, c1_first: float, sig) -> torc
 def _comfyui_names(order, nsf, noise_scaler, max_stage):
     """(order, nsf) from ComfyUI's ``max_stage`` and ``noise_scaler`` when given (ValueError on a conflict)."""
     if max_stage is not None:
+        if isinstance(max_stage, bool) or max_stage not in (1, 2, 3):
+            raise ValueError(f"max_stage must be 1, 2 or 3 (ComfyUI's name for order), got {max_stage!r}")
         if order != 3 and order != max_stage:
             raise ValueError(f"max_stage={max_stage!r} and order={order!r} disagree: pass one of them")
         order = max_stage
@@ -151,7 +153,8 @@ def sample_er_sde(
     ComfyUI's ``sample_er_sde(model, x, sigmas, extra_args, callback, disable, s_noise, noise_sampler,
     noise_scaler, max_stage)`` maps as ``max_stage`` ↔ ``order`` and ``noise_scaler`` (φ of λ = σ/α on
     torch tensors; its default is x (e^{x^0.3} + 10) = the ``"er_sde_5"`` NSF) ↔ ``nsf`` as a callable; both
-    are accepted under ComfyUI's names (passing both names of one setting is an error). ComfyUI's sums are
+    are accepted under ComfyUI's names (a ComfyUI name that contradicts a non-default ``order``/``nsf`` is an
+    error). ComfyUI's sums are
     ``quadrature="comfyui"`` (its float32 integration points); ``"comfyui_f64"`` is the same rule at float64
     points, ``"exact"`` (the default) the integrals eqs. (14)–(15) to rounding.
     """

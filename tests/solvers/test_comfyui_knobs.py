@@ -64,8 +64,9 @@ def test_comfyui_names_and_positional_order():
         run(noise_scaler=scaler, nsf="sde")
     with pytest.raises(ValueError, match="noise_scaler"):
         run(noise_scaler=2.0)
-    with pytest.raises(ValueError, match="order"):
-        run(max_stage=4)
+    for bad in (4, 0, True, 2.5):
+        with pytest.raises(ValueError, match="max_stage"):
+            run(max_stage=bad)
 
 
 @pytest.mark.parametrize("where", [0, 1, 2, 5])

@@ -58,7 +58,9 @@ def test_positional_parameters_are_k_diffusions(fn):
     assert all(p.default is None for p in params[3:6])
     assert [(p.name, p.default) for p in params[6:]] == KDIFF[fn]
     kw_only = {p.name for p in inspect.signature(fn).parameters.values() if p.kind is p.KEYWORD_ONLY}
-    assert {"order", "nsf", "quadrature"} <= kw_only if fn is sample_er_sde else True
+    project = {"order", "nsf", "quadrature", "derivatives", "coefficients"} if fn is sample_er_sde else set()
+    assert project <= kw_only
+    assert not {"generator", "check_finite"} & {p.name for p in params}  # the project's additions: keywords
 
 
 @pytest.mark.parametrize("name", list(SAMPLERS))
