@@ -420,14 +420,17 @@ def sample_sa_solver(
     Positional order and names are ComfyUI's ``sample_sa_solver`` (k-diffusion convention); the defaults are
     diffusers'. ``tau_func``: a function of σ, a constant, or None for :func:`sa_solver_default_tau` (diffusers'
     default window). The σ's are the VE noise levels of diffusers' ``scheduler.sigmas`` (VP state x = α x_VE,
-    eq. (19)); a step to σ = 0 returns D_i. Equal to diffusers 0.42 to ~1e-15 in float64 on its σ grid
-    (tests/solvers/test_sa_solver.py). τ ≡ 0 gives the deterministic Adams exponential integrator.
+    eq. (19)); a step to σ = 0 returns D_i. In float64 on diffusers' σ grid this equals diffusers 0.42 to
+    ≤ 1e-11 of the state's size (diffusers' σ's kept in float64; its float32 σ storage alone moves its result
+    by ~1e-6). τ ≡ 0 gives the deterministic Adams exponential integrator (measured ODE order 2 with the
+    defaults: the last step is first order). ``s_noise`` ≠ 1 scales the injected noise and so leaves the ER SDE.
 
     ``convention="comfyui"`` follows ComfyUI's ``sample_sa_solver`` in its two differences from diffusers: τ_i =
     τ(σ_{i+1}), and the orders lowered near the end only for a schedule ending in 0, by its rule
-    p_i ≤ N − 1 − i and corrector order ≤ N − 1 − i for step i (N steps, the last to σ = 0). With ComfyUI's
-    defaults passed (``predictor_order=3, corrector_order=4, simple_order_2=False``) it equals ComfyUI's
-    sampler to ~1e-12 in float64 (its ``tau_func=None`` reads the model's σ range; pass τ explicitly).
+    p_i ≤ N − 1 − i and corrector order ≤ N − 1 − i for step i (N steps, the last to σ = 0; applied when
+    ``lower_order_final``). With ComfyUI's defaults passed (``predictor_order=3, corrector_order=4,
+    simple_order_2=False``) it equals ComfyUI's sampler to ~1e-12 in float64 (ComfyUI's ``tau_func=None``
+    reads the model's σ range; pass τ explicitly).
     The paper's variant (orders 3/4, exact weights, no lower-order end) is :func:`sample_sa_solver_paper`.
     """
     _check_sa_solver_options(tau_func, s_noise, predictor_order, corrector_order)
