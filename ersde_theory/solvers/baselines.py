@@ -316,8 +316,11 @@ def _sa_solver_coefficients(
             gain[i], pred_w[i] = 1.0, []
             continue
         ti = tau_func(sig[i + 1] if comfyui else sig[i]) if callable(tau_func) else tau_func
+        try:
+            ti = float(ti)
+        except (TypeError, ValueError):
+            raise ValueError(f"tau_func must give a number, got {ti!r}") from None
         _nonneg(tau=ti)
-        ti = float(ti)
         c, h = 1.0 + ti * ti, lam[i + 1] - lam[i]
         gain[i] = (sig[i + 1] / sig[i]) * math.exp(-ti * ti * h)
         std[i] = s_noise * sig[i + 1] * math.sqrt(-math.expm1(-2.0 * ti * ti * h))

@@ -324,7 +324,7 @@ def test_noise_draws_and_model_calls():
         draws[0] += 1
         return torch.ones_like(x)
 
-    sample_sa_solver(model, x, sig, tau_func=0.0, noise_sampler=noise, disable=True)
+    sample_sa_solver(model, x, sig, tau_func=lambda s: np.float32(0.0), noise_sampler=noise, disable=True)
     assert (calls[0], draws[0]) == (6, 0)
     calls[0] = 0
     sample_sa_solver(model, x, sig, tau_func=1.0, noise_sampler=noise, disable=True, use_pece=True)
@@ -363,6 +363,7 @@ def test_comfyui_positional_call():
         (dict(tau_func=-0.5), "tau"),
         (dict(tau_func=float("nan")), "tau"),
         (dict(tau_func=lambda s: -1.0), "tau"),
+        (dict(tau_func=lambda s: "x"), "tau_func"),
         (dict(s_noise=-1.0), "s_noise"),
         (dict(convention="comfy"), "convention"),
     ],
