@@ -284,7 +284,7 @@ def sa_solver_default_tau(eta: float = 1.0) -> Callable[[float], float]:
     """SA-Solver's default τ: η in the middle of sampling, 0 at both ends (Xue et al. 2023, §5; diffusers'
     ``SASolverScheduler`` default ``tau_func``: τ = 1 for the timesteps t ∈ [200, 800] of the 1000-step DDPM
     linear schedule). As a function of the VE noise level (eq. (19)): η on the σ's whose nearest DDPM timestep
-    lies in [200, 800], i.e. σ ∈ [0.7255, 25.73] (the window runs to the half-integer timesteps 199.5 and
+    lies in [200, 800], i.e. σ ∈ [0.7214, 25.84] (the window runs to the half-integer timesteps 199.5 and
     800.5, so it gives the same τ as diffusers on its float32 σ's and on its rounded Karras timesteps)."""
     _nonneg(eta=eta)
     lo, hi = _paper_tau_range()
