@@ -3,7 +3,8 @@ stochastic, label), with the NFE → steps rule. The toy benchmarks, the image l
 (``images.sampling.available_samplers``) and the notebooks read it.
 
 Community samplers carry their community names (``dpmpp_3m_sde`` is k-diffusion's and ComfyUI's DPM++ 3M
-SDE); the project's variants stand beside them under their own (``dpmpp_3m_sde_exact``).
+SDE, ``sa_solver`` is diffusers' SASolverScheduler); the project's variants stand beside them under their own
+(``dpmpp_3m_sde_exact``, ``sa_solver_paper``).
 
 Schedules are VE, Karras ρ = 7 from :data:`SIGMA_MAX` to :data:`SIGMA_MIN`, then 0. Every sampler makes one
 model call per step except Heun (2 per step, 1 on the last step to σ = 0), so for a budget of ``nfe`` calls:
@@ -72,7 +73,8 @@ SAMPLERS: dict[str, Sampler] = {
     "dpmpp_2m_sde": Sampler(B.sample_dpmpp_2m_sde, label="SDE-DPM-Solver++(2M)"),
     "dpmpp_3m_sde": Sampler(B.sample_dpmpp_3m_sde, label="SDE-DPM-Solver++(3M), k-diffusion"),
     "dpmpp_3m_sde_exact": Sampler(B.sample_dpmpp_3m_sde_exact, label="SDE-DPM-Solver++(3M), exact quadratic"),
-    "sa_solver": Sampler(B.sample_sa_solver, label="SA-Solver (3,4), paper τ"),
+    "sa_solver": Sampler(B.sample_sa_solver, label="SA-Solver (2,2), diffusers' SASolverScheduler"),
+    "sa_solver_paper": Sampler(B.sample_sa_solver_paper, label="SA-Solver (3,4), paper variant"),
     "er_sde_1": Sampler(sample_er_sde, dict(order=1), label="ER-SDE-1 (er_sde_5)"),
     "er_sde_2": Sampler(sample_er_sde, dict(order=2), label="ER-SDE-2 (er_sde_5)"),
     "er_sde_3": Sampler(sample_er_sde, dict(order=3), label="ER-SDE-3 (er_sde_5)"),

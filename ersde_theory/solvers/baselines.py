@@ -33,11 +33,12 @@ from functools import lru_cache
 import numpy as np
 import torch
 
-from ._common import RunOptions, SamplerOptions, SamplerRun, Unpack, check_s_noise
+from ._common import RunOptions, SamplerRun, Unpack, check_s_noise
 
 # the samplers (each is exported by the package); exp_integrator_weights, sa_solver_default_tau are helpers
 __all__ = ["sample_euler", "sample_heun", "sample_euler_ancestral", "sample_euler_maruyama", "sample_dpmpp_2m"]
 __all__ += ["sample_dpmpp_2m_sde", "sample_dpmpp_3m_sde", "sample_dpmpp_3m_sde_exact", "sample_sa_solver"]
+__all__ += ["sample_sa_solver_paper"]
 
 SOLVER_TYPES = ("midpoint", "heun")
 
@@ -410,97 +411,121 @@ def sample_dpmpp_3m_sde_exact(
 _GL_X, _GL_W = np.polynomial.legendre.leggauss(24)
 
 
-def _lagrange_exp_weights(nodes: np.ndarray, lam_s: float, lam_t: float, c: float) -> np.ndarray:
+def _lagrange_exp_weights(nodes, lam_s: float, lam_t: float, c: float) -> list[float]:
     """∫_{λ_s}^{λ_t} c e^{−c(λ_t − λ)} ℓ_j(λ) dλ for the Lagrange basis ℓ_j of ``nodes`` (Gauss–Legendre,
     24 points: exact to rounding for the degree ≤ 3 polynomials times the exponential used here)."""
     half = 0.5 * (lam_t - lam_s)
     u = lam_s + half * (_GL_X + 1.0)  # nodes in λ
     kern = half * _GL_W * c * np.exp(-c * (lam_t - u))
-    out = np.empty(len(nodes))
+    out = []
     for j, nj in enumerate(nodes):
         basis = np.ones_like(u)
         for m, nm in enumerate(nodes):
             if m != j:
                 basis *= (u - nm) / (nj - nm)
-        out[j] = np.dot(kern, basis)
+        out.append(float(np.dot(kern, basis)))
     return out
 
 
 @lru_cache(maxsize=1)
 def _paper_tau_range() -> tuple[float, float]:
+    """σ = √(1/ᾱ − 1) of the 1000-step DDPM linear schedule (eq. (22)) at t = 199.5 and t = 800.5, log σ
+    interpolated linearly between the neighbouring integers (diffusers' σ → t map)."""
     from ..coefficients.schedules import vp_alphas_cumprod
 
-    ab = vp_alphas_cumprod("linear")
-    return tuple(float(np.sqrt(1.0 / ab[t] - 1.0)) for t in (200, 800))
+    log_sig = 0.5 * np.log(1.0 / vp_alphas_cumprod("linear") - 1.0)
+    return tuple(float(np.exp(0.5 * (log_sig[t] + log_sig[t + 1]))) for t in (199, 800))
 
 
 def sa_solver_default_tau(eta: float = 1.0) -> Callable[[float], float]:
-    """SA-Solver's default τ: η in the middle of sampling, 0 at both ends (Xue et al. 2023, §5: t ∈ [200, 800]
-    of the 1000-step DDPM linear schedule). Mapped to VE noise levels λ = σ/α this is σ ∈ [0.724, 25.7]."""
+    """SA-Solver's default τ: η in the middle of sampling, 0 at both ends (Xue et al. 2023, §5; diffusers'
+    ``SASolverScheduler`` default ``tau_func``: τ = 1 for the timesteps t ∈ [200, 800] of the 1000-step DDPM
+    linear schedule). As a function of the VE noise level (eq. (19)): η on the σ's whose nearest DDPM timestep
+    lies in [200, 800], i.e. σ ∈ [0.7214, 25.84] (the window runs to the half-integer timesteps 199.5 and
+    800.5, so it gives the same τ as diffusers on its float32 σ's and on its rounded Karras timesteps)."""
+    _nonneg(eta=eta)
     lo, hi = _paper_tau_range()
     return lambda sigma: eta if lo <= sigma <= hi else 0.0
 
 
-@torch.no_grad()
-def sample_sa_solver(
-    model,
-    x: torch.Tensor,
-    sigmas,
-    extra_args: dict | None = None,
-    callback: Callable | None = None,
-    disable: bool | None = None,
-    *,
-    tau: float | Callable[[float], float] | None = None,
-    predictor_order: int = 3,
-    corrector_order: int = 4,
-    s_noise: float = 1.0,
-    **options: Unpack[SamplerOptions],
-) -> torch.Tensor:
-    """SA-Solver (Xue et al. 2023, data prediction, eqs. 15 and 18 in VE form): a stochastic Adams
-    predictor–corrector for the module's ER SDE with h̃ = τ(σ) (held at τ_i = τ(σ_i) over step i).
-
-    Predictor (s_p = ``predictor_order`` points):
-        x^p_{i+1} = (σ_{i+1}/σ_i) e^{−τ_i² h_i} x_i + Σ_{j<s_p} b_{ij} D_{i−j} + σ_{i+1} √(1 − e^{−2τ_i² h_i}) ξ_i,
-    b_{ij} = ∫_{λ_i}^{λ_{i+1}} (1+τ_i²) e^{−(1+τ_i²)(λ_{i+1} − λ)} ℓ_j(λ) dλ, ℓ_j the Lagrange basis of
-    λ_i, …, λ_{i−s_p+1}. Corrector (s_c = ``corrector_order`` points, 0 = none): once D_{i+1} = x_θ(x^p_{i+1},
-    σ_{i+1}) is known, the same step is redone with the basis of λ_{i+1}, λ_i, …, λ_{i−s_c+2} and the same ξ_i;
-    the next predictor reuses D_{i+1} (one model call per step). Orders drop while the history fills. ``tau``:
-    a constant, a function of σ, or None for :func:`sa_solver_default_tau`. The step to σ = 0 returns D_i.
-    τ = 0 gives the deterministic Adams exponential integrator for the probability-flow ODE.
-    """
-    if predictor_order not in (1, 2, 3, 4) or corrector_order not in (0, 1, 2, 3, 4):
-        raise ValueError(
-            f"predictor_order must be 1..4 and corrector_order 0..4, got {predictor_order}, {corrector_order}"
-        )
-    _nonneg(s_noise=s_noise)
-    tau_fn = sa_solver_default_tau() if tau is None else (tau if callable(tau) else (lambda _s, v=tau: v))
-    run = SamplerRun(model, x, sigmas, extra_args=extra_args, callback=callback, disable=disable, **options)
-    sig, n = run.sig, run.steps
+def _sa_solver_coefficients(
+    sig: list[float],
+    tau_func,
+    s_noise: float,
+    predictor_order: int,
+    corrector_order: int,
+    simple_order_2: bool,
+    lower_order_final: bool,
+    comfyui: bool,
+):
+    """Per step i: gain, noise std, predictor weights (on D_i, D_{i−1}, …) and corrector weights (on D_{i+1},
+    D_i, …; None: no corrector), all float64, once per schedule: docs/theory.md eqs. (S1)–(S3)."""
+    n = len(sig) - 1
+    comfy_end = comfyui and lower_order_final and sig[-1] == 0
     lam = [-math.log(s) if s > 0 else math.inf for s in sig]
     gain, std, pred_w, corr_w = [0.0] * n, [0.0] * n, [None] * n, [None] * n
-    for i in range(n):  # all coefficients, once per schedule
+    distinct = 0  # how many of λ_i, λ_{i−1}, … are strictly increasing (a repeated σ restarts the count)
+    for i in range(n):
+        distinct = distinct + 1 if i > 0 and lam[i] > lam[i - 1] else 1
         if sig[i + 1] == 0:
             continue
-        ti = float(tau_fn(sig[i]))
+        if sig[i + 1] == sig[i]:  # zero-length step: x_{i+1} = x_i
+            gain[i], pred_w[i] = 1.0, []
+            continue
+        ti = tau_func(sig[i + 1] if comfyui else sig[i]) if callable(tau_func) else tau_func
+        try:
+            ti = float(ti)
+        except (TypeError, ValueError):
+            raise ValueError(f"tau_func must give a number, got {ti!r}") from None
         _nonneg(tau=ti)
         c, h = 1.0 + ti * ti, lam[i + 1] - lam[i]
         gain[i] = (sig[i + 1] / sig[i]) * math.exp(-ti * ti * h)
         std[i] = s_noise * sig[i + 1] * math.sqrt(-math.expm1(-2.0 * ti * ti * h))
-        p = min(predictor_order, i + 1)
-        pred_w[i] = _lagrange_exp_weights(np.array(lam[i - p + 1 : i + 1][::-1]), lam[i], lam[i + 1], c).tolist()
-        q = min(corrector_order, i + 2)
-        if q:
-            corr_w[i] = _lagrange_exp_weights(np.array(lam[i - q + 2 : i + 2][::-1]), lam[i], lam[i + 1], c).tolist()
+        p, q = min(predictor_order, distinct), min(corrector_order, distinct + 1)
+        if lower_order_final and not comfyui:  # eq. (S3)
+            p, q = min(p, n - i), min(q, n - i + 1)
+        elif comfy_end:
+            p, q = min(p, n - i - 1), min(q, n - i - 1)
+        w0 = -math.expm1(-c * h)
+        if simple_order_2 and p == 2:  # eq. (S2)
+            b = c * h * h / (2.0 * (lam[i] - lam[i - 1]))
+            pred_w[i] = [w0 + b, -b]
+        else:
+            pred_w[i] = _lagrange_exp_weights(lam[i - p + 1 : i + 1][::-1], lam[i], lam[i + 1], c)
+        if simple_order_2 and q == 2:
+            corr_w[i] = [0.5 * c * h, w0 - 0.5 * c * h]
+        elif q:
+            corr_w[i] = _lagrange_exp_weights(lam[i - q + 2 : i + 2][::-1], lam[i], lam[i + 1], c)
+    return gain, std, pred_w, corr_w
+
+
+def _check_sa_solver_options(tau_func, s_noise, predictor_order, corrector_order):
+    if predictor_order not in (1, 2, 3, 4) or corrector_order not in (0, 1, 2, 3, 4):
+        raise ValueError(
+            f"predictor_order must be 1..4 and corrector_order 0..4, got {predictor_order!r}, {corrector_order!r}"
+        )
+    _nonneg(s_noise=s_noise)
+    if tau_func is not None and not callable(tau_func):
+        _nonneg(tau_func=tau_func)
+
+
+def _sa_solver_loop(run: SamplerRun, x: torch.Tensor, coefficients, use_pece: bool) -> torch.Tensor:
+    """Predict x_{i+1} from x_i; once D_{i+1} is known, redo that step with the corrector weights and the same
+    z_i (eq. (S1)); with ``use_pece`` re-evaluate D at the corrected state. A step to σ = 0 returns D_i (with
+    ``use_pece`` after correcting x_i)."""
+    gain, std, pred_w, corr_w = coefficients
+    depth = max([len(w) for w in pred_w + corr_w if w is not None] + [1])
     hist: list[torch.Tensor] = []  # D_i, D_{i−1}, … (newest first)
     x_prev = z_prev = None
     for i, s, t in run.range():
-        den = run.evaluate(i, x, s)
-        hist = [den] + hist[: max(predictor_order, corrector_order) - 1]
+        hist = [run.evaluate(i, x, s)] + hist[: depth - 1]
+        if i > 0 and corr_w[i - 1] is not None and (t > 0 or use_pece):
+            x = _adams_step(x_prev, gain[i - 1], corr_w[i - 1], hist, std[i - 1], z_prev)
+            if use_pece:
+                hist[0] = run.denoise(x, s)
         if t == 0:
-            x = den
+            x = hist[0]
         else:
-            if i > 0 and corr_w[i - 1] is not None:  # correct x_i with D_i, then predict from it
-                x = _adams_step(x_prev, gain[i - 1], corr_w[i - 1], hist, std[i - 1], z_prev)
             z = run.noise(i) if std[i] > 0 else None
             x_prev, z_prev = x, z
             x = _adams_step(x, gain[i], pred_w[i], hist, std[i], z)
@@ -515,3 +540,117 @@ def _adams_step(x, gain, weights, hist, std, z):
     if z is not None:
         out.add_(z, alpha=std)
     return out
+
+
+@torch.no_grad()
+def sample_sa_solver(
+    model,
+    x: torch.Tensor,
+    sigmas,
+    extra_args: dict | None = None,
+    callback: Callable | None = None,
+    disable: bool | None = None,
+    tau_func: float | Callable[[float], float] | None = None,
+    s_noise: float = 1.0,
+    noise_sampler: Callable | None = None,
+    predictor_order: int = 2,
+    corrector_order: int = 2,
+    use_pece: bool = False,
+    simple_order_2: bool = True,
+    *,
+    lower_order_final: bool = True,
+    convention: str = "diffusers",
+    generator=None,
+    check_finite: str = "end",
+) -> torch.Tensor:
+    """SA-Solver as diffusers' ``SASolverScheduler`` runs it (data prediction; its defaults: predictor order 2,
+    corrector order 2, its order-2 simplification, ``lower_order_final``), in VE variables: docs/theory.md
+    eqs. (S1)–(S3). A stochastic Adams predictor–corrector for the ER SDE with h̃ = τ (eq. (30)), τ_i = τ(σ_i)
+    held over step i:
+
+        x_{i+1} = (σ_{i+1}/σ_i) e^{−τ_i² h_i} x_i + Σ_j b_ij D_{i−j} + s_noise σ_{i+1} √(1 − e^{−2τ_i² h_i}) z_i,
+
+    b_ij the exponentially weighted integrals of the Lagrange basis through the last ``predictor_order``
+    outputs (eq. (S1)); once D_{i+1} is known the step is redone from x_i with the basis through D_{i+1} and the
+    last ``corrector_order`` − 1 outputs, and the same z_i (one model call per step; ``use_pece``: a second
+    call at the corrected state, as ComfyUI's ``sample_sa_solver_pece``). ``simple_order_2`` replaces the
+    order-2 weights by eq. (S2) (diffusers always does this; ComfyUI's keyword of that name); with
+    ``lower_order_final`` the orders drop over the last steps as diffusers' do (eq. (S3)).
+
+    Positional order and names are ComfyUI's ``sample_sa_solver`` (k-diffusion convention); the defaults are
+    diffusers'. ``tau_func``: a function of σ, a constant, or None for :func:`sa_solver_default_tau` (diffusers'
+    default window). The σ's are the VE noise levels of diffusers' ``scheduler.sigmas`` (VP state x = α x_VE,
+    eq. (19)); a step to σ = 0 returns D_i. In float64 on diffusers' σ grid this equals diffusers 0.42 to
+    ≤ 1e-11 of the state's size (diffusers' σ's kept in float64; its float32 σ storage alone moves its result
+    by ~1e-6). τ ≡ 0 gives the deterministic Adams exponential integrator (measured ODE order 2 with the
+    defaults: the last step is first order). ``s_noise`` ≠ 1 scales the injected noise and so leaves the ER SDE.
+
+    ``convention="comfyui"`` follows ComfyUI's ``sample_sa_solver`` in its two differences from diffusers: τ_i =
+    τ(σ_{i+1}), and the orders lowered near the end only for a schedule ending in 0, by its rule
+    p_i ≤ N − 1 − i and corrector order ≤ N − 1 − i for step i (N steps, the last to σ = 0; applied when
+    ``lower_order_final``). With ComfyUI's defaults passed (``predictor_order=3, corrector_order=4,
+    simple_order_2=False``) it equals ComfyUI's sampler to ~1e-12 in float64 (ComfyUI's ``tau_func=None``
+    reads the model's σ range; pass τ explicitly).
+    The paper's variant (orders 3/4, exact weights, no lower-order end) is :func:`sample_sa_solver_paper`.
+    """
+    _check_sa_solver_options(tau_func, s_noise, predictor_order, corrector_order)
+    if convention not in ("diffusers", "comfyui"):
+        raise ValueError(f"convention must be 'diffusers' or 'comfyui', got {convention!r}")
+    options = dict(generator=generator, check_finite=check_finite)
+    run = _run(model, x, sigmas, extra_args, callback, disable, noise_sampler, options)
+    tau = sa_solver_default_tau() if tau_func is None else tau_func
+    coefficients = _sa_solver_coefficients(
+        run.sig,
+        tau,
+        s_noise,
+        predictor_order,
+        corrector_order,
+        bool(simple_order_2),
+        bool(lower_order_final),
+        convention == "comfyui",
+    )
+    return _sa_solver_loop(run, x, coefficients, bool(use_pece))
+
+
+@torch.no_grad()
+def sample_sa_solver_paper(
+    model,
+    x: torch.Tensor,
+    sigmas,
+    extra_args: dict | None = None,
+    callback: Callable | None = None,
+    disable: bool | None = None,
+    tau_func: float | Callable[[float], float] | None = None,
+    s_noise: float = 1.0,
+    noise_sampler: Callable | None = None,
+    predictor_order: int = 3,
+    corrector_order: int = 4,
+    *,
+    generator=None,
+    check_finite: str = "end",
+) -> torch.Tensor:
+    """SA-Solver, the paper's variant (Xue et al. 2023, eqs. 15 and 18; orders 3/4 of its unconditional
+    experiments): eq. (S1) with every weight the exact integral of the Lagrange basis, the full orders up to
+    the last step, no order-2 simplification. It is :func:`sample_sa_solver` with ``predictor_order=3,
+    corrector_order=4, simple_order_2=False, lower_order_final=False``, and differs from diffusers'
+    ``SASolverScheduler`` in exactly those four settings (diffusers: 2, 2, its order-2 weights eq. (S2), lower
+    orders over the last steps eq. (S3)). ``corrector_order=0``: predictor only.
+    """
+    return sample_sa_solver(
+        model,
+        x,
+        sigmas,
+        extra_args,
+        callback,
+        disable,
+        tau_func,
+        s_noise,
+        noise_sampler,
+        predictor_order,
+        corrector_order,
+        False,
+        False,
+        lower_order_final=False,
+        generator=generator,
+        check_finite=check_finite,
+    )

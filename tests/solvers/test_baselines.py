@@ -54,13 +54,13 @@ def test_er_sde_1_sde_is_ancestral_and_sa_solver_order_1(setup):
     gm, sig, x = setup
     ref = sample_er_sde(gm, x, sig, order=1, nsf="sde", noise_sampler=FixedNoise(x.shape, seed=1), disable=True)
     anc = B.sample_euler_ancestral(gm, x, sig, noise_sampler=FixedNoise(x.shape, seed=1), disable=True)
-    sa = B.sample_sa_solver(
+    sa = B.sample_sa_solver_paper(
         gm,
         x,
         sig,
         predictor_order=1,
         corrector_order=0,
-        tau=1.0,
+        tau_func=1.0,
         noise_sampler=FixedNoise(x.shape, seed=1),
         disable=True,
     )
@@ -91,13 +91,13 @@ def test_dpmpp_3m_sde_exact_equals_sa_predictor_3_with_tau_sqrt_eta(setup, eta):
     Lagrange basis integrated by Gauss–Legendre (SA-Solver predictor, no corrector)."""
     gm, sig, x = setup
     a = B.sample_dpmpp_3m_sde_exact(gm, x, sig, eta=eta, noise_sampler=FixedNoise(x.shape, seed=1), disable=True)
-    b = B.sample_sa_solver(
+    b = B.sample_sa_solver_paper(
         gm,
         x,
         sig,
         predictor_order=3,
         corrector_order=0,
-        tau=math.sqrt(eta),
+        tau_func=math.sqrt(eta),
         noise_sampler=FixedNoise(x.shape, seed=1),
         disable=True,
     )
@@ -234,8 +234,8 @@ def test_sa_solver_tau_0_is_its_ode_form(setup):
     corrector (1 − e^{−h}) D_i + (h − 1 + e^{−h}) (D_{i+1} − D_i)/h, both from x_i."""
     gm, sig, x = setup
     noise = FixedNoise(x.shape, seed=1)
-    out = B.sample_sa_solver(
-        gm, x, sig, predictor_order=2, corrector_order=2, tau=0.0, noise_sampler=noise, disable=True
+    out = B.sample_sa_solver_paper(
+        gm, x, sig, predictor_order=2, corrector_order=2, tau_func=0.0, noise_sampler=noise, disable=True
     )
     assert noise.calls == 0
     s = sig.tolist()
@@ -345,9 +345,9 @@ def test_bad_parameters():
     with pytest.raises(ValueError, match="eta"):
         B.sample_dpmpp_2m_sde(model, x, sig, eta=float("nan"))
     with pytest.raises(ValueError, match="predictor_order"):
-        B.sample_sa_solver(model, x, sig, predictor_order=5)
+        B.sample_sa_solver_paper(model, x, sig, predictor_order=5)
     with pytest.raises(ValueError, match="tau"):
-        B.sample_sa_solver(model, x, sig, tau=-0.5)
+        B.sample_sa_solver_paper(model, x, sig, tau_func=-0.5)
 
 
 @pytest.mark.cuda
