@@ -272,6 +272,11 @@ class VPStepCoefficients:
         """Steps that end at σ = 0 (they return α_N x_θ)."""
         return self.sigmas[1:] == 0
 
+    def draws_noise(self, i: int, s_noise: float = 1.0) -> bool:
+        """Whether step i draws z (the rule of :func:`sample_er_sde`): every step to σ > 0 while ``s_noise > 0``
+        and some step of the schedule has noise, so the draws do not depend on which steps have std 0."""
+        return s_noise > 0 and self.sigmas[i + 1] > 0 and bool(np.any(self.noise_std > 0))
+
     def start(self, x: torch.Tensor, denoised: torch.Tensor, first_denoised: torch.Tensor) -> torch.Tensor:
         """Eq. (26) in VP form at step 1 (once D_1 is known; no model call): x_1 + start_weight (D_1 − D_0)."""
         return x + (denoised - first_denoised) * self.start_weight
@@ -419,7 +424,6 @@ def sample_er_sde_vp(
     run = SamplerRun(model, x, c.sigmas, **options)
     a, s = c.alphas.tolist(), c.sigmas.tolist()
     ones = x.new_ones(x.shape[0], dtype=t_in.dtype)
-    stochastic = s_noise > 0 and bool(np.any(c.noise_std > 0))
 
     history = []  # [D_{i−1}, D_{i−2}]
     for i, _, _ in run.range():
@@ -428,6 +432,6 @@ def sample_er_sde_vp(
         if i == 1 and c.start_weight != 0.0:
             x = c.start(x, denoised, history[0])  # eq. (26)
         run.report(i, x, run.sig_t[i], denoised)
-        z = run.noise(i) if stochastic and s[i + 1] > 0 else None  # drawn as in sample_er_sde
+        z = run.noise(i) if c.draws_noise(i, s_noise) else None  # drawn as in sample_er_sde
         x, history = c.step(i, x, denoised, history, z, s_noise), [denoised, *history[:1]]  # eq. (36)
     return run.finish(x)
