@@ -97,16 +97,19 @@ def tiny_flow_pipeline(kind: str, scheduler=None, *, seed: int = 0, dtype=torch.
 
 
 def tiny_prompt_kwargs(kind: str, batch: int = 1, *, seed: int = 0, dtype=torch.float32, device="cpu") -> dict:
-    """Random prompt embeddings for :func:`tiny_flow_pipeline` (seeded), as pipeline keywords; SD3 also gets
-    negative embeddings (zeros), so that classifier-free guidance runs without a text encoder."""
+    """Random prompt embeddings for :func:`tiny_flow_pipeline`, sample b's drawn from a generator seeded
+    ``seed + b`` (so it does not depend on the batch), as pipeline keywords; SD3 also gets negative embeddings
+    (zeros), so that classifier-free guidance runs without a text encoder."""
     _check_kind(kind)
-    g = torch.Generator().manual_seed(seed)
     dim, pooled_dim = _EMBED[kind]
-    embeds = torch.randn(batch, _PROMPT_TOKENS, dim, generator=g, dtype=torch.float64)
-    pooled = torch.randn(batch, pooled_dim, generator=g, dtype=torch.float64)
+    gens = [torch.Generator().manual_seed(seed + b) for b in range(batch)]
+    embeds = torch.stack([torch.randn(_PROMPT_TOKENS, dim, generator=g, dtype=torch.float64) for g in gens])
+    pooled = torch.stack([torch.randn(pooled_dim, generator=g, dtype=torch.float64) for g in gens])
     out = {"prompt_embeds": embeds, "pooled_prompt_embeds": pooled}
     if kind == "sd3":
-        out.update(negative_prompt_embeds=torch.zeros_like(embeds), negative_pooled_prompt_embeds=torch.zeros_like(pooled))
+        out.update(
+            negative_prompt_embeds=torch.zeros_like(embeds), negative_pooled_prompt_embeds=torch.zeros_like(pooled)
+        )
     return {k: v.to(device=device, dtype=dtype) for k, v in out.items()}
 
 

@@ -18,6 +18,8 @@ prediction. ``order`` is diffusers' attribute (model calls per step: 1, it is a 
 
 from __future__ import annotations
 
+import math
+import numbers
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,9 +29,22 @@ from diffusers.schedulers.scheduling_utils import KarrasDiffusionSchedulers, Sch
 from diffusers.utils import BaseOutput
 
 from ..coefficients.ersde import QUADRATURES
-from ..coefficients.schedules import get_vp_schedule, vp_at_timesteps
+from ..coefficients.schedules import (  # FlowMatchERSDEScheduler
+    flow_shift,
+    get_flow_schedule,
+    get_vp_schedule,
+    vp_at_timesteps,
+)
 from ..solvers._common import check_model_output, make_noise
-from ..solvers.ersde import check_order, er_sde_step, fused_weights, third_order_start, to_x0, vp_coefficients
+from ..solvers.ersde import (
+    check_order,
+    er_sde_step,
+    fused_weights,
+    third_order_start,
+    to_x0,
+    vp_coefficients,
+    vp_step_coefficients,  # FlowMatchERSDEScheduler
+)
 from .adapters import PREDICTION_TYPES, alphas_cumprod_from_config
 from .sampling import parse_nsf
 
@@ -339,16 +354,15 @@ class FlowMatchERSDEScheduler(SchedulerMixin, ConfigMixin):
                 )
             if np.any(np.diff(base) >= 0) or not (base[0] <= 1 and base[-1] > 0):
                 raise ValueError(f"custom sigmas must be strictly decreasing within (0, 1], got {base.tolist()}")
-            a, s, ts = (v.numpy() for v in get_flow_schedule(base.size, sigmas=base, **kw))
+            s = np.append(flow_shift(base, **kw), 0.0)  # diffusers shifts the given sigmas
+            a, ts = 1.0 - s, cfg.num_train_timesteps * s
         else:
             if num_inference_steps is None:
                 raise ValueError("give num_inference_steps or sigmas")
             n = num_inference_steps
             if isinstance(n, bool) or not isinstance(n, numbers.Integral) or not 1 <= n <= cfg.num_train_timesteps:
-                raise ValueError(
-                    f"num_inference_steps must be an integer in [1, {cfg.num_train_timesteps}], got {n!r}"
-                )
-            a, s, ts = (v.numpy() for v in get_flow_schedule(int(n), **kw))
+                raise ValueError(f"num_inference_steps must be an integer in [1, {cfg.num_train_timesteps}], got {n!r}")
+            a, s, ts = (v.numpy() for v in get_flow_schedule(int(n), **kw, num_train_timesteps=cfg.num_train_timesteps))
         self._schedule = (a, s, ts)
         self._coeffs = self._coefficients(0)
         self.num_inference_steps = s.size - 1
@@ -381,6 +395,7 @@ class FlowMatchERSDEScheduler(SchedulerMixin, ConfigMixin):
         ``torch.Generator`` or a list with one per sample (default: the attribute ``generator``)."""
         if self._coeffs is None:
             raise ValueError("call set_timesteps(num_inference_steps) before step()")
+        check_model_output(model_output, sample)
         if self._step_index is None:
             self._step_index = self._begin_index
             if self._step_index is None:  # one host read, on the first step only
@@ -390,7 +405,6 @@ class FlowMatchERSDEScheduler(SchedulerMixin, ConfigMixin):
                 self._coeffs = self._coefficients(self._begin)
         if self._step_index >= self.num_inference_steps:
             raise ValueError(f"all {self.num_inference_steps} steps have been taken; call set_timesteps again")
-        check_model_output(model_output, sample)
         dtype = torch.promote_types(sample.dtype, torch.float32)  # half-precision latents are stepped in float32
         x = sample.to(dtype)
         i, c, hist = self._step_index - self._begin, self._coeffs, self._history

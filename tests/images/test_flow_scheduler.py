@@ -13,12 +13,13 @@ import torch
 pytest.importorskip("diffusers")
 from diffusers import FlowMatchEulerDiscreteScheduler  # noqa: E402
 
-from ersde_theory import get_flow_schedule, sample_er_sde_vp  # noqa: E402
+from ersde_theory import sample_er_sde_vp  # noqa: E402
+from ersde_theory.coefficients.schedules import get_flow_schedule  # noqa: E402
 from ersde_theory.images.scheduler import FlowMatchERSDEScheduler  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
-SHAPE = (3, 2, 4, 4)
+SHAPE = torch.Size((3, 2, 4, 4))
 # Flux's released scheduler config (dynamic shifting) and SD3's (static shift 3)
 FLUX_CONFIG = dict(
     num_train_timesteps=1000,
@@ -137,8 +138,8 @@ def test_timesteps_and_sigmas_equal_diffusers(config, n, kw):
     ours, ref = diffusers_pair(config, n, **kw)
     assert ours.sigmas.dtype == torch.float64 and ours.sigmas[-1] == 0
     assert ours.timesteps.dtype == ref.timesteps.dtype == torch.float32
-    np.testing.assert_allclose(ours.sigmas.numpy(), ref.sigmas.double().numpy(), rtol=2e-7, atol=1e-7)
-    np.testing.assert_allclose(ours.timesteps.numpy(), ref.timesteps.numpy(), rtol=2e-7, atol=1e-4)
+    np.testing.assert_allclose(ours.sigmas.numpy(), ref.sigmas.double().numpy(), rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(ours.timesteps.numpy(), ref.timesteps.numpy(), rtol=1e-6, atol=1e-4)
     assert ours.num_inference_steps == ref.num_inference_steps == n
 
 
@@ -158,7 +159,7 @@ def test_mu_is_ignored_without_dynamic_shifting_as_in_diffusers():
     plain = FlowMatchERSDEScheduler(**SD3_CONFIG)
     plain.set_timesteps(5)
     assert torch.equal(ours.sigmas, plain.sigmas)
-    np.testing.assert_allclose(ours.sigmas.numpy(), ref.sigmas.double().numpy(), rtol=2e-7)
+    np.testing.assert_allclose(ours.sigmas.numpy(), ref.sigmas.double().numpy(), rtol=1e-6)
 
 
 @pytest.mark.parametrize("config, kw", [(SD3_CONFIG, {}), (FLUX_CONFIG, dict(mu=0.9))])
@@ -173,6 +174,11 @@ def test_order_1_ode_equals_diffusers_euler_loop(model, config, kw):
     print(f"ER-SDE-1 (ode) vs FlowMatchEulerDiscreteScheduler, {config}: max |diff| = {diff:.3g}")
     # diffusers steps in float32 (its sigmas and an upcast of the sample), so agreement is to float32 rounding
     assert diff < 1e-5 * float(euler.abs().max())
+    x64, sig = x, er1_sched.sigmas.tolist()  # the flow Euler step x + (σ_{i+1} − σ_i) v in float64: exact agreement
+    with torch.no_grad():
+        for i, t in enumerate(er1_sched.timesteps):
+            x64 = x64 + (sig[i + 1] - sig[i]) * model(x64, t.expand(SHAPE[0]))
+    torch.testing.assert_close(er1, x64, rtol=0, atol=1e-13)
     er2_sched = FlowMatchERSDEScheduler(**config, solver_order=2, nsf="ode")
     er2_sched.set_timesteps(12, **kw)
     assert float((run(er2_sched, model, x) - euler).abs().max()) > 1e-3  # a different solver does differ

@@ -29,64 +29,81 @@ CONFIGS = {
 
 @pytest.fixture(scope="module", params=["sd3", "flux"])
 def pipe(request):
-    kind = request.param
-    p = tiny_flow_pipeline(kind, FlowMatchEulerDiscreteScheduler(**CONFIGS[kind]), dtype=F64)
-    p.kind = kind
+    p = tiny_flow_pipeline(request.param, dtype=F64)
+    p.kind = request.param
     return p
+
+
+def euler_config(kind):
+    return FlowMatchEulerDiscreteScheduler(**CONFIGS[kind]).config
 
 
 def gens(seed):
     return [torch.Generator().manual_seed(seed + b) for b in range(BATCH)]
 
 
-def call(pipe, scheduler, output_type="latent"):
+def call(pipe, scheduler, output_type="latent", batch=BATCH, **kw):
     """The pipeline with ``scheduler``, seeded (initial latents: generator seed 0; SDE noise: per-sample
-    generators seeded 10, 11 on the scheduler)."""
+    generators seeded 10, 11, … on the scheduler)."""
     pipe.scheduler = scheduler
-    scheduler.generator = gens(10)
-    kw = tiny_prompt_kwargs(pipe.kind, BATCH, dtype=F64)
+    scheduler.generator = gens(10)[:batch]
+    kw.update(tiny_prompt_kwargs(pipe.kind, batch, dtype=F64))
     if pipe.kind == "sd3":
         kw["guidance_scale"] = GUIDANCE
-    out = pipe(
-        **kw,
-        num_inference_steps=STEPS,
-        height=SIZE,
-        width=SIZE,
-        generator=torch.Generator().manual_seed(0),
-        output_type=output_type,
-    )
-    return out.images
+    g = torch.Generator().manual_seed(0)
+    return pipe(**kw, num_inference_steps=STEPS, height=SIZE, width=SIZE, generator=g, output_type=output_type).images
+
+
+def sd3_guided(pipe, batch=BATCH):
+    """StableDiffusion3Pipeline's model call with classifier-free guidance, written out from its documented
+    convention (unconditional and conditional halves, ``uncond + scale (cond − uncond)``)."""
+    tr, kw = pipe.transformer, tiny_prompt_kwargs("sd3", batch, dtype=F64)
+    emb = torch.cat([kw["negative_prompt_embeds"], kw["prompt_embeds"]])
+    pooled = torch.cat([kw["negative_pooled_prompt_embeds"], kw["pooled_prompt_embeds"]])
+
+    def model(x, t):
+        out = tr(
+            hidden_states=torch.cat([x, x]),
+            timestep=torch.cat([t, t]).float(),
+            encoder_hidden_states=emb,
+            pooled_projections=pooled,
+            return_dict=False,
+        )[0]
+        uncond, cond = out.chunk(2)
+        return uncond + GUIDANCE * (cond - uncond)
+
+    return model
 
 
 def by_hand(pipe, sched, **solver):
-    """``sample_er_sde_vp(prediction="flow")`` on the pipeline's own transformer, inputs and schedule, written
-    out here from the pipelines' documented call conventions (not through the scheduler)."""
-    tr, kw = pipe.transformer, tiny_prompt_kwargs(pipe.kind, BATCH, dtype=F64)
+    """``sample_er_sde_vp(prediction="flow")`` on the pipeline's own transformer, initial latents and schedule
+    (``sched`` only builds the schedule; the loop is sample_er_sde_vp's)."""
+    tr = pipe.transformer
     g = torch.Generator().manual_seed(0)
     if pipe.kind == "sd3":
         x = pipe.prepare_latents(BATCH, tr.config.in_channels, SIZE, SIZE, F64, "cpu", g)
-        emb = torch.cat([kw["negative_prompt_embeds"], kw["prompt_embeds"]])
-        pooled = torch.cat([kw["negative_pooled_prompt_embeds"], kw["pooled_prompt_embeds"]])
-
-        def model(x, t):  # classifier-free guidance as StableDiffusion3Pipeline applies it
-            out = tr(hidden_states=torch.cat([x, x]), timestep=torch.cat([t, t]).float(), encoder_hidden_states=emb,
-                     pooled_projections=pooled, return_dict=False)[0]  # fmt: skip
-            uncond, cond = out.chunk(2)
-            return uncond + GUIDANCE * (cond - uncond)
-
+        model = sd3_guided(pipe)
         sched.set_timesteps(STEPS)
     else:
+        kw = tiny_prompt_kwargs("flux", BATCH, dtype=F64)
         x, img_ids = pipe.prepare_latents(BATCH, tr.config.in_channels // 4, SIZE, SIZE, F64, "cpu", g)
         txt_ids = torch.zeros(kw["prompt_embeds"].shape[1], 3, dtype=F64)
         cfg = sched.config
         mu = calculate_shift(x.shape[1], cfg.base_image_seq_len, cfg.max_image_seq_len, cfg.base_shift, cfg.max_shift)
 
-        def model(x, t):  # FluxPipeline's call (timestep in [0, 1], no guidance embedding in the tiny model)
-            return tr(hidden_states=x, timestep=t.to(F64) / 1000, guidance=None, txt_ids=txt_ids, img_ids=img_ids,
-                      pooled_projections=kw["pooled_prompt_embeds"], encoder_hidden_states=kw["prompt_embeds"],
-                      return_dict=False)[0]  # fmt: skip
+        def model(x, t):  # FluxPipeline's call (timestep in [0, 1]; the tiny model has no guidance embedding)
+            return tr(
+                hidden_states=x,
+                timestep=t.to(F64) / 1000,
+                guidance=None,
+                txt_ids=txt_ids,
+                img_ids=img_ids,
+                pooled_projections=kw["pooled_prompt_embeds"],
+                encoder_hidden_states=kw["prompt_embeds"],
+                return_dict=False,
+            )[0]
 
-        sched.set_timesteps(sigmas=np.linspace(1.0, 1 / STEPS, STEPS), mu=mu)
+        sched.set_timesteps(sigmas=np.linspace(1.0, 1 / STEPS, STEPS), mu=mu)  # FluxPipeline's base sigmas
     s = sched.sigmas
     ts = torch.cat([sched.timesteps, torch.zeros(1)])  # float32, as the pipeline feeds them
     with torch.no_grad():
@@ -95,23 +112,31 @@ def by_hand(pipe, sched, **solver):
 
 @pytest.mark.parametrize(
     "solver",
-    [dict(solver_order=3, nsf="er_sde_5"), dict(solver_order=3, nsf="sde", derivatives="corrected")],
-    ids=["er_sde_5", "sde-corrected"],
+    [dict(solver_order=3, nsf="er_sde_5"), dict(solver_order=2, nsf="sde", derivatives="corrected")],
+    ids=["er_sde_5", "sde-order2"],
 )
 def test_pipeline_equals_sample_er_sde_vp_by_hand(pipe, solver):
-    sched = FlowMatchERSDEScheduler.from_config(pipe.scheduler.config, **solver)
+    sched = FlowMatchERSDEScheduler.from_config(euler_config(pipe.kind), **solver)
     got = call(pipe, sched)
     order, deriv = solver["solver_order"], solver.get("derivatives", "published")
-    ref = by_hand(pipe, FlowMatchERSDEScheduler.from_config(sched.config), order=order, nsf=solver["nsf"],
-                  derivatives=deriv, generator=gens(10))  # fmt: skip
+    ref = by_hand(
+        pipe,
+        FlowMatchERSDEScheduler.from_config(sched.config),
+        order=order,
+        nsf=solver["nsf"],
+        derivatives=deriv,
+        generator=gens(10),
+    )
     assert got.shape == ref.shape and got.dtype == F64
     assert float(got.std()) > 0.1  # a real sample, not a degenerate one
+    print(
+        f"{pipe.kind} {solver}: pipeline vs sample_er_sde_vp by hand, max |diff| = {float((got - ref).abs().max()):.3g}"
+    )
     torch.testing.assert_close(got, ref, rtol=0, atol=1e-12)
-    pipe.scheduler = FlowMatchEulerDiscreteScheduler.from_config(sched.config)
 
 
 def test_pipeline_with_order_1_ode_equals_diffusers_euler(pipe):
-    base = pipe.scheduler.config
+    base = euler_config(pipe.kind)
     euler = call(pipe, FlowMatchEulerDiscreteScheduler.from_config(base))
     er1 = call(pipe, FlowMatchERSDEScheduler.from_config(base, solver_order=1, nsf="ode"))
     diff = float((er1 - euler).abs().max())
@@ -119,33 +144,57 @@ def test_pipeline_with_order_1_ode_equals_diffusers_euler(pipe):
     assert diff < 1e-5 * float(euler.abs().max())  # diffusers steps in float32
     er3 = call(pipe, FlowMatchERSDEScheduler.from_config(base, nsf="ode"))
     assert float((er3 - euler).abs().max()) > 1e-3  # ER-SDE-3 is another solver
-    pipe.scheduler = FlowMatchEulerDiscreteScheduler.from_config(base)
 
 
-def test_pipeline_decodes_images(pipe):
-    base = pipe.scheduler.config
+def test_pipeline_decodes_images_reproducibly_per_sample(pipe):
+    base = euler_config(pipe.kind)
     img = call(pipe, FlowMatchERSDEScheduler.from_config(base), output_type="pt")
     assert img.shape == (BATCH, 3, SIZE, SIZE) and bool(torch.isfinite(img).all())
     again = call(pipe, FlowMatchERSDEScheduler.from_config(base), output_type="pt")
     assert torch.equal(img, again)  # the scheduler's generators make the SDE noise reproducible
-    pipe.scheduler = FlowMatchEulerDiscreteScheduler.from_config(base)
+    lat = call(pipe, FlowMatchERSDEScheduler.from_config(base))
+    one = call(pipe, FlowMatchERSDEScheduler.from_config(base), batch=1)  # sample 0 alone: same initial noise
+    torch.testing.assert_close(one[0], lat[0], rtol=0, atol=1e-12)
 
 
-def test_sd3_img2img_pipeline_runs_from_the_begin_index():
-    """StableDiffusion3Img2ImgPipeline: set_begin_index + scale_noise; strength 1 starts at σ = 1 and equals the
-    text-to-image pipeline with the same latents' noise source only through the image, so here: a strength < 1
-    run takes fewer steps (the transformer is called STEPS·strength times) and returns finite latents."""
+def test_sd3_img2img_pipeline_equals_sample_er_sde_vp_from_the_begin_index():
+    """StableDiffusion3Img2ImgPipeline (strength 0.5, image given as latents): the pipeline calls set_begin_index(b)
+    and scale_noise, x_b = (1 − σ_b) x_image + σ_b ε, then steps from b: sample_er_sde_vp on σ_b … 0 from x_b."""
     from diffusers import StableDiffusion3Img2ImgPipeline
+    from diffusers.utils.torch_utils import randn_tensor
 
-    base = tiny_flow_pipeline("sd3", FlowMatchEulerDiscreteScheduler(**CONFIGS["sd3"]), dtype=F64)
-    pipe = StableDiffusion3Img2ImgPipeline(**base.components)
+    pipe = StableDiffusion3Img2ImgPipeline(**tiny_flow_pipeline("sd3", dtype=F64).components)
     pipe.set_progress_bar_config(disable=True)
-    sched = FlowMatchERSDEScheduler.from_config(base.scheduler.config, derivatives="corrected")
-    pipe.scheduler = sched
-    calls = []
-    pipe.transformer.register_forward_hook(lambda m, i, o: calls.append(1))
-    image = torch.rand(1, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(3), dtype=F64)
-    out = pipe(**tiny_prompt_kwargs("sd3", 1, dtype=F64), image=image, strength=0.5, num_inference_steps=STEPS,
-               guidance_scale=GUIDANCE, generator=torch.Generator().manual_seed(0), output_type="latent").images  # fmt: skip
-    assert len(calls) == STEPS // 2 and sched.begin_index == STEPS - STEPS // 2
-    assert sched.step_index == STEPS and bool(torch.isfinite(out).all())
+    sched = FlowMatchERSDEScheduler.from_config(euler_config("sd3"), derivatives="corrected")
+    pipe.scheduler, sched.generator = sched, gens(10)
+    image = torch.randn(BATCH, 4, SIZE, SIZE, generator=torch.Generator().manual_seed(3), dtype=F64)  # latents
+    out = pipe(
+        **tiny_prompt_kwargs("sd3", BATCH, dtype=F64),
+        image=image,
+        strength=0.5,
+        num_inference_steps=STEPS,
+        guidance_scale=GUIDANCE,
+        generator=torch.Generator().manual_seed(0),
+        output_type="latent",
+    ).images
+    b = STEPS - STEPS // 2
+    assert sched.begin_index == b and sched.step_index == STEPS
+    s = sched.sigmas[b:]
+    eps = randn_tensor(image.shape, generator=torch.Generator().manual_seed(0), dtype=F64)  # the pipeline's draw
+    xb = (1 - s[0]) * image + s[0] * eps
+    ts = torch.cat([sched.timesteps[b:], torch.zeros(1)])
+    with torch.no_grad():
+        ref = sample_er_sde_vp(
+            sd3_guided(pipe),
+            xb,
+            1 - s,
+            s,
+            prediction="flow",
+            timesteps=ts,
+            derivatives="corrected",
+            generator=gens(10),
+            disable=True,
+        )
+    diff = float((out - ref).abs().max())
+    print(f"sd3 img2img vs sample_er_sde_vp from sigma_b = {float(s[0]):.4f}: max |diff| = {diff:.3g}")
+    torch.testing.assert_close(out, ref, rtol=0, atol=1e-12)
