@@ -285,11 +285,12 @@ def vp_step_coefficients(
     return VPStepCoefficients(a, s, lam, gain, weights, std, start_weight, order, derivatives, ve)
 
 
-def check_s_noise(s_noise) -> float:
-    """``s_noise`` as a float: finite and ≥ 0 (1 = the ER SDE's own noise), else a one-line ValueError."""
-    if isinstance(s_noise, bool) or not isinstance(s_noise, numbers.Real) or not (0 <= s_noise < math.inf):
-        raise ValueError(f"s_noise must be a finite number >= 0, got {s_noise!r}")
-    return float(s_noise)
+def check_nonneg(value, name: str = "s_noise") -> float:
+    """``value`` as a float if it is a finite real number ≥ 0 (``s_noise``, ``eta``), else a one-line
+    ValueError naming it."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not (0 <= value < math.inf):
+        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+    return float(value)
 
 
 def to_x0(out: torch.Tensor, x: torch.Tensor, alpha: float, sigma: float, prediction: str) -> torch.Tensor:
@@ -343,7 +344,7 @@ def sample_er_sde_vp(
     """
     check_x(x, options.get("check_finite", "end"))
     check_order(order, derivatives)
-    s_noise = check_s_noise(s_noise)
+    s_noise = check_nonneg(s_noise, "s_noise")
     if prediction not in PREDICTIONS:
         raise ValueError(f"prediction must be one of {PREDICTIONS}, got {prediction!r}")
     c = vp_step_coefficients(
