@@ -326,7 +326,12 @@ class FlowMatchERSDEScheduler(SchedulerMixin, ConfigMixin):
     def set_begin_index(self, begin_index: int = 0) -> None:
         """Start at step ``begin_index`` (img2img: the pipeline skips the first steps and noises the image to
         that σ with :meth:`scale_noise`); the solver then runs on the schedule from there."""
-        self._begin_index = begin_index
+        n = self.num_inference_steps
+        if isinstance(begin_index, bool) or not isinstance(begin_index, numbers.Integral) or begin_index < 0:
+            raise ValueError(f"begin_index must be an integer >= 0, got {begin_index!r}")
+        if n is not None and begin_index >= n:
+            raise ValueError(f"begin_index must be below the {n} steps of the schedule, got {begin_index}")
+        self._begin_index = int(begin_index)
 
     def scale_model_input(self, sample: torch.Tensor, timestep=None) -> torch.Tensor:
         """Flow models take x_t as is."""
@@ -363,8 +368,8 @@ class FlowMatchERSDEScheduler(SchedulerMixin, ConfigMixin):
             if isinstance(n, bool) or not isinstance(n, numbers.Integral) or not 1 <= n <= cfg.num_train_timesteps:
                 raise ValueError(f"num_inference_steps must be an integer in [1, {cfg.num_train_timesteps}], got {n!r}")
             a, s, ts = (v.numpy() for v in get_flow_schedule(int(n), **kw, num_train_timesteps=cfg.num_train_timesteps))
-        self._schedule = (a, s, ts)
-        self._coeffs = self._coefficients(0)
+        coeffs = self._coefficients(a, s)  # may refuse the NSF: before anything is set
+        self._schedule, self._coeffs, self._begin = (a, s, ts), coeffs, 0
         self.num_inference_steps = s.size - 1
         self.sigmas = torch.from_numpy(s.copy())
         self.timesteps = torch.from_numpy(ts[:-1].copy()).to(device=device, dtype=torch.float32)
@@ -373,13 +378,19 @@ class FlowMatchERSDEScheduler(SchedulerMixin, ConfigMixin):
         self._step_index = None
         self._begin_index = None
 
-    def _coefficients(self, begin: int):
-        """The step coefficients of the schedule from step ``begin`` on (an img2img start is a fresh start there)."""
-        a, s, _ = self._schedule
+    def _coefficients(self, alphas, sigmas):
         cfg = self.config
         return vp_step_coefficients(
-            a[begin:], s[begin:], self._nsf, cfg.quadrature, order=cfg.solver_order, derivatives=cfg.derivatives
+            alphas, sigmas, self._nsf, cfg.quadrature, order=cfg.solver_order, derivatives=cfg.derivatives
         )
+
+    def _start_at(self, begin: int) -> None:
+        """Steps from ``begin`` on: a fresh start of the solver at σ_begin (img2img), its coefficients computed
+        once on the rest of the schedule."""
+        if begin != self._begin:
+            a, s, _ = self._schedule
+            self._coeffs, self._begin = self._coefficients(a[begin:], s[begin:]), begin
+        self._step_index = begin
 
     def _index_for_timestep(self, t: float) -> int:
         hits = np.flatnonzero(np.abs(self._t_host - t) <= 1e-4 * max(1.0, abs(t)))
@@ -397,12 +408,10 @@ class FlowMatchERSDEScheduler(SchedulerMixin, ConfigMixin):
             raise ValueError("call set_timesteps(num_inference_steps) before step()")
         check_model_output(model_output, sample)
         if self._step_index is None:
-            self._step_index = self._begin_index
-            if self._step_index is None:  # one host read, on the first step only
-                self._step_index = self._index_for_timestep(float(torch.as_tensor(timestep).reshape(-1)[0]))
-            self._begin = self._step_index
-            if self._begin > 0:
-                self._coeffs = self._coefficients(self._begin)
+            begin = self._begin_index
+            if begin is None:  # one host read, on the first step only
+                begin = self._index_for_timestep(float(torch.as_tensor(timestep).reshape(-1)[0]))
+            self._start_at(begin)
         if self._step_index >= self.num_inference_steps:
             raise ValueError(f"all {self.num_inference_steps} steps have been taken; call set_timesteps again")
         dtype = torch.promote_types(sample.dtype, torch.float32)  # half-precision latents are stepped in float32

@@ -13,8 +13,7 @@ import torch
 pytest.importorskip("diffusers")
 from diffusers import FlowMatchEulerDiscreteScheduler  # noqa: E402
 
-from ersde_theory import sample_er_sde_vp  # noqa: E402
-from ersde_theory.coefficients.schedules import get_flow_schedule  # noqa: E402
+from ersde_theory import get_flow_schedule, sample_er_sde_vp  # noqa: E402
 from ersde_theory.images.scheduler import FlowMatchERSDEScheduler  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -306,6 +305,9 @@ def test_bad_set_timesteps_and_step(model):
         with pytest.raises(ValueError, match="num_inference_steps"):
             sched.set_timesteps(n)
     sched.set_timesteps(4)
+    for b in (4, -1, 1.5):
+        with pytest.raises(ValueError, match="begin_index"):
+            sched.set_begin_index(b)
     x = noise()
     with pytest.raises(ValueError, match="shape"):
         sched.step(x[:, :1], sched.timesteps[0], x)
