@@ -93,7 +93,9 @@ def tiny_flow_pipeline(kind: str, scheduler=None, *, seed: int = 0, dtype=torch.
     else:
         pipe = FluxPipeline(**parts)
     pipe.set_progress_bar_config(disable=True)
-    return pipe.to(device=device, dtype=dtype)
+    if dtype != torch.float32:  # built in float32
+        pipe.to(dtype=dtype)
+    return pipe.to(device)
 
 
 def tiny_prompt_kwargs(kind: str, batch: int = 1, *, seed: int = 0, dtype=torch.float32, device="cpu") -> dict:
