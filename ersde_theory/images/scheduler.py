@@ -360,19 +360,21 @@ class FlowMatchERSDEScheduler(SchedulerMixin, ConfigMixin):
             if np.any(np.diff(base) >= 0) or not (base[0] <= 1 and base[-1] > 0):
                 raise ValueError(f"custom sigmas must be strictly decreasing within (0, 1], got {base.tolist()}")
             s = np.append(flow_shift(base, **kw), 0.0)  # diffusers shifts the given sigmas
-            a, ts = 1.0 - s, cfg.num_train_timesteps * s
+            a = 1.0 - s
         else:
             if num_inference_steps is None:
                 raise ValueError("give num_inference_steps or sigmas")
             n = num_inference_steps
             if isinstance(n, bool) or not isinstance(n, numbers.Integral) or not 1 <= n <= cfg.num_train_timesteps:
                 raise ValueError(f"num_inference_steps must be an integer in [1, {cfg.num_train_timesteps}], got {n!r}")
-            a, s, ts = (v.numpy() for v in get_flow_schedule(int(n), **kw, num_train_timesteps=cfg.num_train_timesteps))
+            a, s, _ = (v.numpy() for v in get_flow_schedule(int(n), **kw, num_train_timesteps=cfg.num_train_timesteps))
         coeffs = self._coefficients(a, s)  # may refuse the NSF: before anything is set
-        self._schedule, self._coeffs, self._begin = (a, s, ts), coeffs, 0
+        self._schedule, self._coeffs, self._begin = (a, s), coeffs, 0
         self.num_inference_steps = s.size - 1
         self.sigmas = torch.from_numpy(s.copy())
-        self.timesteps = torch.from_numpy(ts[:-1].copy()).to(device=device, dtype=torch.float32)
+        # the model's input T σ in float32, computed as diffusers does (float32 σ times T), so that a pipeline's
+        # model sees the timesteps it sees with FlowMatchEulerDiscreteScheduler
+        self.timesteps = (torch.from_numpy(s[:-1]).float() * cfg.num_train_timesteps).to(device)
         self._t_host = self.timesteps.cpu().numpy().astype(np.float64)
         self._history = []
         self._step_index = None
@@ -388,7 +390,7 @@ class FlowMatchERSDEScheduler(SchedulerMixin, ConfigMixin):
         """Steps from ``begin`` on: a fresh start of the solver at σ_begin (img2img), its coefficients computed
         once on the rest of the schedule."""
         if begin != self._begin:
-            a, s, _ = self._schedule
+            a, s = self._schedule
             self._coeffs, self._begin = self._coefficients(a[begin:], s[begin:]), begin
         self._step_index = begin
 
@@ -442,7 +444,7 @@ class FlowMatchERSDEScheduler(SchedulerMixin, ConfigMixin):
             idx = [k]
         else:
             idx = [self._index_for_timestep(t) for t in torch.as_tensor(timestep).reshape(-1).tolist()]
-        _, s, _ = self._schedule
+        s = self._schedule[1]
         shape = (-1,) + (1,) * (sample.ndim - 1)
         sig = torch.tensor(s[idx], dtype=sample.dtype, device=sample.device).reshape(shape)
         return (1 - sig) * sample + sig * noise.to(sample.dtype)
