@@ -9,7 +9,7 @@ modules import it).
 ``FlowMatchEulerDiscreteScheduler`` for comparison) on a device and reports images/s and the time spent in
 ``scheduler.step`` as a share of the time spent in the transformer::
 
-    python -m ersde_theory.images.flow_pipelines --device cuda --steps 20 --batch 4 --size 64
+    python -m ersde_theory.images.flow_pipelines --device cuda --steps 20 --batch 4 --size 64 --dtype bfloat16
 """
 
 from __future__ import annotations
@@ -26,6 +26,12 @@ KINDS = ("sd3", "flux")
 # prompt embedding sizes of the tiny transformers: (joint_attention_dim, pooled_projection_dim)
 _EMBED = {"sd3": (32, 64), "flux": (32, 32)}
 _PROMPT_TOKENS = 7
+# the scheduler configs of the released models: SD3/SD3.5 (static shift 3), FLUX.1-dev (dynamic shifting)
+RELEASED_SCHEDULER_CONFIGS = {
+    "sd3": dict(shift=3.0),
+    "flux": dict(shift=3.0, use_dynamic_shifting=True, base_shift=0.5, max_shift=1.15),
+}
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16, "float64": torch.float64}
 
 
 def _check_kind(kind: str) -> None:
@@ -163,11 +169,11 @@ def time_flow_pipelines(
     """Time the tiny SD3 and Flux pipelines with each scheduler on ``device``.
 
     ``schedulers``: name → a callable ``config -> scheduler`` (default: ``FlowMatchERSDEScheduler`` orders 1–3 with
-    its default NSF, and diffusers' ``FlowMatchEulerDiscreteScheduler``); Flux runs with dynamic shifting as the
-    released Flux configs do. Per (pipeline, scheduler): ``images_per_s`` (end to end incl. the VAE decode, the
-    best of ``repeats`` runs after a warm-up, no synchronisation inside the loop) and, from one more instrumented
-    run, ``step_ms``/``model_ms`` (per call) and ``step_share`` = time in ``scheduler.step`` / time in the
-    transformer.
+    its default NSF, and diffusers' ``FlowMatchEulerDiscreteScheduler``), built from the released models' scheduler
+    configs (:data:`RELEASED_SCHEDULER_CONFIGS`). Per (pipeline, scheduler): ``images_per_s`` (end to end incl. the
+    VAE decode, the best of ``repeats`` runs after a warm-up, no synchronisation inside the loop) and, from one
+    more instrumented run, ``step_ms``/``model_ms`` (per call) and ``step_share`` = time in ``scheduler.step`` /
+    time in the transformer.
     """
     from diffusers import FlowMatchEulerDiscreteScheduler
 
@@ -181,9 +187,7 @@ def time_flow_pipelines(
     rows = []
     for kind in KINDS:
         pipe = tiny_flow_pipeline(kind, dtype=dtype, device=dev)
-        if kind == "flux":
-            pipe.scheduler = FlowMatchEulerDiscreteScheduler(use_dynamic_shifting=True, shift=3.0)
-        base = pipe.scheduler.config
+        base = FlowMatchEulerDiscreteScheduler(**RELEASED_SCHEDULER_CONFIGS[kind]).config
         for name, make in schedulers.items():
             pipe.scheduler = make(base)
             _run(pipe, kind, batch, steps, size, 0, dev, dtype)  # warm-up
@@ -206,6 +210,7 @@ def time_flow_pipelines(
                     steps=steps,
                     batch=batch,
                     size=size,
+                    dtype=str(dtype).removeprefix("torch."),
                     images_per_s=batch / best,
                     step_ms=1e3 * st.seconds / st.calls,
                     model_ms=1e3 * mt.seconds / mt.calls,
@@ -222,9 +227,12 @@ def main(argv=None) -> list[dict]:
     p.add_argument("--batch", type=int, default=4)
     p.add_argument("--size", type=int, default=32, help="image height = width in pixels")
     p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--dtype", choices=tuple(DTYPES), default="float32", help="pipeline dtype")
     p.add_argument("--json", help="also write the rows to this JSON file")
     a = p.parse_args(argv)
-    rows = time_flow_pipelines(a.device, steps=a.steps, batch=a.batch, size=a.size, repeats=a.repeats)
+    rows = time_flow_pipelines(
+        a.device, steps=a.steps, batch=a.batch, size=a.size, repeats=a.repeats, dtype=DTYPES[a.dtype]
+    )
     print(f"{'pipeline':8} {'scheduler':18} {'images/s':>10} {'step ms':>9} {'model ms':>9} {'step/model':>10}")
     for r in rows:
         print(

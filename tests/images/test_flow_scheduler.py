@@ -14,22 +14,13 @@ pytest.importorskip("diffusers")
 from diffusers import FlowMatchEulerDiscreteScheduler  # noqa: E402
 
 from ersde_theory import get_flow_schedule, sample_er_sde_vp  # noqa: E402
+from ersde_theory.images.flow_pipelines import RELEASED_SCHEDULER_CONFIGS  # noqa: E402
 from ersde_theory.images.scheduler import FlowMatchERSDEScheduler  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 SHAPE = torch.Size((3, 2, 4, 4))
-# Flux's released scheduler config (dynamic shifting) and SD3's (static shift 3)
-FLUX_CONFIG = dict(
-    num_train_timesteps=1000,
-    shift=3.0,
-    use_dynamic_shifting=True,
-    base_shift=0.5,
-    max_shift=1.15,
-    base_image_seq_len=256,
-    max_image_seq_len=4096,
-)
-SD3_CONFIG = dict(num_train_timesteps=1000, shift=3.0)
+SD3_CONFIG, FLUX_CONFIG = RELEASED_SCHEDULER_CONFIGS["sd3"], RELEASED_SCHEDULER_CONFIGS["flux"]
 
 
 class Velocity(torch.nn.Module):

@@ -14,17 +14,18 @@ from diffusers import FlowMatchEulerDiscreteScheduler  # noqa: E402
 from diffusers.pipelines.flux.pipeline_flux import calculate_shift  # noqa: E402
 
 from ersde_theory import sample_er_sde_vp  # noqa: E402
-from ersde_theory.images.flow_pipelines import time_flow_pipelines, tiny_flow_pipeline, tiny_prompt_kwargs  # noqa: E402
+from ersde_theory.images.flow_pipelines import (  # noqa: E402
+    RELEASED_SCHEDULER_CONFIGS,
+    time_flow_pipelines,
+    tiny_flow_pipeline,
+    tiny_prompt_kwargs,
+)
 from ersde_theory.images.scheduler import FlowMatchERSDEScheduler  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 F64 = torch.float64
 BATCH, SIZE, STEPS, GUIDANCE = 2, 16, 6, 4.0
-CONFIGS = {
-    "sd3": dict(shift=3.0),  # SD3's released scheduler config
-    "flux": dict(shift=3.0, use_dynamic_shifting=True, base_shift=0.5, max_shift=1.15),  # FLUX.1-dev's
-}
 
 
 @pytest.fixture(scope="module", params=["sd3", "flux"])
@@ -35,7 +36,7 @@ def pipe(request):
 
 
 def euler_config(kind):
-    return FlowMatchEulerDiscreteScheduler(**CONFIGS[kind]).config
+    return FlowMatchEulerDiscreteScheduler(**RELEASED_SCHEDULER_CONFIGS[kind]).config
 
 
 def gens(seed):
