@@ -6,8 +6,9 @@ encoders and tokenizers are left out (``None``) and the prompt embeddings are pa
 modules import it).
 
 :func:`time_flow_pipelines` runs both pipelines with ``FlowMatchERSDEScheduler`` (and diffusers'
-``FlowMatchEulerDiscreteScheduler`` for comparison) on a device and reports images/s and the time spent in
-``scheduler.step`` as a share of the time spent in the transformer::
+``FlowMatchEulerDiscreteScheduler`` for comparison) on a device, timed by
+:func:`ersde_theory.images.pipelines.time_pipeline`, and reports images/s and the time spent in ``scheduler.step``
+as a share of the rest of a step (the transformer)::
 
     python -m ersde_theory.images.flow_pipelines --device cuda --steps 20 --batch 4 --size 64 --dtype bfloat16
 """
@@ -16,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 
 import torch
 
@@ -121,41 +121,6 @@ def tiny_prompt_kwargs(kind: str, batch: int = 1, *, seed: int = 0, dtype=torch.
     return {k: v.to(device=device, dtype=dtype) for k, v in out.items()}
 
 
-class _Timer:
-    """Wall time of calls to ``obj.name`` (an instance attribute shadows the method), synchronising CUDA
-    before and after each call so that the time is the call's own."""
-
-    def __init__(self, obj, name: str, device: torch.device):
-        self.obj, self.name, self.device, self.seconds, self.calls = obj, name, device, 0.0, 0
-        self.inner = getattr(obj, name)
-
-    def _sync(self):
-        if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
-
-    def __call__(self, *args, **kwargs):
-        self._sync()
-        t0 = time.perf_counter()
-        out = self.inner(*args, **kwargs)
-        self._sync()
-        self.seconds += time.perf_counter() - t0
-        self.calls += 1
-        return out
-
-    def __enter__(self):
-        setattr(self.obj, self.name, self)
-        return self
-
-    def __exit__(self, *exc):
-        delattr(self.obj, self.name)
-
-
-def _run(pipe, kind, batch, steps, size, seed, device, dtype):
-    g = torch.Generator(device).manual_seed(seed)
-    kw = tiny_prompt_kwargs(kind, batch, seed=seed, dtype=dtype, device=device)
-    return pipe(**kw, num_inference_steps=steps, height=size, width=size, generator=g, output_type="pt").images
-
-
 def time_flow_pipelines(
     device="auto",
     *,
@@ -163,20 +128,23 @@ def time_flow_pipelines(
     batch: int = 4,
     size: int = 32,
     repeats: int = 3,
+    guidance: float = 5.0,
     dtype=torch.float32,
     schedulers: dict | None = None,
 ) -> list[dict]:
-    """Time the tiny SD3 and Flux pipelines with each scheduler on ``device``.
+    """Time the tiny SD3 and Flux pipelines with each scheduler on ``device``, with
+    :func:`ersde_theory.images.pipelines.time_pipeline` (latents out, best of ``repeats`` after a warm-up; the
+    scheduler's ``step`` timed in one more run with the device synchronised around it).
 
     ``schedulers``: name → a callable ``config -> scheduler`` (default: ``FlowMatchERSDEScheduler`` orders 1–3 with
     its default NSF, and diffusers' ``FlowMatchEulerDiscreteScheduler``), built from the released models' scheduler
-    configs (:data:`RELEASED_SCHEDULER_CONFIGS`). Per (pipeline, scheduler): ``images_per_s`` (end to end incl. the
-    VAE decode, the best of ``repeats`` runs after a warm-up, no synchronisation inside the loop) and, from one
-    more instrumented run, ``step_ms``/``model_ms`` (per call) and ``step_share`` = time in ``scheduler.step`` /
-    time in the transformer.
+    configs (:data:`RELEASED_SCHEDULER_CONFIGS`). Each row has ``time_pipeline``'s numbers plus ``images_per_s``,
+    ``model_ms`` (a step's time less the scheduler's: the transformer and the pipeline's own work) and
+    ``step_share`` = scheduler time / ``model_ms``.
     """
     from diffusers import FlowMatchEulerDiscreteScheduler
 
+    from .pipelines import time_pipeline
     from .scheduler import FlowMatchERSDEScheduler
 
     dev = resolve_device(device)
@@ -187,34 +155,24 @@ def time_flow_pipelines(
     rows = []
     for kind in KINDS:
         pipe = tiny_flow_pipeline(kind, dtype=dtype, device=dev)
+        kw = dict(tiny_prompt_kwargs(kind, batch, dtype=dtype, device=dev), height=size, width=size)
         base = FlowMatchEulerDiscreteScheduler(**RELEASED_SCHEDULER_CONFIGS[kind]).config
         for name, make in schedulers.items():
             pipe.scheduler = make(base)
-            _run(pipe, kind, batch, steps, size, 0, dev, dtype)  # warm-up
-            best = float("inf")
-            for r in range(repeats):
-                if dev.type == "cuda":
-                    torch.cuda.synchronize(dev)
-                t0 = time.perf_counter()
-                _run(pipe, kind, batch, steps, size, r, dev, dtype)
-                if dev.type == "cuda":
-                    torch.cuda.synchronize(dev)
-                best = min(best, time.perf_counter() - t0)
-            with _Timer(pipe.scheduler, "step", dev) as st, _Timer(pipe.transformer, "forward", dev) as mt:
-                _run(pipe, kind, batch, steps, size, 0, dev, dtype)
+            r = time_pipeline(pipe, kw, steps=steps, reps=repeats, guidance=guidance, device=dev)
+            model_ms = r["step_ms"] - r["scheduler_ms_per_step"]
             rows.append(
                 dict(
                     pipeline=kind,
                     scheduler=name,
                     device=str(dev),
-                    steps=steps,
+                    dtype=str(dtype).removeprefix("torch."),
                     batch=batch,
                     size=size,
-                    dtype=str(dtype).removeprefix("torch."),
-                    images_per_s=batch / best,
-                    step_ms=1e3 * st.seconds / st.calls,
-                    model_ms=1e3 * mt.seconds / mt.calls,
-                    step_share=st.seconds / mt.seconds,
+                    **r,
+                    images_per_s=batch / r["total_s"],
+                    model_ms=model_ms,
+                    step_share=r["scheduler_ms_per_step"] / model_ms,
                 )
             )
     return rows
@@ -233,11 +191,11 @@ def main(argv=None) -> list[dict]:
     rows = time_flow_pipelines(
         a.device, steps=a.steps, batch=a.batch, size=a.size, repeats=a.repeats, dtype=DTYPES[a.dtype]
     )
-    print(f"{'pipeline':8} {'scheduler':18} {'images/s':>10} {'step ms':>9} {'model ms':>9} {'step/model':>10}")
+    print(f"{'pipeline':8} {'scheduler':18} {'images/s':>10} {'sched ms':>9} {'model ms':>9} {'sched/model':>11}")
     for r in rows:
         print(
-            f"{r['pipeline']:8} {r['scheduler']:18} {r['images_per_s']:10.2f} {r['step_ms']:9.3f} "
-            f"{r['model_ms']:9.3f} {r['step_share']:10.1%}"
+            f"{r['pipeline']:8} {r['scheduler']:18} {r['images_per_s']:10.2f} {r['scheduler_ms_per_step']:9.3f} "
+            f"{r['model_ms']:9.3f} {r['step_share']:11.1%}"
         )
     if a.json:
         with open(a.json, "w") as f:
