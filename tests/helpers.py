@@ -40,6 +40,24 @@ def point_mass(c):
     return (lambda x, sigma: (c - x) / sigma**2), (lambda x, sigma: torch.full_like(x, c))
 
 
+def tiny_unet2d(out_channels=1, seed=0, dtype=torch.float64):
+    """A randomly initialised 8×8, 1-channel diffusers UNet2DModel (needs the diffusers extra)."""
+    from diffusers import UNet2DModel
+
+    torch.manual_seed(seed)
+    unet = UNet2DModel(
+        sample_size=8,
+        in_channels=1,
+        out_channels=out_channels,
+        layers_per_block=1,
+        block_out_channels=(8, 16),
+        norm_num_groups=4,
+        down_block_types=("DownBlock2D", "DownBlock2D"),
+        up_block_types=("UpBlock2D", "UpBlock2D"),
+    )
+    return unet.to(dtype).eval().requires_grad_(False)
+
+
 def fit_slope(xs, ys):
     """Least-squares slope of log ys against log xs."""
     return float(np.polyfit(np.log(xs), np.log(ys), 1)[0])

@@ -21,6 +21,7 @@ COMMANDS: dict[str, Command | dict[str, Command]] = {
         "nsf": bench.NSF,
         "official": bench.OFFICIAL,
         "images": bench.IMAGES,
+        "pipelines": bench.PIPELINES,
     },
     "train-toy": train.TRAIN_TOY,
     "train-digits": train.TRAIN_DIGITS,

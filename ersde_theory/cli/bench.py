@@ -1,8 +1,10 @@
-"""bench NAME: the toy-problem benchmarks (quality, speed, nsf, official) and the digits bench (images).
+"""bench NAME: the toy-problem benchmarks (quality, speed, nsf, official), the digits bench (images) and the
+diffusers pipeline timings (pipelines).
 Each study runs as entry_point(outdir, quick=, device=); the study modules are imported only when run."""
 
 from __future__ import annotations
 
+import sys
 import time
 
 from .args import QUICK_OUTDIR, Command, add_device, add_quick, add_threads, apply_threads, device_of
@@ -83,6 +85,51 @@ def run_images(args) -> int:
     return 0
 
 
+PIPELINE_CHOICES = ("sd", "sdxl", "img2img")  # = images.pipelines.PIPELINES (not imported: it needs torch)
+SIZE_CHOICES = ("tiny", "full")  # = images.pipelines.SIZES
+
+
+def add_pipelines_arguments(p) -> None:
+    p.add_argument("--pipelines", nargs="+", default=list(PIPELINE_CHOICES), choices=PIPELINE_CHOICES, help="pipelines")
+    p.add_argument(
+        "--size",
+        choices=("auto", *SIZE_CHOICES),
+        default="auto",
+        help="tiny: diffusers' test UNets; full: SD-1.5 (SDXL) UNet architecture, random weights; auto: full on CUDA",
+    )
+    p.add_argument("--steps", type=int, default=25, help="inference steps (model calls)")
+    p.add_argument("--reps", type=int, default=3, help="timed repetitions (best is reported)")
+    p.add_argument("--guidance", type=float, default=7.5, help="classifier-free guidance scale")
+    add_quick(p, f"CI preset: 10 steps, 2 reps (writes to {QUICK_OUTDIR} unless --outdir is given)")
+    _add_bench_outdir(p)
+    add_threads(p, 0)
+    add_device(p)
+
+
+def run_pipelines(args) -> int:
+    from ..images.pipelines import markdown_table, run_pipeline_bench, write_results
+
+    for name, v in (("--steps", args.steps), ("--reps", args.reps)):
+        if v < 1:
+            print(f"error: {name} must be >= 1, got {v}", file=sys.stderr)
+            return 2
+    apply_threads(args)
+    steps, reps = (10, min(args.reps, 2)) if args.quick else (args.steps, args.reps)
+    t0 = time.perf_counter()
+    res = run_pipeline_bench(
+        tuple(args.pipelines),
+        size=None if args.size == "auto" else args.size,
+        steps=steps,
+        reps=reps,
+        guidance=args.guidance,
+        device=device_of(args),
+    )
+    paths = write_results(res, _outdir(args))
+    print(markdown_table(res))
+    print(f"wrote {', '.join(map(str, paths))} in {time.perf_counter() - t0:.0f}s")
+    return 0
+
+
 QUALITY = Command(
     "Sample quality per NFE with CIs: samplers x NFE x denoiser x problem.", add_study_arguments, run_quality
 )
@@ -93,4 +140,9 @@ IMAGES = Command(
     "Sampler x NFE on the digits model: FD_digits (NOT Inception-FID) with CIs over seed blocks.",
     add_images_arguments,
     run_images,
+)
+PIPELINES = Command(
+    "diffusers pipelines (SD, SDXL, img2img; random weights): ERSDEScheduler vs DPM-Solver++ SDE run times.",
+    add_pipelines_arguments,
+    run_pipelines,
 )

@@ -2,7 +2,8 @@
 
 VE (x_σ = x_0 + σ ε): Karras/EDM ρ-spacing and log-uniform spacing, descending, ending in 0 (k-diffusion's
 convention). VP (x_t = α_t x_0 + σ_t ε, α² + σ² = 1): DDPM linear-β and cosine-ᾱ noise schedules,
-discretised uniformly in time or in log-SNR, returning (α, σ, timesteps). The VP → VE map is λ = σ/α.
+discretised uniformly in time or in log-SNR, returning (α, σ, timesteps), or on the integer timestep grids of
+diffusers' schedulers (``get_vp_discrete_schedule``). The VP → VE map is λ = σ/α.
 Flow matching (α = 1 − σ, docs/theory.md eq. (35)): diffusers' FlowMatchEulerDiscreteScheduler grid with SD3's
 static and Flux's dynamic shift.
 """
@@ -20,6 +21,10 @@ __all__ = [
     "vp_alphas_cumprod",
     "get_vp_schedule",
     "vp_at_timesteps",
+    "DISCRETE_SPACINGS",
+    "discrete_timesteps",
+    "lambda_to_timestep",
+    "get_vp_discrete_schedule",
     "vp_to_lambda",
     "get_flow_schedule",
     "flow_shift",
@@ -83,6 +88,90 @@ def vp_at_timesteps(t, alphas_cumprod) -> tuple[np.ndarray, np.ndarray]:
     log_ab = np.log(np.asarray(alphas_cumprod, dtype=np.float64))
     la = np.interp(np.asarray(t, dtype=np.float64), np.arange(log_ab.size, dtype=np.float64), log_ab)
     return np.exp(0.5 * la), np.sqrt(-np.expm1(la))
+
+
+# --- VP schedules on diffusers' integer timestep grids -------------------------------------------------------
+
+DISCRETE_SPACINGS = ("linspace", "leading", "trailing")
+
+
+def discrete_timesteps(n: int, T: int = 1000, spacing: str = "linspace", steps_offset: int = 0) -> np.ndarray:
+    """The ``n`` integer model-call timesteps of diffusers' multistep schedulers (descending, int64), by
+    ``spacing`` (Lin et al. 2023, arXiv 2305.08891, Table 2), none at the end point t = 0 of "linspace":
+
+    * ``linspace``: round(k (T−1)/n), k = n … 1 (n = 2 gives [999, 500] for T = 1000);
+    * ``leading``: k ⌊T/(n+1)⌋ + ``steps_offset``, k = n … 1;
+    * ``trailing``: round(T − k T/n) − 1, k = 0 … n−1 (always n values; diffusers' ``arange`` version adds
+      a timestep −1 for some n, e.g. 61 of T = 1000).
+
+    Rounding can repeat a timestep (``linspace`` with n = T): the caller decides what to do with repeats.
+    """
+    if spacing not in DISCRETE_SPACINGS:
+        raise ValueError(f"timestep_spacing must be one of {DISCRETE_SPACINGS}, got {spacing!r}")
+    if isinstance(n, bool) or not (isinstance(n, (int, np.integer)) and 1 <= n <= T):
+        raise ValueError(
+            f"num_inference_steps must be an integer in [1, {T}] (num_train_timesteps) for integer timesteps, got {n!r}"
+        )
+    if spacing == "linspace":
+        return np.rint(np.linspace(0.0, T - 1, n + 1))[:0:-1].astype(np.int64)
+    if spacing == "leading":
+        ratio = T // (n + 1)
+        if ratio == 0:
+            raise ValueError(f"timestep_spacing='leading' needs num_inference_steps < {T}, got {n}")
+        return np.arange(n, 0, -1, dtype=np.int64) * ratio + int(steps_offset)
+    return np.rint(T - np.arange(n) * (T / n)).astype(np.int64) - 1
+
+
+def lambda_to_timestep(lam, alphas_cumprod) -> np.ndarray:
+    """Continuous timesteps t with λ(t) = ``lam`` (λ = sqrt((1 − ᾱ)/ᾱ), eq. (19)), log λ interpolated linearly
+    between the integer timesteps and clipped to [0, T−1]. Float64."""
+    ab = np.asarray(alphas_cumprod, dtype=np.float64)
+    log_lam = 0.5 * (np.log(-np.expm1(np.log(ab))) - np.log(ab))  # increasing in t
+    x = np.log(np.maximum(np.asarray(lam, dtype=np.float64), 1e-300))
+    return np.interp(x, log_lam, np.arange(ab.size, dtype=np.float64))
+
+
+def get_vp_discrete_schedule(
+    n: int,
+    alphas_cumprod,
+    *,
+    spacing: str = "linspace",
+    steps_offset: int = 0,
+    karras: bool = False,
+    final_zero: bool = True,
+):
+    """(α, σ, timesteps) on diffusers' integer grids, float64 tensors, m + 1 values for m ≤ n model calls.
+
+    Model calls at :func:`discrete_timesteps` (repeats dropped), with (α, σ) = (sqrt(ᾱ_t), sqrt(1 − ᾱ_t)).
+    ``karras``: λ = σ/α on the Karras grid (EDM eq. (5), ρ = 7) from λ(T−1) down to λ(0), (α, σ) =
+    (1, λ)/sqrt(1 + λ²) there, the model called at the rounded t of :func:`lambda_to_timestep`.
+    The last point is σ = 0 (``final_zero``, timestep −1: never a model call, the last step returns the
+    denoiser output) or t = 0 (diffusers' ``final_sigmas_type="sigma_min"``); when the last model call is
+    already at λ(0) (Karras, or "trailing" with n > 2T/3), that zero-length step is dropped with its model call.
+    """
+    ab = np.asarray(alphas_cumprod, dtype=np.float64)
+    T = ab.size
+    if karras:
+        discrete_timesteps(n, T)  # the same check of n
+        lam_all = np.sqrt(-np.expm1(np.log(ab)) / ab)
+        lam = get_sigmas_karras(n, float(lam_all[0]), float(lam_all[-1]), final_zero=False).numpy()
+        t = np.rint(lambda_to_timestep(lam, ab))
+        alphas = 1.0 / np.sqrt(1.0 + lam**2)
+        sigmas = lam * alphas
+    else:
+        t = np.unique(discrete_timesteps(n, T, spacing, steps_offset))[::-1].astype(np.float64)
+        if t[0] > T - 1:
+            raise ValueError(f"steps_offset={steps_offset} puts a timestep beyond {T - 1}")
+        alphas, sigmas = vp_at_timesteps(t, ab)
+    if final_zero:
+        a_end, s_end, t_end = 1.0, 0.0, -1.0
+    else:
+        (a_end,), (s_end,) = vp_at_timesteps([0.0], ab)
+        t_end = 0.0
+        if alphas.size > 1 and sigmas[-1] / alphas[-1] <= (s_end / a_end) * (1 + 1e-9):
+            alphas, sigmas, t = alphas[:-1], sigmas[:-1], t[:-1]
+    out = (np.append(alphas, a_end), np.append(sigmas, s_end), np.append(t, t_end))
+    return tuple(torch.from_numpy(v) for v in out)
 
 
 def get_vp_schedule(

@@ -31,7 +31,7 @@ def require_diffusers():
     try:
         return importlib.import_module("diffusers")
     except ImportError as e:
-        raise ImportError("this needs diffusers, an optional extra: pip install 'ersde-theory[diffusers]'") from e
+        raise ImportError('this needs diffusers, an optional extra: pip install "ersde-theory[diffusers]"') from e
 
 
 def alphas_cumprod_from_config(cfg) -> np.ndarray:

@@ -1,4 +1,5 @@
-"""``ERSDEScheduler``: ER-SDE-Solver-1/2/3 as a diffusers scheduler for VP pipelines (DDPMPipeline and the like).
+"""``ERSDEScheduler``: ER-SDE-Solver-1/2/3 as a diffusers scheduler for VP pipelines (StableDiffusion, SDXL,
+img2img, DDPMPipeline and the like).
 
 The update is the one of :func:`ersde_theory.sample_er_sde_vp`, driven one step at a time through the same
 step functions (``fused_weights``, ``er_sde_step``, ``third_order_start`` of ``ersde_theory.solvers.ersde``,
@@ -10,28 +11,62 @@ step functions (``fused_weights``, ``er_sde_step``, ``third_order_start`` of ``e
 x_θ from the model output by the prediction type (ε: (x − σ ε̂)/α; v: α x − σ v̂; sample: as is). So a
 pipeline loop gives the samples of ``sample_er_sde_vp`` for the same schedule and noise.
 
-Timesteps are continuous (``get_vp_schedule``: uniform in t or in log-SNR, log ᾱ interpolated between the
-integer timesteps); with ``final_zero`` (default) the last step goes to σ = 0 and returns the data
-prediction. ``order`` is diffusers' attribute (model calls per step: 1, it is a multistep method);
-``solver_order`` ∈ {1, 2, 3} is the ER-SDE order.
+Timesteps (``set_timesteps``), as diffusers' multistep schedulers (DPMSolverMultistepScheduler) build them:
+
+* default: integer timesteps by ``timestep_spacing`` ∈ {linspace, leading, trailing} and ``steps_offset``
+  (:func:`~ersde_theory.coefficients.schedules.discrete_timesteps`; n = 2 gives [999, 500]), or Karras σ's
+  (``use_karras_sigmas``); at most ``num_train_timesteps`` steps. A timestep repeated by rounding is dropped,
+  so ``num_inference_steps`` may come out smaller than asked;
+* ``continuous_timesteps`` ∈ {"time", "logsnr"}: :func:`~ersde_theory.coefficients.schedules.get_vp_schedule`'s
+  continuous grids (uniform in t from T−1 to 0, or in log-SNR; log ᾱ interpolated between integers).
+
+``final_sigmas_type="zero"`` (default): the last step goes to σ = 0 and returns the data prediction (no model
+call at σ = 0); ``"sigma_min"``: it ends at t = 0. ``order`` is diffusers' attribute (model calls per step:
+1, it is a multistep method); ``solver_order`` ∈ {1, 2, 3} is the ER-SDE order. float16/bfloat16 samples
+are stepped in float32 (the coefficients are float64 on the host).
+
+Needs the ``diffusers`` extra: without it, importing this module raises an ImportError that says how to
+install it.
 """
 
 from __future__ import annotations
 
+import math
+import numbers
 from dataclasses import dataclass
 
 import numpy as np
 import torch
-from diffusers.configuration_utils import ConfigMixin, register_to_config
-from diffusers.schedulers.scheduling_utils import KarrasDiffusionSchedulers, SchedulerMixin
-from diffusers.utils import BaseOutput
 
 from ..coefficients.ersde import QUADRATURES
-from ..coefficients.schedules import get_vp_schedule, vp_at_timesteps
+from ..coefficients.schedules import (
+    DISCRETE_SPACINGS,
+    flow_shift,  # FlowMatchERSDEScheduler
+    get_flow_schedule,  # FlowMatchERSDEScheduler
+    get_vp_discrete_schedule,
+    get_vp_schedule,
+    vp_at_timesteps,
+)
 from ..solvers._common import check_model_output, make_noise
-from ..solvers.ersde import check_order, er_sde_step, fused_weights, third_order_start, to_x0, vp_coefficients
-from .adapters import PREDICTION_TYPES, alphas_cumprod_from_config
+from ..solvers.ersde import (
+    check_order,
+    er_sde_step,
+    fused_weights,
+    third_order_start,
+    to_x0,
+    vp_coefficients,
+    vp_step_coefficients,  # FlowMatchERSDEScheduler
+)
+from .adapters import PREDICTION_TYPES, alphas_cumprod_from_config, require_diffusers
 from .sampling import parse_nsf
+
+require_diffusers()  # an ImportError that says `pip install "ersde-theory[diffusers]"`
+from diffusers.configuration_utils import ConfigMixin, register_to_config  # noqa: E402
+from diffusers.schedulers.scheduling_utils import KarrasDiffusionSchedulers, SchedulerMixin  # noqa: E402
+from diffusers.utils import BaseOutput  # noqa: E402
+
+FINAL_SIGMAS_TYPES = ("zero", "sigma_min")
+CONTINUOUS_TIMESTEPS = (None, "time", "logsnr")
 
 
 @dataclass
@@ -47,9 +82,12 @@ class ERSDEScheduler(SchedulerMixin, ConfigMixin):
 
     Config: the diffusers β-schedule keys (``num_train_timesteps``, ``beta_start``, ``beta_end``,
     ``beta_schedule`` ∈ {linear, scaled_linear, squaredcos_cap_v2}, ``trained_betas``), ``prediction_type``
-    ∈ {epsilon, v_prediction, sample}, ``solver_order`` 1–3, ``nsf`` (ode, sde, er_sde_1…5 or a sympy
-    expression in sigma), ``quadrature`` (exact, official, comfyui), ``derivatives`` (published, corrected),
-    ``spacing`` (time, logsnr), ``final_zero``.
+    ∈ {epsilon, v_prediction, sample}, the timestep keys of diffusers' multistep schedulers
+    (``timestep_spacing`` ∈ {linspace, leading, trailing}, ``steps_offset``, ``use_karras_sigmas``,
+    ``final_sigmas_type`` ∈ {zero, sigma_min}), and the ER-SDE ones: ``solver_order`` 1–3, ``nsf`` (ode, sde,
+    er_sde_1…5 or a sympy expression in sigma), ``quadrature`` (exact, official, comfyui), ``derivatives``
+    (published, corrected), ``continuous_timesteps`` (None: integer timesteps; "time" or "logsnr": the
+    continuous grids of ``get_vp_schedule``).
     """
 
     _compatibles = [e.name for e in KarrasDiffusionSchedulers]
@@ -68,42 +106,71 @@ class ERSDEScheduler(SchedulerMixin, ConfigMixin):
         nsf: str = "er_sde_5",
         quadrature: str = "exact",
         derivatives: str = "published",
-        spacing: str = "time",
-        final_zero: bool = True,
+        timestep_spacing: str = "linspace",
+        steps_offset: int = 0,
+        use_karras_sigmas: bool = False,
+        final_sigmas_type: str = "zero",
+        continuous_timesteps: str | None = None,
     ):
         check_order(solver_order, derivatives)
         if prediction_type not in PREDICTION_TYPES:
             raise ValueError(f"prediction_type must be one of {tuple(PREDICTION_TYPES)}, got {prediction_type!r}")
         if quadrature not in QUADRATURES:
             raise ValueError(f"quadrature must be one of {QUADRATURES}, got {quadrature!r}")
-        if spacing not in ("time", "logsnr"):
-            raise ValueError(f"spacing must be 'time' or 'logsnr', got {spacing!r}")
+        if timestep_spacing not in DISCRETE_SPACINGS:
+            raise ValueError(f"timestep_spacing must be one of {DISCRETE_SPACINGS}, got {timestep_spacing!r}")
+        if final_sigmas_type not in FINAL_SIGMAS_TYPES:
+            raise ValueError(f"final_sigmas_type must be one of {FINAL_SIGMAS_TYPES}, got {final_sigmas_type!r}")
+        if continuous_timesteps not in CONTINUOUS_TIMESTEPS:
+            raise ValueError(
+                f"continuous_timesteps must be one of {CONTINUOUS_TIMESTEPS}, got {continuous_timesteps!r}"
+            )
+        if isinstance(steps_offset, bool) or not isinstance(steps_offset, (int, np.integer)) or steps_offset < 0:
+            raise ValueError(f"steps_offset must be an integer >= 0, got {steps_offset!r}")
+        if continuous_timesteps is not None and use_karras_sigmas:
+            raise ValueError(f"use_karras_sigmas=True conflicts with continuous_timesteps={continuous_timesteps!r}")
         if trained_betas is not None and len(trained_betas) != num_train_timesteps:
             self.register_to_config(num_train_timesteps=len(trained_betas))
         self._nsf = parse_nsf(nsf)
         self.alphas_cumprod_f64 = alphas_cumprod_from_config(self.config)
-        self.alphas_cumprod = torch.from_numpy(self.alphas_cumprod_f64)
+        ab = self.alphas_cumprod_f64
+        self.alphas_cumprod = torch.from_numpy(ab)
+        self.alphas = torch.from_numpy(ab / np.append(1.0, ab[:-1]))  # α_t = 1 − β_t = ᾱ_t/ᾱ_{t−1}
+        self.betas = 1.0 - self.alphas
         self.init_noise_sigma = 1.0
         self.num_inference_steps = None
-        self.timesteps = torch.from_numpy(np.arange(self.config.num_train_timesteps, dtype=np.float64)[::-1].copy())
+        self.timesteps = torch.arange(self.config.num_train_timesteps - 1, -1, -1, dtype=torch.int64)
         self._coeffs = None
         self._step_index = None
+        self._begin_index = None
 
     def __len__(self) -> int:
         return self.config.num_train_timesteps
 
     @property
     def step_index(self) -> int | None:
+        """Index of the next step in ``timesteps`` (None before the first step)."""
         return self._step_index
+
+    @property
+    def begin_index(self) -> int | None:
+        """Index of the first step, set by a pipeline with :meth:`set_begin_index` (img2img)."""
+        return self._begin_index
+
+    def set_begin_index(self, begin_index: int = 0) -> None:
+        """Start at ``timesteps[begin_index]`` (called by pipelines after ``set_timesteps``)."""
+        self._begin_index = begin_index
 
     def scale_model_input(self, sample: torch.Tensor, timestep=None) -> torch.Tensor:
         """VP models take x_t as is."""
         return sample
 
     def set_timesteps(self, num_inference_steps: int | None = None, device=None, timesteps=None) -> None:
-        """Build the schedule: ``num_inference_steps`` (model calls), or the custom model-call ``timesteps``
-        (strictly decreasing values in [0, T−1], continuous allowed); both given must agree in length."""
+        """Build the schedule (module docstring): ``num_inference_steps`` model calls, or the custom model-call
+        ``timesteps`` (strictly decreasing values in [0, T−1], continuous allowed); both given must agree in
+        length."""
         T = self.config.num_train_timesteps
+        ab, final_zero = self.alphas_cumprod_f64, self.config.final_sigmas_type == "zero"
         if timesteps is not None:
             ts = np.asarray(timesteps.detach().cpu() if hasattr(timesteps, "detach") else timesteps, dtype=np.float64)
             if ts.ndim != 1 or ts.size < 1:
@@ -114,34 +181,31 @@ class ERSDEScheduler(SchedulerMixin, ConfigMixin):
                 )
             if np.any(np.diff(ts) >= 0) or ts[0] > T - 1 or ts[-1] < 0:
                 raise ValueError(f"custom timesteps must be strictly decreasing within [0, {T - 1}]")
-            if self.config.final_zero:  # the last step goes to σ = 0 (timestep −1, no model call)
-                a, s = vp_at_timesteps(ts, self.alphas_cumprod_f64)
-                a, s, ts = np.append(a, 1.0), np.append(s, 0.0), np.append(ts, -1.0)
-            else:  # the last step goes to t = 0
-                if ts[-1] <= 0:
-                    raise ValueError(
-                        "with final_zero=False the custom timesteps must end above 0 (the last step goes to t = 0)"
-                    )
-                ts = np.append(ts, 0.0)
-                a, s = vp_at_timesteps(ts, self.alphas_cumprod_f64)
-        else:
-            if num_inference_steps is None:
-                raise ValueError("give num_inference_steps or timesteps")
-            n = int(num_inference_steps)
-            if n != num_inference_steps or not 1 <= n <= T:
+            if not final_zero and ts[-1] <= 0:
                 raise ValueError(
-                    f"num_inference_steps must be an integer in [1, {T}] (num_train_timesteps), "
-                    f"got {num_inference_steps!r}"
+                    "with final_sigmas_type='sigma_min' the custom timesteps must end above 0 (the last step goes "
+                    "to t = 0)"
                 )
-            a, s, ts = (
-                v.numpy()
-                for v in get_vp_schedule(
-                    n,
-                    spacing=self.config.spacing,
-                    alphas_cumprod=self.alphas_cumprod_f64,
-                    final_zero=self.config.final_zero,
-                )
+            ts = np.append(ts, -1.0 if final_zero else 0.0)
+            a, s = vp_at_timesteps(np.maximum(ts, 0.0), ab)
+            if final_zero:
+                a[-1], s[-1] = 1.0, 0.0
+        elif num_inference_steps is None:
+            raise ValueError("give num_inference_steps or timesteps")
+        elif self.config.continuous_timesteps is not None:
+            n = num_inference_steps
+            if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+                raise ValueError(f"num_inference_steps must be an integer >= 1, got {n!r}")
+            kw = dict(spacing=self.config.continuous_timesteps, alphas_cumprod=ab, final_zero=final_zero)
+            a, s, ts = (v.numpy() for v in get_vp_schedule(int(n), **kw))
+        else:
+            kw = dict(
+                spacing=self.config.timestep_spacing,
+                steps_offset=self.config.steps_offset,
+                karras=self.config.use_karras_sigmas,
+                final_zero=final_zero,
             )
+            a, s, ts = (v.numpy() for v in get_vp_discrete_schedule(num_inference_steps, ab, **kw))
         self._alphas, self._sigmas, coeffs = vp_coefficients(a, s, self._nsf, self.config.quadrature)
         self._sig_t = torch.from_numpy(self._sigmas)
         self._coeffs = coeffs
@@ -151,15 +215,24 @@ class ERSDEScheduler(SchedulerMixin, ConfigMixin):
         self._history = []  # [D_{i−1}, D_{i−2}] of the steps taken since set_timesteps
         self.num_inference_steps = len(self._lam) - 1
         self._t_host = ts[: self.num_inference_steps]
-        self.timesteps = torch.from_numpy(self._t_host.copy()).to(device)
+        integer = bool(np.all(self._t_host == np.rint(self._t_host)))
+        t_dev = torch.from_numpy(self._t_host.astype(np.int64) if integer else self._t_host.copy())
+        self.timesteps = t_dev.to(device)
         self._step_index = None
+        self._begin_index = None
 
-    def _init_step_index(self, timestep) -> None:
-        t = float(timestep)  # one host read, on the first step only
-        hits = np.flatnonzero(np.abs(self._t_host - t) <= 1e-4 * max(1.0, abs(t)))
+    def index_for_timestep(self, timestep, schedule_timesteps=None) -> int:
+        """Index of ``timestep`` in ``timesteps`` (the second one if it occurs twice, as diffusers does, so
+        that a start in the middle of a schedule does not skip a step); ValueError if it is not there."""
+        sched = self._t_host if schedule_timesteps is None else np.asarray(schedule_timesteps.cpu(), np.float64)
+        t = float(timestep)  # one host read
+        hits = np.flatnonzero(np.abs(sched - t) <= 1e-6 * max(1.0, abs(t)))  # float32 copies match
         if hits.size == 0:
             raise ValueError(f"timestep {t} is not in the scheduler's timesteps; step with scheduler.timesteps")
-        self._step_index = int(hits[0])
+        return int(hits[1] if hits.size > 1 else hits[0])
+
+    def _init_step_index(self, timestep) -> None:
+        self._step_index = self._begin_index if self._begin_index is not None else self.index_for_timestep(timestep)
 
     def step(
         self, model_output: torch.Tensor, timestep, sample: torch.Tensor, generator=None, return_dict: bool = True
@@ -174,10 +247,12 @@ class ERSDEScheduler(SchedulerMixin, ConfigMixin):
         i = self._step_index
         if i >= self.num_inference_steps:
             raise ValueError(f"all {self.num_inference_steps} steps have been taken; call set_timesteps again")
+        dtype = torch.float32 if sample.dtype in (torch.float16, torch.bfloat16) else sample.dtype
+        x = sample.to(dtype)
         a_i, s_i = float(self._alphas[i]), float(self._sigmas[i])
-        x0 = to_x0(model_output.to(sample.dtype), sample, a_i, s_i, PREDICTION_TYPES[self.config.prediction_type])
+        x0 = to_x0(model_output.to(dtype), x, a_i, s_i, PREDICTION_TYPES[self.config.prediction_type])
         lam, hist, cfg = self._lam, self._history, self.config
-        xbar = sample * (1.0 / a_i)
+        xbar = x * (1.0 / a_i)
         if cfg.derivatives == "corrected" and cfg.solver_order >= 3 and i == 1 and len(hist) == 1 and lam[2] > 0:
             xbar = third_order_start(xbar, x0, hist[0], self._c1[0], lam)  # eq. (26)
         if lam[i + 1] == 0:
@@ -185,20 +260,270 @@ class ERSDEScheduler(SchedulerMixin, ConfigMixin):
         else:
             k = min(cfg.solver_order, len(hist) + 1)  # lowered while the history fills
             a = fused_weights(lam, self._r, self._c1, self._c2, i, k, cfg.derivatives)  # eq. (28)
-            z = make_noise(sample, generator, None, self._sig_t)(i) if self._std[i] > 0 else None
+            z = make_noise(x, generator, None, self._sig_t)(i) if self._std[i] > 0 else None
             xbar = er_sde_step(xbar, self._r[i], x0, hist, a, self._std[i], z)  # eq. (27)
         self._history = [x0, *hist[:1]]
-        prev = xbar * float(self._alphas[i + 1])
+        prev = (xbar * float(self._alphas[i + 1])).to(sample.dtype)
         self._step_index += 1
+        x0 = x0.to(sample.dtype)
         if not return_dict:
             return (prev, x0)
         return ERSDESchedulerOutput(prev_sample=prev, pred_original_sample=x0)
 
     def add_noise(self, original_samples: torch.Tensor, noise: torch.Tensor, timesteps) -> torch.Tensor:
-        """x_t = α_t x_0 + σ_t ε at (integer or continuous) ``timesteps``, one per sample or a scalar."""
-        t = np.asarray(timesteps.detach().cpu() if hasattr(timesteps, "detach") else timesteps, dtype=np.float64)
-        a, s = vp_at_timesteps(np.atleast_1d(t), self.alphas_cumprod_f64)
+        """x_t = α_t x_0 + σ_t ε at ``timesteps`` (one per sample or a scalar). After ``set_timesteps``,
+        (α, σ) are the schedule's at the step index (begin index, as for img2img, or the current step, as
+        for inpainting) or at a schedule timestep; otherwise ᾱ at t (log ᾱ interpolated between integers)."""
+        t = np.atleast_1d(
+            np.asarray(timesteps.detach().cpu() if hasattr(timesteps, "detach") else timesteps, dtype=np.float64)
+        )
+        a, s = vp_at_timesteps(t, self.alphas_cumprod_f64)
+        if self._coeffs is not None:
+            if self._step_index is not None or self._begin_index is not None:
+                idx = [self._step_index if self._step_index is not None else self._begin_index] * t.size
+            else:
+                idx = [self._schedule_index(v) for v in t]
+            for k, j in enumerate(idx):
+                if j is not None:
+                    a[k], s[k] = self._alphas[j], self._sigmas[j]
         shape = (-1,) + (1,) * (original_samples.ndim - 1)
         a_t = torch.from_numpy(a).to(original_samples.device, original_samples.dtype).reshape(shape)
         s_t = torch.from_numpy(s).to(original_samples.device, original_samples.dtype).reshape(shape)
         return a_t * original_samples + s_t * noise
+
+    def _schedule_index(self, t: float) -> int | None:
+        try:
+            return self.index_for_timestep(t)
+        except ValueError:
+            return None
+
+
+class FlowMatchERSDEScheduler(SchedulerMixin, ConfigMixin):
+    """ER-SDE-Solver-1/2/3 for flow-matching pipelines (Stable Diffusion 3, Flux, …): a drop-in for diffusers'
+    ``FlowMatchEulerDiscreteScheduler``.
+
+    The model predicts the velocity v = ε − x_0 of x_t = (1 − σ) x_0 + σ ε; x_θ = x − σ v. The update is the one of
+    :func:`ersde_theory.sample_er_sde_vp` with ``prediction="flow"``, driven one step at a time: the per-schedule
+    coefficients of :func:`~ersde_theory.solvers.ersde.vp_step_coefficients` (the VP form of eqs. (26)–(28),
+    stepped in x itself, with the exact limit of the first step from σ = 1, α = 0), so a pipeline loop gives the
+    samples of ``sample_er_sde_vp`` for the same schedule and noise.
+
+    The schedule is ``FlowMatchEulerDiscreteScheduler``'s (:func:`ersde_theory.get_flow_schedule`): ``shift``
+    (SD3's static shift) or, with ``use_dynamic_shifting``, the ``mu`` that the pipeline passes (Flux's
+    resolution-dependent shift); ``set_timesteps(sigmas=…)`` shifts the given sigmas, as diffusers does. Without
+    dynamic shifting a ``mu`` is ignored, as diffusers does (FluxPipeline always passes one; FLUX.1-schnell's config
+    has dynamic shifting off). ``timesteps`` = 1000 σ (float32, the model's input); ``sigmas`` holds the float64
+    schedule with its final 0.
+
+    Config: ``FlowMatchEulerDiscreteScheduler``'s keys, so ``from_config(pipe.scheduler.config)`` works
+    (``invert_sigmas``, ``shift_terminal``, ``use_karras_sigmas``, ``use_exponential_sigmas``,
+    ``use_beta_sigmas`` and a linear ``time_shift_type`` are not supported and refused; ``stochastic_sampling``
+    is ignored: the NSF sets the noise), plus ``solver_order`` 1–3, ``nsf`` (ode, sde, er_sde_1…5 or a sympy
+    expression in sigma; admissible up to λ = σ/α = ∞ for the start at σ = 1), ``quadrature`` (exact, official,
+    comfyui) and ``derivatives`` (published, corrected), as in :class:`ERSDEScheduler`.
+
+    Noise: ``step(generator=…)``, else the attribute ``generator`` (None: torch's global RNG); pipelines pass no
+    generator to ``step``, so set ``scheduler.generator`` (one ``torch.Generator`` or one per sample) to make
+    the SDE noise of a pipeline call reproducible.
+    """
+
+    _compatibles = ["FlowMatchEulerDiscreteScheduler"]
+    order = 1
+
+    @register_to_config
+    def __init__(
+        self,
+        num_train_timesteps: int = 1000,
+        shift: float = 1.0,
+        use_dynamic_shifting: bool = False,
+        base_shift: float | None = 0.5,
+        max_shift: float | None = 1.15,
+        base_image_seq_len: int = 256,
+        max_image_seq_len: int = 4096,
+        invert_sigmas: bool = False,
+        shift_terminal: float | None = None,
+        use_karras_sigmas: bool = False,
+        use_exponential_sigmas: bool = False,
+        use_beta_sigmas: bool = False,
+        time_shift_type: str = "exponential",
+        stochastic_sampling: bool = False,
+        solver_order: int = 3,
+        nsf: str = "er_sde_5",
+        quadrature: str = "exact",
+        derivatives: str = "published",
+    ):
+        check_order(solver_order, derivatives)
+        if quadrature not in QUADRATURES:
+            raise ValueError(f"quadrature must be one of {QUADRATURES}, got {quadrature!r}")
+        if isinstance(shift, bool) or not isinstance(shift, numbers.Real) or not 0 < shift < math.inf:
+            raise ValueError(f"shift must be a finite number > 0, got {shift!r}")
+        if isinstance(num_train_timesteps, bool) or not isinstance(num_train_timesteps, numbers.Integral):
+            raise ValueError(f"num_train_timesteps must be a positive integer, got {num_train_timesteps!r}")
+        if num_train_timesteps < 1:
+            raise ValueError(f"num_train_timesteps must be a positive integer, got {num_train_timesteps!r}")
+        unsupported = dict(
+            invert_sigmas=invert_sigmas,
+            shift_terminal=shift_terminal,
+            use_karras_sigmas=use_karras_sigmas,
+            use_exponential_sigmas=use_exponential_sigmas,
+            use_beta_sigmas=use_beta_sigmas,
+        )
+        for key, value in unsupported.items():
+            if value:
+                raise ValueError(f"{key}={value!r} is not supported by FlowMatchERSDEScheduler (leave it off)")
+        if time_shift_type != "exponential":
+            raise ValueError(f"time_shift_type must be 'exponential' (Flux's shift), got {time_shift_type!r}")
+        self._nsf = parse_nsf(nsf)
+        self.init_noise_sigma = 1.0
+        self.generator = None
+        self.num_inference_steps = None
+        self._coeffs = None
+        self._step_index = None
+        self._begin_index = None
+        # before set_timesteps: the training grid σ = k/T, shifted (diffusers' attributes, for completeness)
+        n_train = np.arange(num_train_timesteps, 0, -1, dtype=np.float64) / num_train_timesteps
+        self.sigmas = torch.from_numpy(n_train if use_dynamic_shifting else flow_shift(n_train, shift=shift))
+        self.timesteps = (self.sigmas * num_train_timesteps).float()
+
+    def __len__(self) -> int:
+        return self.config.num_train_timesteps
+
+    @property
+    def shift(self) -> float:
+        return self.config.shift
+
+    @property
+    def step_index(self) -> int | None:
+        """The index of the next step (None before the first ``step`` after ``set_timesteps``)."""
+        return self._step_index
+
+    @property
+    def begin_index(self) -> int | None:
+        """The first step's index, set by a pipeline with :meth:`set_begin_index` (img2img starts late)."""
+        return self._begin_index
+
+    def set_begin_index(self, begin_index: int = 0) -> None:
+        """Start at step ``begin_index`` (img2img: the pipeline skips the first steps and noises the image to
+        that σ with :meth:`scale_noise`); the solver then runs on the schedule from there."""
+        n = self.num_inference_steps
+        if isinstance(begin_index, bool) or not isinstance(begin_index, numbers.Integral) or begin_index < 0:
+            raise ValueError(f"begin_index must be an integer >= 0, got {begin_index!r}")
+        if n is not None and begin_index >= n:
+            raise ValueError(f"begin_index must be below the {n} steps of the schedule, got {begin_index}")
+        self._begin_index = int(begin_index)
+
+    def scale_model_input(self, sample: torch.Tensor, timestep=None) -> torch.Tensor:
+        """Flow models take x_t as is."""
+        return sample
+
+    def set_timesteps(self, num_inference_steps: int | None = None, device=None, sigmas=None, mu: float | None = None):
+        """Build the schedule of ``num_inference_steps`` model calls ``FlowMatchEulerDiscreteScheduler`` builds
+        for this config, or shift the given ``sigmas`` (strictly decreasing in (0, 1]; Flux passes them, and
+        ``num_inference_steps``, when given too, must equal their count). ``mu``: the dynamic shift, required with
+        ``use_dynamic_shifting`` (ignored without it, as in diffusers). The coefficients are computed here, once."""
+        cfg = self.config
+        if cfg.use_dynamic_shifting:
+            if mu is None:
+                raise ValueError("mu must be given to set_timesteps when use_dynamic_shifting is True")
+            if isinstance(mu, bool) or not isinstance(mu, numbers.Real) or not math.isfinite(mu):
+                raise ValueError(f"mu must be a finite number, got {mu!r}")
+        kw = dict(shift=1.0, mu=float(mu)) if cfg.use_dynamic_shifting else dict(shift=float(cfg.shift))
+        if sigmas is not None:
+            base = np.asarray(sigmas.detach().cpu() if hasattr(sigmas, "detach") else sigmas, dtype=np.float64)
+            if base.ndim != 1 or base.size < 1:
+                raise ValueError(f"sigmas must be a non-empty 1-D sequence, got shape {base.shape}")
+            if num_inference_steps is not None and num_inference_steps != base.size:
+                raise ValueError(
+                    f"num_inference_steps={num_inference_steps} does not match the {base.size} custom sigmas given"
+                )
+            if np.any(np.diff(base) >= 0) or not (base[0] <= 1 and base[-1] > 0):
+                raise ValueError(f"custom sigmas must be strictly decreasing within (0, 1], got {base.tolist()}")
+            s = np.append(flow_shift(base, **kw), 0.0)  # diffusers shifts the given sigmas
+            a = 1.0 - s
+        else:
+            if num_inference_steps is None:
+                raise ValueError("give num_inference_steps or sigmas")
+            n = num_inference_steps
+            if isinstance(n, bool) or not isinstance(n, numbers.Integral) or not 1 <= n <= cfg.num_train_timesteps:
+                raise ValueError(f"num_inference_steps must be an integer in [1, {cfg.num_train_timesteps}], got {n!r}")
+            a, s, _ = (v.numpy() for v in get_flow_schedule(int(n), **kw, num_train_timesteps=cfg.num_train_timesteps))
+        coeffs = self._coefficients(a, s)  # may refuse the NSF: before anything is set
+        self._schedule, self._coeffs, self._begin = (a, s), coeffs, 0
+        self.num_inference_steps = s.size - 1
+        self.sigmas = torch.from_numpy(s.copy())
+        # the model's input T σ in float32, computed as diffusers does (float32 σ times T), so that a pipeline's
+        # model sees the timesteps it sees with FlowMatchEulerDiscreteScheduler
+        self.timesteps = (torch.from_numpy(s[:-1]).float() * cfg.num_train_timesteps).to(device)
+        self._t_host = self.timesteps.cpu().numpy().astype(np.float64)
+        self._history = []
+        self._step_index = None
+        self._begin_index = None
+
+    def _coefficients(self, alphas, sigmas):
+        cfg = self.config
+        return vp_step_coefficients(
+            alphas, sigmas, self._nsf, cfg.quadrature, order=cfg.solver_order, derivatives=cfg.derivatives
+        )
+
+    def _start_at(self, begin: int) -> None:
+        """Steps from ``begin`` on: a fresh start of the solver at σ_begin (img2img), its coefficients computed
+        once on the rest of the schedule."""
+        if begin != self._begin:
+            a, s = self._schedule
+            self._coeffs, self._begin = self._coefficients(a[begin:], s[begin:]), begin
+        self._step_index = begin
+
+    def _index_for_timestep(self, t: float) -> int:
+        hits = np.flatnonzero(np.abs(self._t_host - t) <= 1e-4 * max(1.0, abs(t)))
+        if hits.size == 0:
+            raise ValueError(f"timestep {t} is not in the scheduler's timesteps; step with scheduler.timesteps")
+        return int(hits[0])
+
+    def step(
+        self, model_output: torch.Tensor, timestep, sample: torch.Tensor, generator=None, return_dict: bool = True
+    ):
+        """One ER-SDE step from ``timestep`` to the next one; ``model_output`` is the velocity v̂. Returns
+        ``prev_sample`` (in the sample's dtype) and ``pred_original_sample`` x_θ = x − σ v̂. ``generator``: one
+        ``torch.Generator`` or a list with one per sample (default: the attribute ``generator``)."""
+        if self._coeffs is None:
+            raise ValueError("call set_timesteps(num_inference_steps) before step()")
+        check_model_output(model_output, sample)
+        if self._step_index is None:
+            begin = self._begin_index
+            if begin is None:  # one host read, on the first step only
+                begin = self._index_for_timestep(float(torch.as_tensor(timestep).reshape(-1)[0]))
+            self._start_at(begin)
+        if self._step_index >= self.num_inference_steps:
+            raise ValueError(f"all {self.num_inference_steps} steps have been taken; call set_timesteps again")
+        dtype = torch.promote_types(sample.dtype, torch.float32)  # half-precision latents are stepped in float32
+        x = sample.to(dtype)
+        i, c, hist = self._step_index - self._begin, self._coeffs, self._history
+        x0 = to_x0(model_output.to(dtype), x, float(c.alphas[i]), float(c.sigmas[i]), "flow")
+        if i == 1 and len(hist) == 1 and c.start_weight != 0.0:
+            x = c.start(x, x0, hist[0])  # eq. (26), no model call
+        z = None
+        if c.noise_std[i] > 0:
+            gen = generator if generator is not None else self.generator
+            z = make_noise(x, gen, None, None)(i)
+        prev = c.step(i, x, x0, hist, z)
+        self._history = [x0, *hist[:1]]
+        self._step_index += 1
+        prev = prev.to(sample.dtype)
+        if not return_dict:
+            return (prev, x0)
+        return ERSDESchedulerOutput(prev_sample=prev, pred_original_sample=x0)
+
+    def scale_noise(self, sample: torch.Tensor, timestep, noise: torch.Tensor) -> torch.Tensor:
+        """The flow forward process x_t = (1 − σ) x_0 + σ ε (img2img), at the σ of the current step, else of the
+        begin index, else of each entry of ``timestep`` (one per sample, or one) looked up in ``timesteps``."""
+        if self._coeffs is None:
+            raise ValueError("call set_timesteps before scale_noise()")
+        k = self._step_index if self._step_index is not None else self._begin_index
+        if k is not None:
+            idx = [k]
+        else:
+            idx = [self._index_for_timestep(t) for t in torch.as_tensor(timestep).reshape(-1).tolist()]
+        s = self._schedule[1]
+        shape = (-1,) + (1,) * (sample.ndim - 1)
+        sig = torch.tensor(s[idx], dtype=sample.dtype, device=sample.device).reshape(shape)
+        return (1 - sig) * sample + sig * noise.to(sample.dtype)
