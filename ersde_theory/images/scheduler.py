@@ -502,7 +502,7 @@ class FlowMatchERSDEScheduler(SchedulerMixin, ConfigMixin):
         if i == 1 and len(hist) == 1 and c.start_weight != 0.0:
             x = c.start(x, x0, hist[0])  # eq. (26), no model call
         z = None
-        if c.noise_std[i] > 0:
+        if c.draws_noise(i):  # the one noise-draw rule, as sample_er_sde_vp
             gen = generator if generator is not None else self.generator
             z = make_noise(x, gen, None, None)(i)
         prev = c.step(i, x, x0, hist, z)
