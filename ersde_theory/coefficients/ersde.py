@@ -110,7 +110,7 @@ def _gl_c1_c2(nsf: NoiseScaleFunction, t: np.ndarray, s: np.ndarray):
 
 def _riemann_c1_c2(nsf: NoiseScaleFunction, t: np.ndarray, s: np.ndarray, n: int, float32_points: bool = False):
     """The official left Riemann sums: points σ_t + k (σ_s − σ_t)/n, k = 0…n−1. ``float32_points``: ComfyUI's
-    float32 points and float32 offsets point − σ_s, eq. (K1), the sums still in float64."""
+    float32 points and float32 offsets point − σ_s, eq. (45), the sums still in float64."""
     dt = (s - t) / n
     if float32_points:
         pts32 = t.astype(np.float32)[:, None] + np.arange(n, dtype=np.float32)[None, :] * dt.astype(np.float32)[:, None]

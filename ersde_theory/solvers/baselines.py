@@ -340,7 +340,7 @@ def exp_integrator_weights(c: float, h: float, n: int = 2) -> list[float]:
 
 
 def _dpmpp_3m_sde(args, eta, s_noise, options, curvature: float) -> torch.Tensor:
-    """SDE-DPM-Solver++(3M), eq. (K2), with κ = ``curvature`` (2: exact quadratic; 1: k-diffusion)."""
+    """SDE-DPM-Solver++(3M), eq. (46), with κ = ``curvature`` (2: exact quadratic; 1: k-diffusion)."""
     _nonneg(eta=eta)
     s_noise = check_s_noise(s_noise)
 
@@ -459,7 +459,7 @@ def _sa_solver_coefficients(
     comfyui: bool,
 ):
     """Per step i: gain, noise std, predictor weights (on D_i, D_{i−1}, …) and corrector weights (on D_{i+1},
-    D_i, …; None: no corrector), all float64, once per schedule: docs/theory.md eqs. (S1)–(S3)."""
+    D_i, …; None: no corrector), all float64, once per schedule: docs/theory.md eqs. (47)–(49)."""
     n = len(sig) - 1
     comfy_end = comfyui and lower_order_final and sig[-1] == 0
     lam = [-math.log(s) if s > 0 else math.inf for s in sig]
@@ -482,12 +482,12 @@ def _sa_solver_coefficients(
         gain[i] = (sig[i + 1] / sig[i]) * math.exp(-ti * ti * h)
         std[i] = s_noise * sig[i + 1] * math.sqrt(-math.expm1(-2.0 * ti * ti * h))
         p, q = min(predictor_order, distinct), min(corrector_order, distinct + 1)
-        if lower_order_final and not comfyui:  # eq. (S3)
+        if lower_order_final and not comfyui:  # eq. (49)
             p, q = min(p, n - i), min(q, n - i + 1)
         elif comfy_end:
             p, q = min(p, n - i - 1), min(q, n - i - 1)
         w0 = -math.expm1(-c * h)
-        if simple_order_2 and p == 2:  # eq. (S2)
+        if simple_order_2 and p == 2:  # eq. (48)
             b = c * h * h / (2.0 * (lam[i] - lam[i - 1]))
             pred_w[i] = [w0 + b, -b]
         else:
@@ -511,7 +511,7 @@ def _check_sa_solver_options(tau_func, s_noise, predictor_order, corrector_order
 
 def _sa_solver_loop(run: SamplerRun, x: torch.Tensor, coefficients, use_pece: bool) -> torch.Tensor:
     """Predict x_{i+1} from x_i; once D_{i+1} is known, redo that step with the corrector weights and the same
-    z_i (eq. (S1)); with ``use_pece`` re-evaluate D at the corrected state. A step to σ = 0 returns D_i (with
+    z_i (eq. (47)); with ``use_pece`` re-evaluate D at the corrected state. A step to σ = 0 returns D_i (with
     ``use_pece`` after correcting x_i)."""
     gain, std, pred_w, corr_w = coefficients
     depth = max([len(w) for w in pred_w + corr_w if w is not None] + [1])
@@ -565,17 +565,17 @@ def sample_sa_solver(
 ) -> torch.Tensor:
     """SA-Solver as diffusers' ``SASolverScheduler`` runs it (data prediction; its defaults: predictor order 2,
     corrector order 2, its order-2 simplification, ``lower_order_final``), in VE variables: docs/theory.md
-    eqs. (S1)–(S3). A stochastic Adams predictor–corrector for the ER SDE with h̃ = τ (eq. (30)), τ_i = τ(σ_i)
+    eqs. (47)–(49). A stochastic Adams predictor–corrector for the ER SDE with h̃ = τ (eq. (30)), τ_i = τ(σ_i)
     held over step i:
 
         x_{i+1} = (σ_{i+1}/σ_i) e^{−τ_i² h_i} x_i + Σ_j b_ij D_{i−j} + s_noise σ_{i+1} √(1 − e^{−2τ_i² h_i}) z_i,
 
     b_ij the exponentially weighted integrals of the Lagrange basis through the last ``predictor_order``
-    outputs (eq. (S1)); once D_{i+1} is known the step is redone from x_i with the basis through D_{i+1} and the
+    outputs (eq. (47)); once D_{i+1} is known the step is redone from x_i with the basis through D_{i+1} and the
     last ``corrector_order`` − 1 outputs, and the same z_i (one model call per step; ``use_pece``: a second
     call at the corrected state, as ComfyUI's ``sample_sa_solver_pece``). ``simple_order_2`` replaces the
-    order-2 weights by eq. (S2) (diffusers always does this; ComfyUI's keyword of that name); with
-    ``lower_order_final`` the orders drop over the last steps as diffusers' do (eq. (S3)).
+    order-2 weights by eq. (48) (diffusers always does this; ComfyUI's keyword of that name); with
+    ``lower_order_final`` the orders drop over the last steps as diffusers' do (eq. (49)).
 
     Positional order and names are ComfyUI's ``sample_sa_solver`` (k-diffusion convention); the defaults are
     diffusers'. ``tau_func``: a function of σ, a constant, or None for :func:`sa_solver_default_tau` (diffusers'
@@ -630,11 +630,11 @@ def sample_sa_solver_paper(
     check_finite: str = "end",
 ) -> torch.Tensor:
     """SA-Solver, the paper's variant (Xue et al. 2023, eqs. 15 and 18; orders 3/4 of its unconditional
-    experiments): eq. (S1) with every weight the exact integral of the Lagrange basis, the full orders up to
+    experiments): eq. (47) with every weight the exact integral of the Lagrange basis, the full orders up to
     the last step, no order-2 simplification. It is :func:`sample_sa_solver` with ``predictor_order=3,
     corrector_order=4, simple_order_2=False, lower_order_final=False``, and differs from diffusers'
-    ``SASolverScheduler`` in exactly those four settings (diffusers: 2, 2, its order-2 weights eq. (S2), lower
-    orders over the last steps eq. (S3)). ``corrector_order=0``: predictor only.
+    ``SASolverScheduler`` in exactly those four settings (diffusers: 2, 2, its order-2 weights eq. (48), lower
+    orders over the last steps eq. (49)). ``corrector_order=0``: predictor only.
     """
     return sample_sa_solver(
         model,

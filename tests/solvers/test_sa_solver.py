@@ -1,4 +1,4 @@
-"""Solvers layer, SA-Solver (solvers/baselines.py; docs/theory.md eqs. (S1)–(S3)): the community variant
+"""Solvers layer, SA-Solver (solvers/baselines.py; docs/theory.md eqs. (47)–(49)): the community variant
 ``sample_sa_solver`` against diffusers' ``SASolverScheduler`` (the installed package, driven step by step in VP
 variables), both variants and both conventions against an independent step-by-step re-implementation with
 weights from adaptive quadrature, closed forms for denoisers linear in λ (exactness of the exact weights, the
@@ -204,7 +204,7 @@ def test_equals_diffusers_on_other_beta_schedules(monkeypatch):
 # ------------------------------------------------------------------------------ closed forms
 def _closed_form_run(sig, noise, tau, x, *, simple_term, last_simple_term):
     """x_{i+1} = (σ_{i+1}/σ_i) e^{−τ²h} x_i + (1 − e^{−ch}) D_i + T_i + σ_{i+1} √(1 − e^{−2τ²h}) z_i for the
-    denoiser D = a + bλ, T_i = b c h_i²/2 when ``simple_term`` (the order-2 weights of eq. (S2), predictor and
+    denoiser D = a + bλ, T_i = b c h_i²/2 when ``simple_term`` (the order-2 weights of eq. (48), predictor and
     corrector alike), else T_i = b (h_i − (1 − e^{−ch_i})/c) (the exact integral of the linear part)."""
     a, b = 0.4, -0.3
     s = [float(v) for v in sig]
@@ -225,8 +225,8 @@ def _closed_form_run(sig, noise, tau, x, *, simple_term, last_simple_term):
 
 @pytest.mark.parametrize("tau", [0.0, 0.6, 1.0])
 def test_order_2_simplification_adds_its_closed_form_term(tau):
-    """For D linear in λ the corrected steps of diffusers' default carry the slope weight c h²/2 (eq. (S2)), not
-    the exact h − (1 − e^{−ch})/c; with lower_order_final the last step is first order (eq. (S3))."""
+    """For D linear in λ the corrected steps of diffusers' default carry the slope weight c h²/2 (eq. (48)), not
+    the exact h − (1 − e^{−ch})/c; with lower_order_final the last step is first order (eq. (49))."""
     sig = get_sigmas_karras(7, 0.05, 20.0)[:-1]
     x = torch.randn(4, 3, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
     noise, _ = _keyed_noise(sig, x.shape)
@@ -240,7 +240,7 @@ def test_order_2_simplification_adds_its_closed_form_term(tau):
 @pytest.mark.parametrize("tau", [0.0, 0.6, 1.0])
 @pytest.mark.parametrize("p,q", [(2, 2), (3, 4), (4, 4), (2, 3)])
 def test_exact_weights_are_exact_for_a_denoiser_linear_in_lambda(tau, p, q):
-    """With the exact weights of eq. (S1) every corrected step and every predictor step of order ≥ 2 integrates
+    """With the exact weights of eq. (47) every corrected step and every predictor step of order ≥ 2 integrates
     D = a + bλ exactly (the first predictor, of order 1, is replaced by its corrector)."""
     sig = get_sigmas_karras(7, 0.05, 20.0)[:-1]
     x = torch.randn(4, 3, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
@@ -289,7 +289,7 @@ def _ode_errors(sampler, ns, **kw):
 
 
 def test_measured_ode_orders():
-    """diffusers' defaults are second order (the last step is first order, eq. (S3)); the paper's (3, 4) is
+    """diffusers' defaults are second order (the last step is first order, eq. (49)); the paper's (3, 4) is
     at least third order (measured ≈ 3.9 between 32 and 128 steps)."""
     e = _ode_errors(sample_sa_solver, (32, 128))
     assert 1.7 <= math.log(e[0] / e[1]) / math.log(4) <= 2.6
