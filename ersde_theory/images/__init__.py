@@ -3,7 +3,9 @@
 * :mod:`.unet` — a small UNet with EDM preconditioning (``model(x, sigma)`` is a VE denoiser), trained on
   scikit-learn's bundled 8×8 digits (:mod:`.digits`, :mod:`.train`); weights ship in ``ersde_theory/data``.
 * :mod:`.adapters` — diffusers ``UNet2DModel`` VP models through ``sample_er_sde_vp``; EDM network pickles.
-* :mod:`.scheduler` — ``ERSDEScheduler`` for diffusers pipelines (needs the ``diffusers`` extra).
+* :mod:`.scheduler` — ``ERSDEScheduler`` for diffusers pipelines (needs the ``diffusers`` extra);
+  ``FlowMatchERSDEScheduler`` for flow-matching pipelines (SD3, Flux); :mod:`.flow_pipelines` — tiny SD3/Flux
+  pipelines built offline and their timing (also needs ``transformers``).
 * :mod:`.sampling`, :mod:`.sample_cli` (the ``sample`` command of ``ersde_theory.cli``) — per-seed sampling to
   PNGs, resumable, under torchrun.
 * :mod:`.fid` — FD_digits (feature-space Fréchet distance; NOT Inception-FID) and Inception-FID with
@@ -20,6 +22,10 @@ def __getattr__(name):
         from .scheduler import ERSDEScheduler
 
         return ERSDEScheduler
+    if name == "FlowMatchERSDEScheduler":  # imports diffusers: only on demand
+        from .scheduler import FlowMatchERSDEScheduler
+
+        return FlowMatchERSDEScheduler
     raise AttributeError(name)
 
 
@@ -31,4 +37,5 @@ __all__ = [
     "parse_seeds",
     "sample_images",
     "ERSDEScheduler",
+    "FlowMatchERSDEScheduler",
 ]

@@ -37,13 +37,22 @@ install it.
 
 from __future__ import annotations
 
+import math
+import numbers
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from ..coefficients.ersde import QUADRATURES
-from ..coefficients.schedules import DISCRETE_SPACINGS, get_vp_discrete_schedule, get_vp_schedule, vp_at_timesteps
+from ..coefficients.schedules import (
+    DISCRETE_SPACINGS,
+    flow_shift,  # FlowMatchERSDEScheduler
+    get_flow_schedule,  # FlowMatchERSDEScheduler
+    get_vp_discrete_schedule,
+    get_vp_schedule,
+    vp_at_timesteps,
+)
 from ..solvers._common import check_model_output, make_noise
 from ..solvers.ersde import check_order, to_x0, vp_step_coefficients
 from .adapters import PREDICTION_TYPES, alphas_cumprod_from_config, require_diffusers
@@ -256,7 +265,7 @@ class ERSDEScheduler(SchedulerMixin, ConfigMixin):
         )  # eq. (21)
         if j == 1 and c.start_weight != 0.0:
             x = c.start(x, x0, hist[0])  # eq. (26)
-        z = make_noise(x, generator, None, self._sig_t)(i) if c.noise_std[j] > 0 else None
+        z = make_noise(x, generator, None, self._sig_t)(i) if c.draws_noise(j) else None  # as sample_er_sde_vp
         prev = c.step(j, x, x0, hist, z).to(sample.dtype)  # eq. (36); the last step to σ = 0 returns x_θ
         self._history = [x0, *hist[:1]]
         self._step_index += 1
@@ -291,3 +300,234 @@ class ERSDEScheduler(SchedulerMixin, ConfigMixin):
             return self.index_for_timestep(t)
         except ValueError:
             return None
+
+
+class FlowMatchERSDEScheduler(SchedulerMixin, ConfigMixin):
+    """ER-SDE-Solver-1/2/3 for flow-matching pipelines (Stable Diffusion 3, Flux, …): a drop-in for diffusers'
+    ``FlowMatchEulerDiscreteScheduler``.
+
+    The model predicts the velocity v = ε − x_0 of x_t = (1 − σ) x_0 + σ ε; x_θ = x − σ v. The update is the one of
+    :func:`ersde_theory.sample_er_sde_vp` with ``prediction="flow"``, driven one step at a time: the per-schedule
+    coefficients of :func:`~ersde_theory.solvers.ersde.vp_step_coefficients` (the VP form of eqs. (26)–(28),
+    stepped in x itself, with the exact limit of the first step from σ = 1, α = 0), so a pipeline loop gives the
+    samples of ``sample_er_sde_vp`` for the same schedule and noise.
+
+    The schedule is ``FlowMatchEulerDiscreteScheduler``'s (:func:`ersde_theory.get_flow_schedule`): ``shift``
+    (SD3's static shift) or, with ``use_dynamic_shifting``, the ``mu`` that the pipeline passes (Flux's
+    resolution-dependent shift); ``set_timesteps(sigmas=…)`` shifts the given sigmas, as diffusers does. Without
+    dynamic shifting a ``mu`` is ignored, as diffusers does (FluxPipeline always passes one; FLUX.1-schnell's config
+    has dynamic shifting off). ``timesteps`` = 1000 σ (float32, the model's input); ``sigmas`` holds the float64
+    schedule with its final 0.
+
+    Config: ``FlowMatchEulerDiscreteScheduler``'s keys, so ``from_config(pipe.scheduler.config)`` works
+    (``invert_sigmas``, ``shift_terminal``, ``use_karras_sigmas``, ``use_exponential_sigmas``,
+    ``use_beta_sigmas`` and a linear ``time_shift_type`` are not supported and refused; ``stochastic_sampling``
+    is ignored: the NSF sets the noise), plus ``solver_order`` 1–3, ``nsf`` (ode, sde, er_sde_1…5 or a sympy
+    expression in sigma; admissible up to λ = σ/α = ∞ for the start at σ = 1), ``quadrature`` (exact, official,
+    comfyui) and ``derivatives`` (published, corrected), as in :class:`ERSDEScheduler`.
+
+    Noise: ``step(generator=…)``, else the attribute ``generator`` (None: torch's global RNG); pipelines pass no
+    generator to ``step``, so set ``scheduler.generator`` (one ``torch.Generator`` or one per sample) to make
+    the SDE noise of a pipeline call reproducible.
+    """
+
+    _compatibles = ["FlowMatchEulerDiscreteScheduler"]
+    order = 1
+
+    @register_to_config
+    def __init__(
+        self,
+        num_train_timesteps: int = 1000,
+        shift: float = 1.0,
+        use_dynamic_shifting: bool = False,
+        base_shift: float | None = 0.5,
+        max_shift: float | None = 1.15,
+        base_image_seq_len: int = 256,
+        max_image_seq_len: int = 4096,
+        invert_sigmas: bool = False,
+        shift_terminal: float | None = None,
+        use_karras_sigmas: bool = False,
+        use_exponential_sigmas: bool = False,
+        use_beta_sigmas: bool = False,
+        time_shift_type: str = "exponential",
+        stochastic_sampling: bool = False,
+        solver_order: int = 3,
+        nsf: str = "er_sde_5",
+        quadrature: str = "exact",
+        derivatives: str = "published",
+    ):
+        check_order(solver_order, derivatives)
+        if quadrature not in QUADRATURES:
+            raise ValueError(f"quadrature must be one of {QUADRATURES}, got {quadrature!r}")
+        if isinstance(shift, bool) or not isinstance(shift, numbers.Real) or not 0 < shift < math.inf:
+            raise ValueError(f"shift must be a finite number > 0, got {shift!r}")
+        if isinstance(num_train_timesteps, bool) or not isinstance(num_train_timesteps, numbers.Integral):
+            raise ValueError(f"num_train_timesteps must be a positive integer, got {num_train_timesteps!r}")
+        if num_train_timesteps < 1:
+            raise ValueError(f"num_train_timesteps must be a positive integer, got {num_train_timesteps!r}")
+        unsupported = dict(
+            invert_sigmas=invert_sigmas,
+            shift_terminal=shift_terminal,
+            use_karras_sigmas=use_karras_sigmas,
+            use_exponential_sigmas=use_exponential_sigmas,
+            use_beta_sigmas=use_beta_sigmas,
+        )
+        for key, value in unsupported.items():
+            if value:
+                raise ValueError(f"{key}={value!r} is not supported by FlowMatchERSDEScheduler (leave it off)")
+        if time_shift_type != "exponential":
+            raise ValueError(f"time_shift_type must be 'exponential' (Flux's shift), got {time_shift_type!r}")
+        self._nsf = parse_nsf(nsf)
+        self.init_noise_sigma = 1.0
+        self.generator = None
+        self.num_inference_steps = None
+        self._coeffs = None
+        self._step_index = None
+        self._begin_index = None
+        # before set_timesteps: the training grid σ = k/T, shifted (diffusers' attributes, for completeness)
+        n_train = np.arange(num_train_timesteps, 0, -1, dtype=np.float64) / num_train_timesteps
+        self.sigmas = torch.from_numpy(n_train if use_dynamic_shifting else flow_shift(n_train, shift=shift))
+        self.timesteps = (self.sigmas * num_train_timesteps).float()
+
+    def __len__(self) -> int:
+        return self.config.num_train_timesteps
+
+    @property
+    def shift(self) -> float:
+        return self.config.shift
+
+    @property
+    def step_index(self) -> int | None:
+        """The index of the next step (None before the first ``step`` after ``set_timesteps``)."""
+        return self._step_index
+
+    @property
+    def begin_index(self) -> int | None:
+        """The first step's index, set by a pipeline with :meth:`set_begin_index` (img2img starts late)."""
+        return self._begin_index
+
+    def set_begin_index(self, begin_index: int = 0) -> None:
+        """Start at step ``begin_index`` (img2img: the pipeline skips the first steps and noises the image to
+        that σ with :meth:`scale_noise`); the solver then runs on the schedule from there."""
+        n = self.num_inference_steps
+        if isinstance(begin_index, bool) or not isinstance(begin_index, numbers.Integral) or begin_index < 0:
+            raise ValueError(f"begin_index must be an integer >= 0, got {begin_index!r}")
+        if n is not None and begin_index >= n:
+            raise ValueError(f"begin_index must be below the {n} steps of the schedule, got {begin_index}")
+        self._begin_index = int(begin_index)
+
+    def scale_model_input(self, sample: torch.Tensor, timestep=None) -> torch.Tensor:
+        """Flow models take x_t as is."""
+        return sample
+
+    def set_timesteps(self, num_inference_steps: int | None = None, device=None, sigmas=None, mu: float | None = None):
+        """Build the schedule of ``num_inference_steps`` model calls ``FlowMatchEulerDiscreteScheduler`` builds
+        for this config, or shift the given ``sigmas`` (strictly decreasing in (0, 1]; Flux passes them, and
+        ``num_inference_steps``, when given too, must equal their count). ``mu``: the dynamic shift, required with
+        ``use_dynamic_shifting`` (ignored without it, as in diffusers). The coefficients are computed here, once."""
+        cfg = self.config
+        if cfg.use_dynamic_shifting:
+            if mu is None:
+                raise ValueError("mu must be given to set_timesteps when use_dynamic_shifting is True")
+            if isinstance(mu, bool) or not isinstance(mu, numbers.Real) or not math.isfinite(mu):
+                raise ValueError(f"mu must be a finite number, got {mu!r}")
+        kw = dict(shift=1.0, mu=float(mu)) if cfg.use_dynamic_shifting else dict(shift=float(cfg.shift))
+        if sigmas is not None:
+            base = np.asarray(sigmas.detach().cpu() if hasattr(sigmas, "detach") else sigmas, dtype=np.float64)
+            if base.ndim != 1 or base.size < 1:
+                raise ValueError(f"sigmas must be a non-empty 1-D sequence, got shape {base.shape}")
+            if num_inference_steps is not None and num_inference_steps != base.size:
+                raise ValueError(
+                    f"num_inference_steps={num_inference_steps} does not match the {base.size} custom sigmas given"
+                )
+            if np.any(np.diff(base) >= 0) or not (base[0] <= 1 and base[-1] > 0):
+                raise ValueError(f"custom sigmas must be strictly decreasing within (0, 1], got {base.tolist()}")
+            s = np.append(flow_shift(base, **kw), 0.0)  # diffusers shifts the given sigmas
+            a = 1.0 - s
+        else:
+            if num_inference_steps is None:
+                raise ValueError("give num_inference_steps or sigmas")
+            n = num_inference_steps
+            if isinstance(n, bool) or not isinstance(n, numbers.Integral) or not 1 <= n <= cfg.num_train_timesteps:
+                raise ValueError(f"num_inference_steps must be an integer in [1, {cfg.num_train_timesteps}], got {n!r}")
+            a, s, _ = (v.numpy() for v in get_flow_schedule(int(n), **kw, num_train_timesteps=cfg.num_train_timesteps))
+        coeffs = self._coefficients(a, s)  # may refuse the NSF: before anything is set
+        self._schedule, self._coeffs, self._begin = (a, s), coeffs, 0
+        self.num_inference_steps = s.size - 1
+        self.sigmas = torch.from_numpy(s.copy())
+        # the model's input T σ in float32, computed as diffusers does (float32 σ times T), so that a pipeline's
+        # model sees the timesteps it sees with FlowMatchEulerDiscreteScheduler
+        self.timesteps = (torch.from_numpy(s[:-1]).float() * cfg.num_train_timesteps).to(device)
+        self._t_host = self.timesteps.cpu().numpy().astype(np.float64)
+        self._history = []
+        self._step_index = None
+        self._begin_index = None
+
+    def _coefficients(self, alphas, sigmas):
+        cfg = self.config
+        return vp_step_coefficients(
+            alphas, sigmas, self._nsf, cfg.quadrature, order=cfg.solver_order, derivatives=cfg.derivatives
+        )
+
+    def _start_at(self, begin: int) -> None:
+        """Steps from ``begin`` on: a fresh start of the solver at σ_begin (img2img), its coefficients computed
+        once on the rest of the schedule."""
+        if begin != self._begin:
+            a, s = self._schedule
+            self._coeffs, self._begin = self._coefficients(a[begin:], s[begin:]), begin
+        self._step_index = begin
+
+    def _index_for_timestep(self, t: float) -> int:
+        hits = np.flatnonzero(np.abs(self._t_host - t) <= 1e-4 * max(1.0, abs(t)))
+        if hits.size == 0:
+            raise ValueError(f"timestep {t} is not in the scheduler's timesteps; step with scheduler.timesteps")
+        return int(hits[0])
+
+    def step(
+        self, model_output: torch.Tensor, timestep, sample: torch.Tensor, generator=None, return_dict: bool = True
+    ):
+        """One ER-SDE step from ``timestep`` to the next one; ``model_output`` is the velocity v̂. Returns
+        ``prev_sample`` (in the sample's dtype) and ``pred_original_sample`` x_θ = x − σ v̂. ``generator``: one
+        ``torch.Generator`` or a list with one per sample (default: the attribute ``generator``)."""
+        if self._coeffs is None:
+            raise ValueError("call set_timesteps(num_inference_steps) before step()")
+        check_model_output(model_output, sample)
+        if self._step_index is None:
+            begin = self._begin_index
+            if begin is None:  # one host read, on the first step only
+                begin = self._index_for_timestep(float(torch.as_tensor(timestep).reshape(-1)[0]))
+            self._start_at(begin)
+        if self._step_index >= self.num_inference_steps:
+            raise ValueError(f"all {self.num_inference_steps} steps have been taken; call set_timesteps again")
+        dtype = torch.promote_types(sample.dtype, torch.float32)  # half-precision latents are stepped in float32
+        x = sample.to(dtype)
+        i, c, hist = self._step_index - self._begin, self._coeffs, self._history
+        x0 = to_x0(model_output.to(dtype), x, float(c.alphas[i]), float(c.sigmas[i]), "flow")
+        if i == 1 and len(hist) == 1 and c.start_weight != 0.0:
+            x = c.start(x, x0, hist[0])  # eq. (26), no model call
+        z = None
+        if c.draws_noise(i):  # the one noise-draw rule, as sample_er_sde_vp
+            gen = generator if generator is not None else self.generator
+            z = make_noise(x, gen, None, None)(i)
+        prev = c.step(i, x, x0, hist, z)
+        self._history = [x0, *hist[:1]]
+        self._step_index += 1
+        prev = prev.to(sample.dtype)
+        if not return_dict:
+            return (prev, x0)
+        return ERSDESchedulerOutput(prev_sample=prev, pred_original_sample=x0)
+
+    def scale_noise(self, sample: torch.Tensor, timestep, noise: torch.Tensor) -> torch.Tensor:
+        """The flow forward process x_t = (1 − σ) x_0 + σ ε (img2img), at the σ of the current step, else of the
+        begin index, else of each entry of ``timestep`` (one per sample, or one) looked up in ``timesteps``."""
+        if self._coeffs is None:
+            raise ValueError("call set_timesteps before scale_noise()")
+        k = self._step_index if self._step_index is not None else self._begin_index
+        if k is not None:
+            idx = [k]
+        else:
+            idx = [self._index_for_timestep(t) for t in torch.as_tensor(timestep).reshape(-1).tolist()]
+        s = self._schedule[1]
+        shape = (-1,) + (1,) * (sample.ndim - 1)
+        sig = torch.tensor(s[idx], dtype=sample.dtype, device=sample.device).reshape(shape)
+        return (1 - sig) * sample + sig * noise.to(sample.dtype)

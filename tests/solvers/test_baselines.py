@@ -21,6 +21,7 @@ ALL = [
     B.sample_dpmpp_2m,
     B.sample_dpmpp_2m_sde,
     B.sample_dpmpp_3m_sde,
+    B.sample_dpmpp_3m_sde_exact,
     B.sample_sa_solver,
 ]
 
@@ -53,13 +54,13 @@ def test_er_sde_1_sde_is_ancestral_and_sa_solver_order_1(setup):
     gm, sig, x = setup
     ref = sample_er_sde(gm, x, sig, order=1, nsf="sde", noise_sampler=FixedNoise(x.shape, seed=1), disable=True)
     anc = B.sample_euler_ancestral(gm, x, sig, noise_sampler=FixedNoise(x.shape, seed=1), disable=True)
-    sa = B.sample_sa_solver(
+    sa = B.sample_sa_solver_paper(
         gm,
         x,
         sig,
         predictor_order=1,
         corrector_order=0,
-        tau=1.0,
+        tau_func=1.0,
         noise_sampler=FixedNoise(x.shape, seed=1),
         disable=True,
     )
@@ -85,18 +86,18 @@ def test_ancestral_with_eta_0_is_ddim(setup):
 
 
 @pytest.mark.parametrize("eta", [0.0, 0.5, 1.0])
-def test_dpmpp_3m_sde_equals_sa_predictor_3_with_tau_sqrt_eta(setup, eta):
+def test_dpmpp_3m_sde_exact_equals_sa_predictor_3_with_tau_sqrt_eta(setup, eta):
     """Two independent derivations of one scheme: Taylor form with closed-form φ-weights (3M) and the
     Lagrange basis integrated by Gauss–Legendre (SA-Solver predictor, no corrector)."""
     gm, sig, x = setup
-    a = B.sample_dpmpp_3m_sde(gm, x, sig, eta=eta, noise_sampler=FixedNoise(x.shape, seed=1), disable=True)
-    b = B.sample_sa_solver(
+    a = B.sample_dpmpp_3m_sde_exact(gm, x, sig, eta=eta, noise_sampler=FixedNoise(x.shape, seed=1), disable=True)
+    b = B.sample_sa_solver_paper(
         gm,
         x,
         sig,
         predictor_order=3,
         corrector_order=0,
-        tau=math.sqrt(eta),
+        tau_func=math.sqrt(eta),
         noise_sampler=FixedNoise(x.shape, seed=1),
         disable=True,
     )
@@ -154,7 +155,7 @@ def test_heun_with_churn_against_edm_algorithm_2(setup):
         sh = s[i] + gamma * s[i]
         if gamma > 0:
             y = y + (sh**2 - s[i] ** 2) ** 0.5 * snoise * noise.z[k]
-            k += 1
+        k += 1  # a noise draw on every step while s_churn > 0, gamma = 0 included (k-diffusion)
         d = (y - _den(gm, y, sh)) / sh
         y_n = y + (s[i + 1] - sh) * d
         if s[i + 1] > 0:
@@ -233,8 +234,8 @@ def test_sa_solver_tau_0_is_its_ode_form(setup):
     corrector (1 − e^{−h}) D_i + (h − 1 + e^{−h}) (D_{i+1} − D_i)/h, both from x_i."""
     gm, sig, x = setup
     noise = FixedNoise(x.shape, seed=1)
-    out = B.sample_sa_solver(
-        gm, x, sig, predictor_order=2, corrector_order=2, tau=0.0, noise_sampler=noise, disable=True
+    out = B.sample_sa_solver_paper(
+        gm, x, sig, predictor_order=2, corrector_order=2, tau_func=0.0, noise_sampler=noise, disable=True
     )
     assert noise.calls == 0
     s = sig.tolist()
@@ -288,6 +289,7 @@ def _output_variance(sampler, sig, s0, **kw):
         ("dpmpp_2m", 2),
         ("dpmpp_2m_sde", 2),
         ("dpmpp_3m_sde", 2),
+        ("dpmpp_3m_sde_exact", 2),
         ("sa_solver", 2),
         ("er_sde_1", 1),
         ("er_sde_3", 2),
@@ -343,9 +345,9 @@ def test_bad_parameters():
     with pytest.raises(ValueError, match="eta"):
         B.sample_dpmpp_2m_sde(model, x, sig, eta=float("nan"))
     with pytest.raises(ValueError, match="predictor_order"):
-        B.sample_sa_solver(model, x, sig, predictor_order=5)
+        B.sample_sa_solver_paper(model, x, sig, predictor_order=5)
     with pytest.raises(ValueError, match="tau"):
-        B.sample_sa_solver(model, x, sig, tau=-0.5)
+        B.sample_sa_solver_paper(model, x, sig, tau_func=-0.5)
 
 
 @pytest.mark.cuda
