@@ -61,3 +61,17 @@ def tiny_unet2d(out_channels=1, seed=0, dtype=torch.float64):
 def fit_slope(xs, ys):
     """Least-squares slope of log ys against log xs."""
     return float(np.polyfit(np.log(xs), np.log(ys), 1)[0])
+
+
+class TinyEDMNet(torch.nn.Module):
+    """A stand-in for an EDM network pickle (``EDMPrecond``'s attributes and call): class-conditional, 1×8×8.
+    Its denoiser shrinks x towards the class's constant image, x0 = (x + σ² m)/(1 + σ²) with m = class index / 4
+    (the posterior mean for data N(m, 1) per pixel)."""
+
+    sigma_min, sigma_max, img_resolution, img_channels, label_dim = 0.002, 80.0, 8, 1, 4
+
+    def forward(self, x, sigma, class_labels=None):
+        x32 = x.to(torch.float32)  # EDM networks compute in float32
+        s2 = sigma.to(torch.float32).reshape(-1, 1, 1, 1) ** 2
+        m = 0.0 if class_labels is None else (class_labels.float() @ torch.arange(4.0)).reshape(-1, 1, 1, 1) / 4
+        return (x32 + s2 * m) / (1 + s2)
