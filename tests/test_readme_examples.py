@@ -145,3 +145,10 @@ def test_diffusers_flow_example(tmp_path, monkeypatch):
     first = ns["image"]
     again = run(block("FlowMatchERSDEScheduler.from_config"), tmp_path, monkeypatch)["image"]
     assert first.tobytes() == again.tobytes()  # the seeds fix the image (scheduler.generator included)
+
+
+def test_api_block(tmp_path, monkeypatch):
+    api = (ROOT / "README.md").read_text().split("## The API in a dozen lines", 1)[1]
+    ns = run(re.findall(r"```python\n(.*?)```", api, re.S)[0], tmp_path, monkeypatch)
+    assert ns["x0"].shape == (8, 2) and torch.isfinite(ns["x0"]).all()
+    assert float(ns["s"][0]) == 1.0 and float(ns["a"][0]) == 0.0 and float(ns["t"][0]) == 1000.0
