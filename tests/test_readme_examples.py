@@ -29,7 +29,7 @@ def run(code: str, tmp_path, monkeypatch) -> dict:
 
 def test_every_block_is_tested():
     markers = ["from ersde_theory import sample_dpmpp_3m_sde", "def er_sde_flow", "load_edm_network"]
-    markers += ["ERSDEScheduler.from_config", "FlowMatchERSDEScheduler.from_config"]
+    markers += ["= ERSDEScheduler.from_config", "FlowMatchERSDEScheduler.from_config"]
     assert len(BLOCKS) == len(markers) and all(sum(m in b for b in BLOCKS) == 1 for m in markers)
 
 
@@ -49,8 +49,9 @@ def test_comfyui_example(tmp_path, monkeypatch):
     v = flow_velocity(gm)
     x = torch.randn(16, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
     a = ns["er_sde_flow"](lambda x, s: x - s[:, None] * v(x, s), x, sig, None, None, True, 0.0)
-    b = et.sample_er_sde_vp(v, x, 1 - sig, sig, prediction="flow", timesteps=sig, quadrature="comfyui", s_noise=0.0,
-                            disable=True)
+    b = et.sample_er_sde_vp(
+        v, x, 1 - sig, sig, prediction="flow", timesteps=sig, quadrature="comfyui", s_noise=0.0, disable=True
+    )
     assert sig[0] == 1 and torch.isfinite(a).all()
     torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
 
@@ -65,3 +66,82 @@ def test_edm_example(tmp_path, monkeypatch):
     # the stand-in's data are N(class/4, 1) per pixel, so the class means show through the ER SDE samples
     means = images.mean(dim=(1, 2, 3))
     assert torch.all(means[1:] > means[:-1] - 0.6) and float(means[3] - means[0]) > 0
+
+
+class PromptFree:
+    """A tiny pipeline standing in for a downloaded one: attributes go to the pipeline, and a call's prompt is
+    replaced by the tiny pipeline's prompt embeddings (it has no text encoder)."""
+
+    def __init__(self, pipe, embeds):
+        object.__setattr__(self, "_pipe", pipe)
+        object.__setattr__(self, "_embeds", embeds)
+
+    def __getattr__(self, name):
+        return getattr(self._pipe, name)
+
+    def __setattr__(self, name, value):
+        setattr(self._pipe, name, value)
+
+    def to(self, *args, **kwargs):
+        self._pipe.to(*args, **kwargs)
+        return self
+
+    def __call__(self, prompt, **kwargs):
+        assert isinstance(prompt, str)
+        return self._pipe(**{**kwargs, **self._embeds})
+
+
+def _fake_from_pretrained(monkeypatch, cls, make):
+    calls = []
+
+    def from_pretrained(*args, **kwargs):
+        calls.append(kwargs.get("torch_dtype"))
+        return make()
+
+    monkeypatch.setattr(cls, "from_pretrained", from_pretrained)
+    return calls
+
+
+def test_diffusers_vp_example(tmp_path, monkeypatch):
+    diffusers = pytest.importorskip("diffusers")
+    pytest.importorskip("transformers")
+    from ersde_theory.images.pipelines import build_pipeline
+    from ersde_theory.images.scheduler import ERSDEScheduler
+
+    def make():  # SDXL's released scheduler config: Euler on the scaled-linear betas, leading spacing, offset 1
+        base = diffusers.EulerDiscreteScheduler(
+            beta_schedule="scaled_linear",
+            beta_start=0.00085,
+            beta_end=0.012,
+            steps_offset=1,
+            timestep_spacing="leading",
+        )
+        pipe, kw = build_pipeline("sdxl", base)
+        return PromptFree(pipe, {k: v for k, v in kw.items() if "embeds" in k})
+
+    calls = _fake_from_pretrained(monkeypatch, diffusers.StableDiffusionXLPipeline, make)
+    ns = run(block("= ERSDEScheduler.from_config"), tmp_path, monkeypatch)
+    sched = ns["pipe"].scheduler
+    assert calls == [torch.float32] and isinstance(sched, ERSDEScheduler) and sched.step_index == 20
+    assert sched.config.beta_schedule == "scaled_linear" and sched.timesteps[0] > sched.timesteps[-1] > 0
+    assert ns["image"].size == (32, 32)  # a PIL image from the tiny VAE
+
+
+def test_diffusers_flow_example(tmp_path, monkeypatch):
+    diffusers = pytest.importorskip("diffusers")
+    pytest.importorskip("transformers")
+    from ersde_theory.images.flow_pipelines import RELEASED_SCHEDULER_CONFIGS, tiny_flow_pipeline, tiny_prompt_kwargs
+    from ersde_theory.images.scheduler import FlowMatchERSDEScheduler
+
+    def make():
+        base = diffusers.FlowMatchEulerDiscreteScheduler(**RELEASED_SCHEDULER_CONFIGS["sd3"])
+        return PromptFree(tiny_flow_pipeline("sd3", base), tiny_prompt_kwargs("sd3"))
+
+    _fake_from_pretrained(monkeypatch, diffusers.StableDiffusion3Pipeline, make)
+    ns = run(block("FlowMatchERSDEScheduler.from_config"), tmp_path, monkeypatch)
+    sched = ns["pipe"].scheduler
+    assert isinstance(sched, FlowMatchERSDEScheduler) and sched.config.shift == 3.0 and sched.step_index == 20
+    assert float(sched.sigmas[0]) == 1.0  # the exact start at σ = 1
+    first = ns["image"]
+    again = run(block("FlowMatchERSDEScheduler.from_config"), tmp_path, monkeypatch)["image"]
+    assert first.tobytes() == again.tobytes()  # the seeds fix the image (scheduler.generator included)
