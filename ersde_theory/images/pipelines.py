@@ -306,7 +306,7 @@ def markdown_table(res: dict) -> str:
         f"of {res['reps']} after a warm-up; scheduler time per step from one more run with the device synchronised "
         "around `step`, model time = step − scheduler. Size: tiny = diffusers' pipeline-test models, full = the "
         "SD-1.5 (SDXL) UNet architecture. sd3 and flux are always tiny (a one-layer transformer), so their scheduler "
-        "share is far above what it is next to the released transformers.",
+        "share overstates the share next to the released transformers.",
         "",
         "| pipeline | size | scheduler | total (s) | images/s | step (ms) | scheduler (ms/step) | model (ms/step) "
         "| scheduler share |",
