@@ -85,8 +85,9 @@ def run_images(args) -> int:
     return 0
 
 
-PIPELINE_CHOICES = ("sd", "sdxl", "img2img")  # = images.pipelines.PIPELINES (not imported: it needs torch)
+PIPELINE_CHOICES = ("sd", "sdxl", "img2img", "sd3", "flux")  # = images.pipelines.PIPELINES (not imported: torch)
 SIZE_CHOICES = ("tiny", "full")  # = images.pipelines.SIZES
+PIPELINE_DTYPE_CHOICES = ("float32", "float16", "bfloat16", "float64")  # = the keys of images.pipelines.DTYPES
 
 
 def add_pipelines_arguments(p) -> None:
@@ -95,12 +96,20 @@ def add_pipelines_arguments(p) -> None:
         "--size",
         choices=("auto", *SIZE_CHOICES),
         default="auto",
-        help="tiny: diffusers' test UNets; full: SD-1.5 (SDXL) UNet architecture, random weights; auto: full on CUDA",
+        help="sd, sdxl, img2img: tiny = diffusers' test UNets, full = SD-1.5 (SDXL) UNet architecture with random "
+        "weights, auto = full on CUDA; sd3 and flux are always tiny",
     )
     p.add_argument("--steps", type=int, default=25, help="inference steps (model calls)")
     p.add_argument("--reps", type=int, default=3, help="timed repetitions (best is reported)")
+    p.add_argument("--batch", type=int, default=1, help="images per pipeline call")
     p.add_argument("--guidance", type=float, default=7.5, help="classifier-free guidance scale")
-    add_quick(p, f"CI preset: 10 steps, 2 reps (writes to {QUICK_OUTDIR} unless --outdir is given)")
+    p.add_argument(
+        "--dtype", choices=PIPELINE_DTYPE_CHOICES, help="model dtype (default: float16 on CUDA, else float32)"
+    )
+    p.add_argument(
+        "--orders", type=int, nargs="+", default=[1, 2, 3], help="FlowMatchERSDEScheduler orders timed in sd3, flux"
+    )
+    add_quick(p, f"CI preset: 10 steps, at most 2 reps (writes to {QUICK_OUTDIR} unless --outdir is given)")
     _add_bench_outdir(p)
     add_threads(p, 0)
     add_device(p)
@@ -109,21 +118,24 @@ def add_pipelines_arguments(p) -> None:
 def run_pipelines(args) -> int:
     from ..images.pipelines import markdown_table, run_pipeline_bench, write_results
 
-    for name, v in (("--steps", args.steps), ("--reps", args.reps)):
-        if v < 1:
-            print(f"error: {name} must be >= 1, got {v}", file=sys.stderr)
-            return 2
     apply_threads(args)
     steps, reps = (10, min(args.reps, 2)) if args.quick else (args.steps, args.reps)
     t0 = time.perf_counter()
-    res = run_pipeline_bench(
-        tuple(args.pipelines),
-        size=None if args.size == "auto" else args.size,
-        steps=steps,
-        reps=reps,
-        guidance=args.guidance,
-        device=device_of(args),
-    )
+    try:  # checks every value before it builds anything
+        res = run_pipeline_bench(
+            tuple(args.pipelines),
+            size=None if args.size == "auto" else args.size,
+            steps=steps,
+            reps=reps,
+            batch=args.batch,
+            guidance=args.guidance,
+            device=device_of(args),
+            dtype=args.dtype,
+            orders=tuple(args.orders),
+        )
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     paths = write_results(res, _outdir(args))
     print(markdown_table(res))
     print(f"wrote {', '.join(map(str, paths))} in {time.perf_counter() - t0:.0f}s")
@@ -142,7 +154,8 @@ IMAGES = Command(
     run_images,
 )
 PIPELINES = Command(
-    "diffusers pipelines (SD, SDXL, img2img; random weights): ERSDEScheduler vs DPM-Solver++ SDE run times.",
+    "diffusers pipelines, random weights: ERSDEScheduler vs DPM-Solver++ SDE (SD, SDXL, img2img), "
+    "FlowMatchERSDEScheduler vs flow Euler (tiny SD3, Flux): run times.",
     add_pipelines_arguments,
     run_pipelines,
 )

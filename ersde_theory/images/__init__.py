@@ -5,8 +5,9 @@
 * :mod:`.adapters` — diffusers ``UNet2DModel`` VP models through ``sample_er_sde_vp``; EDM network pickles.
 * :mod:`.scheduler` — ``ERSDEScheduler`` for diffusers pipelines (needs the ``diffusers`` extra);
   ``FlowMatchERSDEScheduler`` for flow-matching pipelines (SD3, Flux); :mod:`.flow_pipelines` — tiny SD3/Flux
-  pipelines built offline and their timing (also needs ``transformers``); :mod:`.pipelines` — SD, SDXL and
-  img2img pipelines with random weights and ``python -m ersde_theory bench pipelines``.
+  pipelines built offline (also needs ``transformers``); :mod:`.pipelines` — SD, SDXL and img2img pipelines with
+  random weights, and ``python -m ersde_theory bench pipelines``: run times of our schedulers against diffusers' in
+  all five.
 * :mod:`.sampling`, :mod:`.sample_cli` (the ``sample`` command of ``ersde_theory.cli``) — per-seed sampling to
   PNGs, resumable, under torchrun.
 * :mod:`.fid` — FD_digits (feature-space Fréchet distance; NOT Inception-FID) and Inception-FID with

@@ -5,22 +5,13 @@ encoders and tokenizers are left out (``None``) and the prompt embeddings are pa
 (:func:`tiny_prompt_kwargs`), so nothing is downloaded. Needs ``diffusers`` and ``transformers`` (the pipelines'
 modules import it).
 
-:func:`time_flow_pipelines` runs both pipelines with ``FlowMatchERSDEScheduler`` (and diffusers'
-``FlowMatchEulerDiscreteScheduler`` for comparison) on a device, timed by
-:func:`ersde_theory.images.pipelines.time_pipeline`, and reports images/s and the time spent in ``scheduler.step``
-as a share of the rest of a step (the transformer)::
-
-    python -m ersde_theory.images.flow_pipelines --device cuda --steps 20 --batch 4 --size 64 --dtype bfloat16
+Their run times with ``FlowMatchERSDEScheduler`` against diffusers' ``FlowMatchEulerDiscreteScheduler`` are part of
+``python -m ersde_theory bench pipelines --pipelines sd3 flux`` (:mod:`.pipelines`).
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-
 import torch
-
-from ..devices import resolve_device
 
 KINDS = ("sd3", "flux")
 # prompt embedding sizes of the tiny transformers: (joint_attention_dim, pooled_projection_dim)
@@ -31,7 +22,6 @@ RELEASED_SCHEDULER_CONFIGS = {
     "sd3": dict(shift=3.0),
     "flux": dict(shift=3.0, use_dynamic_shifting=True, base_shift=0.5, max_shift=1.15),
 }
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16, "float64": torch.float64}
 
 
 def _check_kind(kind: str) -> None:
@@ -119,89 +109,3 @@ def tiny_prompt_kwargs(kind: str, batch: int = 1, *, seed: int = 0, dtype=torch.
             negative_prompt_embeds=torch.zeros_like(embeds), negative_pooled_prompt_embeds=torch.zeros_like(pooled)
         )
     return {k: v.to(device=device, dtype=dtype) for k, v in out.items()}
-
-
-def time_flow_pipelines(
-    device="auto",
-    *,
-    steps: int = 20,
-    batch: int = 4,
-    size: int = 32,
-    repeats: int = 3,
-    guidance: float = 5.0,
-    dtype=torch.float32,
-    schedulers: dict | None = None,
-) -> list[dict]:
-    """Time the tiny SD3 and Flux pipelines with each scheduler on ``device``, with
-    :func:`ersde_theory.images.pipelines.time_pipeline` (latents out, best of ``repeats`` after a warm-up; the
-    scheduler's ``step`` timed in one more run with the device synchronised around it).
-
-    ``schedulers``: name → a callable ``config -> scheduler`` (default: ``FlowMatchERSDEScheduler`` orders 1–3 with
-    its default NSF, and diffusers' ``FlowMatchEulerDiscreteScheduler``), built from the released models' scheduler
-    configs (:data:`RELEASED_SCHEDULER_CONFIGS`). Each row has ``time_pipeline``'s numbers plus ``images_per_s``,
-    ``model_ms`` (a step's time less the scheduler's: the transformer and the pipeline's own work) and
-    ``step_share`` = scheduler time / ``model_ms``.
-    """
-    from diffusers import FlowMatchEulerDiscreteScheduler
-
-    from .pipelines import time_pipeline
-    from .scheduler import FlowMatchERSDEScheduler
-
-    dev = resolve_device(device)
-    if schedulers is None:
-        schedulers = {"euler (diffusers)": FlowMatchEulerDiscreteScheduler.from_config}
-        for k in (1, 2, 3):
-            schedulers[f"ER-SDE-{k}"] = lambda cfg, k=k: FlowMatchERSDEScheduler.from_config(cfg, solver_order=k)
-    rows = []
-    for kind in KINDS:
-        pipe = tiny_flow_pipeline(kind, dtype=dtype, device=dev)
-        kw = dict(tiny_prompt_kwargs(kind, batch, dtype=dtype, device=dev), height=size, width=size)
-        base = FlowMatchEulerDiscreteScheduler(**RELEASED_SCHEDULER_CONFIGS[kind]).config
-        for name, make in schedulers.items():
-            pipe.scheduler = make(base)
-            r = time_pipeline(pipe, kw, steps=steps, reps=repeats, guidance=guidance, device=dev)
-            model_ms = r["step_ms"] - r["scheduler_ms_per_step"]
-            rows.append(
-                dict(
-                    pipeline=kind,
-                    scheduler=name,
-                    device=str(dev),
-                    dtype=str(dtype).removeprefix("torch."),
-                    batch=batch,
-                    size=size,
-                    **r,
-                    images_per_s=batch / r["total_s"],
-                    model_ms=model_ms,
-                    step_share=r["scheduler_ms_per_step"] / model_ms,
-                )
-            )
-    return rows
-
-
-def main(argv=None) -> list[dict]:
-    p = argparse.ArgumentParser(description=time_flow_pipelines.__doc__.split("\n")[0])
-    p.add_argument("--device", default="auto")
-    p.add_argument("--steps", type=int, default=20)
-    p.add_argument("--batch", type=int, default=4)
-    p.add_argument("--size", type=int, default=32, help="image height = width in pixels")
-    p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--dtype", choices=tuple(DTYPES), default="float32", help="pipeline dtype")
-    p.add_argument("--json", help="also write the rows to this JSON file")
-    a = p.parse_args(argv)
-    rows = time_flow_pipelines(
-        a.device, steps=a.steps, batch=a.batch, size=a.size, repeats=a.repeats, dtype=DTYPES[a.dtype]
-    )
-    print(f"{'pipeline':8} {'scheduler':18} {'images/s':>10} {'sched ms':>9} {'model ms':>9} {'sched/model':>11}")
-    for r in rows:
-        print(
-            f"{r['pipeline']:8} {r['scheduler']:18} {r['images_per_s']:10.2f} {r['scheduler_ms_per_step']:9.3f} "
-            f"{r['model_ms']:9.3f} {r['step_share']:11.1%}"
-        )
-    if a.json:
-        with open(a.json, "w") as f:
-            json.dump(rows, f, indent=1)
-    return rows
-
-
-if __name__ == "__main__":
-    main()

@@ -1,6 +1,10 @@
-"""diffusers text-to-image pipelines with random weights (offline), and ``bench pipelines``: the run time of
-``ERSDEScheduler`` against ``DPMSolverMultistepScheduler(algorithm_type="sde-dpmsolver++")`` in the same
-pipelines.
+"""diffusers text-to-image pipelines with random weights (offline), and ``bench pipelines``: the run time of our
+schedulers against diffusers' in the same pipelines, one scheduler swapped for another:
+
+* VP pipelines ("sd", "sdxl", "img2img"): ``ERSDEScheduler`` against
+  ``DPMSolverMultistepScheduler(algorithm_type="sde-dpmsolver++")``, on Stable Diffusion's β schedule;
+* flow pipelines ("sd3", "flux"; the tiny ones of :mod:`.flow_pipelines`): ``FlowMatchERSDEScheduler`` orders 1–3
+  against ``FlowMatchEulerDiscreteScheduler``, on the released models' scheduler configs.
 
 :func:`build_pipeline` builds StableDiffusionPipeline ("sd"), StableDiffusionXLPipeline ("sdxl") or
 StableDiffusionImg2ImgPipeline ("img2img") from randomly initialised components, nothing downloaded:
@@ -23,9 +27,14 @@ import torch
 
 from ..evaluation.reports import write_report
 from .adapters import require_diffusers
+from .flow_pipelines import KINDS, RELEASED_SCHEDULER_CONFIGS, tiny_flow_pipeline, tiny_prompt_kwargs
 
-PIPELINES = ("sd", "sdxl", "img2img")
+VP_PIPELINES = ("sd", "sdxl", "img2img")
+PIPELINES = (*VP_PIPELINES, *KINDS)  # KINDS: the flow pipelines, always tiny
 SIZES = ("tiny", "full")
+DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16, "float64": torch.float64}
+FLOW_ORDERS = (1, 2, 3)
+FLOW_SIZE_PX = 32  # image height = width of the tiny flow pipelines (their VAE does not downsample)
 SD_SCHEDULE = dict(
     beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012, num_train_timesteps=1000, steps_offset=1
 )
@@ -82,8 +91,8 @@ def build_pipeline(kind: str, scheduler, *, size: str = "tiny", dtype=torch.floa
     ``image``, ``strength`` 0.6); add ``num_inference_steps``, ``generator``, ``guidance_scale``,
     ``output_type`` to call it."""
     diffusers = require_diffusers()
-    if kind not in PIPELINES:
-        raise ValueError(f"pipeline must be one of {PIPELINES}, got {kind!r}")
+    if kind not in VP_PIPELINES:
+        raise ValueError(f"pipeline must be one of {VP_PIPELINES}, got {kind!r}")
     if size not in SIZES:
         raise ValueError(f"size must be one of {SIZES}, got {size!r}")
     device = torch.device(device)
@@ -128,17 +137,30 @@ def build_pipeline(kind: str, scheduler, *, size: str = "tiny", dtype=torch.floa
     return pipe, kw
 
 
-def schedulers(config: dict) -> dict:
-    """The two schedulers compared, on the same β schedule: label → scheduler."""
+def schedulers(kind: str, orders=FLOW_ORDERS) -> dict:
+    """The schedulers compared in pipeline ``kind``, ours first: label → scheduler. VP pipelines: ERSDEScheduler
+    and DPMSolverMultistepScheduler(sde-dpmsolver++) on :data:`SD_SCHEDULE`; flow pipelines: FlowMatchERSDEScheduler
+    of each order in ``orders`` (its default NSF) and FlowMatchEulerDiscreteScheduler, on the released model's
+    scheduler config (:data:`RELEASED_SCHEDULER_CONFIGS`)."""
     diffusers = require_diffusers()
-    from .scheduler import ERSDEScheduler
+    from .scheduler import ERSDEScheduler, FlowMatchERSDEScheduler
 
-    return {
-        "ERSDEScheduler (ER-SDE-3, er_sde_5)": ERSDEScheduler(**config),
-        "DPMSolverMultistepScheduler (sde-dpmsolver++, order 2)": diffusers.DPMSolverMultistepScheduler(
-            **config, algorithm_type="sde-dpmsolver++"
-        ),
-    }
+    if kind in VP_PIPELINES:
+        return {
+            "ERSDEScheduler (ER-SDE-3, er_sde_5)": ERSDEScheduler(**SD_SCHEDULE),
+            "DPMSolverMultistepScheduler (sde-dpmsolver++, order 2)": diffusers.DPMSolverMultistepScheduler(
+                **SD_SCHEDULE, algorithm_type="sde-dpmsolver++"
+            ),
+        }
+    if kind not in KINDS:
+        raise ValueError(f"pipeline must be one of {PIPELINES}, got {kind!r}")
+    config = diffusers.FlowMatchEulerDiscreteScheduler(**RELEASED_SCHEDULER_CONFIGS[kind]).config
+    out = {}
+    for k in orders:
+        sched = FlowMatchERSDEScheduler.from_config(config, solver_order=k)
+        out[f"FlowMatchERSDEScheduler (ER-SDE-{k}, {sched.config.nsf})"] = sched
+    out["FlowMatchEulerDiscreteScheduler (Euler ODE)"] = diffusers.FlowMatchEulerDiscreteScheduler.from_config(config)
+    return out
 
 
 def _sync(device: torch.device) -> None:
@@ -147,17 +169,20 @@ def _sync(device: torch.device) -> None:
 
 
 def time_pipeline(pipe, kw: dict, *, steps: int, reps: int, guidance: float, device) -> dict:
-    """Best-of-``reps`` wall time of one pipeline call (latents out), and, from one more call with the
-    scheduler's ``step`` timed (the device synchronised around it), its time per step and share of a step."""
+    """Best-of-``reps`` wall time of one pipeline call (latents out) after a warm-up, and, from one more call with
+    the scheduler's ``step`` timed (the device synchronised around it), its time per step and share of a step.
+    The batch is the pipeline's: images/s counts the latents it returns."""
     device = torch.device(device)
     sched = pipe.scheduler
     call = dict(kw, num_inference_steps=steps, guidance_scale=guidance, output_type="latent")
+    images = []
 
     def run():
         _sync(device)
         t0 = time.perf_counter()
-        pipe(**call, generator=torch.Generator(device).manual_seed(0))
+        out = pipe(**call, generator=torch.Generator(device).manual_seed(0)).images
         _sync(device)
+        images.append(out.shape[0])
         return time.perf_counter() - t0
 
     run()  # warm-up
@@ -180,14 +205,33 @@ def time_pipeline(pipe, kw: dict, *, steps: int, reps: int, guidance: float, dev
     finally:
         del sched.step
     n = len(spent)
-    per_step = sum(spent) / n
+    step_ms, sched_ms = 1e3 * total / n, 1e3 * sum(spent) / n
     return {
         "model_calls": n,
+        "batch": images[0],
         "total_s": total,
-        "step_ms": 1e3 * total / n,
-        "scheduler_ms_per_step": 1e3 * per_step,
-        "scheduler_share_pct": 100 * per_step / (total / n),
+        "images_per_s": images[0] / total,
+        "step_ms": step_ms,
+        "scheduler_ms_per_step": sched_ms,
+        "model_ms_per_step": step_ms - sched_ms,
+        "scheduler_share_pct": 100 * sched_ms / step_ms,
     }
+
+
+def _check_positive(**values) -> None:
+    for name, v in values.items():
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
+
+
+def _pipeline(kind: str, *, size: str, batch: int, dtype, device):
+    """(pipeline, call keywords) with ``batch`` prompts: a VP pipeline of ``size``, or a tiny flow pipeline."""
+    if kind in KINDS:
+        pipe = tiny_flow_pipeline(kind, dtype=dtype, device=device)
+        kw = tiny_prompt_kwargs(kind, batch, dtype=dtype, device=device)
+        return pipe, dict(kw, height=FLOW_SIZE_PX, width=FLOW_SIZE_PX)
+    pipe, kw = build_pipeline(kind, None, size=size, dtype=dtype, device=device)
+    return pipe, {k: v.repeat(batch, *(1,) * (v.dim() - 1)) if torch.is_tensor(v) else v for k, v in kw.items()}
 
 
 def run_pipeline_bench(
@@ -196,26 +240,39 @@ def run_pipeline_bench(
     size: str | None = None,
     steps: int = 25,
     reps: int = 3,
+    batch: int = 1,
     guidance: float = 7.5,
     device="cpu",
     dtype=None,
+    orders=FLOW_ORDERS,
     log=print,
 ) -> dict:
-    """Time ERSDEScheduler against DPMSolverMultistepScheduler(sde-dpmsolver++) in each pipeline (module
-    docstring). ``size`` defaults to "full" on CUDA and "tiny" otherwise; ``dtype`` to float16 on CUDA."""
+    """Time our schedulers against diffusers' in each pipeline (module docstring): one row per (pipeline,
+    scheduler) with :func:`time_pipeline`'s numbers. ``size`` (VP pipelines only; the flow ones are tiny) defaults
+    to "full" on CUDA and "tiny" otherwise; ``dtype`` (a torch dtype or a key of :data:`DTYPES`) to float16 on CUDA
+    and float32 otherwise. ``orders``: the FlowMatchERSDEScheduler orders timed."""
     device = torch.device(device)
-    size = size or ("full" if device.type == "cuda" else "tiny")
-    dtype = dtype or (torch.float16 if device.type == "cuda" else torch.float32)
     for k in pipelines:
         if k not in PIPELINES:
             raise ValueError(f"pipeline must be one of {PIPELINES}, got {k!r}")
+    if size is not None and size not in SIZES:
+        raise ValueError(f"size must be one of {SIZES}, got {size!r}")
+    if isinstance(dtype, str) and dtype not in DTYPES:
+        raise ValueError(f"dtype must be one of {tuple(DTYPES)}, got {dtype!r}")
+    _check_positive(steps=steps, reps=reps, batch=batch)
+    for k in orders:
+        if k not in FLOW_ORDERS:
+            raise ValueError(f"FlowMatchERSDEScheduler order must be one of {FLOW_ORDERS}, got {k!r}")
+    size = size or ("full" if device.type == "cuda" else "tiny")
+    dtype = DTYPES[dtype] if isinstance(dtype, str) else dtype
+    dtype = dtype or (torch.float16 if device.type == "cuda" else torch.float32)
     rows = []
     t0 = time.perf_counter()
     for kind in pipelines:
-        pipe, kw = build_pipeline(kind, None, size=size, dtype=dtype, device=device)
-        for label, sched in schedulers(SD_SCHEDULE).items():
+        pipe, kw = _pipeline(kind, size=size, batch=batch, dtype=dtype, device=device)
+        for label, sched in schedulers(kind, orders).items():
             pipe.scheduler = sched
-            r = dict(pipeline=kind, scheduler=label)
+            r = dict(pipeline=kind, size="tiny" if kind in KINDS else size, scheduler=label)
             r.update(time_pipeline(pipe, kw, steps=steps, reps=reps, guidance=guidance, device=device))
             rows.append(r)
             if log:
@@ -232,8 +289,9 @@ def run_pipeline_bench(
         "dtype": str(dtype).removeprefix("torch."),
         "steps": steps,
         "reps": reps,
+        "batch": batch,
         "guidance_scale": guidance,
-        "schedule": SD_SCHEDULE,
+        "scheduler_configs": {"vp": SD_SCHEDULE, **RELEASED_SCHEDULER_CONFIGS},
         "rows": rows,
         "seconds": round(time.perf_counter() - t0, 1),
     }
@@ -241,19 +299,24 @@ def run_pipeline_bench(
 
 def markdown_table(res: dict) -> str:
     lines = [
-        "# Pipeline run times: ERSDEScheduler vs DPMSolverMultistepScheduler (sde-dpmsolver++)",
+        "# Pipeline run times: our schedulers vs diffusers'",
         "",
-        f"{res['size']} random-weight pipelines on {res['device_name']} ({res['dtype']}, {res['threads']} threads), "
-        f"{res['steps']} steps, guidance {res['guidance_scale']}, batch 1, latents out; total = best of "
-        f"{res['reps']}; scheduler time per step from a run with the device synchronised around `step`.",
+        f"Random-weight pipelines on {res['device_name']} ({res['dtype']}, {res['threads']} threads), "
+        f"{res['steps']} steps, batch {res['batch']}, guidance {res['guidance_scale']}, latents out; total = best "
+        f"of {res['reps']} after a warm-up; scheduler time per step from one more run with the device synchronised "
+        "around `step`, model time = step − scheduler. Size: tiny = diffusers' pipeline-test models, full = the "
+        "SD-1.5 (SDXL) UNet architecture. sd3 and flux are always tiny (a one-layer transformer), so their scheduler "
+        "share overstates the share next to the released transformers.",
         "",
-        "| pipeline | scheduler | model calls | total (s) | step (ms) | scheduler (ms/step) | scheduler share |",
-        "|---|---|---|---|---|---|---|",
+        "| pipeline | size | scheduler | total (s) | images/s | step (ms) | scheduler (ms/step) | model (ms/step) "
+        "| scheduler share |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in res["rows"]:
         lines.append(
-            f"| {r['pipeline']} | {r['scheduler']} | {r['model_calls']} | {r['total_s']:.3f} | {r['step_ms']:.2f} | "
-            f"{r['scheduler_ms_per_step']:.3f} | {r['scheduler_share_pct']:.2f} % |"
+            f"| {r['pipeline']} | {r['size']} | {r['scheduler']} | {r['total_s']:.3f} | {r['images_per_s']:.2f} | "
+            f"{r['step_ms']:.2f} | {r['scheduler_ms_per_step']:.3f} | {r['model_ms_per_step']:.2f} | "
+            f"{r['scheduler_share_pct']:.2f} % |"
         )
     return "\n".join(lines) + "\n"
 

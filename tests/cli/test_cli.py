@@ -41,7 +41,8 @@ def test_help_is_plain_text_and_shows_defaults(argv, capsys):
 def test_help_does_not_import_heavy_modules():
     code = (
         "import sys\nfrom ersde_theory.cli import main\n"
-        "for argv in (['--help'], ['sample', '--help'], ['bench', 'images', '--help']):\n"
+        "for argv in (['--help'], ['sample', '--help'], ['bench', 'images', '--help'],\n"
+        "             ['bench', 'pipelines', '--help']):\n"
         "    try:\n        main(argv)\n    except SystemExit:\n        pass\n"
         "bad = [m for m in sys.modules if m.split('.')[0] in ('sympy', 'matplotlib', 'diffusers')"
         " or m.startswith('ersde_theory.studies')]\n"
@@ -51,12 +52,16 @@ def test_help_does_not_import_heavy_modules():
 
 
 def test_literal_choices_match_the_implementations():
+    from ersde_theory.cli import bench
     from ersde_theory.cli.sample import DTYPE_CHOICES
     from ersde_theory.cli.studies import THIRD_ORDER_PRESETS
+    from ersde_theory.images import pipelines
     from ersde_theory.images.sample_cli import DTYPES
     from ersde_theory.studies.third_order import PRESETS
 
     assert tuple(DTYPES) == DTYPE_CHOICES and tuple(PRESETS) == THIRD_ORDER_PRESETS
+    assert bench.PIPELINE_CHOICES == pipelines.PIPELINES and bench.SIZE_CHOICES == pipelines.SIZES
+    assert bench.PIPELINE_DTYPE_CHOICES == tuple(pipelines.DTYPES)
 
 
 def test_resolve_device():

@@ -14,12 +14,7 @@ from diffusers import FlowMatchEulerDiscreteScheduler  # noqa: E402
 from diffusers.pipelines.flux.pipeline_flux import calculate_shift  # noqa: E402
 
 from ersde_theory import sample_er_sde_vp  # noqa: E402
-from ersde_theory.images.flow_pipelines import (  # noqa: E402
-    RELEASED_SCHEDULER_CONFIGS,
-    time_flow_pipelines,
-    tiny_flow_pipeline,
-    tiny_prompt_kwargs,
-)
+from ersde_theory.images.flow_pipelines import RELEASED_SCHEDULER_CONFIGS, tiny_flow_pipeline, tiny_prompt_kwargs  # noqa: E402
 from ersde_theory.images.scheduler import FlowMatchERSDEScheduler  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -199,13 +194,3 @@ def test_sd3_img2img_pipeline_equals_sample_er_sde_vp_from_the_begin_index():
     diff = float((out - ref).abs().max())
     print(f"sd3 img2img vs sample_er_sde_vp from sigma_b = {float(s[0]):.4f}: max |diff| = {diff:.3g}")
     torch.testing.assert_close(out, ref, rtol=0, atol=1e-12)
-
-
-def test_time_flow_pipelines_reports_every_pipeline_and_scheduler():
-    rows = time_flow_pipelines("cpu", steps=2, batch=1, size=8, repeats=1)
-    assert [(r["pipeline"], r["scheduler"]) for r in rows] == [
-        (kind, name) for kind in ("sd3", "flux") for name in ("euler (diffusers)", "ER-SDE-1", "ER-SDE-2", "ER-SDE-3")
-    ]
-    for r in rows:
-        assert r["model_calls"] == 2 and r["images_per_s"] > 0 and r["model_ms"] > 0
-        assert r["step_share"] == pytest.approx(r["scheduler_ms_per_step"] / r["model_ms"])

@@ -1,7 +1,8 @@
 """ERSDEScheduler end to end in StableDiffusionPipeline, StableDiffusionXLPipeline and StableDiffusionImg2ImgPipeline,
 built offline from small random components (diffusers' own pipeline-test UNet/VAE configs; prompt embeddings given
 directly, so no tokenizer): the pipeline's latents equal sample_er_sde_vp (docs/theory.md eqs. (19)–(28)) on the
-same UNet, noise and schedule, with classifier-free guidance written out here. Also the ``bench pipelines`` table.
+same UNet, noise and schedule, with classifier-free guidance written out here. Also ``bench pipelines`` (these
+and the tiny SD3/Flux pipelines).
 Skipped without the optional ``diffusers`` extra (and transformers, which diffusers' pipelines import)."""
 
 import json
@@ -116,42 +117,53 @@ def test_img2img_pipeline_equals_sample_er_sde_vp_from_the_begin_index():
     assert_same_latents(lat, ref, big=1)
 
 
-def test_bench_pipelines_choices_and_bad_input(tmp_path, capsys):
-    from ersde_theory.cli.bench import PIPELINE_CHOICES, SIZE_CHOICES
-    from ersde_theory.images.pipelines import PIPELINES, SIZES
-
-    assert PIPELINE_CHOICES == PIPELINES and SIZE_CHOICES == SIZES
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--steps", "0"], "steps must be an integer >= 1, got 0"),
+        (["--batch", "0"], "batch must be an integer >= 1, got 0"),
+        (["--orders", "4"], "order must be one of (1, 2, 3), got 4"),
+    ],
+)
+def test_bench_pipelines_refuses_bad_input_before_writing(tmp_path, capsys, flags, message):
     out = tmp_path / "never"
-    assert main(["bench", "pipelines", "--steps", "0", "--device", "cpu", "--outdir", str(out)]) == 2
-    assert "--steps must be >= 1, got 0" in capsys.readouterr().err and not out.exists()
+    assert main(["bench", "pipelines", *flags, "--device", "cpu", "--outdir", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1 and not out.exists()
+
+
+def test_build_pipeline_refuses_unknown_kinds():
     with pytest.raises(ValueError, match="pipeline must be one of .* got 'kandinsky'"):
         build_pipeline("kandinsky", None)
+    with pytest.raises(ValueError, match="pipeline must be one of .* got 'sd3'"):
+        build_pipeline("sd3", None)  # a flow pipeline: tiny_flow_pipeline builds it
 
 
-def test_bench_pipelines_quick(tmp_path, capsys):
-    rc = main(
-        [
-            "bench",
-            "pipelines",
-            "--quick",
-            "--device",
-            "cpu",
-            "--pipelines",
-            "sd",
-            "--outdir",
-            str(tmp_path),
-            "--reps",
-            "1",
-        ]
-    )
-    assert rc == 0
+def test_bench_pipelines_quick_vp_and_flow(tmp_path, capsys):
+    """One report for both scheduler families: ERSDEScheduler vs DPM-Solver++ SDE in SD, FlowMatchERSDEScheduler
+    orders 1–3 vs flow Euler in the tiny SD3 and Flux pipelines, batch 2."""
+    argv = ["bench", "pipelines", "--quick", "--pipelines", "sd", "sd3", "flux", "--device", "cpu"]
+    assert main([*argv, "--outdir", str(tmp_path), "--reps", "1", "--batch", "2"]) == 0
     res = json.loads((tmp_path / "bench_pipelines.json").read_text())
     rows = res["rows"]
-    assert [r["pipeline"] for r in rows] == ["sd", "sd"]
-    assert rows[0]["scheduler"].startswith("ERSDEScheduler") and "sde-dpmsolver++" in rows[1]["scheduler"]
+    assert res["steps"] == 10 and res["reps"] == 1 and res["batch"] == 2
+    flow = [f"FlowMatchERSDEScheduler (ER-SDE-{k}, er_sde_5)" for k in (1, 2, 3)]
+    flow.append("FlowMatchEulerDiscreteScheduler (Euler ODE)")
+    assert [(r["pipeline"], r["size"], r["scheduler"]) for r in rows] == [
+        ("sd", "tiny", "ERSDEScheduler (ER-SDE-3, er_sde_5)"),
+        ("sd", "tiny", "DPMSolverMultistepScheduler (sde-dpmsolver++, order 2)"),
+        *(("sd3", "tiny", name) for name in flow),
+        *(("flux", "tiny", name) for name in flow),
+    ]
     for r in rows:
-        assert r["model_calls"] == res["steps"] and 0 < r["scheduler_share_pct"] < 100
-        assert r["step_ms"] == pytest.approx(1e3 * r["total_s"] / r["model_calls"])
+        assert r["model_calls"] == 10 and r["batch"] == 2  # one scheduler step per model call, 2 images per call
+        assert r["total_s"] > 0 and r["scheduler_ms_per_step"] > 0 and r["model_ms_per_step"] > 0
+        assert r["images_per_s"] == pytest.approx(2 / r["total_s"])
+        assert r["step_ms"] == pytest.approx(1e3 * r["total_s"] / 10)
+        assert r["model_ms_per_step"] == pytest.approx(r["step_ms"] - r["scheduler_ms_per_step"])
+        assert r["scheduler_share_pct"] == pytest.approx(100 * r["scheduler_ms_per_step"] / r["step_ms"])
+    assert res["scheduler_configs"]["flux"]["use_dynamic_shifting"] is True
     md = (tmp_path / "bench_pipelines.md").read_text()
-    assert "scheduler share" in md and "| sd | ERSDEScheduler" in md
-    assert "ERSDEScheduler" in capsys.readouterr().out
+    assert "scheduler share" in md and "| sd | tiny | ERSDEScheduler" in md
+    assert "| flux | tiny | FlowMatchERSDEScheduler (ER-SDE-3" in md and "sd3 and flux are always tiny" in md
+    assert "FlowMatchEulerDiscreteScheduler" in capsys.readouterr().out
