@@ -220,3 +220,29 @@ def test_flow_draws_noise_as_ve_with_a_generator(nsf):
     flow = sample_er_sde_vp(VEL, x, a, s, prediction="flow", nsf=nsf, generator=gens(), disable=True)
     ve = sample_er_sde(GM, x / a[0], (s / a).numpy(), nsf=nsf, generator=gens(), disable=True)
     torch.testing.assert_close(flow, ve * float(a[-1]), rtol=0, atol=1e-12)
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("order", [1, 2, 3])
+def test_cuda_flow_no_host_sync_and_same_result_as_cpu(order):
+    """From σ = 1 on the GPU: no host–device sync in the loop (sync debug mode "error"), and the CPU result."""
+    from ersde_theory import sample_flow_dpmpp_2m_sde, sample_flow_heun
+
+    gm_cuda = ring_2d()
+    gm_cuda.__init__(GM.weights.cuda(), GM.means.cuda(), GM.evals.cuda())
+    vel_cuda = flow_velocity(gm_cuda)
+    a, s, _ = get_flow_schedule(10, shift=3.0)
+    x = torch.randn(128, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    kw = dict(prediction="flow", order=order, disable=True)
+    ref = sample_er_sde_vp(VEL, x, a, s, noise_sampler=FixedNoise(x.shape, 10), **kw)
+    noises = [FixedNoise(x.shape, 10) for _ in range(4)]
+    for ns in noises:
+        ns.z = [z.cuda() for z in ns.z]
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        out = sample_er_sde_vp(vel_cuda, x.cuda(), a, s, noise_sampler=noises[0], check_finite="none", **kw)
+        for fn, ns in zip((sample_flow_euler, sample_flow_heun, sample_flow_dpmpp_2m_sde), noises[1:]):
+            fn(vel_cuda, x.cuda(), s, noise_sampler=ns, disable=True, check_finite="none")
+    finally:
+        torch.cuda.set_sync_debug_mode(0)
+    torch.testing.assert_close(out.cpu(), ref, rtol=1e-10, atol=1e-10)
