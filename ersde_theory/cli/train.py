@@ -62,6 +62,13 @@ def add_digits_arguments(p) -> None:
     p.add_argument("--steps", type=int, default=4000, help="optimiser steps")
     p.add_argument("--batch", type=int, default=128, help="batch size")
     p.add_argument("--lr", type=float, default=2e-3, help="peak learning rate")
+    p.add_argument(
+        "--objective",
+        choices=["edm", "flow"],
+        default="edm",
+        help="edm: the EDM denoiser (digits_unet.pt); flow: the rectified-flow velocity model "
+        "(digits_flow_unet.pt, default --out out/train/digits_flow_unet.pt)",
+    )
     _add_checkpoint_arguments(p, "digits_unet.pt")
 
 
@@ -69,7 +76,11 @@ def run_digits(args) -> int:
     from ..images.train import save_digits_unet, train_digits_unet
 
     out = args.out
-    model, summary = train_digits_unet(args.steps, args.batch, args.lr, args.seed, device=str(device_of(args)))
+    if args.objective == "flow" and out == f"{TRAIN_OUT}/digits_unet.pt":
+        out = f"{TRAIN_OUT}/digits_flow_unet.pt"
+    model, summary = train_digits_unet(
+        args.steps, args.batch, args.lr, args.seed, device=str(device_of(args)), objective=args.objective
+    )
     side = save_digits_unet(model, out, summary)
     print(
         f"train loss {summary['train_loss_last200']:.4f}, EMA eval loss {summary['eval_loss_ema']:.4f}, "
@@ -99,7 +110,8 @@ TRAIN_TOY = Command(
     run_toy,
 )
 TRAIN_DIGITS = Command(
-    "Train the EDM-preconditioned digits UNet (8x8 sklearn digits) and write weights + JSON sidecar.",
+    "Train the digits UNet (8x8 sklearn digits), EDM denoiser or rectified-flow velocity (--objective flow), "
+    "and write weights + JSON sidecar.",
     add_digits_arguments,
     run_digits,
 )
