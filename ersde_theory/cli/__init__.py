@@ -21,6 +21,7 @@ COMMANDS: dict[str, Command | dict[str, Command]] = {
         "nsf": bench.NSF,
         "official": bench.OFFICIAL,
         "images": bench.IMAGES,
+        "flow": bench.FLOW,
     },
     "train-toy": train.TRAIN_TOY,
     "train-digits": train.TRAIN_DIGITS,

@@ -3,6 +3,7 @@ Each study runs as entry_point(outdir, quick=, device=); the study modules are i
 
 from __future__ import annotations
 
+import sys
 import time
 
 from .args import QUICK_OUTDIR, Command, add_device, add_quick, add_threads, apply_threads, device_of
@@ -83,6 +84,47 @@ def run_images(args) -> int:
     return 0
 
 
+def add_flow_arguments(p) -> None:
+    p.add_argument("--nfe", type=int, nargs="+", default=[10, 20, 50], help="NFE values")
+    p.add_argument("--n-per-block", type=int, default=200, help="digits images per seed block")
+    p.add_argument("--toy-n-per-block", type=int, default=500, help="toy samples per seed block")
+    p.add_argument("--blocks", type=int, default=8, help="seed blocks (confidence intervals over blocks)")
+    p.add_argument("--shift", type=float, default=1.0, help="static shift of get_flow_schedule")
+    p.add_argument("--model", default="digits-flow", help="the flow model: digits-flow or a flow CHECKPOINT.pt")
+    p.add_argument("--no-toy", action="store_true", help="skip the Gaussian-mixture flow toy")
+    add_quick(
+        p,
+        f"CI preset: 3 samplers, NFE 10, 2 blocks of 32 images / 64 toy samples (writes to {QUICK_OUTDIR} unless "
+        "--outdir is given)",
+    )
+    _add_bench_outdir(p)
+    add_threads(p, 0)
+    add_device(p)
+
+
+def run_flow(args) -> int:
+    from ..images.bench_flow import markdown_table, run_bench_flow, write_results
+    from ..plots.benches import plot_bench_flow
+
+    apply_threads(args)
+    t0 = time.perf_counter()
+    kw = (
+        dict(nfes=(10,), n_per_block=32, toy_n_per_block=64, blocks=2, quick=True)
+        if args.quick
+        else dict(nfes=tuple(args.nfe), n_per_block=args.n_per_block, toy_n_per_block=args.toy_n_per_block,
+                  blocks=args.blocks)
+    )  # fmt: skip
+    try:
+        res = run_bench_flow(shift=args.shift, model=args.model, toy=not args.no_toy, device=device_of(args), **kw)
+    except (ValueError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    paths = write_results(res, _outdir(args)) + plot_bench_flow(res, _outdir(args))
+    print(markdown_table(res))
+    print(f"wrote {', '.join(map(str, paths))} in {time.perf_counter() - t0:.0f}s")
+    return 0
+
+
 QUALITY = Command(
     "Sample quality per NFE with CIs: samplers x NFE x denoiser x problem.", add_study_arguments, run_quality
 )
@@ -93,4 +135,9 @@ IMAGES = Command(
     "Sampler x NFE on the digits model: FD_digits (NOT Inception-FID) with CIs over seed blocks.",
     add_images_arguments,
     run_images,
+)
+FLOW = Command(
+    "ER-SDE vs flow baselines on the learned digits flow model and a flow toy: FD with CIs, brightness.",
+    add_flow_arguments,
+    run_flow,
 )
