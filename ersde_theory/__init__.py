@@ -8,6 +8,7 @@ Importing the package does not import sympy: the sympy-based names (``SIGMA``) a
 
 from .coefficients.ersde import QUADRATURES, StepCoefficients, ersde_coefficients
 from .coefficients.schedules import (
+    get_flow_schedule,
     get_sigmas_karras,
     get_sigmas_loguniform,
     get_vp_schedule,
@@ -15,16 +16,42 @@ from .coefficients.schedules import (
     vp_to_lambda,
 )
 from .solvers import baselines as _baselines
+from .solvers import flow as _flow
 from .solvers.baselines import *  # noqa: F403  (every sample_<baseline>, listed in baselines.__all__)
-from .solvers.ersde import sample_er_sde, sample_er_sde_vp
+from .solvers.ersde import VPStepCoefficients, sample_er_sde, sample_er_sde_vp, vp_step_coefficients
+from .solvers.flow import *  # noqa: F403  (sample_flow_euler/heun/dpmpp_2m/dpmpp_2m_sde, listed in flow.__all__)
 from .theory.nsf import DEFAULT_NSF, NSF_NAMES, NoiseScaleFunction, power_nsf, resolve_nsf
+from .toys.flow import flow_velocity
 from .toys.gmm import GaussianMixture
 from .toys.problems import bimodal_1d, get_problem, image_like_64d, ring_2d
 
-__all__ = ["sample_er_sde", "sample_er_sde_vp", *_baselines.__all__, "get_sigmas_karras", "get_sigmas_loguniform"]
-__all__ += ["get_vp_schedule", "vp_alphas_cumprod", "vp_to_lambda", "GaussianMixture", "ring_2d", "image_like_64d"]
-__all__ += ["bimodal_1d", "get_problem", "ersde_coefficients", "StepCoefficients", "QUADRATURES", "resolve_nsf"]
-__all__ += ["power_nsf", "NoiseScaleFunction", "NSF_NAMES", "DEFAULT_NSF"]
+__all__ = [
+    "sample_er_sde",
+    "sample_er_sde_vp",
+    *_baselines.__all__,
+    *_flow.__all__,
+    "get_sigmas_karras",
+    "get_sigmas_loguniform",
+]
+__all__ += [
+    "get_flow_schedule",
+    "get_vp_schedule",
+    "vp_alphas_cumprod",
+    "vp_to_lambda",
+    "GaussianMixture",
+    "ring_2d",
+    "image_like_64d",
+]
+__all__ += [
+    "flow_velocity",
+    "bimodal_1d",
+    "get_problem",
+    "ersde_coefficients",
+    "StepCoefficients",
+    "QUADRATURES",
+    "resolve_nsf",
+]
+__all__ += ["power_nsf", "NoiseScaleFunction", "NSF_NAMES", "DEFAULT_NSF", "vp_step_coefficients", "VPStepCoefficients"]
 __all__ += ["SIGMA"]  # noqa: F405  (loaded on first use by __getattr__ below)
 __version__ = "0.3.0"
 

@@ -173,3 +173,67 @@ def ersde_coefficients(sigmas, nsf: NSFLike = "er_sde_5", quadrature: str = "exa
         if t.size:
             c1[reg], c2[reg] = _riemann_c1_c2(nsf, t, s_reg, _RIEMANN_POINTS[quadrature])
     return StepCoefficients(sigmas=sig, r=r, noise_std=std, c1=c1, c2=c2, nsf=nsf.name, quadrature=quadrature)
+
+
+# ------------------------------------------------------------------ the start at λ = σ/α = ∞ (α = 0, σ = 1)
+# "up to λ = ∞": admissibility is checked on [λ_min, 1e8] (σ = 1 − 1e-8 of a flow; er_sde_4 fails near 1e3)
+LAMBDA_CHECK_MAX = 1e8
+
+
+def check_admissible_lambda(nsf: NSFLike, lam_min: float, lam_max: float) -> NoiseScaleFunction:
+    """The resolved NSF, admissible (eq. (5)) on [lam_min, lam_max] of λ = σ/α (``lam_max = inf``: up to
+    :data:`LAMBDA_CHECK_MAX`, for a start at α = 0); otherwise a ValueError naming the first failing λ and
+    how to avoid it."""
+    nsf = resolve_nsf(nsf)
+    top = min(lam_max, LAMBDA_CHECK_MAX)
+    lam_min = min(lam_min, top)
+    try:
+        nsf.check_admissible(lam_min, top)
+    except ValueError:
+        grid = np.geomspace(lam_min, top, 4001)
+        with np.errstate(all="ignore"):
+            phi, h2 = nsf(grid), nsf.h_tilde_sq(grid)
+        bad = ~(np.isfinite(phi) & (phi > 0) & np.isfinite(h2) & (h2 >= -1e-9))
+        lam = float(grid[np.argmax(bad)]) if bad.any() else top
+        start = "a start at alpha = 0 (lambda = inf)" if math.isinf(lam_max) else f"lambda up to {lam_max:.6g}"
+        raise ValueError(
+            f"noise scale function {nsf.name!r} is not admissible at lambda = sigma/alpha = {lam:.6g} "
+            f"(h~^2 < 0 there), and {start} needs it; start below it (sigma/alpha < {lam:.6g}, e.g. a flow "
+            f"schedule with sigma_max < {lam / (1.0 + lam):.6g} instead of 1) or use another NSF"
+        ) from None
+    return nsf
+
+
+def ell_at_infinity(nsf: NSFLike) -> float:
+    """ℓ(∞) = lim_{λ→∞} log(φ(λ)/λ) ∈ (−∞, ∞] (docs/theory.md eq. (37)); lim λ/φ(λ) = e^{−ℓ(∞)}.
+
+    φ = cλ^p: ℓ(∞) = ∞ for p > 1 and log c for p = 1. Otherwise the NSF's ℓ evaluated at ∞ in IEEE
+    arithmetic (exact for the registry: a value or +inf); where that is indeterminate (NaN), sympy's limit of
+    the NSF's expression; a callable φ without one gets a ValueError.
+    """
+    nsf = resolve_nsf(nsf)
+    if nsf.power is not None:
+        return math.inf if nsf.power > 1.0 else float(nsf.ell(np.array(1.0)))
+    with np.errstate(all="ignore"):
+        val = float(nsf.ell(np.array(np.inf)))
+    if math.isnan(val) and nsf.expr_source is not None:
+        from ..theory.symbolic.flow import ell_at_infinity as symbolic_limit  # sympy only here
+
+        val = float(symbolic_limit(nsf.expr))
+    if math.isnan(val) or val == -math.inf:
+        raise ValueError(
+            f"cannot take lim lambda/phi(lambda) as lambda -> inf for the noise scale function {nsf.name!r} "
+            "(needed by a start at alpha = 0, sigma = 1): give phi as a sympy expression in sigma, or start at "
+            "sigma < 1"
+        )
+    return val
+
+
+def delta_ell_to_infinity(nsf: NSFLike, lam_t: float) -> float:
+    """Δℓ(λ_t, ∞) = ℓ(∞) − ℓ(λ_t) = ∫_{λ_t}^∞ h̃² dλ/λ ∈ [0, ∞] of the first step from λ_s = ∞
+    (eqs. (37), (38)): its gain is (σ_t/σ_s) e^{−Δℓ}, its noise std σ_t sqrt(1 − e^{−2Δℓ})."""
+    nsf = resolve_nsf(nsf)
+    top = ell_at_infinity(nsf)
+    if math.isinf(top):
+        return math.inf
+    return max(top - float(nsf.ell(np.array(float(lam_t)))), 0.0)

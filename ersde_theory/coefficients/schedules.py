@@ -3,6 +3,8 @@
 VE (x_σ = x_0 + σ ε): Karras/EDM ρ-spacing and log-uniform spacing, descending, ending in 0 (k-diffusion's
 convention). VP (x_t = α_t x_0 + σ_t ε, α² + σ² = 1): DDPM linear-β and cosine-ᾱ noise schedules,
 discretised uniformly in time or in log-SNR, returning (α, σ, timesteps). The VP → VE map is λ = σ/α.
+Flow matching (α = 1 − σ, docs/theory.md eq. (35)): diffusers' FlowMatchEulerDiscreteScheduler grid with SD3's
+static and Flux's dynamic shift.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ __all__ = [
     "get_vp_schedule",
     "vp_at_timesteps",
     "vp_to_lambda",
+    "get_flow_schedule",
+    "flow_shift",
 ]
 
 
@@ -135,3 +139,49 @@ def vp_to_lambda(alphas, sigmas) -> torch.Tensor:
     a = torch.as_tensor(alphas, dtype=torch.float64)
     s = torch.as_tensor(sigmas, dtype=torch.float64)
     return s / a
+
+
+def flow_shift(sigma, shift: float = 1.0, mu: float | None = None):
+    """The time shift of flow-matching schedules (float64): SD3's static shift σ' = sσ/(1 + (s − 1)σ), or with
+    ``mu`` Flux's dynamic (resolution-dependent) shift σ' = e^μ/(e^μ + (1/σ − 1)), the same map with s = e^μ
+    (σ = 0 ↦ 0, σ = 1 ↦ 1)."""
+    sig = np.asarray(sigma, dtype=np.float64)
+    s = math.exp(mu) if mu is not None else float(shift)
+    return s * sig / (1.0 + (s - 1.0) * sig)
+
+
+def get_flow_schedule(n: int, *, shift: float = 1.0, mu: float | None = None, num_train_timesteps: int = 1000):
+    """(α, σ, timesteps) of a flow-matching model (x_t = (1 − σ) x_0 + σ ε, eq. (35)), each a float64 tensor of
+    n+1 values: σ from 1 down to the shifted σ_min, then 0; α = 1 − σ; timesteps = T σ (T =
+    ``num_train_timesteps``; the last, 0, is never passed to a model).
+
+    The grid is diffusers' ``FlowMatchEulerDiscreteScheduler.set_timesteps(n, mu=mu)`` (equal to its float32
+    sigmas and timesteps): σ_i = shift(u_i), u uniform in [1, σ_min] (n values), with σ_min = 1/T for the
+    dynamic shift (``mu``: Flux) and σ_min = shift(1/T) for the static one (``shift``: SD3; diffusers shifts
+    its training grid's minimum, then the inference grid). ``shift`` > 0; ``mu`` (finite) selects the dynamic
+    shift and must not contradict ``shift`` (leave it at 1 or give e^μ). Resolution-dependent μ (base/max
+    shift, image sequence length) is the scheduler's concern.
+    """
+    if isinstance(n, bool) or not (isinstance(n, (int, np.integer)) and n >= 1):
+        raise ValueError(f"number of steps must be an integer >= 1, got {n!r}")
+    if isinstance(num_train_timesteps, bool) or not (
+        isinstance(num_train_timesteps, (int, np.integer)) and num_train_timesteps >= 2
+    ):
+        raise ValueError(f"num_train_timesteps must be an integer >= 2, got {num_train_timesteps!r}")
+    if isinstance(shift, bool) or not (isinstance(shift, (int, float)) and math.isfinite(shift) and shift > 0):
+        raise ValueError(f"shift must be a finite number > 0, got {shift!r}")
+    T = int(num_train_timesteps)
+    if mu is not None:
+        if isinstance(mu, bool) or not (isinstance(mu, (int, float)) and math.isfinite(mu)):
+            raise ValueError(f"mu must be a finite number, got {mu!r}")
+        if shift != 1.0 and not math.isclose(shift, math.exp(mu), rel_tol=1e-12):
+            raise ValueError(
+                f"mu={mu!r} (dynamic shift e^mu = {math.exp(mu):.6g}) contradicts shift={shift!r}: give one of them"
+            )
+        sigma_min = 1.0 / T
+    else:
+        sigma_min = float(flow_shift(1.0 / T, shift))
+    u = np.linspace(1.0, sigma_min, n)
+    sig = np.append(flow_shift(u, shift, mu), 0.0)
+    alphas = 1.0 - sig
+    return torch.from_numpy(alphas), torch.from_numpy(sig), torch.from_numpy(T * sig)

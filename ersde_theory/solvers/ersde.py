@@ -17,22 +17,33 @@ Substituting the estimates into eq. (16) makes the step one linear combination o
 eq. (27) with the weights a0, a1, a2 of eq. (28): :func:`fused_weights` and :func:`er_sde_step`, shared
 with the diffusers scheduler (``ersde_theory.images.scheduler``), which drives the same step one call at a
 time. The first steps use lower order while the history fills; the step to σ = 0 returns x_θ.
-VP models run the same loop on x̄ = x/α with λ = σ/α (eqs. (19)–(21)).
+VP models (eqs. (19)–(21)) and flow-matching models (velocity v = ε − x_0, α = 1 − σ; eq. (35)) step the VP
+state x itself with α_{i+1} times the coefficients on λ = σ/α (:func:`vp_step_coefficients`, eq. (36)); a
+start at α = 0 (σ = 1, λ = ∞) is the limit of eqs. (37)–(40).
 """
 
 from __future__ import annotations
 
+import math
 import numbers
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from ..coefficients.ersde import StepCoefficients, ersde_coefficients, validate_sigmas
+from ..coefficients.ersde import (
+    QUADRATURES,
+    StepCoefficients,
+    check_admissible_lambda,
+    delta_ell_to_infinity,
+    ersde_coefficients,
+    validate_sigmas,
+)
 from ..theory.nsf import NSFLike
 from ._common import SamplerOptions, SamplerRun, Unpack, check_model_output, check_x
 
 DERIVATIVES = ("published", "corrected")
-PREDICTIONS = ("eps", "x0", "v", "score")
+PREDICTIONS = ("eps", "x0", "v", "score", "flow")
 
 
 def check_order(order, derivatives) -> None:
@@ -138,21 +149,154 @@ def sample_er_sde(
     return run.finish(x)
 
 
-def vp_coefficients(alphas, sigmas, nsf: NSFLike, quadrature: str):
-    """Checked float64 (α, σ) of a VP schedule and the step coefficients on λ = σ/α (eq. (19))."""
+def _vp_arrays(alphas, sigmas) -> tuple[np.ndarray, np.ndarray]:
+    """Checked float64 (α, σ) of a VP schedule: same length, σ a valid schedule (strictly decreasing, ≥ 0),
+    α in (0, 1] except α_0 = 0 (the start at λ = ∞, eq. (37)), α + σ > 0."""
     a = np.asarray(alphas.detach().cpu() if hasattr(alphas, "detach") else alphas, dtype=np.float64)
     s = validate_sigmas(sigmas)
     if a.shape != s.shape:
         raise ValueError(f"alphas and sigmas must have the same length, got {a.shape} and {s.shape}")
-    if not np.all(np.isfinite(a) & (a > 0) & (a <= 1)):
-        raise ValueError(f"alphas must lie in (0, 1], got min {a.min()!r}, max {a.max()!r}")
+    ok = np.isfinite(a) & (a <= 1) & ((a > 0) | ((np.arange(a.size) == 0) & (a == 0)))
+    if not np.all(ok):
+        j = int(np.argmin(ok))
+        raise ValueError(
+            f"alphas must lie in (0, 1] (only alphas[0] may be 0: the start at sigma/alpha = inf), "
+            f"got alphas[{j}]={a[j]!r}"
+        )
+    if not np.all(a + s > 0):
+        j = int(np.argmin(a + s > 0))
+        raise ValueError(f"alpha + sigma must be > 0, got alpha={a[j]!r}, sigma={s[j]!r} at index {j}")
+    return a, s
+
+
+def vp_coefficients(alphas, sigmas, nsf: NSFLike, quadrature: str):
+    """Checked float64 (α, σ) of a VP schedule with α > 0 and the step coefficients on λ = σ/α (eq. (19))."""
+    a, s = _vp_arrays(alphas, sigmas)
+    if a[0] == 0:
+        raise ValueError("alphas[0] = 0 (lambda = inf) needs vp_step_coefficients, which takes the limit")
     lam = validate_sigmas(s / a, "lambdas = sigmas/alphas")
     return a, s, ersde_coefficients(lam, nsf, quadrature)
 
 
+@dataclass(frozen=True)
+class VPStepCoefficients:
+    """ER-SDE-Solver-k on a VP schedule, stepped in the VP variable x itself (docs/theory.md eq. (36)):
+
+        x_{i+1} = g_i x_i + w_i0 D_i + w_i1 D_{i−1} + w_i2 D_{i−2} + noise_std_i z,
+
+    g_i = α_{i+1} r_i/α_i, w_i = α_{i+1}·(a0, a1, a2) of eq. (28) at the order k_i = min(order, i + 1) the
+    loop uses (lowered while the history fills), noise_std_i = α_{i+1} sqrt(λ_{i+1}² − λ_i² r_i²)
+    = sqrt(σ_{i+1}² − g_i² σ_i²). A start at α_0 = 0 (λ_0 = ∞) is the limit of eqs. (37)–(40): no division
+    by α_0. ``start_weight``: the third-order start eq. (26) in VP form, x_1 ← x_1 + start_weight (D_1 − D_0)
+    (0 when not applied). A step to σ = 0 (``final``) returns α_N D_i. Float64 host arrays, one row per step;
+    ``ve`` holds the λ-space coefficients (eqs. (9), (14)) of the steps with finite λ_i. Built by
+    :func:`vp_step_coefficients`; :meth:`step` and :meth:`start` are the whole update.
+    """
+
+    alphas: np.ndarray  # N+1
+    sigmas: np.ndarray  # N+1 (VP σ)
+    lambdas: np.ndarray  # N+1, λ = σ/α (inf where α = 0)
+    gain: np.ndarray  # N
+    weights: np.ndarray  # (N, 3)
+    noise_std: np.ndarray  # N
+    start_weight: float
+    order: int
+    derivatives: str
+    ve: StepCoefficients
+
+    @property
+    def final(self) -> np.ndarray:
+        """Steps that end at σ = 0 (they return α_N x_θ)."""
+        return self.sigmas[1:] == 0
+
+    def start(self, x: torch.Tensor, denoised: torch.Tensor, first_denoised: torch.Tensor) -> torch.Tensor:
+        """Eq. (26) in VP form at step 1 (once D_1 is known; no model call): x_1 + start_weight (D_1 − D_0)."""
+        return x + (denoised - first_denoised) * self.start_weight
+
+    def step(self, i: int, x, denoised, history, z=None, s_noise: float = 1.0) -> torch.Tensor:
+        """x_{i+1} from x_i, D_i and ``history`` = [D_{i−1}, D_{i−2}] (as far as known), eq. (36) via
+        :func:`er_sde_step`; ``z`` ~ N(0, I) (None when no noise is injected), scaled by ``s_noise``."""
+        if self.sigmas[i + 1] == 0:
+            return denoised * float(self.alphas[-1])  # the last step to σ = 0: α_N x_θ
+        w = tuple(float(v) for v in self.weights[i])
+        std = float(self.noise_std[i]) * s_noise if z is not None else 0.0
+        return er_sde_step(x, float(self.gain[i]), denoised, history, w, std, z)
+
+
+def vp_step_coefficients(
+    alphas,
+    sigmas,
+    nsf: NSFLike = "er_sde_5",
+    quadrature: str = "exact",
+    *,
+    order: int = 3,
+    derivatives: str = "published",
+    correct_start: bool | None = None,
+) -> VPStepCoefficients:
+    """The per-schedule coefficients of ER-SDE-Solver-``order`` on the VP schedule (α, σ), eq. (36), computed
+    once in float64 (see :class:`VPStepCoefficients`). ``alphas[0]`` may be 0 (σ_0 > 0): the first step is then
+    the limit λ_0 → ∞ of eqs. (37)–(40), and φ must be admissible up to λ = ∞ (ValueError naming the first
+    failing λ otherwise). ``correct_start`` (default: on for ``derivatives="corrected"``) sets the third-order
+    start eq. (26) at order 3."""
+    check_order(order, derivatives)
+    if quadrature not in QUADRATURES:
+        raise ValueError(f"unknown quadrature {quadrature!r}; use one of {QUADRATURES}")
+    a, s = _vp_arrays(alphas, sigmas)
+    if correct_start is None:
+        correct_start = derivatives == "corrected"
+    infinite = a[0] == 0
+    with np.errstate(divide="ignore"):
+        lam = s / a  # λ_0 = inf when α_0 = 0
+    first = 1 if infinite else 0  # steps from a finite λ
+    if lam.size - first >= 2:
+        validate_sigmas(lam[first:], "lambdas = sigmas/alphas")
+    pos = lam[lam > 0]
+    nsf = check_admissible_lambda(nsf, float(pos.min()), float(pos.max()))  # the error names λ
+    n = s.size - 1
+    if lam.size - first >= 2:
+        ve = ersde_coefficients(lam[first:], nsf, quadrature)  # eqs. (9), (14), (15) on λ
+    else:  # one step, from λ = ∞ to λ_1
+        ve = StepCoefficients(lam[first:], *(np.zeros(0) for _ in range(4)), nsf=nsf.name, quadrature=quadrature)
+    pad = lambda v: np.concatenate([np.full(first, np.nan), v])  # noqa: E731   step 0 from λ = ∞: set below
+    r, c1, c2, std_ve = pad(ve.r), pad(ve.c1), pad(ve.c2), pad(ve.noise_std)
+    gain, std, weights = np.zeros(n), np.zeros(n), np.zeros((n, 3))
+    lam_l, r_l, c1_l, c2_l = lam.tolist(), r.tolist(), c1.tolist(), c2.tolist()
+    for i in range(n):
+        if s[i + 1] == 0:
+            weights[i] = (a[-1], 0.0, 0.0)  # returns α_N x_θ
+            continue
+        if infinite and i == 0:  # eqs. (37), (38): g_0 = (σ_1/σ_0) e^{−Δℓ(λ_1, ∞)}, data weight α_1
+            dl = delta_ell_to_infinity(nsf, lam_l[1])
+            gain[0] = s[1] / s[0] * math.exp(-dl)
+            std[0] = s[1] * math.sqrt(-math.expm1(-2.0 * dl))
+            weights[0] = (a[1], 0.0, 0.0)
+            continue
+        gain[i] = a[i + 1] * r[i] / a[i]
+        std[i] = a[i + 1] * std_ve[i]
+        k = min(order, i + 1)
+        # eq. (28) on λ; with λ_0 = inf its weights of D_0 and its divisions by λ_1 − λ_0 give the limits of
+        # eq. (40) in IEEE arithmetic (finite/∓inf = ∓0)
+        weights[i] = np.multiply(a[i + 1], fused_weights(lam_l, r_l, c1_l, c2_l, i, k, derivatives))
+    start_weight = 0.0
+    if correct_start and order >= 3 and n >= 2 and s[2] > 0:  # eq. (26): C_1(λ_0, λ_1)/(λ_1 − λ_0)
+        start_weight = float(a[1]) * (1.0 if infinite else c1_l[0] / (lam_l[1] - lam_l[0]))  # eq. (40)
+    if not (np.all(np.isfinite(gain)) and np.all(np.isfinite(weights)) and np.all(np.isfinite(std))):
+        raise ValueError("non-finite VP step coefficients (check the schedule and the NSF)")
+    return VPStepCoefficients(a, s, lam, gain, weights, std, start_weight, order, derivatives, ve)
+
+
+def check_nonneg(value, name: str = "s_noise") -> float:
+    """``value`` as a float if it is a finite real number ≥ 0 (``s_noise``, ``eta``), else a one-line
+    ValueError naming it."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not (0 <= value < math.inf):
+        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+    return float(value)
+
+
 def to_x0(out: torch.Tensor, x: torch.Tensor, alpha: float, sigma: float, prediction: str) -> torch.Tensor:
     """Convert a VP model output to the data prediction x_θ, eq. (21):
-    eps: (x − σ ε̂)/α;  v (v = α ε − σ x_0): (α x − σ v̂)/(α² + σ²);  score: (x + σ² ŝ)/α;  x0: as is."""
+    eps: (x − σ ε̂)/α;  v (v = α ε − σ x_0): (α x − σ v̂)/(α² + σ²);  score: (x + σ² ŝ)/α;  x0: as is;
+    flow (the velocity v = ε − x_0 of flow matching), eq. (35): (x − σ v̂)/(α + σ), defined for α + σ ≠ 0."""
     if prediction == "x0":
         return out
     if prediction == "eps":
@@ -161,29 +305,11 @@ def to_x0(out: torch.Tensor, x: torch.Tensor, alpha: float, sigma: float, predic
         return (alpha * x - sigma * out) * (1.0 / (alpha * alpha + sigma * sigma))
     if prediction == "score":
         return (x + sigma * sigma * out) * (1.0 / alpha)
+    if prediction == "flow":
+        if alpha + sigma == 0:
+            raise ValueError(f"flow prediction needs alpha + sigma != 0, got alpha={alpha!r}, sigma={sigma!r}")
+        return (x - sigma * out) * (1.0 / (alpha + sigma))
     raise ValueError(f"prediction must be one of {PREDICTIONS}, got {prediction!r}")
-
-
-class _VPAsVE:
-    """A VP model seen as a VE denoiser of x̄ = x/α on λ = σ/α (eqs. (19), (21)).
-
-    :func:`sample_er_sde` calls its model exactly once per step, in step order, so the wrapper keeps the
-    step index itself and passes the model its own input (α_i x̄, timestep_i) without reading λ back from
-    the device.
-    """
-
-    def __init__(self, model, alphas, sigmas, timesteps, prediction, x):
-        self.model, self.a, self.s, self.prediction = model, alphas.tolist(), sigmas.tolist(), prediction
-        self.t_in = timesteps if timesteps is not None else torch.from_numpy(sigmas).to(x.device, x.dtype)
-        self.i = 0
-
-    def __call__(self, xbar, lam_batch, **extra_args):
-        i, self.i = self.i, self.i + 1
-        x = xbar * self.a[i]
-        out = check_model_output(
-            self.model(x, self.t_in[i] * torch.ones_like(lam_batch, dtype=self.t_in.dtype), **extra_args), x
-        )
-        return to_x0(out, x, self.a[i], self.s[i], self.prediction)
 
 
 @torch.no_grad()
@@ -200,49 +326,51 @@ def sample_er_sde_vp(
     quadrature: str = "exact",
     derivatives: str = "published",
     correct_start: bool | None = None,
+    s_noise: float = 1.0,
     **options: Unpack[SamplerOptions],
 ) -> torch.Tensor:
     """ER-SDE-Solver-``order`` for a VP model x_t = α_t x_0 + σ_t ε, through the VP → VE map, eq. (20).
 
-    With x̄ = x/α and λ = σ/α the VP ER SDE is the VE ER SDE in (x̄, λ) with the same φ (eq. (19)), so this
-    runs :func:`sample_er_sde` on (x̄, λ) and returns α_N x̄_N. ``alphas``/``sigmas`` hold N+1 values; the
-    model is called as ``model(x, timesteps[i] * ones(B))`` (or with ``sigmas[i]`` when ``timesteps`` is
-    None) and its output is read as ``prediction`` ∈ {eps, x0, v, score} (eq. (21)). ``options`` as for
-    :func:`sample_er_sde`; ``noise_sampler`` and ``callback`` see VP σ's and VP states.
+    With x̄ = x/α and λ = σ/α the VP ER SDE is the VE ER SDE in (x̄, λ) with the same φ (eq. (19)); the loop
+    steps x itself with the coefficients of :func:`vp_step_coefficients` (eq. (36): α_{i+1} times the VE
+    update on λ), so a schedule may start at α_0 = 0 (σ_0 = 1 of a flow model, λ_0 = ∞): that first step is
+    the limit of eqs. (37)–(40), with no division by α_0 and no offset of σ_0. ``alphas``/``sigmas`` hold N+1
+    values; the model is called as ``model(x, timesteps[i] * ones(B))`` (or with ``sigmas[i]`` when
+    ``timesteps`` is None) and its output is read as ``prediction`` ∈ {eps, x0, v, score, flow} (eqs. (21),
+    (35); ``flow``: the velocity v = ε − x_0 of flow-matching models, x_θ = (x − σ v)/(α + σ)). ``s_noise``
+    multiplies the injected noise (finite, ≥ 0; any value other than 1 leaves the ER SDE: 0 drops the noise
+    but keeps the SDE's gain). ``options`` as for :func:`sample_er_sde`; ``noise_sampler`` and ``callback``
+    see VP σ's and VP states.
     """
     check_x(x, options.get("check_finite", "end"))
     check_order(order, derivatives)
+    s_noise = check_nonneg(s_noise, "s_noise")
     if prediction not in PREDICTIONS:
         raise ValueError(f"prediction must be one of {PREDICTIONS}, got {prediction!r}")
-    a, s, coeffs = vp_coefficients(alphas, sigmas, nsf, quadrature)
+    c = vp_step_coefficients(
+        alphas, sigmas, nsf, quadrature, order=order, derivatives=derivatives, correct_start=correct_start
+    )
     if timesteps is not None:
         timesteps = torch.as_tensor(timesteps)
-        if timesteps.ndim != 1 or timesteps.shape[0] != s.shape[0]:
+        if timesteps.ndim != 1 or timesteps.shape[0] != c.sigmas.shape[0]:
             raise ValueError(
-                f"timesteps must have {s.shape[0]} entries like sigmas, got shape {tuple(timesteps.shape)}"
+                f"timesteps must have {c.sigmas.shape[0]} entries like sigmas, got shape {tuple(timesteps.shape)}"
             )
-        timesteps = timesteps.to(x.device)
-    sig_vp = torch.from_numpy(s)
-    vp_sigma = dict(zip(coeffs.sigmas.tolist(), s.tolist()))  # λ_i → σ_i (host floats)
-    noise_sampler, callback = options.pop("noise_sampler", None), options.pop("callback", None)
+        t_in = timesteps.to(x.device)
+    else:
+        t_in = torch.from_numpy(c.sigmas).to(x.device, x.dtype)
+    extra = options.pop("extra_args", None) or {}
+    run = SamplerRun(model, x, c.sigmas, **options)
+    a, s = c.alphas.tolist(), c.sigmas.tolist()
+    ones = x.new_ones(x.shape[0], dtype=t_in.dtype)
 
-    def vp_noise_sampler(lam, lam_next):
-        return noise_sampler(sig_vp.new_tensor(vp_sigma[float(lam)]), sig_vp.new_tensor(vp_sigma[float(lam_next)]))
-
-    def vp_callback(d):
-        i = d["i"]
-        callback(dict(d, x=d["x"] * float(a[i]), sigma=sig_vp[i], sigma_hat=sig_vp[i]))
-
-    xbar = sample_er_sde(
-        _VPAsVE(model, a, s, timesteps, prediction, x),
-        x * float(1.0 / a[0]),
-        coeffs.sigmas,
-        order=order,
-        derivatives=derivatives,
-        correct_start=correct_start,
-        coefficients=coeffs,
-        noise_sampler=vp_noise_sampler if noise_sampler is not None else None,
-        callback=vp_callback if callback is not None else None,
-        **options,
-    )
-    return xbar * float(a[-1])
+    history = []  # [D_{i−1}, D_{i−2}]
+    for i, _, _ in run.range():
+        out = check_model_output(model(x, t_in[i] * ones, **extra), x)
+        denoised = to_x0(out, x, a[i], s[i], prediction)  # D_i, eqs. (21), (35)
+        if i == 1 and c.start_weight != 0.0:
+            x = c.start(x, denoised, history[0])  # eq. (26)
+        run.report(i, x, run.sig_t[i], denoised)
+        z = run.noise(i) if c.noise_std[i] > 0 and s_noise > 0 else None
+        x, history = c.step(i, x, denoised, history, z, s_noise), [denoised, *history[:1]]  # eq. (36)
+    return run.finish(x)

@@ -66,16 +66,21 @@ class GaussianMixture:
         return second - torch.outer(m, m) + sigma**2 * torch.eye(self.D, dtype=m.dtype, device=m.device)
 
     # ----- noised marginal ----------------------------------------------------------------------
-    def _parts(self, x: torch.Tensor, sigma):
-        """Per-component whitened quantities at noise σ: y = U_kᵀ(x − μ_k), var = ℓ_k + σ², log N."""
+    def _parts(self, x: torch.Tensor, sigma, alpha=None):
+        """Per-component whitened quantities of x = α x_0 + σ ε (VE: α = 1): y = U_kᵀ(x − α μ_k),
+        var = α² ℓ_k + σ², log N(x; α μ_k, α² Σ_k + σ² I)."""
         if x.ndim != 2 or x.shape[1] != self.D:
             raise ValueError(f"x must have shape (B, {self.D}), got {tuple(x.shape)}")
         x = x.to(self.means.dtype)
+        col = lambda v: v.reshape(-1, 1, 1) if v.ndim == 1 else v  # noqa: E731   (B,1,1) or scalar
         sig = torch.as_tensor(sigma, dtype=x.dtype, device=x.device)
-        sig2 = (sig.reshape(-1, 1, 1) ** 2) if sig.ndim == 1 else sig**2  # (B,1,1) or scalar
         diff = x[:, None, :] - self.means[None]  # (B, K, D)
+        var = self.evals[None] + col(sig) ** 2
+        if alpha is not None:
+            a = col(torch.as_tensor(alpha, dtype=x.dtype, device=x.device))
+            diff = x[:, None, :] - a * self.means[None]
+            var = a**2 * self.evals[None] + col(sig) ** 2
         y = diff if self.evecs is None else torch.einsum("kdj,bkd->bkj", self.evecs, diff)
-        var = self.evals[None] + sig2  # (B|1, K, D)
         logn = -0.5 * ((y * y / var).sum(-1) + torch.log(var).sum(-1) + self.D * math.log(2 * math.pi))
         return y, var, logn
 
@@ -98,6 +103,26 @@ class GaussianMixture:
         sig = torch.as_tensor(sigma, dtype=self.means.dtype, device=x.device)
         sig2 = sig.reshape(-1, 1) ** 2 if sig.ndim == 1 else sig**2
         return (x.to(self.means.dtype) + sig2 * self.score(x, sigma)).to(x.dtype)
+
+    def posterior(self, x: torch.Tensor, alpha, sigma) -> tuple[torch.Tensor, torch.Tensor]:
+        """(E[x_0 | x], E[ε | x]) for x = α x_0 + σ ε (docs/theory.md eq. (44)), per sample (B, D): with
+        γ_k ∝ w_k N(x; α μ_k, α² Σ_k + σ² I) and y_k = x − α μ_k,
+
+            E[x_0 | x] = Σ_k γ_k (μ_k + α Σ_k (α² Σ_k + σ² I)^{-1} y_k),
+            E[ε | x]   = Σ_k γ_k σ (α² Σ_k + σ² I)^{-1} y_k.
+
+        Valid wherever α² Σ_k + σ² I is positive definite, α = 0 (σ > 0: x_0's mean) and σ = 0 (α > 0)
+        included. ``alpha``, ``sigma``: scalars or shape (B,)."""
+        y, var, logn = self._parts(x, sigma, alpha)
+        gamma = torch.softmax(self.log_weights + logn, dim=-1)[..., None]  # (B, K, 1)
+        col = lambda v: v.reshape(-1, 1, 1) if v.ndim == 1 else v  # noqa: E731
+        a = col(torch.as_tensor(alpha, dtype=y.dtype, device=y.device))
+        s = col(torch.as_tensor(sigma, dtype=y.dtype, device=y.device))
+        gx, ge = a * self.evals[None] * y / var, s * y / var  # in the eigenbasis
+        if self.evecs is not None:
+            gx, ge = (torch.einsum("kdj,bkj->bkd", self.evecs, g) for g in (gx, ge))
+        x0 = (gamma * (self.means[None] + gx)).sum(1)
+        return x0.to(x.dtype), (gamma * ge).sum(1).to(x.dtype)
 
     def __call__(self, x: torch.Tensor, sigma) -> torch.Tensor:
         """The k-diffusion denoiser convention ``model(x, sigma_batch)``."""

@@ -1,7 +1,8 @@
-"""Solvers layer, the data prediction of every VP prediction type (docs/theory.md eq. (21)) on schedules with
-α² + σ² ≠ 1 (a flow-matching path α = 1 − t, σ = t, and a non-normalised pair), against independent formulas:
-for x = α x0 + σ ε the model outputs ε (eps), x0, v = α ε − σ x0 and the score −ε/σ, each converted back must
-give x0; and the VP sampler with a v-model on such a schedule equals the VE sampler on (x/α, σ/α)."""
+"""Solvers layer, the data prediction of every VP prediction type (docs/theory.md eqs. (21), (35)) on schedules
+with α² + σ² ≠ 1 (a flow-matching path α = 1 − t, σ = t, and a non-normalised pair), against independent formulas:
+for x = α x0 + σ ε the model outputs ε (eps), x0, v = α ε − σ x0, the score −ε/σ and the flow velocity ε − x0,
+each converted back must give x0; and the VP sampler with a v-model on such a schedule equals the VE sampler on
+(x/α, σ/α)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ PAIRS = [(0.7, 0.3), (0.2, 0.8), (0.9, 1.7)]
 
 def _outputs(x0, eps, alpha, sigma):
     """What an exact model of each prediction type returns at x = α x0 + σ ε."""
-    return {"eps": eps, "x0": x0, "v": alpha * eps - sigma * x0, "score": -eps / sigma}
+    return {"eps": eps, "x0": x0, "v": alpha * eps - sigma * x0, "score": -eps / sigma, "flow": eps - x0}
 
 
 @pytest.mark.parametrize("alpha,sigma", PAIRS)
