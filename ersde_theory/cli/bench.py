@@ -86,9 +86,9 @@ def run_images(args) -> int:
 
 def add_flow_arguments(p) -> None:
     p.add_argument("--nfe", type=int, nargs="+", default=[10, 20, 50], help="NFE values")
-    p.add_argument("--n-per-block", type=int, default=200, help="digits images per seed block")
-    p.add_argument("--toy-n-per-block", type=int, default=500, help="toy samples per seed block")
-    p.add_argument("--blocks", type=int, default=8, help="seed blocks (confidence intervals over blocks)")
+    p.add_argument("--n-per-block", type=int, default=400, help="digits images per seed block")
+    p.add_argument("--toy-n-per-block", type=int, default=1000, help="toy samples per seed block")
+    p.add_argument("--blocks", type=int, default=5, help="seed blocks (confidence intervals over blocks)")
     p.add_argument("--shift", type=float, default=1.0, help="static shift of get_flow_schedule")
     p.add_argument("--model", default="digits-flow", help="the flow model: digits-flow or a flow CHECKPOINT.pt")
     p.add_argument("--no-toy", action="store_true", help="skip the Gaussian-mixture flow toy")

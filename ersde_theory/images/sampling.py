@@ -252,7 +252,7 @@ def steps_for_nfe(sampler: str, nfe: int) -> int:
 
 
 def flow_sampler(name: str) -> Callable:
-    """``fn(model, x, sigmas, *, timesteps, generator, disable)`` of a flow baseline (:data:`FLOW_SAMPLERS`)."""
+    """``fn(model, x, sigmas, *, generator, disable)`` of a flow baseline (:data:`FLOW_SAMPLERS`)."""
     if name not in FLOW_SAMPLERS:
         raise ValueError(f"unknown flow sampler {name!r}; available: {', '.join(FLOW_SAMPLERS)}")
     from ..solvers import flow
@@ -339,7 +339,6 @@ def sample_images(
                 alphas,
                 sigmas,
                 prediction="flow",
-                timesteps=sigmas,
                 order=order,
                 nsf=nsf,
                 quadrature=quadrature,
@@ -347,7 +346,7 @@ def sample_images(
                 generator=gens,
                 disable=True,
             )
-        return flow_sampler(sampler)(im.model, z, sigmas, timesteps=sigmas, generator=gens, disable=True)
+        return flow_sampler(sampler)(im.model, z, sigmas, generator=gens, disable=True)
     if im.kind == "vp":
         if sampler != "er_sde":
             raise ValueError("diffusers VP models are sampled with sampler 'er_sde' only (sample_er_sde_vp)")
