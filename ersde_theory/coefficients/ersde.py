@@ -185,7 +185,7 @@ def check_admissible_lambda(nsf: NSFLike, lam_min: float, lam_max: float) -> Noi
     :data:`LAMBDA_CHECK_MAX`, for a start at α = 0); otherwise a ValueError naming the first failing λ and
     how to avoid it."""
     nsf = resolve_nsf(nsf)
-    top = min(lam_max, LAMBDA_CHECK_MAX)
+    top = LAMBDA_CHECK_MAX if math.isinf(lam_max) else lam_max
     lam_min = min(lam_min, top)
     try:
         nsf.check_admissible(lam_min, top)
@@ -198,8 +198,9 @@ def check_admissible_lambda(nsf: NSFLike, lam_min: float, lam_max: float) -> Noi
         start = "a start at alpha = 0 (lambda = inf)" if math.isinf(lam_max) else f"lambda up to {lam_max:.6g}"
         raise ValueError(
             f"noise scale function {nsf.name!r} is not admissible at lambda = sigma/alpha = {lam:.6g} "
-            f"(h~^2 < 0 there), and {start} needs it; start below it (sigma/alpha < {lam:.6g}, e.g. a flow "
-            f"schedule with sigma_max < {lam / (1.0 + lam):.6g} instead of 1) or use another NSF"
+            f"(h~^2 < 0, or phi or h~^2 not finite there), and {start} needs it; start below it "
+            f"(sigma/alpha < {lam:.6g}, e.g. a flow schedule with sigma_max < {lam / (1.0 + lam):.6g} instead of 1) "
+            "or use another NSF"
         ) from None
     return nsf
 

@@ -151,7 +151,7 @@ def sample_er_sde(
 
 def _vp_arrays(alphas, sigmas) -> tuple[np.ndarray, np.ndarray]:
     """Checked float64 (α, σ) of a VP schedule: same length, σ a valid schedule (strictly decreasing, ≥ 0),
-    α in (0, 1] except α_0 = 0 (the start at λ = ∞, eq. (37)), α + σ > 0."""
+    α in (0, 1] except α_0 = 0 (the start at λ = ∞, eq. (37); σ_0 > 0 there, so α + σ > 0 throughout)."""
     a = np.asarray(alphas.detach().cpu() if hasattr(alphas, "detach") else alphas, dtype=np.float64)
     s = validate_sigmas(sigmas)
     if a.shape != s.shape:
@@ -163,9 +163,6 @@ def _vp_arrays(alphas, sigmas) -> tuple[np.ndarray, np.ndarray]:
             f"alphas must lie in (0, 1] (only alphas[0] may be 0: the start at sigma/alpha = inf), "
             f"got alphas[{j}]={a[j]!r}"
         )
-    if not np.all(a + s > 0):
-        j = int(np.argmin(a + s > 0))
-        raise ValueError(f"alpha + sigma must be > 0, got alpha={a[j]!r}, sigma={s[j]!r} at index {j}")
     return a, s
 
 
