@@ -190,9 +190,10 @@ def plot_bench_flow(data: dict, outdir, stem: str = "bench_flow") -> list[Path]:
     for j, (vname, v) in enumerate(toys.items()):
         ax = axes[0, 2 + j]
         _flow_panel(ax, v["rows"])
-        ax.set(yscale="log", ylabel="Fréchet distance to exact moments",
-               title=f"toy {data['toy']['problem']}, {vname} velocity")  # fmt: skip
-    axes[0, 0].legend(fontsize=6, ncol=2, loc="upper right")
+        what = "exact velocity" if vname == "exact" else f"perturbed ({vname}) velocity"
+        ax.set(yscale="log", ylabel="Fréchet distance to exact moments", title=f"toy {data['toy']['problem']}, {what}")
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, fontsize=7, ncol=8, loc="upper center", bbox_to_anchor=(0.5, 0.0))
     fig.suptitle(f"bench flow: ER-SDE vs flow baselines (shift {data['shift']}; 95 % CIs over seed blocks)")
     fig.tight_layout()
     return save(fig, Path(outdir), stem)
