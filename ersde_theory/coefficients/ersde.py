@@ -14,9 +14,14 @@ integrands, so no O(h) terms cancel. ``quadrature``:
   width ≤ 0.25, vectorised over all steps (relative error ~1e-14).
 * ``"official"``: the official code's 100-point left Riemann sums of the left-hand forms, and its
   clipping of step variances |σ_t² − σ_s² r²| < 1e-6 to zero.
-* ``"comfyui"``: ComfyUI's 200-point left Riemann sums (no clipping; sums done here in float64).
+* ``"comfyui"``: ComfyUI's 200-point left Riemann sums (no clipping) at ComfyUI's float32 integration points
+  p_k = fl32(fl32(σ_t) + fl32(k · fl32(Δ))), Δ = (σ_s − σ_t)/200, and its float32 offsets
+  fl32(p_k − fl32(σ_s)) (its ``torch.arange(..., dtype=float32)`` wins type promotion over the float64 σ's);
+  φ and the sums are then evaluated here in float64.
+* ``"comfyui_f64"``: the same sums at float64 points σ_t + kΔ.
 
-A step to σ_t = 0 has r = 0 and std = 0 (φ(0) = 0 for admissible φ): the solver returns x_θ there.
+A step to σ_t = 0 has r = 0 and std = 0 (φ(0) = 0 for admissible φ): the solver returns x_θ there. A
+zero-length step σ_t = σ_s (a repeated σ) has r = 1 and std = C_1 = C_2 = 0: it leaves x unchanged.
 """
 
 from __future__ import annotations
@@ -29,8 +34,8 @@ import numpy as np
 from ..theory.nsf import NoiseScaleFunction, NSFLike, resolve_nsf
 from ..theory.quadrature import cumulative_integrate_log, log_nodes
 
-QUADRATURES = ("exact", "official", "comfyui")
-_RIEMANN_POINTS = {"official": 100, "comfyui": 200}
+QUADRATURES = ("exact", "official", "comfyui", "comfyui_f64")
+_RIEMANN_POINTS = {"official": 100, "comfyui": 200, "comfyui_f64": 200}
 OFFICIAL_VARIANCE_CLIP = 1e-6
 
 
@@ -103,20 +108,27 @@ def _gl_c1_c2(nsf: NoiseScaleFunction, t: np.ndarray, s: np.ndarray):
     return -i1, i2
 
 
-def _riemann_c1_c2(nsf: NoiseScaleFunction, t: np.ndarray, s: np.ndarray, n: int):
-    """The official left Riemann sums: points σ_t + k (σ_s − σ_t)/n, k = 0…n−1."""
+def _riemann_c1_c2(nsf: NoiseScaleFunction, t: np.ndarray, s: np.ndarray, n: int, float32_points: bool = False):
+    """The official left Riemann sums: points σ_t + k (σ_s − σ_t)/n, k = 0…n−1. ``float32_points``: ComfyUI's
+    float32 points and float32 offsets point − σ_s, eq. (K1), the sums still in float64."""
     dt = (s - t) / n
-    pts = t[:, None] + np.arange(n)[None, :] * dt[:, None]
+    if float32_points:
+        pts32 = t.astype(np.float32)[:, None] + np.arange(n, dtype=np.float32)[None, :] * dt.astype(np.float32)[:, None]
+        pts, offsets = pts32.astype(np.float64), (pts32 - s.astype(np.float32)[:, None]).astype(np.float64)
+    else:
+        pts = t[:, None] + np.arange(n)[None, :] * dt[:, None]
+        offsets = pts - s[:, None]
     inv_phi = 1.0 / nsf(pts)
-    s_int = np.sum(inv_phi * dt[:, None], axis=1)
-    s_d_int = np.sum((pts - s[:, None]) * inv_phi * dt[:, None], axis=1)
+    s_int = np.sum(inv_phi, axis=1) * dt
+    s_d_int = np.sum(offsets * inv_phi, axis=1) * dt
     phi_t = nsf(t)
     return (t - s) + s_int * phi_t, (t - s) ** 2 / 2 + s_d_int * phi_t
 
 
-def validate_sigmas(sigmas, name: str = "sigmas") -> np.ndarray:
-    """Float64 host copy of a noise-level schedule, checked: 1-D, ≥ 2 entries, finite, ≥ 0, strictly
-    decreasing (so only the last entry may be 0)."""
+def validate_sigmas(sigmas, name: str = "sigmas", *, allow_repeats: bool = False) -> np.ndarray:
+    """Float64 host copy of a noise-level schedule, checked: 1-D, ≥ 2 entries, finite, ≥ 0, decreasing, and
+    only the last entry may be 0. ``allow_repeats``: non-increasing (a repeated σ is a zero-length step, as
+    k-diffusion accepts); otherwise strictly decreasing."""
     try:
         arr = np.asarray(sigmas.detach().cpu() if hasattr(sigmas, "detach") else sigmas, dtype=np.float64)
     except (TypeError, ValueError) as e:
@@ -132,22 +144,23 @@ def validate_sigmas(sigmas, name: str = "sigmas") -> np.ndarray:
     if np.any(arr < 0):
         raise ValueError(f"{name} must be non-negative, got {arr[arr < 0][0]!r} at index {int(np.argmax(arr < 0))}")
     d = np.diff(arr)
-    if np.any(d >= 0):
-        j = int(np.argmax(d >= 0))
-        raise ValueError(
-            f"{name} must be strictly decreasing, but {name}[{j}]={arr[j]!r} <= {name}[{j + 1}]={arr[j + 1]!r}"
-        )
+    bad = (d > 0) | ((d == 0) & (arr[1:] == 0)) if allow_repeats else d >= 0
+    if np.any(bad):
+        j = int(np.argmax(bad))
+        rule = "non-increasing with a single trailing 0" if allow_repeats else "strictly decreasing"
+        raise ValueError(f"{name} must be {rule}, but {name}[{j}]={arr[j]!r}, {name}[{j + 1}]={arr[j + 1]!r}")
     return arr
 
 
 def ersde_coefficients(sigmas, nsf: NSFLike = "er_sde_5", quadrature: str = "exact") -> StepCoefficients:
     """r, noise std, C_1, C_2 for every step of ``sigmas`` (eqs. in the module docstring).
 
-    Checks the schedule and the admissibility of φ over its positive σ range first.
+    Checks the schedule (non-increasing: a repeated σ is a zero-length step) and the admissibility of φ
+    over its positive σ range first.
     """
     if quadrature not in QUADRATURES:
         raise ValueError(f"unknown quadrature {quadrature!r}; use one of {QUADRATURES}")
-    sig = validate_sigmas(sigmas)
+    sig = validate_sigmas(sigmas, allow_repeats=True)
     nsf = resolve_nsf(nsf)
     pos = sig[sig > 0]
     nsf.check_admissible(pos.min(), pos.max())
@@ -171,7 +184,7 @@ def ersde_coefficients(sigmas, nsf: NSFLike = "er_sde_5", quadrature: str = "exa
             var = np.where(np.abs(var) < OFFICIAL_VARIANCE_CLIP, 0.0, var)
         std[reg] = np.sqrt(np.maximum(var, 0.0))
         if t.size:
-            c1[reg], c2[reg] = _riemann_c1_c2(nsf, t, s_reg, _RIEMANN_POINTS[quadrature])
+            c1[reg], c2[reg] = _riemann_c1_c2(nsf, t, s_reg, _RIEMANN_POINTS[quadrature], quadrature == "comfyui")
     return StepCoefficients(sigmas=sig, r=r, noise_std=std, c1=c1, c2=c2, nsf=nsf.name, quadrature=quadrature)
 
 

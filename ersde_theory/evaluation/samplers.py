@@ -2,6 +2,9 @@
 stochastic, label), with the NFE → steps rule. The toy benchmarks, the image layer
 (``images.sampling.available_samplers``) and the notebooks read it.
 
+Community samplers carry their community names (``dpmpp_3m_sde`` is k-diffusion's and ComfyUI's DPM++ 3M
+SDE); the project's variants stand beside them under their own (``dpmpp_3m_sde_exact``).
+
 Schedules are VE, Karras ρ = 7 from :data:`SIGMA_MAX` to :data:`SIGMA_MIN`, then 0. Every sampler makes one
 model call per step except Heun (2 per step, 1 on the last step to σ = 0), so for a budget of ``nfe`` calls:
 steps = nfe, or (nfe + 1) // 2 for Heun (2·steps − 1 ≤ nfe calls).
@@ -35,7 +38,8 @@ SIGMA_MIN, SIGMA_MAX, RHO = 0.002, 80.0, 7.0
 
 @dataclass(frozen=True)
 class Sampler:
-    """One registry entry: ``fn(model, x, sigmas, *, generator, noise_sampler, disable, **kwargs)``."""
+    """One registry entry: ``fn(model, x, sigmas, extra_args, callback, disable, **kwargs)`` (k-diffusion's
+    positional convention; ``generator``, ``noise_sampler`` and ``check_finite`` as keywords)."""
 
     fn: Callable
     kwargs: dict = field(default_factory=dict)
@@ -66,7 +70,8 @@ SAMPLERS: dict[str, Sampler] = {
     "euler_ancestral": Sampler(B.sample_euler_ancestral, label="Euler ancestral / DDPM"),
     "euler_maruyama": Sampler(B.sample_euler_maruyama, label="Euler–Maruyama, reverse SDE"),
     "dpmpp_2m_sde": Sampler(B.sample_dpmpp_2m_sde, label="SDE-DPM-Solver++(2M)"),
-    "dpmpp_3m_sde": Sampler(B.sample_dpmpp_3m_sde, label="SDE-DPM-Solver++(3M)"),
+    "dpmpp_3m_sde": Sampler(B.sample_dpmpp_3m_sde, label="SDE-DPM-Solver++(3M), k-diffusion"),
+    "dpmpp_3m_sde_exact": Sampler(B.sample_dpmpp_3m_sde_exact, label="SDE-DPM-Solver++(3M), exact quadratic"),
     "sa_solver": Sampler(B.sample_sa_solver, label="SA-Solver (3,4), paper τ"),
     "er_sde_1": Sampler(sample_er_sde, dict(order=1), label="ER-SDE-1 (er_sde_5)"),
     "er_sde_2": Sampler(sample_er_sde, dict(order=2), label="ER-SDE-2 (er_sde_5)"),

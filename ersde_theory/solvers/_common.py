@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 from collections.abc import Callable, Sequence
 from typing import TypedDict
@@ -16,7 +17,8 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover  (annotations only; typing_extensions comes with torch)
     from typing_extensions import Unpack
 
-__all__ = ["Generator", "SamplerOptions", "SamplerRun", "Unpack", "make_noise", "check_model_output", "check_x"]
+__all__ = ["Generator", "SamplerOptions", "RunOptions", "SamplerRun", "Unpack", "make_noise", "check_model_output"]
+__all__ += ["check_x", "check_s_noise"]
 
 Generator = torch.Generator | Sequence[torch.Generator] | None
 CHECK_FINITE = ("end", "step", "none")
@@ -95,29 +97,45 @@ def check_x(x: torch.Tensor, check_finite: str) -> None:
         raise ValueError(f"check_finite must be one of {CHECK_FINITE}, got {check_finite!r}")
 
 
-class SamplerOptions(TypedDict, total=False):
-    """The keywords every sampler takes besides its own (the k-diffusion calling convention):
+class RunOptions(TypedDict, total=False):
+    """The project's keywords, keyword-only on every sampler (after k-diffusion's positional ones):
 
-    ``noise_sampler(sigma, sigma_next)``: when given, the only source of N(0, I) noise;
     ``generator``: one ``torch.Generator``, or a list with one per sample (a sample then depends only on its
-    own generator, not on the batch); ``callback``: called once per step with
-    ``dict(x, i, sigma, sigma_hat, denoised)``; ``disable``: no progress bar; ``check_finite``: "end" (one
-    check after the loop), "step" (after every step, naming the step and σ; one host sync per step) or
-    "none"; ``extra_args``: keywords passed on to every model call.
+    own generator, not on the batch); ``check_finite``: "end" (one check after the loop), "step" (after
+    every step, naming the step and σ; one host sync per step) or "none".
+    """
+
+    generator: Generator
+    check_finite: str
+
+
+class SamplerOptions(RunOptions, total=False):
+    """All keywords :class:`SamplerRun` takes: :class:`RunOptions` and k-diffusion's
+
+    ``extra_args``: keywords passed on to every model call; ``callback``: called once per step with
+    k-diffusion's ``dict(x, i, sigma, sigma_hat, denoised)``; ``disable``: no progress bar;
+    ``noise_sampler(sigma, sigma_next)``: when given, the only source of N(0, I) noise.
     """
 
     noise_sampler: Callable | None
-    generator: Generator
     callback: Callable | None
     disable: bool | None
-    check_finite: str
     extra_args: dict | None
+
+
+def check_s_noise(s_noise) -> float:
+    """``s_noise`` (the factor on the injected noise) as a float; ValueError unless a finite number ≥ 0."""
+    ok = isinstance(s_noise, (int, float)) and not isinstance(s_noise, bool)
+    if not (ok and math.isfinite(s_noise) and s_noise >= 0):
+        raise ValueError(f"s_noise must be a finite number >= 0, got {s_noise!r}")
+    return float(s_noise)
 
 
 class SamplerRun:
     """Everything a VE sampler loop needs, set up once from :class:`SamplerOptions`.
 
-    ``sig``: the checked schedule as host floats (float64), so that the loop never reads a device value;
+    ``sig``: the checked schedule as host floats (float64), so that the loop never reads a device value
+    (``allow_repeats``: a repeated σ, a zero-length step, is accepted; the sampler must handle it);
     ``denoise(x, sigma)`` calls ``model(x, sigma * ones(B), **extra_args)`` and checks the output shape;
     ``noise(i)`` is N(0, I) for step i (see :func:`make_noise`); ``report(i, x, sigma_hat, denoised)``
     calls the callback with ``dict(x, i, sigma, sigma_hat, denoised)``; ``report`` / ``finish`` run
@@ -136,9 +154,10 @@ class SamplerRun:
         disable: bool | None = None,
         check_finite: str = "end",
         extra_args: dict | None = None,
+        allow_repeats: bool = False,
     ):
         check_x(x, check_finite)
-        self.sigmas = validate_sigmas(sigmas)
+        self.sigmas = validate_sigmas(sigmas, allow_repeats=allow_repeats)
         self.sig = self.sigmas.tolist()
         self.sig_t = self._sig_t = torch.from_numpy(self.sigmas)
         self.disable = disable

@@ -1,11 +1,20 @@
-"""Baseline samplers for VE models, in the calling convention of :func:`sample_er_sde`.
+"""Baseline samplers for VE models, in k-diffusion's calling convention.
 
-Every sampler takes ``model, x, sigmas`` (``model(x, sigma_batch) -> x_θ``, ``x`` the initial state at
-``sigmas[0]``, ``sigmas`` strictly decreasing, may end in 0) and the keywords ``noise_sampler``,
-``generator``, ``callback``, ``disable``, ``check_finite``, ``extra_args``; deterministic samplers accept
-and ignore the noise keywords. Notation: σ_s = σ_i, σ_t = σ_{i+1}, D_i = x_θ(x_i, σ_i), λ = −log σ,
+Every sampler takes ``(model, x, sigmas, extra_args=None, callback=None, disable=None, ...)`` positionally,
+followed by k-diffusion's own keywords for that sampler, in its order and with its defaults (``s_churn``,
+``s_tmin``, ``s_tmax``, ``s_noise``, ``eta``, ``noise_sampler``, ``solver_type``); the project's additions
+(``generator``, ``check_finite``, and ``noise_sampler`` where k-diffusion has none) are keyword-only
+(:class:`~ersde_theory.solvers._common.RunOptions`). ``model(x, sigma_batch, **extra_args) -> x_θ``, ``x`` the
+initial state at ``sigmas[0]``; ``sigmas`` non-increasing (SA-Solver: strictly decreasing), may end in 0.
+The callback gets k-diffusion's ``dict(x, i, sigma, sigma_hat, denoised)``. Deterministic samplers accept and
+ignore the noise keywords. Notation: σ_s = σ_i, σ_t = σ_{i+1}, D_i = x_θ(x_i, σ_i), λ = −log σ,
 h_i = λ_{i+1} − λ_i = log(σ_i/σ_{i+1}), z ~ N(0, I). A step to σ = 0 returns x_θ of the last evaluation
 (as ER-SDE and k-diffusion do), so the NFE of a one-evaluation-per-step sampler is the number of steps.
+
+A repeated σ (σ_{i+1} = σ_i) is a zero-length step, handled as k-diffusion does: the model is still called
+(and the callback), x does not move, and a stochastic sampler still draws that step's noise (with weight 0),
+so the same seed gives the same samples. Multistep samplers keep only distinct λ nodes in their history, so
+no divided difference divides by a zero step (where k-diffusion's multistep samplers produce NaN).
 
 The VE forms used below (derivations in each docstring):
 probability-flow ODE  dx/dσ = (x − x_θ)/σ;
@@ -24,30 +33,90 @@ from functools import lru_cache
 import numpy as np
 import torch
 
-from ._common import SamplerOptions, SamplerRun, Unpack
+from ._common import RunOptions, SamplerOptions, SamplerRun, Unpack, check_s_noise
 
 # the samplers (each is exported by the package); exp_integrator_weights, sa_solver_default_tau are helpers
 __all__ = ["sample_euler", "sample_heun", "sample_euler_ancestral", "sample_euler_maruyama", "sample_dpmpp_2m"]
-__all__ += ["sample_dpmpp_2m_sde", "sample_dpmpp_3m_sde", "sample_sa_solver"]
+__all__ += ["sample_dpmpp_2m_sde", "sample_dpmpp_3m_sde", "sample_dpmpp_3m_sde_exact", "sample_sa_solver"]
+
+SOLVER_TYPES = ("midpoint", "heun")
 
 
 def _nonneg(**values):
     for name, v in values.items():
-        if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
+        if isinstance(v, bool) or not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
             raise ValueError(f"{name} must be a finite number >= 0, got {v!r}")
 
 
-@torch.no_grad()
-def sample_euler(model, x: torch.Tensor, sigmas, **options: Unpack[SamplerOptions]) -> torch.Tensor:
-    """DDIM with η = 0 (Song et al. 2021, eq. 12 in VE variables) = Euler's method for the probability-flow
-    ODE dx/dσ = (x − x_θ)/σ (Karras et al. 2022, eq. 3 with σ(t) = t):
+def _run(model, x, sigmas, extra_args, callback, disable, noise_sampler, options) -> SamplerRun:
+    """The :class:`SamplerRun` of a sampler that handles repeated σ's."""
+    return SamplerRun(
+        model,
+        x,
+        sigmas,
+        extra_args=extra_args,
+        callback=callback,
+        disable=disable,
+        noise_sampler=noise_sampler,
+        allow_repeats=True,
+        **options,
+    )
 
-        x_{i+1} = x_i + (σ_{i+1} − σ_i) (x_i − D_i)/σ_i .
+
+class _Churn:
+    """EDM's churn (Karras et al. 2022, Algorithm 2, lines 4–6) with k-diffusion's noise draws: with N steps,
+    γ_i = min(S_churn/N, √2 − 1) if S_tmin ≤ σ_i ≤ S_tmax else 0, σ̂ = σ_i (1 + γ_i),
+    x̂ = x_i + S_noise √(σ̂² − σ_i²) z. While ``s_churn > 0`` (and ``s_noise > 0``) z is drawn on every step,
+    γ_i = 0 included, as k-diffusion does, so the same seed gives the same samples; with ``s_churn = 0``
+    nothing is drawn (the samples are the same, only the random state afterwards differs)."""
+
+    def __init__(self, s_churn, s_tmin, s_tmax, s_noise):
+        _nonneg(s_churn=s_churn, s_tmin=s_tmin)
+        self.s_noise = check_s_noise(s_noise)
+        if not (isinstance(s_tmax, (int, float)) and s_tmin <= s_tmax):
+            raise ValueError(f"s_tmax must be a number >= s_tmin = {s_tmin!r}, got {s_tmax!r}")
+        self.s_churn, self.s_tmin, self.s_tmax = s_churn, s_tmin, s_tmax
+
+    def __call__(self, run: SamplerRun, x: torch.Tensor, i: int, s: float) -> tuple[torch.Tensor, float]:
+        """(x̂, σ̂) for step i from σ_i = s."""
+        if self.s_churn == 0:
+            return x, s
+        gamma = min(self.s_churn / run.steps, math.sqrt(2.0) - 1.0) if self.s_tmin <= s <= self.s_tmax else 0.0
+        z = run.noise(i) if self.s_noise > 0 else None
+        s_hat = s * (1.0 + gamma)
+        if gamma > 0 and z is not None:
+            x = x + z * (self.s_noise * math.sqrt(s_hat * s_hat - s * s))
+        return x, s_hat
+
+
+@torch.no_grad()
+def sample_euler(
+    model,
+    x: torch.Tensor,
+    sigmas,
+    extra_args: dict | None = None,
+    callback: Callable | None = None,
+    disable: bool | None = None,
+    s_churn: float = 0.0,
+    s_tmin: float = 0.0,
+    s_tmax: float = float("inf"),
+    s_noise: float = 1.0,
+    *,
+    noise_sampler: Callable | None = None,
+    **options: Unpack[RunOptions],
+) -> torch.Tensor:
+    """DDIM with η = 0 (Song et al. 2021, eq. 12 in VE variables) = Euler's method for the probability-flow
+    ODE dx/dσ = (x − x_θ)/σ (Karras et al. 2022, eq. 3 with σ(t) = t), with EDM's churn (:class:`_Churn`;
+    ``s_churn = 0``, the default, is deterministic):
+
+        x_{i+1} = x̂ + (σ_{i+1} − σ̂)(x̂ − x_θ(x̂, σ̂))/σ̂ .
     """
-    run = SamplerRun(model, x, sigmas, **options)
+    churn = _Churn(s_churn, s_tmin, s_tmax, s_noise)
+    run = _run(model, x, sigmas, extra_args, callback, disable, noise_sampler, options)
     for i, s, t in run.range():
-        den = run.evaluate(i, x, s)
-        x = x + (x - den) * ((t - s) / s)
+        x, s_hat = churn(run, x, i, s)
+        den = run.evaluate(i, x, s_hat)
+        x = x + (x - den) * ((t - s_hat) / s_hat)
     return run.finish(x)
 
 
@@ -56,31 +125,29 @@ def sample_heun(
     model,
     x: torch.Tensor,
     sigmas,
-    *,
+    extra_args: dict | None = None,
+    callback: Callable | None = None,
+    disable: bool | None = None,
     s_churn: float = 0.0,
     s_tmin: float = 0.0,
     s_tmax: float = float("inf"),
     s_noise: float = 1.0,
-    **options: Unpack[SamplerOptions],
+    *,
+    noise_sampler: Callable | None = None,
+    **options: Unpack[RunOptions],
 ) -> torch.Tensor:
     """EDM's stochastic sampler (Karras et al. 2022, Algorithm 2); ``s_churn = 0`` is its deterministic Heun
-    sampler (Algorithm 1). With N steps, γ_i = min(S_churn/N, √2 − 1) if S_tmin ≤ σ_i ≤ S_tmax else 0:
+    sampler (Algorithm 1). With the churn of :class:`_Churn` (σ̂, x̂) and d = (x̂ − x_θ(x̂, σ̂))/σ̂:
 
-        σ̂ = σ_i (1 + γ_i),   x̂ = x_i + S_noise √(σ̂² − σ_i²) z,   d = (x̂ − x_θ(x̂, σ̂))/σ̂,
         x_{i+1} = x̂ + (σ_{i+1} − σ̂) d,                                   and if σ_{i+1} ≠ 0:
         d' = (x_{i+1} − x_θ(x_{i+1}, σ_{i+1}))/σ_{i+1},   x_{i+1} = x̂ + (σ_{i+1} − σ̂)(d + d')/2.
 
-    2N − 1 model calls when the schedule ends in 0.
+    2N − 1 model calls when the schedule ends in 0 (a zero-length step also makes its two calls).
     """
-    _nonneg(s_churn=s_churn, s_noise=s_noise, s_tmin=s_tmin)
-    if not s_tmin <= s_tmax:
-        raise ValueError(f"need s_tmin <= s_tmax, got {s_tmin} > {s_tmax}")
-    run = SamplerRun(model, x, sigmas, **options)
+    churn = _Churn(s_churn, s_tmin, s_tmax, s_noise)
+    run = _run(model, x, sigmas, extra_args, callback, disable, noise_sampler, options)
     for i, s, t in run.range():
-        gamma = min(s_churn / run.steps, math.sqrt(2.0) - 1.0) if s_tmin <= s <= s_tmax else 0.0
-        s_hat = s * (1.0 + gamma)
-        if gamma > 0:
-            x = x + run.noise(i) * (s_noise * math.sqrt(s_hat**2 - s**2))
+        x, s_hat = churn(run, x, i, s)
         den = run.evaluate(i, x, s_hat)
         d = (x - den) * (1.0 / s_hat)
         x_next = x + d * (t - s_hat)
@@ -93,7 +160,16 @@ def sample_heun(
 
 @torch.no_grad()
 def sample_euler_ancestral(
-    model, x: torch.Tensor, sigmas, *, eta: float = 1.0, s_noise: float = 1.0, **options: Unpack[SamplerOptions]
+    model,
+    x: torch.Tensor,
+    sigmas,
+    extra_args: dict | None = None,
+    callback: Callable | None = None,
+    disable: bool | None = None,
+    eta: float = 1.0,
+    s_noise: float = 1.0,
+    noise_sampler: Callable | None = None,
+    **options: Unpack[RunOptions],
 ) -> torch.Tensor:
     """Ancestral sampling: DDPM's posterior q(x_t | x_s, x_0 = D_s) (Ho et al. 2020, eqs. 6–7) in VE
     variables, with DDIM's η (Song et al. 2021, eq. 16) scaling its variance:
@@ -101,34 +177,46 @@ def sample_euler_ancestral(
         σ_up = min(σ_t, η σ_t √(1 − σ_t²/σ_s²)),   σ_down = √(σ_t² − σ_up²),
         x_t = D_s + (σ_down/σ_s)(x_s − D_s) + S_noise σ_up z .
 
-    η = 1 is DDPM (= ER-SDE-1 with φ = σ²); η = 0 is DDIM (= :func:`sample_euler`).
+    η = 1 is DDPM (= ER-SDE-1 with φ = σ²); η = 0 is DDIM (= :func:`sample_euler`). Noise is drawn on every
+    step to σ_t > 0 (zero-length ones included) while η > 0 and S_noise > 0.
     """
-    _nonneg(eta=eta, s_noise=s_noise)
-    run = SamplerRun(model, x, sigmas, **options)
+    _nonneg(eta=eta)
+    s_noise = check_s_noise(s_noise)
+    run = _run(model, x, sigmas, extra_args, callback, disable, noise_sampler, options)
+    stochastic = eta > 0 and s_noise > 0
     for i, s, t in run.range():
         den = run.evaluate(i, x, s)
         s_up = min(t, eta * t * math.sqrt(max(1.0 - (t / s) ** 2, 0.0)))
-        s_down = math.sqrt(t * t - s_up * s_up)
-        x = den + (x - den) * (s_down / s)
-        if s_up > 0 and s_noise > 0:
+        if t < s:
+            x = den + (x - den) * (math.sqrt(t * t - s_up * s_up) / s)
+        if stochastic and t > 0:
             x = x + run.noise(i) * (s_noise * s_up)
     return run.finish(x)
 
 
 @torch.no_grad()
 def sample_euler_maruyama(
-    model, x: torch.Tensor, sigmas, *, s_noise: float = 1.0, **options: Unpack[SamplerOptions]
+    model,
+    x: torch.Tensor,
+    sigmas,
+    extra_args: dict | None = None,
+    callback: Callable | None = None,
+    disable: bool | None = None,
+    s_noise: float = 1.0,
+    noise_sampler: Callable | None = None,
+    **options: Unpack[RunOptions],
 ) -> torch.Tensor:
-    """Euler–Maruyama for the reverse-time SDE (Song et al. 2021, eq. 6) in σ as time. VE has
-    g² dt = d(σ²) = 2σ dσ and ∇ log p_σ = (x_θ − x)/σ², so going down in σ
+    """Euler–Maruyama for the reverse-time SDE (Song et al. 2021, eq. 6) in σ as time (not in k-diffusion;
+    its keywords in k-diffusion's style). VE has g² dt = d(σ²) = 2σ dσ and ∇ log p_σ = (x_θ − x)/σ², so
+    going down in σ
 
         dx = 2 (x − x_θ)/σ dσ + √(2σ) dw̄,
         x_{i+1} = x_i + 2 (σ_{i+1} − σ_i)(x_i − D_i)/σ_i + S_noise √(2σ_i(σ_i − σ_{i+1})) z .
 
     The step to σ = 0 returns D_i (an Euler–Maruyama step there would add noise of std √2 σ_i).
     """
-    _nonneg(s_noise=s_noise)
-    run = SamplerRun(model, x, sigmas, **options)
+    s_noise = check_s_noise(s_noise)
+    run = _run(model, x, sigmas, extra_args, callback, disable, noise_sampler, options)
     for i, s, t in run.range():
         den = run.evaluate(i, x, s)
         if t == 0:
@@ -141,7 +229,17 @@ def sample_euler_maruyama(
 
 
 @torch.no_grad()
-def sample_dpmpp_2m(model, x: torch.Tensor, sigmas, **options: Unpack[SamplerOptions]) -> torch.Tensor:
+def sample_dpmpp_2m(
+    model,
+    x: torch.Tensor,
+    sigmas,
+    extra_args: dict | None = None,
+    callback: Callable | None = None,
+    disable: bool | None = None,
+    *,
+    noise_sampler: Callable | None = None,
+    **options: Unpack[RunOptions],
+) -> torch.Tensor:
     """DPM-Solver++(2M) (Lu et al. 2022, Algorithm 2) for VE (α = 1, λ = −log σ):
 
         x_{i+1} = (σ_{i+1}/σ_i) x_i − (e^{−h_i} − 1) D̃_i,   D̃_i = (1 + 1/(2 r_i)) D_i − D_{i−1}/(2 r_i),
@@ -150,49 +248,70 @@ def sample_dpmpp_2m(model, x: torch.Tensor, sigmas, **options: Unpack[SamplerOpt
     This is :func:`sample_dpmpp_2m_sde` with η = 0 (whose gain is then σ_{i+1}/σ_i and slope weight
     (1 − e^{−h})/(2 r_i)), and runs through it.
     """
-    return sample_dpmpp_2m_sde(model, x, sigmas, eta=0.0, **options)
+    return sample_dpmpp_2m_sde(
+        model, x, sigmas, extra_args, callback, disable, 0.0, 1.0, noise_sampler, "midpoint", **options
+    )
 
 
 @torch.no_grad()
 def sample_dpmpp_2m_sde(
-    model, x: torch.Tensor, sigmas, *, eta: float = 1.0, s_noise: float = 1.0, **options: Unpack[SamplerOptions]
+    model,
+    x: torch.Tensor,
+    sigmas,
+    extra_args: dict | None = None,
+    callback: Callable | None = None,
+    disable: bool | None = None,
+    eta: float = 1.0,
+    s_noise: float = 1.0,
+    noise_sampler: Callable | None = None,
+    solver_type: str = "midpoint",
+    **options: Unpack[RunOptions],
 ) -> torch.Tensor:
-    """SDE-DPM-Solver++(2M) (Lu et al. 2022, "sde-dpmsolver++", second-order multistep), midpoint form.
+    """SDE-DPM-Solver++(2M) (Lu et al. 2022, "sde-dpmsolver++", second-order multistep).
 
-    The module's ER SDE with τ² = η (η = 1: the reverse SDE), x_θ linear in λ through D_{i−1}, D_i, and the
-    weight of the slope taken in midpoint form (half the weight of D_i):
+    The module's ER SDE with τ² = η (η = 1: the reverse SDE) and x_θ linear in λ through D_{i−1}, D_i:
 
-        x_{i+1} = (σ_{i+1}/σ_i) e^{−η h} x_i + (1 − e^{−(1+η) h}) [D_i + (D_i − D_{i−1})/(2 r_i)]
-                  + S_noise σ_{i+1} √(1 − e^{−2 η h}) z,          r_i = h_{i−1}/h_i.
+        x_{i+1} = (σ_{i+1}/σ_i) e^{−η h} x_i + W_0 D_i + w (D_i − D_{i−1})/h_{i−1} + S_noise σ_{i+1} √(1 − e^{−2ηh}) z,
 
-    The first step is first order (= ER-SDE-1 with φ = σ^{1+η}); the step to σ = 0 returns D_i.
+    W_k from :func:`exp_integrator_weights` with c = 1 + η. ``solver_type="heun"``: w = W_1, the linear
+    interpolant integrated exactly; ``"midpoint"`` (the default, as in k-diffusion): w = W_0 h/2, the slope's
+    weight of the midpoint rule. The first step is first order (= ER-SDE-1 with φ = σ^{1+η}); the step to
+    σ = 0 returns D_i.
     """
-    _nonneg(eta=eta, s_noise=s_noise)
+    _nonneg(eta=eta)
+    s_noise = check_s_noise(s_noise)
+    if solver_type not in SOLVER_TYPES:
+        raise ValueError(f"solver_type must be one of {SOLVER_TYPES}, got {solver_type!r}")
 
     def multistep(den, hist, h):
-        w = -math.expm1(-(1.0 + eta) * h)
+        w0, w1 = exp_integrator_weights(1.0 + eta, h, 1)
         if not hist:
-            return den * w
+            return den * w0
         old, h_old = hist[-1]
-        return den * w + (den - old) * (0.5 * w * h / h_old)
+        return den * w0 + (den - old) * ((w1 if solver_type == "heun" else 0.5 * w0 * h) / h_old)
 
-    run = SamplerRun(model, x, sigmas, **options)
+    run = _run(model, x, sigmas, extra_args, callback, disable, noise_sampler, options)
     return _dpmpp_sde_loop(run, x, eta, s_noise, multistep)
 
 
 def _dpmpp_sde_loop(run: SamplerRun, x: torch.Tensor, eta: float, s_noise: float, multistep: Callable) -> torch.Tensor:
     """The loop shared by SDE-DPM-Solver++(2M/3M): with h = log(σ_i/σ_{i+1}),
     x_{i+1} = (σ_{i+1}/σ_i) e^{−η h} x_i + multistep(D_i, hist, h) + S_noise σ_{i+1} √(1 − e^{−2ηh}) z, where
-    ``hist`` holds (D_j, h_j) of the last two steps; the step to σ = 0 returns D_i."""
+    ``hist`` holds (D_j, h_j) of the last two steps of nonzero length; the step to σ = 0 returns D_i, a
+    zero-length step leaves x (and ``hist``) as they are and draws its noise (module docstring)."""
     hist: list[tuple[torch.Tensor, float]] = []
+    stochastic = eta > 0 and s_noise > 0
     for i, s, t in run.range():
         den = run.evaluate(i, x, s)
         if t == 0:
             x = den
+        elif t == s:
+            if stochastic:
+                run.noise(i)
         else:
             h = math.log(s / t)
             x = x * ((t / s) * math.exp(-eta * h)) + multistep(den, hist, h)
-            if eta > 0 and s_noise > 0:
+            if stochastic:
                 x = x + run.noise(i) * (s_noise * t * math.sqrt(-math.expm1(-2.0 * eta * h)))
             hist = (hist + [(den, h)])[-2:]
     return run.finish(x)
@@ -219,20 +338,10 @@ def exp_integrator_weights(c: float, h: float, n: int = 2) -> list[float]:
     return out
 
 
-@torch.no_grad()
-def sample_dpmpp_3m_sde(
-    model, x: torch.Tensor, sigmas, *, eta: float = 1.0, s_noise: float = 1.0, **options: Unpack[SamplerOptions]
-) -> torch.Tensor:
-    """SDE-DPM-Solver++(3M): the module's ER SDE with τ² = η and x_θ(λ) replaced by the quadratic through
-    the last three outputs, integrated exactly (Taylor form around λ_i):
-
-        x_{i+1} = (σ_{i+1}/σ_i) e^{−η h} x_i + W_0 D_i + W_1 p'(λ_i) + W_2 p'' + S_noise σ_{i+1} √(1 − e^{−2ηh}) z,
-
-    W_k from :func:`exp_integrator_weights` with c = 1 + η; p' = δ_0 + δ_2 h_{i−1}, p'' = 2 δ_2 with the
-    divided differences δ_0 = (D_i − D_{i−1})/h_{i−1}, δ_1 = (D_{i−1} − D_{i−2})/h_{i−2},
-    δ_2 = (δ_0 − δ_1)/(h_{i−1} + h_{i−2}). Lower order while the history fills; the step to σ = 0 returns D_i.
-    """
-    _nonneg(eta=eta, s_noise=s_noise)
+def _dpmpp_3m_sde(args, eta, s_noise, options, curvature: float) -> torch.Tensor:
+    """SDE-DPM-Solver++(3M), eq. (K2), with κ = ``curvature`` (2: exact quadratic; 1: k-diffusion)."""
+    _nonneg(eta=eta)
+    s_noise = check_s_noise(s_noise)
 
     def multistep(den, hist, h):
         w0, w1, w2 = exp_integrator_weights(1.0 + eta, h, 2)
@@ -244,10 +353,57 @@ def sample_dpmpp_3m_sde(
             return den * w0 + delta0 * w1
         d2, h2 = hist[-2]
         delta2 = (delta0 - (d1 - d2) * (1.0 / h2)) * (1.0 / (h1 + h2))
-        return den * w0 + delta0 * w1 + delta2 * (w1 * h1 + 2.0 * w2)
+        return den * w0 + delta0 * w1 + delta2 * (w1 * h1 + curvature * w2)
 
-    run = SamplerRun(model, x, sigmas, **options)
-    return _dpmpp_sde_loop(run, x, eta, s_noise, multistep)
+    return _dpmpp_sde_loop(_run(*args, options), args[1], eta, s_noise, multistep)
+
+
+@torch.no_grad()
+def sample_dpmpp_3m_sde(
+    model,
+    x: torch.Tensor,
+    sigmas,
+    extra_args: dict | None = None,
+    callback: Callable | None = None,
+    disable: bool | None = None,
+    eta: float = 1.0,
+    s_noise: float = 1.0,
+    noise_sampler: Callable | None = None,
+    **options: Unpack[RunOptions],
+) -> torch.Tensor:
+    """SDE-DPM-Solver++(3M) as k-diffusion and ComfyUI run it: the module's ER SDE with τ² = η and x_θ(λ)
+    replaced by the quadratic p through the last three outputs (Taylor form around λ_i), with half the exact
+    weight on its second derivative:
+
+        x_{i+1} = (σ_{i+1}/σ_i) e^{−η h} x_i + W_0 D_i + W_1 p'(λ_i) + W_2 p''/2 + S_noise σ_{i+1} √(1 − e^{−2ηh}) z,
+
+    W_k from :func:`exp_integrator_weights` with c = 1 + η; p' = δ_0 + δ_2 h_{i−1}, p'' = 2 δ_2 with the
+    divided differences δ_0 = (D_i − D_{i−1})/h_{i−1}, δ_1 = (D_{i−1} − D_{i−2})/h_{i−2},
+    δ_2 = (δ_0 − δ_1)/(h_{i−1} + h_{i−2}). (k-diffusion's φ_2 = W_1/h, φ_3 = −W_2/h², d1 = h p', d2 = h² p''/2.)
+    Lower order while the history fills; the step to σ = 0 returns D_i. The exact quadratic weight W_2 p'' is
+    :func:`sample_dpmpp_3m_sde_exact`.
+    """
+    return _dpmpp_3m_sde((model, x, sigmas, extra_args, callback, disable, noise_sampler), eta, s_noise, options, 1.0)
+
+
+@torch.no_grad()
+def sample_dpmpp_3m_sde_exact(
+    model,
+    x: torch.Tensor,
+    sigmas,
+    extra_args: dict | None = None,
+    callback: Callable | None = None,
+    disable: bool | None = None,
+    eta: float = 1.0,
+    s_noise: float = 1.0,
+    noise_sampler: Callable | None = None,
+    **options: Unpack[RunOptions],
+) -> torch.Tensor:
+    """SDE-DPM-Solver++(3M) with the quadratic interpolant integrated exactly: :func:`sample_dpmpp_3m_sde`
+    with W_2 p'' (= 2 W_2 δ_2) in place of W_2 p''/2, so a denoiser quadratic in λ is integrated without
+    error (the drift of every step is exact); the project's variant, not k-diffusion's.
+    """
+    return _dpmpp_3m_sde((model, x, sigmas, extra_args, callback, disable, noise_sampler), eta, s_noise, options, 2.0)
 
 
 # ----------------------------------------------------------------------------------------- SA-Solver
@@ -290,6 +446,9 @@ def sample_sa_solver(
     model,
     x: torch.Tensor,
     sigmas,
+    extra_args: dict | None = None,
+    callback: Callable | None = None,
+    disable: bool | None = None,
     *,
     tau: float | Callable[[float], float] | None = None,
     predictor_order: int = 3,
@@ -315,7 +474,7 @@ def sample_sa_solver(
         )
     _nonneg(s_noise=s_noise)
     tau_fn = sa_solver_default_tau() if tau is None else (tau if callable(tau) else (lambda _s, v=tau: v))
-    run = SamplerRun(model, x, sigmas, **options)
+    run = SamplerRun(model, x, sigmas, extra_args=extra_args, callback=callback, disable=disable, **options)
     sig, n = run.sig, run.steps
     lam = [-math.log(s) if s > 0 else math.inf for s in sig]
     gain, std, pred_w, corr_w = [0.0] * n, [0.0] * n, [None] * n, [None] * n

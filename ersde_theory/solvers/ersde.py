@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -39,8 +40,8 @@ from ..coefficients.ersde import (
     ersde_coefficients,
     validate_sigmas,
 )
-from ..theory.nsf import NSFLike
-from ._common import SamplerOptions, SamplerRun, Unpack, check_model_output, check_x
+from ..theory.nsf import DEFAULT_NSF, NSFLike
+from ._common import RunOptions, SamplerOptions, SamplerRun, Unpack, check_model_output, check_s_noise, check_x
 
 DERIVATIVES = ("published", "corrected")
 PREDICTIONS = ("eps", "x0", "v", "score", "flow")
@@ -53,22 +54,25 @@ def check_order(order, derivatives) -> None:
         raise ValueError(f"derivatives must be one of {DERIVATIVES}, got {derivatives!r}")
 
 
-def fused_weights(sig, r, c1, c2, i: int, k: int, derivatives: str) -> tuple[float, float, float]:
+def fused_weights(sig, r, c1, c2, i: int, k: int, derivatives: str, prev=None) -> tuple[float, float, float]:
     """Weights (a0, a1, a2) of D_i, D_{i−1}, D_{i−2} in step i of ER-SDE-Solver-k, eq. (28).
 
     ``sig``, ``r``, ``c1``, ``c2`` are host float64 sequences (one entry per step, ``sig`` N+1 entries):
-    the weights are computed on the host, so a GPU loop never waits for the device.
+    the weights are computed on the host, so a GPU loop never waits for the device. ``prev``: the σ's of
+    the stored outputs D_{i−1}, D_{i−2} when they are not σ_{i−1}, σ_{i−2} (a schedule with repeated σ's
+    keeps only outputs at distinct σ's).
     """
+    s1, s2 = prev if prev is not None else (sig[i - 1], sig[i - 2] if i >= 2 else None)
     a0, a1, a2 = 1.0 - r[i], 0.0, 0.0  # order 1: (1 − r) x_θ
     if k >= 2:  # + C_1 D1,  D1 = (D_i − D_{i−1})/Δ_i  (eq. (23))
-        h = sig[i] - sig[i - 1]
+        h = sig[i] - s1
         a0 += c1[i] / h
         a1 -= c1[i] / h
     if k >= 3:  # + C_2' D2,  D2 = 2 (D1_i − D1_{i−1})/(σ_i − σ_{i−2}); C_2' per eq. (28)
-        h = sig[i] - sig[i - 1]
-        h_old = sig[i - 1] - sig[i - 2]
+        h = sig[i] - s1
+        h_old = s1 - s2
         c2_eff = c2[i] + (0.5 * c1[i] * h if derivatives == "corrected" else 0.0)  # eq. (25)
-        e = 2.0 * c2_eff / (sig[i] - sig[i - 2])
+        e = 2.0 * c2_eff / (sig[i] - s2)
         a0 += e / h
         a1 -= e / h + e / h_old
         a2 += e / h_old
@@ -97,55 +101,117 @@ def third_order_start(x, denoised, first_denoised, c1_first: float, sig) -> torc
     return x + (denoised - first_denoised) * (c1_first / (sig[1] - sig[0]))
 
 
+def _comfyui_names(order, nsf, noise_scaler, max_stage):
+    """(order, nsf) from ComfyUI's ``max_stage`` and ``noise_scaler`` when given (ValueError on a conflict)."""
+    if max_stage is not None:
+        if isinstance(max_stage, bool) or max_stage not in (1, 2, 3):
+            raise ValueError(f"max_stage must be 1, 2 or 3 (ComfyUI's name for order), got {max_stage!r}")
+        if order != 3 and order != max_stage:
+            raise ValueError(f"max_stage={max_stage!r} and order={order!r} disagree: pass one of them")
+        order = max_stage
+    if noise_scaler is not None:
+        if not callable(noise_scaler):
+            raise ValueError(f"noise_scaler must be a callable phi(lambda) on torch tensors, got {noise_scaler!r}")
+        if nsf != DEFAULT_NSF:
+            raise ValueError(f"noise_scaler and nsf={nsf!r} both given: pass one of them")
+
+        def nsf(sigma, fn=noise_scaler):  # ComfyUI's noise scaler maps torch tensors
+            return fn(torch.as_tensor(np.asarray(sigma, dtype=np.float64))).numpy()
+
+        nsf.__name__ = getattr(noise_scaler, "__name__", "noise_scaler")
+    return order, nsf
+
+
 @torch.no_grad()
 def sample_er_sde(
     model,
     x: torch.Tensor,
     sigmas,
+    extra_args: dict | None = None,
+    callback: Callable | None = None,
+    disable: bool | None = None,
+    s_noise: float = 1.0,
+    noise_sampler: Callable | None = None,
+    noise_scaler: Callable | None = None,
+    max_stage: int | None = None,
     *,
     order: int = 3,
-    nsf: NSFLike = "er_sde_5",
+    nsf: NSFLike = DEFAULT_NSF,
     quadrature: str = "exact",
     derivatives: str = "published",
     correct_start: bool | None = None,
     coefficients: StepCoefficients | None = None,
-    **options: Unpack[SamplerOptions],
+    **options: Unpack[RunOptions],
 ) -> torch.Tensor:
-    """ER-SDE-Solver-``order`` for a VE model (k-diffusion calling convention), eq. (16).
+    """ER-SDE-Solver-``order`` for a VE model, eq. (16), in k-diffusion's and ComfyUI's calling convention.
 
     ``model(x, sigma_batch, **extra_args)`` returns the denoised estimate x_θ; ``x`` is the initial state at
-    ``sigmas[0]`` (already scaled noise); ``sigmas`` is strictly decreasing and may end in 0. ``nsf`` is a
-    registry name, a sympy expression in ``sigma`` or a callable φ(σ). ``coefficients``: a precomputed
-    :class:`StepCoefficients` on the same sigmas, used instead of ``nsf``/``quadrature`` (e.g. to study
-    altered coefficients). ``correct_start`` (default: on for ``derivatives="corrected"``) applies the
-    third-order start eq. (26) at order 3. ``options``: the keywords of every sampler
-    (:class:`~ersde_theory.solvers._common.SamplerOptions`: ``noise_sampler``, ``generator``, ``callback``,
-    ``disable``, ``check_finite``, ``extra_args``); the callback sees x after the start correction.
+    ``sigmas[0]`` (already scaled noise); ``sigmas`` is non-increasing and may end in 0 (a repeated σ is a
+    zero-length step: the model is called, x stays, and its noise is drawn with weight 0; the derivative
+    estimates use the outputs at distinct σ's). ``nsf`` is a registry name, a sympy expression in ``sigma``
+    or a callable φ(σ). ``coefficients``: a precomputed :class:`StepCoefficients` on the same sigmas, used
+    instead of ``nsf``/``quadrature`` (e.g. to study altered coefficients). ``correct_start`` (default: on
+    for ``derivatives="corrected"``) applies the third-order start eq. (26) at order 3. ``generator``,
+    ``check_finite``: :class:`~ersde_theory.solvers._common.RunOptions`; the callback gets k-diffusion's
+    ``dict(x, i, sigma, sigma_hat, denoised)``, with x after the start correction.
+
+    ``s_noise`` multiplies the injected noise: std → ``s_noise`` · sqrt(σ_t² − σ_s² r²). Only ``s_noise = 1``
+    is the ER SDE: its marginals are those of the diffusion only then; ``s_noise < 1`` leaves less variance
+    than the SDE needs (samples too smooth, ``s_noise = 0`` keeps only the drift of eq. (16), an ODE-like
+    but not the probability-flow solver unless φ = σ), ``s_noise > 1`` adds too much. Noise is drawn on
+    every step to σ > 0 while ``s_noise > 0`` and some step has noise.
+
+    ComfyUI's ``sample_er_sde(model, x, sigmas, extra_args, callback, disable, s_noise, noise_sampler,
+    noise_scaler, max_stage)`` maps as ``max_stage`` ↔ ``order`` and ``noise_scaler`` (φ of λ = σ/α on
+    torch tensors; its default is x (e^{x^0.3} + 10) = the ``"er_sde_5"`` NSF) ↔ ``nsf`` as a callable; both
+    are accepted under ComfyUI's names (a ComfyUI name that contradicts a non-default ``order``/``nsf`` is an
+    error). ComfyUI's sums are
+    ``quadrature="comfyui"`` (its float32 integration points); ``"comfyui_f64"`` is the same rule at float64
+    points, ``"exact"`` (the default) the integrals eqs. (14)–(15) to rounding.
     """
+    s_noise = check_s_noise(s_noise)
+    order, nsf = _comfyui_names(order, nsf, noise_scaler, max_stage)
     check_order(order, derivatives)
     if coefficients is None:
         coefficients = ersde_coefficients(sigmas, nsf, quadrature)  # eqs. (9), (14), (15): once per schedule
-    elif not np.array_equal(coefficients.sigmas, validate_sigmas(sigmas)):
+    elif not np.array_equal(coefficients.sigmas, validate_sigmas(sigmas, allow_repeats=True)):
         raise ValueError("coefficients were computed for other sigmas than the ones given")
     if correct_start is None:
         correct_start = derivatives == "corrected"
-    run = SamplerRun(model, x, coefficients.sigmas, **options)
+    run = SamplerRun(
+        model,
+        x,
+        coefficients.sigmas,
+        extra_args=extra_args,
+        callback=callback,
+        disable=disable,
+        noise_sampler=noise_sampler,
+        allow_repeats=True,
+        **options,
+    )
     c = coefficients
-    sig, r, c1, c2, std = (v.tolist() for v in (c.sigmas, c.r, c.c1, c.c2, c.noise_std))  # host float64
+    sig, r, c1, c2 = (v.tolist() for v in (c.sigmas, c.r, c.c1, c.c2))  # host float64
+    std = (c.noise_std * s_noise).tolist()
+    stochastic = s_noise > 0 and bool(np.any(c.noise_std > 0))
 
-    history = []  # [D_{i−1}, D_{i−2}]: earlier denoiser outputs
+    history, nodes = [], []  # [D_{i−1}, D_{i−2}] at distinct σ's, and those σ's
+    start = None  # (D, C_1, σ_s, σ_t) of the first step, until the third-order start eq. (26) is applied
     for i, s, t in run.range():
         denoised = run.denoise(x, s)  # D_i = x_θ(x_i, σ_i)
-        if correct_start and order >= 3 and i == 1 and sig[2] > 0:
-            x = third_order_start(x, denoised, history[0], c1[0], sig)  # eq. (26)
+        if start is not None and 0 < t < s:
+            x = third_order_start(x, denoised, start[0], start[1], start[2:])  # eq. (26)
+            start = None
         run.report(i, x, run.sig_t[i], denoised)
+        z = run.noise(i) if stochastic and t > 0 else None
         if t == 0:
-            x_next = denoised  # the last step to σ = 0: r = 0, returns x_θ
-        else:
+            x = denoised  # the last step to σ = 0: r = 0, returns x_θ
+        elif t < s:
             k = min(order, len(history) + 1)  # the order is lowered while the history fills
-            a = fused_weights(sig, r, c1, c2, i, k, derivatives)  # eq. (28)
-            x_next = er_sde_step(x, r[i], denoised, history, a, std[i], run.noise(i) if std[i] > 0 else None)  # (27)
-        history, x = [denoised, *history[:1]], x_next
+            a = fused_weights(sig, r, c1, c2, i, k, derivatives, (nodes + [None, None])[:2])  # eq. (28)
+            if correct_start and order >= 3 and not history:
+                start = (denoised, c1[i], s, t)
+            x = er_sde_step(x, r[i], denoised, history, a, std[i], z)  # eq. (27)
+            history, nodes = [denoised, *history[:1]], [s, *nodes[:1]]
     return run.finish(x)
 
 
@@ -205,6 +271,11 @@ class VPStepCoefficients:
     def final(self) -> np.ndarray:
         """Steps that end at σ = 0 (they return α_N x_θ)."""
         return self.sigmas[1:] == 0
+
+    def draws_noise(self, i: int, s_noise: float = 1.0) -> bool:
+        """Whether step i draws z (the rule of :func:`sample_er_sde`): every step to σ > 0 while ``s_noise > 0``
+        and some step of the schedule has noise, so the draws do not depend on which steps have std 0."""
+        return s_noise > 0 and self.sigmas[i + 1] > 0 and bool(np.any(self.noise_std > 0))
 
     def start(self, x: torch.Tensor, denoised: torch.Tensor, first_denoised: torch.Tensor) -> torch.Tensor:
         """Eq. (26) in VP form at step 1 (once D_1 is known; no model call): x_1 + start_weight (D_1 − D_0)."""
@@ -282,14 +353,6 @@ def vp_step_coefficients(
     return VPStepCoefficients(a, s, lam, gain, weights, std, start_weight, order, derivatives, ve)
 
 
-def check_nonneg(value, name: str = "s_noise") -> float:
-    """``value`` as a float if it is a finite real number ≥ 0 (``s_noise``, ``eta``), else a one-line
-    ValueError naming it."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not (0 <= value < math.inf):
-        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
-    return float(value)
-
-
 def to_x0(out: torch.Tensor, x: torch.Tensor, alpha: float, sigma: float, prediction: str) -> torch.Tensor:
     """Convert a VP model output to the data prediction x_θ, eq. (21):
     eps: (x − σ ε̂)/α;  v (v = α ε − σ x_0): (α x − σ v̂)/(α² + σ²);  score: (x + σ² ŝ)/α;  x0: as is;
@@ -336,12 +399,13 @@ def sample_er_sde_vp(
     ``timesteps`` is None) and its output is read as ``prediction`` ∈ {eps, x0, v, score, flow} (eqs. (21),
     (35); ``flow``: the velocity v = ε − x_0 of flow-matching models, x_θ = (x − σ v)/(α + σ)). ``s_noise``
     multiplies the injected noise (finite, ≥ 0; any value other than 1 leaves the ER SDE: 0 drops the noise
-    but keeps the SDE's gain). ``options`` as for :func:`sample_er_sde`; ``noise_sampler`` and ``callback``
+    but keeps the SDE's gain; noise is drawn on every step to σ > 0 while ``s_noise > 0`` and some step has
+    noise, as in :func:`sample_er_sde`). ``options`` as for :func:`sample_er_sde`; ``noise_sampler`` and ``callback``
     see VP σ's and VP states.
     """
     check_x(x, options.get("check_finite", "end"))
     check_order(order, derivatives)
-    s_noise = check_nonneg(s_noise, "s_noise")
+    s_noise = check_s_noise(s_noise)
     if prediction not in PREDICTIONS:
         raise ValueError(f"prediction must be one of {PREDICTIONS}, got {prediction!r}")
     c = vp_step_coefficients(
@@ -368,6 +432,6 @@ def sample_er_sde_vp(
         if i == 1 and c.start_weight != 0.0:
             x = c.start(x, denoised, history[0])  # eq. (26)
         run.report(i, x, run.sig_t[i], denoised)
-        z = run.noise(i) if c.noise_std[i] > 0 and s_noise > 0 else None
+        z = run.noise(i) if c.draws_noise(i, s_noise) else None  # drawn as in sample_er_sde
         x, history = c.step(i, x, denoised, history, z, s_noise), [denoised, *history[:1]]  # eq. (36)
     return run.finish(x)

@@ -18,8 +18,8 @@ import math
 
 import torch
 
-from ._common import SamplerOptions, SamplerRun, Unpack, check_model_output
-from .ersde import check_nonneg
+from ._common import SamplerOptions, SamplerRun, Unpack, check_model_output, check_s_noise
+from .baselines import _nonneg
 
 __all__ = ["sample_flow_euler", "sample_flow_heun", "sample_flow_dpmpp_2m", "sample_flow_dpmpp_2m_sde"]
 
@@ -119,7 +119,8 @@ def sample_flow_dpmpp_2m_sde(
     α_1 D_0 + [η > 0] s_noise σ_1 z, and the next step's h_1/h_0 = 0. The step to σ = 0 returns D_i.
     ``eta`` = 0 is DPM-Solver++(2M).
     """
-    eta, s_noise = check_nonneg(eta, "eta"), check_nonneg(s_noise, "s_noise")
+    _nonneg(eta=eta)
+    eta, s_noise = float(eta), check_s_noise(s_noise)
     fr = _FlowRun(model, x, sigmas, timesteps, options)
     run, h_old, d_old = fr.run, None, None
     for i, s, t in run.range():

@@ -21,6 +21,7 @@ ALL = [
     B.sample_dpmpp_2m,
     B.sample_dpmpp_2m_sde,
     B.sample_dpmpp_3m_sde,
+    B.sample_dpmpp_3m_sde_exact,
     B.sample_sa_solver,
 ]
 
@@ -85,11 +86,11 @@ def test_ancestral_with_eta_0_is_ddim(setup):
 
 
 @pytest.mark.parametrize("eta", [0.0, 0.5, 1.0])
-def test_dpmpp_3m_sde_equals_sa_predictor_3_with_tau_sqrt_eta(setup, eta):
+def test_dpmpp_3m_sde_exact_equals_sa_predictor_3_with_tau_sqrt_eta(setup, eta):
     """Two independent derivations of one scheme: Taylor form with closed-form φ-weights (3M) and the
     Lagrange basis integrated by Gauss–Legendre (SA-Solver predictor, no corrector)."""
     gm, sig, x = setup
-    a = B.sample_dpmpp_3m_sde(gm, x, sig, eta=eta, noise_sampler=FixedNoise(x.shape, seed=1), disable=True)
+    a = B.sample_dpmpp_3m_sde_exact(gm, x, sig, eta=eta, noise_sampler=FixedNoise(x.shape, seed=1), disable=True)
     b = B.sample_sa_solver(
         gm,
         x,
@@ -154,7 +155,7 @@ def test_heun_with_churn_against_edm_algorithm_2(setup):
         sh = s[i] + gamma * s[i]
         if gamma > 0:
             y = y + (sh**2 - s[i] ** 2) ** 0.5 * snoise * noise.z[k]
-            k += 1
+        k += 1  # a noise draw on every step while s_churn > 0, gamma = 0 included (k-diffusion)
         d = (y - _den(gm, y, sh)) / sh
         y_n = y + (s[i + 1] - sh) * d
         if s[i + 1] > 0:
@@ -288,6 +289,7 @@ def _output_variance(sampler, sig, s0, **kw):
         ("dpmpp_2m", 2),
         ("dpmpp_2m_sde", 2),
         ("dpmpp_3m_sde", 2),
+        ("dpmpp_3m_sde_exact", 2),
         ("sa_solver", 2),
         ("er_sde_1", 1),
         ("er_sde_3", 2),

@@ -100,7 +100,7 @@ def test_start_at_sigma_1_is_the_limit(nsf, order, derivatives):
         sig[0] = s0
         outs.append(
             sample_er_sde_vp(
-                VEL,
+                flow_velocity(GM, 1000.0),
                 x,
                 1 - sig,
                 sig,
@@ -207,3 +207,16 @@ def test_bad_inputs():
             run(s_noise=bad)
     with pytest.raises(ValueError, match=r"\(0, 1\]"):
         run(alphas=torch.cat([a[:2], torch.zeros(1, dtype=torch.float64), a[3:]]))
+
+
+@pytest.mark.parametrize("nsf", ["er_sde_5", "er_sde_1"])
+def test_flow_draws_noise_as_ve_with_a_generator(nsf):
+    """With per-sample generators (no noise_sampler), the flow sampler draws z on the same steps as sample_er_sde
+    (VPStepCoefficients.draws_noise), so the two agree to 1e-12 (α_0 > 0)."""
+    a, s, _ = get_flow_schedule(8, shift=3.0)
+    a, s = a[1:], s[1:]
+    x = _x(n=4, scale=float(s[0]))
+    gens = lambda: [torch.Generator().manual_seed(10 + b) for b in range(4)]  # noqa: E731
+    flow = sample_er_sde_vp(VEL, x, a, s, prediction="flow", nsf=nsf, generator=gens(), disable=True)
+    ve = sample_er_sde(GM, x / a[0], (s / a).numpy(), nsf=nsf, generator=gens(), disable=True)
+    torch.testing.assert_close(flow, ve * float(a[-1]), rtol=0, atol=1e-12)

@@ -5,13 +5,16 @@ Modules: :mod:`.symbols` (symbols, the registry NSFs of eq. (6), the φ resolver
 h̃² ↔ φ, admissibility; eqs. (2)–(5)), :mod:`.solution` (variation of constants, Itô, noise variance;
 eqs. (7)–(8)), :mod:`.taylor` (``taylor_coefficients(phi, k)`` in three forms, VP in λ, power family;
 eqs. (12)–(15)), :mod:`.prediction_error` (remainders, series in Δ, ordering, gain; eqs. (17)–(18)),
-:mod:`.vp_ve` (VP ≡ VE; eqs. (19)–(20)), :mod:`.multistep` (multistep derivative estimates and their orders;
-eqs. (23)–(28)), :mod:`.official` (the official code's formulas), :mod:`.numeric` (mpmath evaluation),
+:mod:`.vp_ve` (VP ≡ VE; eqs. (19)–(20)),
+:mod:`.flow` (flow models and the start at σ = 1; eqs. (35)–(44)),
+:mod:`.multistep` (multistep derivative estimates and their orders; eqs. (23)–(28)),
+:mod:`.official` (the official code's formulas), :mod:`.numeric` (mpmath evaluation),
 :mod:`.codegen` (the generated numpy closed forms of the registry), :mod:`.latex` (self-verifying,
 self-rendering derivations), :mod:`.suite` (everything, timed). ``phi`` arguments: None (general φ), a registry
 name, or an expression in ``sigma``.
 """
 
+from .flow import flow_derivations, start_limit_derivation, start_limits_table
 from .latex import Derivation, Identity, latex_list, simplifies_to_zero
 from .multistep import divided_difference_derivation, grid_errors, multistep_derivation
 from .numeric import mp_step_coefficients, step_coefficients_array
@@ -77,6 +80,9 @@ __all__ = [
     "prediction_error_weights",
     "vp_to_ve_derivation",
     "vp_update_derivation",
+    "flow_derivations",
+    "start_limit_derivation",
+    "start_limits_table",
     "divided_difference_derivation",
     "grid_errors",
     "multistep_derivation",
