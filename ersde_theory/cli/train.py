@@ -47,14 +47,15 @@ def run_toy(args) -> int:
     return 0
 
 
-def _add_checkpoint_arguments(p, shipped: str) -> None:
-    """--seed, --device and --out (default: the shipped checkpoint ``shipped`` in ersde_theory/data)."""
+def _add_checkpoint_arguments(p, shipped: str, out_default: str | None = "", out_help: str = "") -> None:
+    """--seed, --device and --out (default: ``out/train/shipped``, or ``out_default`` with ``out_help``); the
+    shipped checkpoint ``shipped`` in ersde_theory/data is replaced only if --out names it."""
     p.add_argument("--seed", type=int, default=0, help="random seed")
     add_device(p)
     p.add_argument(
         "--out",
-        default=f"{TRAIN_OUT}/{shipped}",
-        help=f"checkpoint path; the shipped ersde_theory/data/{shipped} is replaced only if this names it",
+        default=f"{TRAIN_OUT}/{shipped}" if out_default == "" else out_default,
+        help=out_help or f"checkpoint path; the shipped ersde_theory/data/{shipped} is replaced only if this names it",
     )
 
 
@@ -69,15 +70,20 @@ def add_digits_arguments(p) -> None:
         help="edm: the EDM denoiser (digits_unet.pt); flow: the rectified-flow velocity model "
         "(digits_flow_unet.pt, default --out out/train/digits_flow_unet.pt)",
     )
-    _add_checkpoint_arguments(p, "digits_unet.pt")
+    _add_checkpoint_arguments(
+        p,
+        "digits_unet.pt",
+        out_default=None,  # resolved by --objective in run_digits
+        out_help=f"checkpoint path (default: {TRAIN_OUT}/digits_unet.pt, with --objective flow "
+        f"{TRAIN_OUT}/digits_flow_unet.pt); the shipped weights in ersde_theory/data are replaced only if this "
+        "names them",
+    )
 
 
 def run_digits(args) -> int:
     from ..images.train import save_digits_unet, train_digits_unet
 
-    out = args.out
-    if args.objective == "flow" and out == f"{TRAIN_OUT}/digits_unet.pt":
-        out = f"{TRAIN_OUT}/digits_flow_unet.pt"
+    out = args.out or f"{TRAIN_OUT}/{'digits_flow_unet.pt' if args.objective == 'flow' else 'digits_unet.pt'}"
     model, summary = train_digits_unet(
         args.steps, args.batch, args.lr, args.seed, device=str(device_of(args)), objective=args.objective
     )
