@@ -217,3 +217,39 @@ def test_sample_cli_refuses_a_flow_sampler_for_a_ve_model(tmp_path, capsys):
     args = ["sample", "--model", "digits", "--seeds", "0-1", "--steps", "3", "--sampler", "flow_euler"]
     assert main([*args, "--outdir", str(out), "--device", "cpu"]) == 2
     assert "does not sample ve model" in capsys.readouterr().err and not out.exists()
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("sampler", ["er_sde", "flow_euler", "flow_dpmpp_2m_sde"])
+def test_digits_flow_on_gpu_matches_cpu_and_never_syncs_per_step(sampler):
+    """digits-flow on CUDA: every step after the first model call runs under set_sync_debug_mode('error'); from the
+    same initial noise the deterministic samplers give the CPU images to float32 network precision, and the
+    stochastic one (CUDA generators draw other numbers than CPU ones) finite images of the data's mean intensity."""
+    from ersde_theory import get_flow_schedule, sample_er_sde_vp
+    from ersde_theory.images.sampling import flow_sampler, initial_noise
+
+    alphas, sigmas, _ = get_flow_schedule(10)
+
+    def run(device, arm=None):
+        model = load_digits_unet(device=device, objective="flow")
+        gens, z = initial_noise(range(64), model.sample_shape, device, torch.float64)
+        if device != "cuda":
+            z = initial_noise(range(64), model.sample_shape, "cuda", torch.float64)[1].to(device)
+        kw = dict(generator=gens, callback=arm, check_finite="none", disable=True)
+        if sampler == "er_sde":
+            return sample_er_sde_vp(model, z, alphas, sigmas, prediction="flow", nsf="ode", **kw)
+        return flow_sampler(sampler)(model, z, sigmas, **kw)
+
+    def arm(d):
+        if d["i"] == 0:
+            torch.cuda.set_sync_debug_mode("error")
+
+    try:
+        out = run("cuda", arm)
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    assert torch.isfinite(out).all()
+    if sampler == "flow_dpmpp_2m_sde":
+        assert abs(float(out.clamp(-1, 1).mean()) - float(load_digits_tensor()[0].mean())) < 0.05
+    else:
+        assert float((out.cpu() - run("cpu")).abs().max()) < 1e-3
