@@ -22,6 +22,7 @@ COMMANDS: dict[str, Command | dict[str, Command]] = {
         "official": bench.OFFICIAL,
         "images": bench.IMAGES,
         "pipelines": bench.PIPELINES,
+        "flow": bench.FLOW,
     },
     "train-toy": train.TRAIN_TOY,
     "train-digits": train.TRAIN_DIGITS,

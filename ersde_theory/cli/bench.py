@@ -115,6 +115,24 @@ def add_pipelines_arguments(p) -> None:
     add_device(p)
 
 
+def add_flow_arguments(p) -> None:
+    p.add_argument("--nfe", type=int, nargs="+", default=[10, 20, 50], help="NFE values")
+    p.add_argument("--n-per-block", type=int, default=400, help="digits images per seed block")
+    p.add_argument("--toy-n-per-block", type=int, default=1000, help="toy samples per seed block")
+    p.add_argument("--blocks", type=int, default=5, help="seed blocks (confidence intervals over blocks)")
+    p.add_argument("--shift", type=float, default=1.0, help="static shift of get_flow_schedule")
+    p.add_argument("--model", default="digits-flow", help="the flow model: digits-flow or a flow CHECKPOINT.pt")
+    p.add_argument("--no-toy", action="store_true", help="skip the Gaussian-mixture flow toy")
+    add_quick(
+        p,
+        f"CI preset: 3 samplers, NFE 10, 2 blocks of 32 images / 64 toy samples (writes to {QUICK_OUTDIR} unless "
+        "--outdir is given)",
+    )
+    _add_bench_outdir(p)
+    add_threads(p, 0)
+    add_device(p)
+
+
 def run_pipelines(args) -> int:
     from ..images.pipelines import markdown_table, run_pipeline_bench, write_results
 
@@ -142,6 +160,29 @@ def run_pipelines(args) -> int:
     return 0
 
 
+def run_flow(args) -> int:
+    from ..images.bench_flow import markdown_table, run_bench_flow, write_results
+    from ..plots.benches import plot_bench_flow
+
+    apply_threads(args)
+    t0 = time.perf_counter()
+    kw = (
+        dict(nfes=(10,), n_per_block=32, toy_n_per_block=64, blocks=2, quick=True)
+        if args.quick
+        else dict(nfes=tuple(args.nfe), n_per_block=args.n_per_block, toy_n_per_block=args.toy_n_per_block,
+                  blocks=args.blocks)
+    )  # fmt: skip
+    try:
+        res = run_bench_flow(shift=args.shift, model=args.model, toy=not args.no_toy, device=device_of(args), **kw)
+    except (ValueError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    paths = write_results(res, _outdir(args)) + plot_bench_flow(res, _outdir(args))
+    print(markdown_table(res))
+    print(f"wrote {', '.join(map(str, paths))} in {time.perf_counter() - t0:.0f}s")
+    return 0
+
+
 QUALITY = Command(
     "Sample quality per NFE with CIs: samplers x NFE x denoiser x problem.", add_study_arguments, run_quality
 )
@@ -158,4 +199,9 @@ PIPELINES = Command(
     "FlowMatchERSDEScheduler vs flow Euler (tiny SD3, Flux): run times.",
     add_pipelines_arguments,
     run_pipelines,
+)
+FLOW = Command(
+    "ER-SDE vs flow baselines on the learned digits flow model and a flow toy: FD with CIs, brightness.",
+    add_flow_arguments,
+    run_flow,
 )

@@ -11,10 +11,15 @@ DTYPE_CHOICES = ("float32", "float64")  # the keys of images.sample_cli.DTYPES (
 
 
 def add_arguments(p):
-    p.add_argument("--model", default="digits", help="digits, CHECKPOINT.pt, EDM.pkl or diffusers:FOLDER")
+    p.add_argument("--model", default="digits", help="digits, digits-flow, CHECKPOINT.pt, EDM.pkl or diffusers:FOLDER")
     p.add_argument("--seeds", default="0-63", help="seed ranges and lists, e.g. 0-49999 or 1,5,10-19")
     p.add_argument("--steps", type=int, default=20, help="solver steps (ER-SDE: NFE = steps)")
-    p.add_argument("--sampler", default="er_sde", help="er_sde, or a baseline of ersde_theory.solvers.baselines")
+    p.add_argument(
+        "--sampler",
+        default="er_sde",
+        help="er_sde, or a baseline of ersde_theory.solvers.baselines (flow models: of ersde_theory.solvers.flow, "
+        "flow_euler, flow_heun, flow_dpmpp_2m, flow_dpmpp_2m_sde)",
+    )
     p.add_argument("--order", type=int, default=3, choices=(1, 2, 3), help="ER-SDE solver order")
     p.add_argument("--nsf", default="er_sde_5", help="ode, sde, er_sde_1..5 or a sympy expression in sigma")
     p.add_argument("--quadrature", default="exact", choices=("exact", "official", "comfyui"), help="step coefficients")
@@ -26,6 +31,7 @@ def add_arguments(p):
     )
     p.add_argument("--spacing", default="time", choices=("time", "logsnr"), help="VP (diffusers) step spacing")
     p.add_argument("--rho", type=float, default=7.0, help="Karras/EDM rho for VE models")
+    p.add_argument("--shift", type=float, default=1.0, help="flow models: the static shift of get_flow_schedule")
     add_outdir(
         p,
         None,

@@ -47,14 +47,15 @@ def run_toy(args) -> int:
     return 0
 
 
-def _add_checkpoint_arguments(p, shipped: str) -> None:
-    """--seed, --device and --out (default: the shipped checkpoint ``shipped`` in ersde_theory/data)."""
+def _add_checkpoint_arguments(p, shipped: str, out_default: str | None = "", out_help: str = "") -> None:
+    """--seed, --device and --out (default: ``out/train/shipped``, or ``out_default`` with ``out_help``); the
+    shipped checkpoint ``shipped`` in ersde_theory/data is replaced only if --out names it."""
     p.add_argument("--seed", type=int, default=0, help="random seed")
     add_device(p)
     p.add_argument(
         "--out",
-        default=f"{TRAIN_OUT}/{shipped}",
-        help=f"checkpoint path; the shipped ersde_theory/data/{shipped} is replaced only if this names it",
+        default=f"{TRAIN_OUT}/{shipped}" if out_default == "" else out_default,
+        help=out_help or f"checkpoint path; the shipped ersde_theory/data/{shipped} is replaced only if this names it",
     )
 
 
@@ -62,14 +63,30 @@ def add_digits_arguments(p) -> None:
     p.add_argument("--steps", type=int, default=4000, help="optimiser steps")
     p.add_argument("--batch", type=int, default=128, help="batch size")
     p.add_argument("--lr", type=float, default=2e-3, help="peak learning rate")
-    _add_checkpoint_arguments(p, "digits_unet.pt")
+    p.add_argument(
+        "--objective",
+        choices=["edm", "flow"],
+        default="edm",
+        help="edm: the EDM denoiser (digits_unet.pt); flow: the rectified-flow velocity model "
+        "(digits_flow_unet.pt, default --out out/train/digits_flow_unet.pt)",
+    )
+    _add_checkpoint_arguments(
+        p,
+        "digits_unet.pt",
+        out_default=None,  # resolved by --objective in run_digits
+        out_help=f"checkpoint path (default: {TRAIN_OUT}/digits_unet.pt, with --objective flow "
+        f"{TRAIN_OUT}/digits_flow_unet.pt); the shipped weights in ersde_theory/data are replaced only if this "
+        "names them",
+    )
 
 
 def run_digits(args) -> int:
     from ..images.train import save_digits_unet, train_digits_unet
 
-    out = args.out
-    model, summary = train_digits_unet(args.steps, args.batch, args.lr, args.seed, device=str(device_of(args)))
+    out = args.out or f"{TRAIN_OUT}/{'digits_flow_unet.pt' if args.objective == 'flow' else 'digits_unet.pt'}"
+    model, summary = train_digits_unet(
+        args.steps, args.batch, args.lr, args.seed, device=str(device_of(args)), objective=args.objective
+    )
     side = save_digits_unet(model, out, summary)
     print(
         f"train loss {summary['train_loss_last200']:.4f}, EMA eval loss {summary['eval_loss_ema']:.4f}, "
@@ -99,7 +116,8 @@ TRAIN_TOY = Command(
     run_toy,
 )
 TRAIN_DIGITS = Command(
-    "Train the EDM-preconditioned digits UNet (8x8 sklearn digits) and write weights + JSON sidecar.",
+    "Train the digits UNet (8x8 sklearn digits), EDM denoiser or rectified-flow velocity (--objective flow), "
+    "and write weights + JSON sidecar.",
     add_digits_arguments,
     run_digits,
 )

@@ -37,8 +37,10 @@ from tqdm import tqdm
 from ..devices import resolve_device
 from .digits import to_uint8
 from .sampling import (
+    FLOW_MODELS,
     HOST,
     NAME_WIDTH,
+    ImageModel,
     available_samplers,
     load_image_model,
     parse_nsf,
@@ -113,6 +115,10 @@ def _model_files(spec: str) -> list[Path]:
         from .train import UNET_PATH
 
         return [UNET_PATH]
+    if spec in FLOW_MODELS:
+        from .train import FLOW_UNET_PATH
+
+        return [FLOW_UNET_PATH]
     if spec.startswith("diffusers:"):
         root = Path(spec[len("diffusers:") :])
         return sorted(p for p in root.rglob("*") if p.is_file())
@@ -137,7 +143,8 @@ def pixel_settings(args, im, nsf_spec: str) -> dict:
     """Every setting that changes the pixels of an image of a given seed (not seeds, batch or ranks)."""
     from .. import __version__
 
-    kind = "digits" if args.model == "digits" else args.model.split(":")[0] if ":" in args.model else "file"
+    shipped = args.model == "digits" or args.model in FLOW_MODELS
+    kind = args.model if shipped else args.model.split(":")[0] if ":" in args.model else "file"
     s = {
         "model": kind if kind != "file" else Path(args.model).suffix,
         "weights_sha256": weights_hash(args.model),
@@ -155,6 +162,8 @@ def pixel_settings(args, im, nsf_spec: str) -> dict:
             "spacing": args.spacing,
             **{k: im.scheduler_config.get(k) for k in sorted(im.scheduler_config)},
         }
+    elif im.kind == "flow":
+        s["schedule"] = {"flow_shift": args.shift}
     else:
         s["schedule"] = {"karras_rho": args.rho, "sigma_min": im.sigma_min, "sigma_max": im.sigma_max}
         s["label_dim"] = im.label_dim
@@ -288,16 +297,40 @@ def prepare(args, local_rank: int) -> dict:
         raise UsageError(f"--steps and --batch must be >= 1, got {args.steps} and {args.batch}")
     if not (math.isfinite(args.rho) and args.rho > 0):
         raise UsageError(f"--rho must be a positive number, got {args.rho}")
-    if args.sampler not in available_samplers():
-        raise UsageError(f"unknown sampler {args.sampler!r}; available: {', '.join(available_samplers())}")
+    if not (math.isfinite(args.shift) and args.shift > 0):
+        raise UsageError(f"--shift must be a positive number, got {args.shift}")
+    if args.sampler not in available_samplers() + available_samplers("flow"):
+        known = sorted(set(available_samplers() + available_samplers("flow")))
+        raise UsageError(f"unknown sampler {args.sampler!r}; available: {', '.join(known)}")
     device = resolve_device(args.device, local_rank=local_rank)
     dtype = DTYPES[args.dtype]
     outdir = Path(args.outdir)
     check_outdir(outdir)
     check_capacity(outdir, len(seeds))
     im = load_image_model(args.model, device, edm_repo=args.edm_repo)
+    if args.sampler not in available_samplers(im.kind):
+        raise UsageError(
+            f"sampler {args.sampler!r} does not sample {im.kind} model {args.model!r}; "
+            f"available: {', '.join(available_samplers(im.kind))}"
+        )
     probe_model(im, device, dtype)
-    if im.kind == "ve":  # the schedule and step coefficients (an inadmissible NSF fails here)
+    if im.kind == "flow":  # the schedule and the step coefficients, on one image of a zero velocity
+        from .sampling import sample_images
+
+        zero = ImageModel(im.name, "flow", lambda x, t: torch.zeros_like(x), (1, 1, 1))
+        sample_images(
+            zero,
+            [0],
+            steps=args.steps,
+            sampler=args.sampler,
+            order=args.order,
+            nsf=nsf,
+            quadrature=args.quadrature,
+            derivatives=args.derivatives,
+            shift=args.shift,
+            dtype=dtype,
+        )
+    elif im.kind == "ve":  # the schedule and step coefficients (an inadmissible NSF fails here)
         from ..coefficients.ersde import ersde_coefficients, validate_sigmas
         from ..coefficients.schedules import get_sigmas_karras
 
@@ -372,6 +405,7 @@ def run_sample(args) -> int:
                 derivatives=args.derivatives,
                 spacing=args.spacing,
                 rho=args.rho,
+                shift=args.shift,
                 device=p["device"],
                 dtype=p["dtype"],
             )

@@ -4,9 +4,14 @@ seed — not on the batch it is in, the number of ranks, or a resume (EDM's conv
 ``DIR/{seed:0Wd}.png`` (W = 6, or more when the first run into DIR had larger seeds: :func:`png_name`),
 each written atomically (temporary file, then ``os.replace``).
 
-Models (``--model``): ``digits`` (the shipped 8×8 digits UNet), a ``.pt`` checkpoint written by
-``train-digits``, an EDM network pickle (``.pkl``), or ``diffusers:FOLDER`` (a local ``UNet2DModel`` or
-pipeline folder; VP ε-models, sampled by ``sample_er_sde_vp``).
+Models (``--model``): ``digits`` (the shipped 8×8 digits UNet), ``digits-flow`` (the shipped 8×8 digits
+rectified-flow velocity model), a ``.pt`` checkpoint written by ``train-digits`` (either objective), an EDM
+network pickle (``.pkl``), or ``diffusers:FOLDER`` (a local ``UNet2DModel`` or pipeline folder; VP ε-models,
+sampled by ``sample_er_sde_vp``).
+
+Flow models (kind "flow", ``model(x, σ) -> v``) are sampled on ``get_flow_schedule(steps, shift=shift)`` from
+x = z at σ = 1 exactly, by ``er_sde`` (``sample_er_sde_vp`` with ``prediction="flow"``) or a flow baseline
+(:data:`FLOW_SAMPLERS`).
 """
 
 from __future__ import annotations
@@ -194,6 +199,10 @@ class ImageModel:
     scheduler_config: dict = field(default_factory=dict)
 
 
+FLOW_SAMPLERS = ("flow_euler", "flow_heun", "flow_dpmpp_2m", "flow_dpmpp_2m_sde")  # ersde_theory.solvers.flow
+FLOW_MODELS = {"digits-flow": "flow"}  # --model name -> train-digits objective of its shipped weights
+
+
 def load_image_model(spec: str, device="cpu", edm_repo=None) -> ImageModel:
     """Resolve ``--model`` (module docstring)."""
     if spec.startswith("diffusers:"):
@@ -203,11 +212,15 @@ def load_image_model(spec: str, device="cpu", edm_repo=None) -> ImageModel:
         size = unet.config.sample_size
         hw = (size, size) if isinstance(size, int) else tuple(size)
         return ImageModel(spec, "vp", unet, (unet.config.in_channels, *hw), scheduler_config=cfg)
-    if spec == "digits" or spec.endswith(".pt"):
+    if spec in ("digits", *FLOW_MODELS) or spec.endswith(".pt"):
         from .train import load_digits_unet
 
-        m = load_digits_unet(None if spec == "digits" else spec, device)
-        return ImageModel(spec, "ve", m, m.sample_shape, m.cfg.sigma_min, m.cfg.sigma_max)
+        shipped = spec == "digits" or spec in FLOW_MODELS
+        m = load_digits_unet(
+            None if shipped else spec, device, objective=FLOW_MODELS.get(spec, "edm" if shipped else None)
+        )
+        kind = "flow" if m.objective == "flow" else "ve"
+        return ImageModel(spec, kind, m, m.sample_shape, m.cfg.sigma_min, m.cfg.sigma_max)
     if spec.endswith(".pkl"):
         from .adapters import load_edm_network
 
@@ -216,19 +229,35 @@ def load_image_model(spec: str, device="cpu", edm_repo=None) -> ImageModel:
             raise ValueError(f"{spec}: the network has no img_resolution/img_channels attributes")
         return ImageModel(spec, "ve", m, m.sample_shape, m.sigma_min, m.sigma_max, m.label_dim)
     raise ValueError(
-        f"unknown model {spec!r}: use 'digits', a train-digits .pt checkpoint, an EDM .pkl, or diffusers:FOLDER"
+        f"unknown model {spec!r}: use 'digits', 'digits-flow', a train-digits .pt checkpoint, an EDM .pkl, "
+        "or diffusers:FOLDER"
     )
 
 
-def available_samplers() -> list[str]:
-    """``er_sde`` plus every other solver of the sampler registry (:mod:`ersde_theory.evaluation.samplers`),
-    by function name without ``sample_``: the names ``--sampler`` accepts."""
+def available_samplers(kind: str = "ve") -> list[str]:
+    """The names ``--sampler`` accepts for a model of ``kind``: ``er_sde`` plus, for VE/VP models, every
+    other solver of the sampler registry (:mod:`ersde_theory.evaluation.samplers`) by function name without
+    ``sample_``; for flow models, the flow baselines :data:`FLOW_SAMPLERS`."""
+    if kind == "flow":
+        return ["er_sde", *FLOW_SAMPLERS]
     return ["er_sde"] + sorted(n for n in solver_functions() if n != "er_sde")
 
 
 def steps_for_nfe(sampler: str, nfe: int) -> int:
-    """Steps that spend ``nfe`` model calls: the registry's rule (EDM Heun: NFE = 2·steps − 1)."""
+    """Steps that spend ``nfe`` model calls: the registry's rule (Heun, EDM's or the flow one: NFE = 2·steps − 1,
+    the last step to σ = 0 being a single call)."""
+    if sampler in FLOW_SAMPLERS:
+        return (nfe + 1) // 2 if sampler == "flow_heun" else nfe
     return registry_steps_for_nfe(sampler, nfe)
+
+
+def flow_sampler(name: str) -> Callable:
+    """``fn(model, x, sigmas, *, generator, disable)`` of a flow baseline (:data:`FLOW_SAMPLERS`)."""
+    if name not in FLOW_SAMPLERS:
+        raise ValueError(f"unknown flow sampler {name!r}; available: {', '.join(FLOW_SAMPLERS)}")
+    from ..solvers import flow
+
+    return getattr(flow, f"sample_{name}")
 
 
 def get_sampler(
@@ -264,6 +293,8 @@ def probe_model(im: ImageModel, device, dtype=torch.float64) -> None:
         from .adapters import DiffusersVPModel
 
         out = DiffusersVPModel(im.model)(x, torch.full((1,), 500.0, device=device))
+    elif im.kind == "flow":
+        out = im.model(x, torch.ones(1, device=device, dtype=dtype))
     else:
         labels = torch.zeros(1, im.label_dim, device=device) if im.label_dim else None
         kw = {"class_labels": labels} if labels is not None else {}
@@ -284,6 +315,7 @@ def sample_images(
     derivatives: str = "published",
     spacing: str = "time",
     rho: float = 7.0,
+    shift: float = 1.0,
     device="cpu",
     dtype=torch.float64,
 ) -> torch.Tensor:
@@ -291,8 +323,30 @@ def sample_images(
 
     VE models: Karras/EDM steps (ρ = ``rho``) from the model's σ_max to σ_min, then 0; x_T = σ_max z.
     VP models (er_sde only): ``sample_diffusers_unet`` with ``spacing`` ∈ {time, logsnr}.
+    Flow models: ``get_flow_schedule(steps, shift=shift)`` from σ = 1 (x = z) to 0; the model gets t = σ.
     """
     gens, z = initial_noise(seeds, im.shape, device, dtype)
+    if im.kind == "flow":
+        from ..coefficients.schedules import get_flow_schedule
+
+        alphas, sigmas, _ = get_flow_schedule(steps, shift=shift)
+        if sampler == "er_sde":
+            from ..solvers.ersde import sample_er_sde_vp
+
+            return sample_er_sde_vp(
+                im.model,
+                z,
+                alphas,
+                sigmas,
+                prediction="flow",
+                order=order,
+                nsf=nsf,
+                quadrature=quadrature,
+                derivatives=derivatives,
+                generator=gens,
+                disable=True,
+            )
+        return flow_sampler(sampler)(im.model, z, sigmas, generator=gens, disable=True)
     if im.kind == "vp":
         if sampler != "er_sde":
             raise ValueError("diffusers VP models are sampled with sampler 'er_sde' only (sample_er_sde_vp)")

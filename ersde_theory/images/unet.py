@@ -11,12 +11,25 @@ F is a UNet (by default two levels, 8×8 → 4×4 for the digits, 24/48 channels
 residual blocks whose GroupNorms are modulated by an embedding of c_noise, with self-attention at the
 coarsest level and in the middle. The network runs in
 float32 whatever the sampler's dtype; its output is cast back (EDM's own practice).
+
+:class:`FlowVelocity` wraps the same UNet as a rectified-flow velocity model ``model(x, t) -> v`` on
+x_t = (1 − t) x_0 + t ε (t = σ ∈ [0, 1], α = 1 − σ), v = ε − x_0. Its preconditioning is EDM's rule applied
+to v: with x_0 of standard deviation σ_d and ε ~ N(0, I) independent,
+
+    v_θ(x, σ) = c_skip x + c_out F(c_in x, c_noise),  c_in = 1/sqrt(α² σ_d² + σ²),
+    c_skip = Cov(x, v)/Var(x) = (σ − α σ_d²) c_in²,  c_out = sqrt(Var(v) − c_skip² Var(x)) = (α + σ) σ_d c_in,
+
+so that F's target has unit variance at every σ, with c_noise = σ (the timestep over 1000). At σ = 1 (α = 0)
+c_skip = 1 and c_out = σ_d: the velocity is finite at the pure-noise start. Trained with the plain
+rectified-flow loss E‖v_θ(x_σ, σ) − (ε − x_0)‖² with σ logit-normal, logit σ ~ N(m, s²) (SD3's sampling);
+since logit σ = ln(σ/α) = ln λ, the defaults (m, s) = (−1.2, 1.2) draw λ as the EDM loss above draws σ.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from typing import ClassVar
 
 import torch
 from torch import nn
@@ -140,20 +153,36 @@ class UNet(nn.Module):
         return self.out(F.silu(self.out_norm(h)))
 
 
-class EDMDenoiser(nn.Module):
-    """``model(x, sigma) -> x_θ``: EDM preconditioning (module docstring) around :class:`UNet`.
+class _Preconditioned(nn.Module):
+    """:class:`UNet` with a config; subclasses add the preconditioning (``forward``) and the training loss."""
 
-    ``sigma`` is a scalar or a per-sample tensor; ``x`` may be float64 (the network runs in float32).
-    """
+    objective: str = ""  # the training objective, recorded in the checkpoint
+    default_cfg: ClassVar[dict] = {}
 
     def __init__(self, cfg: UNetConfig | None = None):
         super().__init__()
-        self.cfg = cfg or UNetConfig()
+        self.cfg = cfg or UNetConfig(**self.default_cfg)
         self.net = UNet(self.cfg)
 
     @property
     def sample_shape(self) -> tuple:
         return (self.cfg.in_channels, self.cfg.resolution, self.cfg.resolution)
+
+    def checkpoint(self) -> dict:
+        return {"objective": self.objective, "config": self.cfg.to_dict(), "state_dict": self.state_dict()}
+
+    @classmethod
+    def from_checkpoint(cls, ckpt: dict):
+        model = cls(UNetConfig.from_dict(ckpt["config"]))
+        model.load_state_dict(ckpt["state_dict"])
+        return model.eval().requires_grad_(False)
+
+
+class EDMDenoiser(_Preconditioned):
+    """``model(x, sigma) -> x_θ``: EDM preconditioning (module docstring) around :class:`UNet`.
+
+    ``sigma`` is a scalar or a per-sample tensor; ``x`` may be float64 (the network runs in float32).
+    """
 
     def forward(self, x: torch.Tensor, sigma) -> torch.Tensor:
         sig = torch.as_tensor(sigma, device=x.device, dtype=torch.float32).reshape(-1)
@@ -178,11 +207,39 @@ class EDMDenoiser(nn.Module):
         weight = ((sig**2 + sd**2) / (sig * sd) ** 2).reshape(-1, 1, 1, 1)
         return (weight * (self(x0 + n, sig) - x0) ** 2).mean()
 
-    def checkpoint(self) -> dict:
-        return {"config": self.cfg.to_dict(), "state_dict": self.state_dict()}
+    objective = "edm"
+    training_loss = edm_loss
 
-    @classmethod
-    def from_checkpoint(cls, ckpt: dict) -> EDMDenoiser:
-        model = cls(UNetConfig.from_dict(ckpt["config"]))
-        model.load_state_dict(ckpt["state_dict"])
-        return model.eval().requires_grad_(False)
+
+class FlowVelocity(_Preconditioned):
+    """``model(x, t) -> v``: a rectified-flow velocity model (module docstring) around :class:`UNet`.
+
+    ``t`` is σ ∈ [0, 1] (α = 1 − σ; diffusers' timestep is 1000 t), a scalar or a per-sample tensor; ``x`` may
+    be float64 (the network runs in float32).
+    """
+
+    objective = "flow"
+    default_cfg: ClassVar[dict] = {"sigma_min": 0.0, "sigma_max": 1.0}
+
+    def forward(self, x: torch.Tensor, t) -> torch.Tensor:
+        sig = torch.as_tensor(t, device=x.device, dtype=torch.float32).reshape(-1)
+        sig = sig.expand(x.shape[0]).reshape(-1, 1, 1, 1)
+        alpha, sd = 1 - sig, self.cfg.sigma_data
+        c_in = 1 / (alpha**2 * sd**2 + sig**2).sqrt()
+        c_skip = (sig - alpha * sd**2) * c_in**2
+        c_out = (alpha + sig) * sd * c_in
+        xf = x.to(torch.float32)
+        f = self.net(c_in * xf, sig.reshape(-1))
+        return (c_skip * xf + c_out * f).to(x.dtype)
+
+    def flow_loss(
+        self, x0: torch.Tensor, generator: torch.Generator | None = None, p_mean: float = -1.2, p_std: float = 1.2
+    ) -> torch.Tensor:
+        """The rectified-flow loss (module docstring), averaged over the batch."""
+        b = x0.shape[0]
+        sig = torch.sigmoid(torch.randn(b, generator=generator, device=x0.device) * p_std + p_mean)
+        eps = torch.randn(x0.shape, generator=generator, device=x0.device)
+        s4 = sig.reshape(-1, 1, 1, 1)
+        return ((self((1 - s4) * x0 + s4 * eps, sig) - (eps - x0)) ** 2).mean()
+
+    training_loss = flow_loss

@@ -29,6 +29,7 @@ __all__ = [
     "run_nsf_study",
     "run_official_vs_exact",
     "run_speed",
+    "plot_bench_flow",
 ]
 
 
@@ -149,6 +150,53 @@ def plot_official(data: dict, outdir: Path, stem: str | None = None) -> list[Pat
     axes[0, 0].legend(fontsize=7)
     fig.tight_layout()
     return save(fig, outdir, stem)
+
+
+def _flow_panel(ax, rows: list[dict], key: str = "fd", ci: str = "ci95", offset: float = 0.0) -> None:
+    """``key`` ± ``ci`` vs NFE, one line per sampler of a bench-flow table (ER-SDE solid, baselines dashed)."""
+    names = list(dict.fromkeys(r["sampler"] for r in rows))
+    cmap = plt.get_cmap("tab20")
+    for c, name in enumerate(names):
+        rs = sorted((r for r in rows if r["sampler"] == name), key=lambda r: r["nfe"])
+        x = np.array([r["nfe"] for r in rs], dtype=float) * (1 + 0.012 * (c - len(names) / 2))
+        y = np.array([r[key] for r in rs]) - offset
+        err = np.array([r[ci] for r in rs])
+        ersde = name.startswith("ER-SDE")
+        ax.errorbar(x, y, yerr=err, fmt="-o" if ersde else "--s", ms=3, lw=1.8 if ersde else 1.2, capsize=2,
+                    color=cmap(c), label=name)  # fmt: skip
+    nfes = sorted({r["nfe"] for r in rows})
+    ax.set_xscale("log")
+    ax.minorticks_off()
+    ax.set_xticks(nfes, [str(v) for v in nfes])
+    ax.set_xlabel("NFE")
+
+
+def plot_bench_flow(data: dict, outdir, stem: str = "bench_flow") -> list[Path]:
+    """``bench_flow.png/pdf`` of a ``bench flow`` result: FD_digits and the mean-intensity offset to the data
+    on the learned flow model, and the toy's Fréchet distance with the exact and the perturbed velocity
+    (95 % CIs over seed blocks)."""
+    d = data["digits"]
+    toys = data.get("toy", {}).get("velocities", {})
+    fig, axes = plt.subplots(1, 2 + len(toys), figsize=(5.2 * (2 + len(toys)), 4.4), squeeze=False)
+    ax = axes[0, 0]
+    _flow_panel(ax, d["rows"])
+    f = d["real_floor"]
+    ax.axhspan(f["fd"] - f["ci95"], f["fd"] + f["ci95"], color="0.5", alpha=0.25, lw=0)
+    ax.set(yscale="log", ylabel="FD_digits (NOT Inception-FID)", title=f"{d['model']}: FD_digits (grey: data floor)")
+    ax = axes[0, 1]
+    _flow_panel(ax, d["rows"], "intensity", "intensity_ci95", offset=d["data_intensity"])
+    ax.axhline(0, color="0.4", lw=0.8, ls=":")
+    ax.set(ylabel="mean pixel intensity − data's", title=f"{d['model']}: brightness offset")
+    for j, (vname, v) in enumerate(toys.items()):
+        ax = axes[0, 2 + j]
+        _flow_panel(ax, v["rows"])
+        what = "exact velocity" if vname == "exact" else f"perturbed ({vname}) velocity"
+        ax.set(yscale="log", ylabel="Fréchet distance to exact moments", title=f"toy {data['toy']['problem']}, {what}")
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, fontsize=7, ncol=8, loc="upper center", bbox_to_anchor=(0.5, 0.0))
+    fig.suptitle(f"bench flow: ER-SDE vs flow baselines (shift {data['shift']}; 95 % CIs over seed blocks)")
+    fig.tight_layout()
+    return save(fig, Path(outdir), stem)
 
 
 def plot_quality(data: dict, outdir, stem: str | None = None) -> list[Path]:

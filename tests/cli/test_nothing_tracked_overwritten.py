@@ -15,9 +15,11 @@ CPU = ["--device", "cpu"]
 COMMANDS = [
     ["bench", "quality", "--quick", *CPU],
     ["bench", "images", "--quick", "--no-speed", *CPU],
+    ["bench", "flow", "--quick", *CPU],
     ["third-order", "--preset", "quick"],
     ["train-toy", "--problem", "ring_2d", "--steps", "2", "--batch", "16", *CPU],
     ["train-digits", "--steps", "2", "--batch", "8", *CPU],
+    ["train-digits", "--objective", "flow", "--steps", "2", "--batch", "8", *CPU],
     ["train-digit-features", "--steps", "2", *CPU],
 ]
 
@@ -40,4 +42,5 @@ def test_commands_with_defaults_leave_a_fresh_clone_clean(tmp_path):
         status = subprocess.run(["git", "status", "--porcelain"], cwd=clone, capture_output=True, text=True).stdout
         assert status == "", (argv, status)
     assert (clone / "figures/quick/bench_images.md").is_file() and (clone / "figures/quick/third_order.md").is_file()
-    assert (clone / "out/train/digits_unet.pt").is_file()
+    assert (clone / "out/train/digits_unet.pt").is_file() and (clone / "out/train/digits_flow_unet.pt").is_file()
+    assert (clone / "figures/quick/bench_flow.md").is_file() and (clone / "figures/quick/bench_flow.png").is_file()

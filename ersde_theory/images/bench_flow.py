@@ -1,0 +1,346 @@
+"""``python -m ersde_theory bench flow``: ER-SDE against the flow baselines on flow-matching models.
+
+Samplers (:func:`configs`): ER-SDE-1/2/3 with the NSFs ``er_sde_5``, ``ode`` and ``sde`` (ER-SDE-3 with the
+published and the corrected derivative estimates), run by ``sample_er_sde_vp(prediction="flow")`` through the
+VP → VE map, against the flow Euler, flow Heun, DPM-Solver++(2M) and SDE-DPM-Solver++(2M) samplers of
+``ersde_theory.solvers.flow``. All start at σ = 1 exactly on ``get_flow_schedule(steps, shift=shift)``.
+
+Two models:
+
+* **digits-flow**, the shipped rectified-flow UNet (unet.py): quality is FD_digits (feature-space Fréchet
+  distance, docs/theory.md eq. 31, NOT Inception-FID; fid.py), and brightness is the mean pixel intensity
+  (model space [−1, 1], after the PNG quantisation) against the data's, the over-brightness that flow-model
+  users reported for VE-form samplers.
+* **a Gaussian-mixture flow toy** (``image_like_64d``, 64-d): quality is the Fréchet distance between the
+  Gaussian fit of the samples and the mixture's exact moments (eq. 31). Two velocities: the exact one, and a
+  "learned" one, the exact velocity plus a fixed smooth deterministic error (:class:`PerturbedVelocity`) of
+  about :data:`TOY_ERROR` of the velocity's RMS, standing in for a network's error at no training cost.
+
+Every configuration samples the same seeds (block k: seeds k·n … (k+1)·n − 1, one generator per seed), so a
+metric's 95 % Student-t interval (eq. 33) is over the blocks and differences between configurations are
+paired, block by block (:func:`ersde_theory.evaluation.intervals.paired_t_interval`). The reference is
+ER-SDE-3 with ``er_sde_5`` (the default sampler); Δ < 0 is better than it.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..evaluation.frechet import frechet_to_moments
+from ..evaluation.intervals import paired_t_interval, t_interval
+from ..evaluation.reports import write_report
+from .digits import from_uint8, load_digits_tensor, to_uint8
+from .fid import FD_LABEL, DigitFD
+from .sampling import FLOW_SAMPLERS, ImageModel, load_image_model, sample_images, steps_for_nfe
+
+NSFS = ("er_sde_5", "ode", "sde")
+REFERENCE = "ER-SDE-3 er_sde_5"
+TOY_PROBLEM = "image_like_64d"
+TOY_ERROR = 0.05  # the "learned" toy velocity's error, relative to the exact velocity's RMS
+BASELINE_LABELS = {
+    "flow_euler": "flow Euler",
+    "flow_heun": "flow Heun",
+    "flow_dpmpp_2m": "DPM-Solver++(2M)",
+    "flow_dpmpp_2m_sde": "SDE-DPM-Solver++(2M)",
+}
+
+
+def configs(quick: bool = False) -> list[dict]:
+    """The compared samplers: ``{label, sampler, order, nsf, derivatives}`` (module docstring)."""
+    ersde = [
+        dict(label=f"ER-SDE-{o} {nsf}{' corrected' if d == 'corrected' else ''}", sampler="er_sde", order=o, nsf=nsf,
+             derivatives=d)
+        for o, d in ((3, "published"), (3, "corrected"), (2, "published"), (1, "published"))
+        for nsf in NSFS
+    ]  # fmt: skip
+    base = [dict(label=BASELINE_LABELS[b], sampler=b, order=None, nsf=None, derivatives=None) for b in FLOW_SAMPLERS]
+    if quick:
+        return [ersde[0], base[0], base[2]]
+    return ersde + base
+
+
+def _run(im: ImageModel, seeds, nfe: int, cfg: dict, shift: float, batch: int, device) -> torch.Tensor:
+    steps = steps_for_nfe(cfg["sampler"], nfe)
+    kw = dict(order=cfg["order"], nsf=cfg["nsf"], derivatives=cfg["derivatives"]) if cfg["sampler"] == "er_sde" else {}
+    return torch.cat(
+        [
+            sample_images(
+                im, seeds[i : i + batch], steps=steps, sampler=cfg["sampler"], shift=shift, device=device, **kw
+            )
+            for i in range(0, len(seeds), batch)
+        ]
+    )
+
+
+class PerturbedVelocity:
+    """``v(x, t) + ε(x, t)``: an exact velocity plus a fixed smooth error,
+    ε = rel · rms · tanh(A x + b) ⊙ (0.5 + t), with A (D × D, entries N(0, 1/D)), b ~ N(0, 1) drawn once from
+    ``seed`` and rms the exact velocity's RMS at t = 1 (that of ε − x_0 over the mixture, sqrt(1 + E|x_0|²/D)).
+    Deterministic: a stand-in for a learned velocity (module docstring)."""
+
+    def __init__(self, velocity, gm, rel: float = TOY_ERROR, seed: int = 0):
+        g = torch.Generator().manual_seed(seed)
+        d = gm.D
+        self.velocity = velocity
+        self.A = torch.randn(d, d, generator=g, dtype=torch.float64) / math.sqrt(d)
+        self.b = torch.randn(d, generator=g, dtype=torch.float64)
+        second = float(torch.trace(gm.cov()) + gm.mean().square().sum()) / d
+        self.scale = rel * math.sqrt(1.0 + second)
+
+    def __call__(self, x: torch.Tensor, t) -> torch.Tensor:
+        t4 = torch.as_tensor(t, dtype=x.dtype, device=x.device).reshape(-1, *([1] * (x.ndim - 1)))
+        err = torch.tanh(x @ self.A.to(x) + self.b.to(x)) * (0.5 + t4)
+        return self.velocity(x, t) + self.scale * err
+
+
+def _compare(rows: list[dict], per_block: dict, key: str) -> None:
+    """Paired Δ (``key`` of each row minus the reference's, block by block) into ``diff_vs_ref``/``diff_ci95``."""
+    for r in rows:
+        if r["sampler"] == REFERENCE:
+            r["diff_vs_ref"], r["diff_ci95"] = 0.0, 0.0
+        else:
+            r["diff_vs_ref"], r["diff_ci95"] = paired_t_interval(
+                per_block[(r["sampler"], r["nfe"])][key], per_block[(REFERENCE, r["nfe"])][key]
+            )
+
+
+def bench_digits(cfgs, nfes, n_per_block: int, blocks: int, shift: float, batch: int, device, model: str, log) -> dict:
+    """FD_digits and mean intensity per sampler × NFE on the flow model ``model`` (module docstring)."""
+    im = load_image_model(model, device)
+    if im.kind != "flow":
+        raise ValueError(f"model {model!r} is not a flow model")
+    fd = DigitFD()
+    data_x, _ = load_digits_tensor()
+    data_q = from_uint8(to_uint8(data_x))
+    seeds = list(range(n_per_block * blocks))
+    rows, per_block = [], {}
+    for cfg in cfgs:
+        for nfe in nfes:
+            t1 = time.perf_counter()
+            x = from_uint8(to_uint8(_run(im, seeds, nfe, cfg, shift, batch, device)))
+            fds = fd.blocks(x, blocks)
+            inten = x.reshape(blocks, n_per_block, -1).mean(dim=(1, 2)).double().numpy()
+            per_block[(cfg["label"], nfe)] = {"fd": fds, "intensity": inten}
+            (m, h), (mi, hi) = t_interval(fds), t_interval(inten)
+            rows.append(
+                dict(sampler=cfg["label"], nfe=nfe, fd=m, ci95=h, intensity=mi, intensity_ci95=hi,
+                     blocks=fds.tolist(), intensity_blocks=inten.tolist(), seconds=round(time.perf_counter() - t1, 2))
+            )  # fmt: skip
+            if log:
+                log(f"digits {cfg['label']:28s} NFE {nfe:3d}  FD {m:7.3f} ± {h:.3f}  mean {mi:+.4f} ± {hi:.4f}")
+    _compare(rows, per_block, "fd")
+    floor = fd.real_floor(n_per_block, reps=max(blocks, 10))
+    fm, fh = t_interval(floor)
+    return {
+        "model": model,
+        "metric": FD_LABEL,
+        "real_floor": {"fd": fm, "ci95": fh, "n": n_per_block},
+        "data_intensity": float(data_q.double().mean()),
+        "rows": rows,
+    }
+
+
+def bench_toy(cfgs, nfes, n_per_block: int, blocks: int, shift: float, log) -> dict:
+    """FD to the exact moments per sampler × NFE on the Gaussian-mixture flow toy, exact and perturbed
+    velocity (module docstring)."""
+    from ..toys.flow import flow_velocity
+    from ..toys.problems import get_problem
+
+    gm = get_problem(TOY_PROBLEM)
+    exact = flow_velocity(gm)
+    velocities = {"exact": exact, "learned": PerturbedVelocity(exact, gm)}
+    mean, cov = gm.mean().numpy(), gm.cov().numpy()
+    seeds = list(range(n_per_block * blocks))
+    out = {}
+    for vname, vel in velocities.items():
+        im = ImageModel(f"{TOY_PROBLEM} ({vname})", "flow", vel, (gm.D,), 0.0, 1.0)
+        rows, per_block = [], {}
+        for cfg in cfgs:
+            for nfe in nfes:
+                x = _run(im, seeds, nfe, cfg, shift, len(seeds), "cpu")
+                vals = np.array([frechet_to_moments(b, mean, cov) for b in x.reshape(blocks, n_per_block, -1)])
+                per_block[(cfg["label"], nfe)] = {"fd": vals}
+                m, h = t_interval(vals)
+                rows.append(dict(sampler=cfg["label"], nfe=nfe, fd=m, ci95=h, blocks=vals.tolist()))
+                if log:
+                    log(f"toy {vname:7s} {cfg['label']:28s} NFE {nfe:3d}  FD {m:.5f} ± {h:.5f}")
+        _compare(rows, per_block, "fd")
+        out[vname] = {"rows": rows}
+    floor_vals = [
+        frechet_to_moments(gm.sample(n_per_block, torch.Generator().manual_seed(1000 + k)), mean, cov)
+        for k in range(max(blocks, 10))
+    ]
+    fm, fh = t_interval(floor_vals)
+    return {"problem": TOY_PROBLEM, "relative_error": TOY_ERROR, "velocities": out,
+            "real_floor": {"fd": fm, "ci95": fh, "n": n_per_block}}  # fmt: skip
+
+
+def _by(rows):
+    return {(r["sampler"], r["nfe"]): r for r in rows}
+
+
+def answer(rows: list[dict], nfes, cfgs, data_intensity: float | None = None) -> list[dict]:
+    """Per NFE: the best ER-SDE configuration and the best baseline (lowest mean), the paired Δ of the best
+    baseline to the reference and to the best ER-SDE configuration (both chosen by their means, so the second
+    interval is optimistic for whichever wins), the best NSF of ER-SDE-3 (published derivatives), and, given
+    the data's mean intensity, the samplers whose mean intensity differs from it (95 % CI excludes it)."""
+    by = _by(rows)
+    er = [c["label"] for c in cfgs if c["sampler"] == "er_sde"]
+    base = [c["label"] for c in cfgs if c["sampler"] != "er_sde"]
+    nsf3 = [
+        c["label"] for c in cfgs if c["sampler"] == "er_sde" and c["order"] == 3 and c["derivatives"] == "published"
+    ]
+    out = []
+    for nfe in nfes:
+        best_er = min(er, key=lambda s: by[(s, nfe)]["fd"])
+        rec = {"nfe": nfe, "best_ersde": best_er, "best_nsf_ersde3": min(nsf3, key=lambda s: by[(s, nfe)]["fd"])}
+        if base:
+            best_base = min(base, key=lambda s: by[(s, nfe)]["fd"])
+            d, h = by[(best_base, nfe)]["diff_vs_ref"], by[(best_base, nfe)]["diff_ci95"]
+            bd, bh = paired_t_interval(by[(best_base, nfe)]["blocks"], by[(best_er, nfe)]["blocks"])
+            rec.update(
+                best_baseline=best_base,
+                baseline_minus_ref=d,
+                baseline_minus_ref_ci95=h,
+                baseline_minus_best_ersde=bd,
+                baseline_minus_best_ersde_ci95=bh,
+                verdict="ER-SDE better"
+                if d - h > 0
+                else "baseline better"
+                if d + h < 0
+                else "no significant difference",
+            )
+        if data_intensity is not None:
+            rec["intensity_differs"] = [
+                s for s in er + base if abs(by[(s, nfe)]["intensity"] - data_intensity) > by[(s, nfe)]["intensity_ci95"]
+            ]
+        out.append(rec)
+    return out
+
+
+def run_bench_flow(
+    nfes=(10, 20, 50),
+    n_per_block: int = 400,
+    blocks: int = 5,
+    toy_n_per_block: int = 1000,
+    quick: bool = False,
+    shift: float = 1.0,
+    batch: int = 400,
+    model: str = "digits-flow",
+    toy: bool = True,
+    device="cpu",
+    log=print,
+) -> dict:
+    """The bench (module docstring): ``{digits, toy, answer, ...}``. Bad arguments raise ValueError first."""
+    nfes = tuple(int(k) for k in nfes)
+    if not nfes or min(nfes) < 2:
+        raise ValueError(f"NFE values must be >= 2, got {list(nfes)}")
+    if blocks < 2 or n_per_block < 2 or toy_n_per_block < 2:
+        raise ValueError(
+            f"need >= 2 blocks of >= 2 samples, got {blocks} blocks of {n_per_block} ({toy_n_per_block} toy)"
+        )
+    if not (math.isfinite(shift) and shift > 0):
+        raise ValueError(f"shift must be a positive number, got {shift}")
+    device = torch.device(device)
+    cfgs = configs(quick)
+    t0 = time.perf_counter()
+    res = {
+        "preset": "quick" if quick else "full",
+        "nfes": list(nfes),
+        "shift": shift,
+        "blocks": blocks,
+        "n_per_block": n_per_block,
+        "toy_n_per_block": toy_n_per_block,
+        "reference_config": REFERENCE,
+        "configs": cfgs,
+    }
+    res["digits"] = bench_digits(cfgs, nfes, n_per_block, blocks, shift, batch, device, model, log)
+    res["answer"] = answer(res["digits"]["rows"], nfes, cfgs, res["digits"]["data_intensity"])
+    if toy:
+        res["toy"] = bench_toy(cfgs, nfes, toy_n_per_block, blocks, shift, log)
+        for v in res["toy"]["velocities"].values():
+            v["answer"] = answer(v["rows"], nfes, cfgs)
+    res["seconds"] = round(time.perf_counter() - t0, 1)
+    return res
+
+
+def _table(rows, nfes, fmt: str, extra=None) -> list[str]:
+    by = _by(rows)
+    names = list(dict.fromkeys(r["sampler"] for r in rows))
+    head = "| sampler | " + " | ".join(f"NFE {k}" for k in nfes) + " | " + " | ".join(f"Δ NFE {k}" for k in nfes)
+    lines = [head + (" | " + " | ".join(f"mean NFE {k}" for k in nfes) if extra else "") + " |"]
+    lines.append("|---|" + "---|" * (len(nfes) * (3 if extra else 2)))
+    for name in names:
+        cells = [f"{by[(name, k)]['fd']:{fmt}} ± {by[(name, k)]['ci95']:{fmt}}" for k in nfes]
+        cells += [
+            "—" if name == REFERENCE else f"{by[(name, k)]['diff_vs_ref']:+{fmt}} ± {by[(name, k)]['diff_ci95']:{fmt}}"
+            for k in nfes
+        ]
+        if extra:
+            cells += [f"{by[(name, k)]['intensity']:+.3f} ± {by[(name, k)]['intensity_ci95']:.3f}" for k in nfes]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def _answer_lines(ans) -> list[str]:
+    out = []
+    for a in ans:
+        s = f"- NFE {a['nfe']}: best ER-SDE {a['best_ersde']}; best NSF of ER-SDE-3: {a['best_nsf_ersde3']}"
+        if a.get("best_baseline"):
+            s += (
+                f"; best baseline {a['best_baseline']}: Δ to {REFERENCE} {a['baseline_minus_ref']:+.3g} ± "
+                f"{a['baseline_minus_ref_ci95']:.2g} ({a['verdict']}), Δ to the best ER-SDE "
+                f"{a['baseline_minus_best_ersde']:+.3g} ± {a['baseline_minus_best_ersde_ci95']:.2g}"
+            )
+        if "intensity_differs" in a:
+            s += "; mean intensity off the data's (CI excludes it): " + (", ".join(a["intensity_differs"]) or "none")
+        out.append(s + ".")
+    return out
+
+
+def markdown_table(res: dict) -> str:
+    nfes, d = res["nfes"], res["digits"]
+    lines = [
+        "# bench flow: ER-SDE vs flow baselines on flow-matching models",
+        "",
+        f"Schedule: get_flow_schedule(steps, shift={res['shift']}), start at σ = 1 exactly. Mean ± 95 % CI over "
+        f"{res['blocks']} seed blocks; Δ = paired difference to {REFERENCE} (negative = better than it).",
+        "",
+        f"## {d['model']}: {d['metric']}, {res['n_per_block']} images per block; mean pixel intensity in [−1, 1]",
+        "",
+        *_table(d["rows"], nfes, ".2f", extra=True),
+        "",
+        f"Data mean intensity {d['data_intensity']:+.3f}. Real-data FD floor at n = {d['real_floor']['n']}: "
+        f"{d['real_floor']['fd']:.2f} ± {d['real_floor']['ci95']:.2f}.",
+        "",
+        *_answer_lines(res["answer"]),
+    ]
+    if "toy" in res:
+        t = res["toy"]
+        for vname, v in t["velocities"].items():
+            what = (
+                "exact velocity"
+                if vname == "exact"
+                else f"perturbed velocity (exact + smooth error of {t['relative_error']:.0%} RMS)"
+            )
+            lines += [
+                "",
+                f"## Toy {t['problem']}, {what}: Fréchet distance to the exact moments, {res['toy_n_per_block']} "
+                "samples per block",
+                "",
+                *_table(v["rows"], nfes, ".4f"),
+                "",
+                *_answer_lines(v["answer"]),
+            ]
+        f = t["real_floor"]
+        lines += ["", f"Toy floor (exact samples) at n = {f['n']}: {f['fd']:.4f} ± {f['ci95']:.4f}."]
+    return "\n".join(lines) + "\n"
+
+
+def write_results(res: dict, outdir) -> list[Path]:
+    return list(write_report(outdir, "bench_flow", res, markdown_table(res)))
