@@ -18,7 +18,7 @@ else:  # pragma: no cover  (annotations only; typing_extensions comes with torch
     from typing_extensions import Unpack
 
 __all__ = ["Generator", "SamplerOptions", "RunOptions", "SamplerRun", "Unpack", "make_noise", "check_model_output"]
-__all__ += ["check_x", "check_s_noise"]
+__all__ += ["check_x", "check_s_noise", "ModelTimes"]
 
 Generator = torch.Generator | Sequence[torch.Generator] | None
 CHECK_FINITE = ("end", "step", "none")
@@ -62,6 +62,25 @@ def make_noise(
         )
 
     return noise
+
+
+class ModelTimes:
+    """The time input of a model per step: ``timesteps`` (N+1 entries like the sigmas) or the sigmas themselves,
+    kept as host numbers. ``at(i)`` is t_i · ones(B) made by a device fill, so a GPU loop never copies from the
+    host or waits for the device."""
+
+    def __init__(self, timesteps, sigmas: list[float], x: torch.Tensor):
+        if timesteps is None:
+            self.t, self.dtype = list(sigmas), x.dtype
+        else:
+            t = torch.as_tensor(timesteps)
+            if t.ndim != 1 or t.shape[0] != len(sigmas):
+                raise ValueError(f"timesteps must have {len(sigmas)} entries like sigmas, got shape {tuple(t.shape)}")
+            self.t, self.dtype = t.detach().cpu().tolist(), t.dtype
+        self._shape, self._device = (x.shape[0],), x.device
+
+    def at(self, i: int) -> torch.Tensor:
+        return torch.full(self._shape, self.t[i], dtype=self.dtype, device=self._device)
 
 
 def _checked_output(out, x: torch.Tensor, what: str) -> torch.Tensor:

@@ -41,7 +41,16 @@ from ..coefficients.ersde import (
     validate_sigmas,
 )
 from ..theory.nsf import DEFAULT_NSF, NSFLike
-from ._common import RunOptions, SamplerOptions, SamplerRun, Unpack, check_model_output, check_s_noise, check_x
+from ._common import (
+    ModelTimes,
+    RunOptions,
+    SamplerOptions,
+    SamplerRun,
+    Unpack,
+    check_model_output,
+    check_s_noise,
+    check_x,
+)
 
 DERIVATIVES = ("published", "corrected")
 PREDICTIONS = ("eps", "x0", "v", "score", "flow")
@@ -411,23 +420,14 @@ def sample_er_sde_vp(
     c = vp_step_coefficients(
         alphas, sigmas, nsf, quadrature, order=order, derivatives=derivatives, correct_start=correct_start
     )
-    if timesteps is not None:
-        timesteps = torch.as_tensor(timesteps)
-        if timesteps.ndim != 1 or timesteps.shape[0] != c.sigmas.shape[0]:
-            raise ValueError(
-                f"timesteps must have {c.sigmas.shape[0]} entries like sigmas, got shape {tuple(timesteps.shape)}"
-            )
-        t_in = timesteps.to(x.device)
-    else:
-        t_in = torch.from_numpy(c.sigmas).to(x.device, x.dtype)
+    times = ModelTimes(timesteps, c.sigmas.tolist(), x)  # t_i (or σ_i) as host numbers
     extra = options.pop("extra_args", None) or {}
     run = SamplerRun(model, x, c.sigmas, **options)
     a, s = c.alphas.tolist(), c.sigmas.tolist()
-    ones = x.new_ones(x.shape[0], dtype=t_in.dtype)
 
     history = []  # [D_{i−1}, D_{i−2}]
     for i, _, _ in run.range():
-        out = check_model_output(model(x, t_in[i] * ones, **extra), x)
+        out = check_model_output(model(x, times.at(i), **extra), x)
         denoised = to_x0(out, x, a[i], s[i], prediction)  # D_i, eqs. (21), (35)
         if i == 1 and c.start_weight != 0.0:
             x = c.start(x, denoised, history[0])  # eq. (26)

@@ -18,7 +18,7 @@ import math
 
 import torch
 
-from ._common import SamplerOptions, SamplerRun, Unpack, check_model_output, check_s_noise
+from ._common import ModelTimes, SamplerOptions, SamplerRun, Unpack, check_model_output, check_s_noise
 from .baselines import _nonneg
 
 __all__ = ["sample_flow_euler", "sample_flow_heun", "sample_flow_dpmpp_2m", "sample_flow_dpmpp_2m_sde"]
@@ -33,19 +33,12 @@ class _FlowRun:
         self.run = run = SamplerRun(model, x, sigmas, **options)
         if run.sig[0] > 1.0:
             raise ValueError(f"flow sigmas must lie in [0, 1] (alpha = 1 - sigma), got sigmas[0]={run.sig[0]!r}")
-        if timesteps is not None:
-            t = torch.as_tensor(timesteps)
-            if t.ndim != 1 or t.shape[0] != len(run.sig):
-                raise ValueError(f"timesteps must have {len(run.sig)} entries like sigmas, got shape {tuple(t.shape)}")
-            self.t_in = t.to(x.device)
-        else:
-            self.t_in = run.sig_t.to(x.device, x.dtype)
+        self.times = ModelTimes(timesteps, run.sig, x)
         self._model, self._extra = model, extra
-        self._ones = x.new_ones(x.shape[0], dtype=self.t_in.dtype)
 
     def velocity(self, i: int, x: torch.Tensor) -> torch.Tensor:
         """v(x, σ_i) = model(x, t_i · ones(B)), checked."""
-        return check_model_output(self._model(x, self.t_in[i] * self._ones, **self._extra), x)
+        return check_model_output(self._model(x, self.times.at(i), **self._extra), x)
 
     def report(self, i: int, x: torch.Tensor, v: torch.Tensor) -> None:
         """Callback with x_θ = x − σ_i v (eq. (35) with α + σ = 1)."""

@@ -244,10 +244,13 @@ def test_digits_flow_on_gpu_matches_cpu_and_never_syncs_per_step(sampler):
         if d["i"] == 0:
             torch.cuda.set_sync_debug_mode("error")
 
+    tf32 = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False  # float32, as on the CPU
     try:
         out = run("cuda", arm)
     finally:
         torch.cuda.set_sync_debug_mode("default")
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = tf32
     assert torch.isfinite(out).all()
     if sampler == "flow_dpmpp_2m_sde":
         assert abs(float(out.clamp(-1, 1).mean()) - float(load_digits_tensor()[0].mean())) < 0.05

@@ -227,11 +227,11 @@ def test_cuda_no_host_sync_and_same_result_as_cpu(order):
     ref = sample_er_sde(gm, x, sig, order=order, noise_sampler=ns_cpu, disable=True)
     ns_gpu = FixedNoise(x.shape, 10)
     ns_gpu.z = [z.cuda() for z in ns_gpu.z]
+    x_cuda = x.cuda()  # (a copy from the host, before the sampler)
+    torch.cuda.synchronize()
     torch.cuda.set_sync_debug_mode("error")
     try:
-        out = sample_er_sde(
-            gm_cuda, x.cuda(), sig, order=order, noise_sampler=ns_gpu, disable=True, check_finite="none"
-        )
+        out = sample_er_sde(gm_cuda, x_cuda, sig, order=order, noise_sampler=ns_gpu, disable=True, check_finite="none")
     finally:
         torch.cuda.set_sync_debug_mode(0)
     torch.testing.assert_close(out.cpu(), ref, rtol=1e-10, atol=1e-10)

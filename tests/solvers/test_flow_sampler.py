@@ -238,11 +238,13 @@ def test_cuda_flow_no_host_sync_and_same_result_as_cpu(order):
     noises = [FixedNoise(x.shape, 10) for _ in range(4)]
     for ns in noises:
         ns.z = [z.cuda() for z in ns.z]
+    x_cuda = x.cuda()  # (a copy from the host, before the samplers)
+    torch.cuda.synchronize()
     torch.cuda.set_sync_debug_mode("error")
     try:
-        out = sample_er_sde_vp(vel_cuda, x.cuda(), a, s, noise_sampler=noises[0], check_finite="none", **kw)
+        out = sample_er_sde_vp(vel_cuda, x_cuda, a, s, noise_sampler=noises[0], check_finite="none", **kw)
         for fn, ns in zip((sample_flow_euler, sample_flow_heun, sample_flow_dpmpp_2m_sde), noises[1:]):
-            fn(vel_cuda, x.cuda(), s, noise_sampler=ns, disable=True, check_finite="none")
+            fn(vel_cuda, x_cuda, s, noise_sampler=ns, disable=True, check_finite="none")
     finally:
         torch.cuda.set_sync_debug_mode(0)
     torch.testing.assert_close(out.cpu(), ref, rtol=1e-10, atol=1e-10)
