@@ -53,7 +53,7 @@ __all__ += [
 ]
 __all__ += ["power_nsf", "NoiseScaleFunction", "NSF_NAMES", "DEFAULT_NSF", "vp_step_coefficients", "VPStepCoefficients"]
 __all__ += ["SIGMA"]  # noqa: F405  (loaded on first use by __getattr__ below)
-__version__ = "0.3.0"
+__version__ = "0.5.0"
 
 
 def __getattr__(name: str):
