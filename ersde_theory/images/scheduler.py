@@ -65,6 +65,8 @@ from diffusers.utils import BaseOutput  # noqa: E402
 
 FINAL_SIGMAS_TYPES = ("zero", "sigma_min")
 CONTINUOUS_TIMESTEPS = (None, "time", "logsnr")
+# FlowMatchEulerDiscreteScheduler's config keys that FlowMatchERSDEScheduler refuses when set
+FLOW_UNSUPPORTED = ("invert_sigmas", "shift_terminal", "use_karras_sigmas", "use_exponential_sigmas", "use_beta_sigmas")
 
 
 @dataclass
@@ -392,16 +394,11 @@ class FlowMatchERSDEScheduler(_ERSDESteps, SchedulerMixin, ConfigMixin):
             raise ValueError(f"num_train_timesteps must be a positive integer, got {num_train_timesteps!r}")
         if num_train_timesteps < 1:
             raise ValueError(f"num_train_timesteps must be a positive integer, got {num_train_timesteps!r}")
-        unsupported = dict(
-            invert_sigmas=invert_sigmas,
-            shift_terminal=shift_terminal,
-            use_karras_sigmas=use_karras_sigmas,
-            use_exponential_sigmas=use_exponential_sigmas,
-            use_beta_sigmas=use_beta_sigmas,
-        )
-        for key, value in unsupported.items():
-            if value:
-                raise ValueError(f"{key}={value!r} is not supported by FlowMatchERSDEScheduler (leave it off)")
+        for key in FLOW_UNSUPPORTED:  # the config holds the values given (register_to_config runs first)
+            if self.config[key]:
+                raise ValueError(
+                    f"{key}={self.config[key]!r} is not supported by FlowMatchERSDEScheduler (leave it off)"
+                )
         if time_shift_type != "exponential":
             raise ValueError(f"time_shift_type must be 'exponential' (Flux's shift), got {time_shift_type!r}")
         self._nsf = parse_nsf(nsf)
