@@ -34,6 +34,19 @@ def karras(n, smin=0.002, smax=80.0):
     return get_sigmas_karras(n + 1, smin, smax, final_zero=False).numpy()
 
 
+def ring_setup(n: int):
+    """(``ring_2d()``, 12 Karras steps from 80 to 0.002, x = 80 z with n float64 2-D samples, seed 0)."""
+    from ersde_theory.toys.problems import ring_2d
+
+    x = 80 * torch.randn(n, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    return ring_2d(), get_sigmas_karras(12, 0.002, 80.0), x
+
+
+def denoise(model, x, s):
+    """x_θ(x, σ = s) of a VE model, the σ repeated over the batch."""
+    return model(x, torch.full((x.shape[0],), float(s), dtype=x.dtype))
+
+
 def point_mass(c):
     """Data = δ_c: x_θ ≡ c, score (c − x)/σ². The ER SDE is then linear with the exact solution
     x_t = r x_s + (1 − r) c + ξ[s, t]."""

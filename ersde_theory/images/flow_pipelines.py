@@ -38,35 +38,25 @@ def tiny_flow_pipeline(kind: str, scheduler=None, *, seed: int = 0, dtype=torch.
 
     if scheduler is None:
         scheduler = FlowMatchEulerDiscreteScheduler()
+    dim, pooled_dim = _EMBED[kind]  # one joint block on the embeddings of tiny_prompt_kwargs, 1×1 patches
+    shared = dict(patch_size=1, in_channels=4, num_layers=1, joint_attention_dim=dim, pooled_projection_dim=pooled_dim)
     torch.manual_seed(seed)
     if kind == "sd3":
         from diffusers import SD3Transformer2DModel, StableDiffusion3Pipeline
 
         transformer = SD3Transformer2DModel(
+            **shared,
             sample_size=32,
-            patch_size=1,
-            in_channels=4,
-            num_layers=1,
             attention_head_dim=8,
             num_attention_heads=4,
             caption_projection_dim=32,
-            joint_attention_dim=_EMBED[kind][0],
-            pooled_projection_dim=_EMBED[kind][1],
             out_channels=4,
         )
     else:
         from diffusers import FluxPipeline, FluxTransformer2DModel
 
         transformer = FluxTransformer2DModel(
-            patch_size=1,
-            in_channels=4,
-            num_layers=1,
-            num_single_layers=1,
-            attention_head_dim=16,
-            num_attention_heads=2,
-            joint_attention_dim=_EMBED[kind][0],
-            pooled_projection_dim=_EMBED[kind][1],
-            axes_dims_rope=[4, 4, 8],
+            **shared, num_single_layers=1, attention_head_dim=16, num_attention_heads=2, axes_dims_rope=[4, 4, 8]
         )
     torch.manual_seed(seed)
     vae = AutoencoderKL(

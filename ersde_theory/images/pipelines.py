@@ -40,24 +40,24 @@ SD_SCHEDULE = dict(
 )
 
 
+# the two-block layout of the tiny UNets of diffusers' StableDiffusion(XL)Pipeline tests
+_TINY_UNET = dict(
+    sample_size=16,
+    down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+    up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+)
+
+
 def _unet_config(kind: str, size: str) -> dict:
     if size == "tiny" and kind != "sdxl":  # diffusers' StableDiffusionPipeline tests
         return dict(
-            block_out_channels=(4, 8),
-            layers_per_block=1,
-            sample_size=16,
-            down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
-            up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
-            cross_attention_dim=8,
-            norm_num_groups=2,
+            **_TINY_UNET, block_out_channels=(4, 8), layers_per_block=1, cross_attention_dim=8, norm_num_groups=2
         )
     if size == "tiny":  # diffusers' StableDiffusionXLPipeline tests
         return dict(
+            **_TINY_UNET,
             block_out_channels=(2, 4),
             layers_per_block=2,
-            sample_size=16,
-            down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
-            up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
             attention_head_dim=(2, 4),
             use_linear_projection=True,
             addition_embed_type="text_time",

@@ -326,6 +326,7 @@ def sample_images(
     Flow models: ``get_flow_schedule(steps, shift=shift)`` from σ = 1 (x = z) to 0; the model gets t = σ.
     """
     gens, z = initial_noise(seeds, im.shape, device, dtype)
+    ersde = dict(order=order, nsf=nsf, quadrature=quadrature, derivatives=derivatives)  # the ER-SDE settings
     if im.kind == "flow":
         from ..coefficients.schedules import get_flow_schedule
 
@@ -334,17 +335,7 @@ def sample_images(
             from ..solvers.ersde import sample_er_sde_vp
 
             return sample_er_sde_vp(
-                im.model,
-                z,
-                alphas,
-                sigmas,
-                prediction="flow",
-                order=order,
-                nsf=nsf,
-                quadrature=quadrature,
-                derivatives=derivatives,
-                generator=gens,
-                disable=True,
+                im.model, z, alphas, sigmas, prediction="flow", **ersde, generator=gens, disable=True
             )
         return flow_sampler(sampler)(im.model, z, sigmas, generator=gens, disable=True)
     if im.kind == "vp":
@@ -358,15 +349,12 @@ def sample_images(
             steps,
             scheduler_config=im.scheduler_config,
             spacing=spacing,
-            order=order,
-            nsf=nsf,
-            quadrature=quadrature,
-            derivatives=derivatives,
+            **ersde,
             generator=gens,
             disable=True,
         )
     labels = _class_labels(gens, im.label_dim, device)
     sigmas = get_sigmas_karras(steps, im.sigma_min, im.sigma_max, rho)
-    fn = get_sampler(sampler, order=order, nsf=nsf, quadrature=quadrature, derivatives=derivatives)
+    fn = get_sampler(sampler, **ersde)
     kw = {"extra_args": {"class_labels": labels}} if labels is not None else {}
     return fn(im.model, z * float(sigmas[0]), sigmas, generator=gens, disable=True, **kw)

@@ -65,6 +65,8 @@ from diffusers.utils import BaseOutput  # noqa: E402
 
 FINAL_SIGMAS_TYPES = ("zero", "sigma_min")
 CONTINUOUS_TIMESTEPS = (None, "time", "logsnr")
+# FlowMatchEulerDiscreteScheduler's config keys that FlowMatchERSDEScheduler refuses when set
+FLOW_UNSUPPORTED = ("invert_sigmas", "shift_terminal", "use_karras_sigmas", "use_exponential_sigmas", "use_beta_sigmas")
 
 
 @dataclass
@@ -75,7 +77,70 @@ class ERSDESchedulerOutput(BaseOutput):
     pred_original_sample: torch.Tensor | None = None
 
 
-class ERSDEScheduler(SchedulerMixin, ConfigMixin):
+class _ERSDESteps:
+    """What both schedulers share: diffusers' step and begin indices, the model input taken as is, the
+    per-schedule coefficients (:func:`~ersde_theory.solvers.ersde.vp_step_coefficients`, eq. (36), float64) and
+    the update of one step from the data prediction x_θ (eqs. (26), (36))."""
+
+    order = 1  # diffusers' attribute: model calls per step (a multistep method)
+
+    def __len__(self) -> int:
+        return self.config.num_train_timesteps
+
+    @property
+    def step_index(self) -> int | None:
+        """Index of the next step in ``timesteps`` (None before the first ``step`` after ``set_timesteps``)."""
+        return self._step_index
+
+    @property
+    def begin_index(self) -> int | None:
+        """Index of the first step, set by a pipeline with :meth:`set_begin_index` (img2img starts late)."""
+        return self._begin_index
+
+    def scale_model_input(self, sample: torch.Tensor, timestep=None) -> torch.Tensor:
+        """VP and flow models take x_t as is."""
+        return sample
+
+    def _coefficients(self, alphas, sigmas):
+        cfg = self.config
+        kw = dict(order=cfg.solver_order, derivatives=cfg.derivatives)
+        return vp_step_coefficients(alphas, sigmas, self._nsf, cfg.quadrature, **kw)  # eq. (36), float64
+
+    def _reset_steps(self) -> None:
+        """After ``set_timesteps``: no step taken, no stored outputs, no begin index."""
+        self._history = []  # [D_{i−1}, D_{i−2}] of the steps taken since set_timesteps
+        self._step_index = None
+        self._begin_index = None
+
+    def _check_step(self, model_output: torch.Tensor, sample: torch.Tensor) -> None:
+        if self._coeffs is None:
+            raise ValueError("call set_timesteps(num_inference_steps) before step()")
+        check_model_output(model_output, sample)
+
+    def _check_steps_left(self) -> None:
+        if self._step_index >= self.num_inference_steps:
+            raise ValueError(f"all {self.num_inference_steps} steps have been taken; call set_timesteps again")
+
+    def _advance(self, c, j: int, x: torch.Tensor, x0: torch.Tensor, start: bool, z) -> torch.Tensor:
+        """x_{j+1} of step j of the run with coefficients ``c``: the third-order start eq. (26) first where
+        ``start`` (no model call), then eq. (36) (the last step to σ = 0 returns α_N x_θ); stores x_θ and moves
+        the step index on."""
+        hist = self._history
+        if start and c.start_weight != 0.0:
+            x = c.start(x, x0, hist[0])  # eq. (26)
+        prev = c.step(j, x, x0, hist, z)  # eq. (36)
+        self._history = [x0, *hist[:1]]
+        self._step_index += 1
+        return prev
+
+    @staticmethod
+    def _output(prev: torch.Tensor, x0: torch.Tensor, return_dict: bool):
+        if not return_dict:
+            return (prev, x0)
+        return ERSDESchedulerOutput(prev_sample=prev, pred_original_sample=x0)
+
+
+class ERSDEScheduler(_ERSDESteps, SchedulerMixin, ConfigMixin):
     """ER-SDE-Solver (Cui et al., arXiv 2309.06169) for diffusers VP models (module docstring).
 
     Config: the diffusers β-schedule keys (``num_train_timesteps``, ``beta_start``, ``beta_end``,
@@ -89,7 +154,6 @@ class ERSDEScheduler(SchedulerMixin, ConfigMixin):
     """
 
     _compatibles = [e.name for e in KarrasDiffusionSchedulers]
-    order = 1
 
     @register_to_config
     def __init__(
@@ -143,26 +207,9 @@ class ERSDEScheduler(SchedulerMixin, ConfigMixin):
         self._step_index = None
         self._begin_index = None
 
-    def __len__(self) -> int:
-        return self.config.num_train_timesteps
-
-    @property
-    def step_index(self) -> int | None:
-        """Index of the next step in ``timesteps`` (None before the first step)."""
-        return self._step_index
-
-    @property
-    def begin_index(self) -> int | None:
-        """Index of the first step, set by a pipeline with :meth:`set_begin_index` (img2img)."""
-        return self._begin_index
-
     def set_begin_index(self, begin_index: int = 0) -> None:
         """Start at ``timesteps[begin_index]`` (called by pipelines after ``set_timesteps``)."""
         self._begin_index = begin_index
-
-    def scale_model_input(self, sample: torch.Tensor, timestep=None) -> torch.Tensor:
-        """VP models take x_t as is."""
-        return sample
 
     def set_timesteps(self, num_inference_steps: int | None = None, device=None, timesteps=None) -> None:
         """Build the schedule (module docstring): ``num_inference_steps`` model calls, or the custom model-call
@@ -209,19 +256,12 @@ class ERSDEScheduler(SchedulerMixin, ConfigMixin):
         self._sig_t = torch.from_numpy(self._coeffs.sigmas)
         self.sigmas = torch.from_numpy(self._coeffs.lambdas).float()  # diffusers' σ: λ = σ/α, as DPM-Solver's
         self._run = None  # the coefficients of the run from the first step taken (a tail after a mid start)
-        self._history = []  # [D_{i−1}, D_{i−2}] of the steps taken since set_timesteps
         self.num_inference_steps = len(self._coeffs.sigmas) - 1
         self._t_host = ts[: self.num_inference_steps]
         integer = bool(np.all(self._t_host == np.rint(self._t_host)))
         t_dev = torch.from_numpy(self._t_host.astype(np.int64) if integer else self._t_host.copy())
         self.timesteps = t_dev.to(device)
-        self._step_index = None
-        self._begin_index = None
-
-    def _coefficients(self, alphas, sigmas):
-        cfg = self.config
-        kw = dict(order=cfg.solver_order, derivatives=cfg.derivatives)
-        return vp_step_coefficients(alphas, sigmas, self._nsf, cfg.quadrature, **kw)  # eq. (36), float64
+        self._reset_steps()
 
     def index_for_timestep(self, timestep, schedule_timesteps=None) -> int:
         """Index of ``timestep`` in ``timesteps`` (the second one if it occurs twice, as diffusers does, so
@@ -241,19 +281,16 @@ class ERSDEScheduler(SchedulerMixin, ConfigMixin):
     ):
         """One ER-SDE step from ``timestep`` to the next one (module docstring). ``generator``: one
         ``torch.Generator`` or a list with one per sample (as ``sample_er_sde_vp``)."""
-        if self._coeffs is None:
-            raise ValueError("call set_timesteps(num_inference_steps) before step()")
-        check_model_output(model_output, sample)
+        self._check_step(model_output, sample)
         if self._step_index is None:
             self._init_step_index(timestep)
+        self._check_steps_left()
         i = self._step_index
-        if i >= self.num_inference_steps:
-            raise ValueError(f"all {self.num_inference_steps} steps have been taken; call set_timesteps again")
         if self._run is None:  # the first step: from index i0 (0, or a mid start) the run is the schedule's tail
             c = self._coeffs
             self._i0 = i
             self._run = c if i == 0 else self._coefficients(c.alphas[i:], c.sigmas[i:])
-        c, j, hist = self._run, i - self._i0, self._history
+        c, j = self._run, i - self._i0
         dtype = torch.float32 if sample.dtype in (torch.float16, torch.bfloat16) else sample.dtype
         x = sample.to(dtype)
         x0 = to_x0(
@@ -263,16 +300,9 @@ class ERSDEScheduler(SchedulerMixin, ConfigMixin):
             float(c.sigmas[j]),
             PREDICTION_TYPES[self.config.prediction_type],
         )  # eq. (21)
-        if j == 1 and c.start_weight != 0.0:
-            x = c.start(x, x0, hist[0])  # eq. (26)
         z = make_noise(x, generator, None, self._sig_t)(i) if c.draws_noise(j) else None  # as sample_er_sde_vp
-        prev = c.step(j, x, x0, hist, z).to(sample.dtype)  # eq. (36); the last step to σ = 0 returns x_θ
-        self._history = [x0, *hist[:1]]
-        self._step_index += 1
-        x0 = x0.to(sample.dtype)
-        if not return_dict:
-            return (prev, x0)
-        return ERSDESchedulerOutput(prev_sample=prev, pred_original_sample=x0)
+        prev = self._advance(c, j, x, x0, j == 1, z)
+        return self._output(prev.to(sample.dtype), x0.to(sample.dtype), return_dict)
 
     def add_noise(self, original_samples: torch.Tensor, noise: torch.Tensor, timesteps) -> torch.Tensor:
         """x_t = α_t x_0 + σ_t ε at ``timesteps`` (one per sample or a scalar). After ``set_timesteps``,
@@ -302,7 +332,7 @@ class ERSDEScheduler(SchedulerMixin, ConfigMixin):
             return None
 
 
-class FlowMatchERSDEScheduler(SchedulerMixin, ConfigMixin):
+class FlowMatchERSDEScheduler(_ERSDESteps, SchedulerMixin, ConfigMixin):
     """ER-SDE-Solver-1/2/3 for flow-matching pipelines (Stable Diffusion 3, Flux, …): a drop-in for diffusers'
     ``FlowMatchEulerDiscreteScheduler``.
 
@@ -332,7 +362,6 @@ class FlowMatchERSDEScheduler(SchedulerMixin, ConfigMixin):
     """
 
     _compatibles = ["FlowMatchEulerDiscreteScheduler"]
-    order = 1
 
     @register_to_config
     def __init__(
@@ -365,16 +394,11 @@ class FlowMatchERSDEScheduler(SchedulerMixin, ConfigMixin):
             raise ValueError(f"num_train_timesteps must be a positive integer, got {num_train_timesteps!r}")
         if num_train_timesteps < 1:
             raise ValueError(f"num_train_timesteps must be a positive integer, got {num_train_timesteps!r}")
-        unsupported = dict(
-            invert_sigmas=invert_sigmas,
-            shift_terminal=shift_terminal,
-            use_karras_sigmas=use_karras_sigmas,
-            use_exponential_sigmas=use_exponential_sigmas,
-            use_beta_sigmas=use_beta_sigmas,
-        )
-        for key, value in unsupported.items():
-            if value:
-                raise ValueError(f"{key}={value!r} is not supported by FlowMatchERSDEScheduler (leave it off)")
+        for key in FLOW_UNSUPPORTED:  # the config holds the values given (register_to_config runs first)
+            if self.config[key]:
+                raise ValueError(
+                    f"{key}={self.config[key]!r} is not supported by FlowMatchERSDEScheduler (leave it off)"
+                )
         if time_shift_type != "exponential":
             raise ValueError(f"time_shift_type must be 'exponential' (Flux's shift), got {time_shift_type!r}")
         self._nsf = parse_nsf(nsf)
@@ -389,22 +413,9 @@ class FlowMatchERSDEScheduler(SchedulerMixin, ConfigMixin):
         self.sigmas = torch.from_numpy(n_train if use_dynamic_shifting else flow_shift(n_train, shift=shift))
         self.timesteps = (self.sigmas * num_train_timesteps).float()
 
-    def __len__(self) -> int:
-        return self.config.num_train_timesteps
-
     @property
     def shift(self) -> float:
         return self.config.shift
-
-    @property
-    def step_index(self) -> int | None:
-        """The index of the next step (None before the first ``step`` after ``set_timesteps``)."""
-        return self._step_index
-
-    @property
-    def begin_index(self) -> int | None:
-        """The first step's index, set by a pipeline with :meth:`set_begin_index` (img2img starts late)."""
-        return self._begin_index
 
     def set_begin_index(self, begin_index: int = 0) -> None:
         """Start at step ``begin_index`` (img2img: the pipeline skips the first steps and noises the image to
@@ -415,10 +426,6 @@ class FlowMatchERSDEScheduler(SchedulerMixin, ConfigMixin):
         if n is not None and begin_index >= n:
             raise ValueError(f"begin_index must be below the {n} steps of the schedule, got {begin_index}")
         self._begin_index = int(begin_index)
-
-    def scale_model_input(self, sample: torch.Tensor, timestep=None) -> torch.Tensor:
-        """Flow models take x_t as is."""
-        return sample
 
     def set_timesteps(self, num_inference_steps: int | None = None, device=None, sigmas=None, mu: float | None = None):
         """Build the schedule of ``num_inference_steps`` model calls ``FlowMatchEulerDiscreteScheduler`` builds
@@ -459,15 +466,7 @@ class FlowMatchERSDEScheduler(SchedulerMixin, ConfigMixin):
         # model sees the timesteps it sees with FlowMatchEulerDiscreteScheduler
         self.timesteps = (torch.from_numpy(s[:-1]).float() * cfg.num_train_timesteps).to(device)
         self._t_host = self.timesteps.cpu().numpy().astype(np.float64)
-        self._history = []
-        self._step_index = None
-        self._begin_index = None
-
-    def _coefficients(self, alphas, sigmas):
-        cfg = self.config
-        return vp_step_coefficients(
-            alphas, sigmas, self._nsf, cfg.quadrature, order=cfg.solver_order, derivatives=cfg.derivatives
-        )
+        self._reset_steps()
 
     def _start_at(self, begin: int) -> None:
         """Steps from ``begin`` on: a fresh start of the solver at σ_begin (img2img), its coefficients computed
@@ -489,33 +488,23 @@ class FlowMatchERSDEScheduler(SchedulerMixin, ConfigMixin):
         """One ER-SDE step from ``timestep`` to the next one; ``model_output`` is the velocity v̂. Returns
         ``prev_sample`` (in the sample's dtype) and ``pred_original_sample`` x_θ = x − σ v̂. ``generator``: one
         ``torch.Generator`` or a list with one per sample (default: the attribute ``generator``)."""
-        if self._coeffs is None:
-            raise ValueError("call set_timesteps(num_inference_steps) before step()")
-        check_model_output(model_output, sample)
+        self._check_step(model_output, sample)
         if self._step_index is None:
             begin = self._begin_index
             if begin is None:  # one host read, on the first step only
                 begin = self._index_for_timestep(float(torch.as_tensor(timestep).reshape(-1)[0]))
             self._start_at(begin)
-        if self._step_index >= self.num_inference_steps:
-            raise ValueError(f"all {self.num_inference_steps} steps have been taken; call set_timesteps again")
+        self._check_steps_left()
         dtype = torch.promote_types(sample.dtype, torch.float32)  # half-precision latents are stepped in float32
         x = sample.to(dtype)
         i, c, hist = self._step_index - self._begin, self._coeffs, self._history
         x0 = to_x0(model_output.to(dtype), x, float(c.alphas[i]), float(c.sigmas[i]), "flow")
-        if i == 1 and len(hist) == 1 and c.start_weight != 0.0:
-            x = c.start(x, x0, hist[0])  # eq. (26), no model call
         z = None
         if c.draws_noise(i):  # the one noise-draw rule, as sample_er_sde_vp
             gen = generator if generator is not None else self.generator
             z = make_noise(x, gen, None, None)(i)
-        prev = c.step(i, x, x0, hist, z)
-        self._history = [x0, *hist[:1]]
-        self._step_index += 1
-        prev = prev.to(sample.dtype)
-        if not return_dict:
-            return (prev, x0)
-        return ERSDESchedulerOutput(prev_sample=prev, pred_original_sample=x0)
+        prev = self._advance(c, i, x, x0, i == 1 and len(hist) == 1, z)
+        return self._output(prev.to(sample.dtype), x0, return_dict)
 
     def scale_noise(self, sample: torch.Tensor, timestep, noise: torch.Tensor) -> torch.Tensor:
         """The flow forward process x_t = (1 − σ) x_0 + σ ε (img2img), at the σ of the current step, else of the

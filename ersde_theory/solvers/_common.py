@@ -185,6 +185,24 @@ class SamplerRun:
         self._callback, self.check_finite = callback, check_finite
         self.noise = make_noise(x, generator, noise_sampler, self._sig_t)
 
+    @classmethod
+    def kdiffusion(
+        cls, model, x: torch.Tensor, sigmas, extra_args, callback, disable, noise_sampler, options: dict
+    ) -> SamplerRun:
+        """The run of a sampler in k-diffusion's calling convention (its positional arguments and the
+        :class:`RunOptions` ``options``), accepting repeated σ's (zero-length steps, which it must handle)."""
+        return cls(
+            model,
+            x,
+            sigmas,
+            extra_args=extra_args,
+            callback=callback,
+            disable=disable,
+            noise_sampler=noise_sampler,
+            allow_repeats=True,
+            **options,
+        )
+
     @property
     def steps(self) -> int:
         return len(self.sig) - 1

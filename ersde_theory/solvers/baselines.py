@@ -49,21 +49,6 @@ def _nonneg(**values):
             raise ValueError(f"{name} must be a finite number >= 0, got {v!r}")
 
 
-def _run(model, x, sigmas, extra_args, callback, disable, noise_sampler, options) -> SamplerRun:
-    """The :class:`SamplerRun` of a sampler that handles repeated σ's."""
-    return SamplerRun(
-        model,
-        x,
-        sigmas,
-        extra_args=extra_args,
-        callback=callback,
-        disable=disable,
-        noise_sampler=noise_sampler,
-        allow_repeats=True,
-        **options,
-    )
-
-
 class _Churn:
     """EDM's churn (Karras et al. 2022, Algorithm 2, lines 4–6) with k-diffusion's noise draws: with N steps,
     γ_i = min(S_churn/N, √2 − 1) if S_tmin ≤ σ_i ≤ S_tmax else 0, σ̂ = σ_i (1 + γ_i),
@@ -113,7 +98,7 @@ def sample_euler(
         x_{i+1} = x̂ + (σ_{i+1} − σ̂)(x̂ − x_θ(x̂, σ̂))/σ̂ .
     """
     churn = _Churn(s_churn, s_tmin, s_tmax, s_noise)
-    run = _run(model, x, sigmas, extra_args, callback, disable, noise_sampler, options)
+    run = SamplerRun.kdiffusion(model, x, sigmas, extra_args, callback, disable, noise_sampler, options)
     for i, s, t in run.range():
         x, s_hat = churn(run, x, i, s)
         den = run.evaluate(i, x, s_hat)
@@ -146,7 +131,7 @@ def sample_heun(
     2N − 1 model calls when the schedule ends in 0 (a zero-length step also makes its two calls).
     """
     churn = _Churn(s_churn, s_tmin, s_tmax, s_noise)
-    run = _run(model, x, sigmas, extra_args, callback, disable, noise_sampler, options)
+    run = SamplerRun.kdiffusion(model, x, sigmas, extra_args, callback, disable, noise_sampler, options)
     for i, s, t in run.range():
         x, s_hat = churn(run, x, i, s)
         den = run.evaluate(i, x, s_hat)
@@ -183,7 +168,7 @@ def sample_euler_ancestral(
     """
     _nonneg(eta=eta)
     s_noise = check_s_noise(s_noise)
-    run = _run(model, x, sigmas, extra_args, callback, disable, noise_sampler, options)
+    run = SamplerRun.kdiffusion(model, x, sigmas, extra_args, callback, disable, noise_sampler, options)
     stochastic = eta > 0 and s_noise > 0
     for i, s, t in run.range():
         den = run.evaluate(i, x, s)
@@ -217,7 +202,7 @@ def sample_euler_maruyama(
     The step to σ = 0 returns D_i (an Euler–Maruyama step there would add noise of std √2 σ_i).
     """
     s_noise = check_s_noise(s_noise)
-    run = _run(model, x, sigmas, extra_args, callback, disable, noise_sampler, options)
+    run = SamplerRun.kdiffusion(model, x, sigmas, extra_args, callback, disable, noise_sampler, options)
     for i, s, t in run.range():
         den = run.evaluate(i, x, s)
         if t == 0:
@@ -291,7 +276,7 @@ def sample_dpmpp_2m_sde(
         old, h_old = hist[-1]
         return den * w0 + (den - old) * ((w1 if solver_type == "heun" else 0.5 * w0 * h) / h_old)
 
-    run = _run(model, x, sigmas, extra_args, callback, disable, noise_sampler, options)
+    run = SamplerRun.kdiffusion(model, x, sigmas, extra_args, callback, disable, noise_sampler, options)
     return _dpmpp_sde_loop(run, x, eta, s_noise, multistep)
 
 
@@ -356,7 +341,7 @@ def _dpmpp_3m_sde(args, eta, s_noise, options, curvature: float) -> torch.Tensor
         delta2 = (delta0 - (d1 - d2) * (1.0 / h2)) * (1.0 / (h1 + h2))
         return den * w0 + delta0 * w1 + delta2 * (w1 * h1 + curvature * w2)
 
-    return _dpmpp_sde_loop(_run(*args, options), args[1], eta, s_noise, multistep)
+    return _dpmpp_sde_loop(SamplerRun.kdiffusion(*args, options), args[1], eta, s_noise, multistep)
 
 
 @torch.no_grad()
@@ -597,7 +582,7 @@ def sample_sa_solver(
     if convention not in ("diffusers", "comfyui"):
         raise ValueError(f"convention must be 'diffusers' or 'comfyui', got {convention!r}")
     options = dict(generator=generator, check_finite=check_finite)
-    run = _run(model, x, sigmas, extra_args, callback, disable, noise_sampler, options)
+    run = SamplerRun.kdiffusion(model, x, sigmas, extra_args, callback, disable, noise_sampler, options)
     tau = sa_solver_default_tau() if tau_func is None else tau_func
     coefficients = _sa_solver_coefficients(
         run.sig,

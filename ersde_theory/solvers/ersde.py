@@ -187,17 +187,7 @@ def sample_er_sde(
         raise ValueError("coefficients were computed for other sigmas than the ones given")
     if correct_start is None:
         correct_start = derivatives == "corrected"
-    run = SamplerRun(
-        model,
-        x,
-        coefficients.sigmas,
-        extra_args=extra_args,
-        callback=callback,
-        disable=disable,
-        noise_sampler=noise_sampler,
-        allow_repeats=True,
-        **options,
-    )
+    run = SamplerRun.kdiffusion(model, x, coefficients.sigmas, extra_args, callback, disable, noise_sampler, options)
     c = coefficients
     sig, r, c1, c2 = (v.tolist() for v in (c.sigmas, c.r, c.c1, c.c2))  # host float64
     std = (c.noise_std * s_noise).tolist()

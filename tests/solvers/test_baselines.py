@@ -11,7 +11,7 @@ import torch
 from ersde_theory import get_sigmas_karras, ring_2d, sample_er_sde
 from ersde_theory.evaluation.samplers import SAMPLERS
 from ersde_theory.solvers import baselines as B
-from tests.helpers import FixedNoise, gaussian_denoiser
+from tests.helpers import FixedNoise, denoise, gaussian_denoiser, ring_setup
 
 ALL = [
     B.sample_euler,
@@ -28,13 +28,7 @@ ALL = [
 
 @pytest.fixture
 def setup():
-    sig = get_sigmas_karras(12, 0.002, 80.0)
-    x = 80 * torch.randn(64, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
-    return ring_2d(), sig, x
-
-
-def _den(model, x, s):
-    return model(x, torch.full((x.shape[0],), s, dtype=x.dtype))
+    return ring_setup(64)
 
 
 # ------------------------------------------------------------------------------ identities
@@ -127,10 +121,10 @@ def test_heun_churn_0_against_edm_algorithm_1(setup):
     y = x.clone()
     s = sig.tolist()
     for i in range(len(s) - 1):
-        d = (y - _den(gm, y, s[i])) / s[i]
+        d = (y - denoise(gm, y, s[i])) / s[i]
         y_e = y + (s[i + 1] - s[i]) * d
         if s[i + 1] > 0:
-            y_e = y + (s[i + 1] - s[i]) * 0.5 * (d + (y_e - _den(gm, y_e, s[i + 1])) / s[i + 1])
+            y_e = y + (s[i + 1] - s[i]) * 0.5 * (d + (y_e - denoise(gm, y_e, s[i + 1])) / s[i + 1])
         y = y_e
     calls = []
 
@@ -156,10 +150,10 @@ def test_heun_with_churn_against_edm_algorithm_2(setup):
         if gamma > 0:
             y = y + (sh**2 - s[i] ** 2) ** 0.5 * snoise * noise.z[k]
         k += 1  # a noise draw on every step while s_churn > 0, gamma = 0 included (k-diffusion)
-        d = (y - _den(gm, y, sh)) / sh
+        d = (y - denoise(gm, y, sh)) / sh
         y_n = y + (s[i + 1] - sh) * d
         if s[i + 1] > 0:
-            y_n = y + (s[i + 1] - sh) * (d + (y_n - _den(gm, y_n, s[i + 1])) / s[i + 1]) / 2
+            y_n = y + (s[i + 1] - sh) * (d + (y_n - denoise(gm, y_n, s[i + 1])) / s[i + 1]) / 2
         y = y_n
     torch.testing.assert_close(out, y, rtol=1e-12, atol=1e-12)
     assert noise.calls == k > 0
@@ -242,7 +236,7 @@ def test_sa_solver_tau_0_is_its_ode_form(setup):
     lam = [-math.log(v) for v in s[:-1]]
     y, ds, y_prev = x.clone(), [], None
     for i in range(len(s) - 1):
-        ds.append(_den(gm, y, s[i]))
+        ds.append(denoise(gm, y, s[i]))
         if s[i + 1] == 0:
             y = ds[-1]
             break

@@ -16,7 +16,7 @@ from ersde_theory.references.integrator import integrate_pf_ode
 from ersde_theory.solvers import baselines as B
 from ersde_theory.solvers.ersde import sample_er_sde
 from ersde_theory.toys.problems import bimodal_1d
-from tests.helpers import FixedNoise, fit_slope, gaussian_denoiser
+from tests.helpers import FixedNoise, denoise, fit_slope, gaussian_denoiser, ring_setup
 
 KEYS = {"x", "i", "sigma", "sigma_hat", "denoised"}
 INF = float("inf")
@@ -37,13 +37,7 @@ ALL_FUNCTIONS = sorted({s.fn for s in SAMPLERS.values()}, key=lambda f: f.__name
 
 @pytest.fixture
 def setup():
-    sig = get_sigmas_karras(12, 0.002, 80.0)
-    x = 80 * torch.randn(32, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
-    return ring_2d(), sig, x
-
-
-def _den(model, x, s):
-    return model(x, torch.full((x.shape[0],), float(s), dtype=x.dtype))
+    return ring_setup(32)
 
 
 def _positional(fn):
@@ -128,7 +122,7 @@ def test_euler_with_churn_draws_every_step_as_k_diffusion(setup):
         gamma = min(churn / 12, 2**0.5 - 1) if tmin <= s[i] <= tmax else 0.0
         sh = s[i] * (1 + gamma)
         y = y + noise.z[i] * snoise * (sh**2 - s[i] ** 2) ** 0.5
-        y = y + (s[i + 1] - sh) * (y - _den(gm, y, sh)) / sh
+        y = y + (s[i + 1] - sh) * (y - denoise(gm, y, sh)) / sh
     torch.testing.assert_close(out, y, rtol=1e-12, atol=1e-12)
     assert noise.calls == 12
     # the same global seed gives the same samples as a noise source of torch.randn_like
@@ -159,7 +153,7 @@ def test_dpmpp_2m_sde_both_solver_types(setup, solver_type, eta, s_noise):
     s, y, old, h_last, k = sig.tolist(), x.clone(), None, None, 0
     c = 1 + eta
     for i in range(12):
-        d = _den(gm, y, s[i])
+        d = denoise(gm, y, s[i])
         if s[i + 1] == 0:
             y = d
             continue
@@ -181,7 +175,7 @@ def _three_m_reference(gm, x, sig, eta, noise, curvature):
     gx, gw = np.polynomial.legendre.leggauss(20)
     s, y, nodes, outs, k, c = sig.tolist(), x.clone(), [], [], 0, 1 + eta
     for i in range(len(s) - 1):
-        d = _den(gm, y, s[i])
+        d = denoise(gm, y, s[i])
         if s[i + 1] == 0:
             y = d
             continue
@@ -314,7 +308,7 @@ def test_euler_ancestral_on_a_repeated_sigma_against_k_diffusions_rule():
     out = B.sample_euler_ancestral(gm, x, rep, None, None, True, 0.7, 0.9, noise)
     s, y, k = rep.tolist(), x.clone(), 0
     for i in range(len(s) - 1):
-        d = _den(gm, y, s[i])
+        d = denoise(gm, y, s[i])
         up = min(s[i + 1], 0.7 * (s[i + 1] ** 2 * (s[i] ** 2 - s[i + 1] ** 2) / s[i] ** 2) ** 0.5)
         down = (s[i + 1] ** 2 - up**2) ** 0.5
         y = y + (down - s[i]) * (y - d) / s[i]
