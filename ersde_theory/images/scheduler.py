@@ -66,7 +66,13 @@ from diffusers.utils import BaseOutput  # noqa: E402
 FINAL_SIGMAS_TYPES = ("zero", "sigma_min")
 CONTINUOUS_TIMESTEPS = (None, "time", "logsnr")
 # FlowMatchEulerDiscreteScheduler's config keys that FlowMatchERSDEScheduler refuses when set
-FLOW_UNSUPPORTED = ("invert_sigmas", "shift_terminal", "use_karras_sigmas", "use_exponential_sigmas", "use_beta_sigmas")
+_FLOW_UNSUPPORTED = (
+    "invert_sigmas",
+    "shift_terminal",
+    "use_karras_sigmas",
+    "use_exponential_sigmas",
+    "use_beta_sigmas",
+)
 
 
 @dataclass
@@ -394,7 +400,7 @@ class FlowMatchERSDEScheduler(_ERSDESteps, SchedulerMixin, ConfigMixin):
             raise ValueError(f"num_train_timesteps must be a positive integer, got {num_train_timesteps!r}")
         if num_train_timesteps < 1:
             raise ValueError(f"num_train_timesteps must be a positive integer, got {num_train_timesteps!r}")
-        for key in FLOW_UNSUPPORTED:  # the config holds the values given (register_to_config runs first)
+        for key in _FLOW_UNSUPPORTED:  # the config holds the values given (register_to_config runs first)
             if self.config[key]:
                 raise ValueError(
                     f"{key}={self.config[key]!r} is not supported by FlowMatchERSDEScheduler (leave it off)"
