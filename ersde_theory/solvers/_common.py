@@ -18,7 +18,7 @@ else:  # pragma: no cover  (annotations only; typing_extensions comes with torch
     from typing_extensions import Unpack
 
 __all__ = ["Generator", "SamplerOptions", "RunOptions", "SamplerRun", "Unpack", "make_noise", "check_model_output"]
-__all__ += ["check_x", "check_s_noise", "ModelTimes"]
+__all__ += ["check_x", "check_nonneg", "check_s_noise", "ModelTimes"]
 
 Generator = torch.Generator | Sequence[torch.Generator] | None
 CHECK_FINITE = ("end", "step", "none")
@@ -142,11 +142,16 @@ class SamplerOptions(RunOptions, total=False):
     extra_args: dict | None
 
 
+def check_nonneg(**values) -> None:
+    """ValueError naming the first of ``values`` (name=value) that is not a finite number ≥ 0 (bools refused)."""
+    for name, v in values.items():
+        if isinstance(v, bool) or not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
+            raise ValueError(f"{name} must be a finite number >= 0, got {v!r}")
+
+
 def check_s_noise(s_noise) -> float:
     """``s_noise`` (the factor on the injected noise) as a float; ValueError unless a finite number ≥ 0."""
-    ok = isinstance(s_noise, (int, float)) and not isinstance(s_noise, bool)
-    if not (ok and math.isfinite(s_noise) and s_noise >= 0):
-        raise ValueError(f"s_noise must be a finite number >= 0, got {s_noise!r}")
+    check_nonneg(s_noise=s_noise)
     return float(s_noise)
 
 

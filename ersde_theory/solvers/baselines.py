@@ -33,7 +33,7 @@ from functools import lru_cache
 import numpy as np
 import torch
 
-from ._common import RunOptions, SamplerRun, Unpack, check_s_noise
+from ._common import RunOptions, SamplerRun, Unpack, check_nonneg, check_s_noise
 
 # the samplers (each is exported by the package); exp_integrator_weights, sa_solver_default_tau are helpers
 __all__ = ["sample_euler", "sample_heun", "sample_euler_ancestral", "sample_euler_maruyama", "sample_dpmpp_2m"]
@@ -41,12 +41,6 @@ __all__ += ["sample_dpmpp_2m_sde", "sample_dpmpp_3m_sde", "sample_dpmpp_3m_sde_e
 __all__ += ["sample_sa_solver_paper"]
 
 SOLVER_TYPES = ("midpoint", "heun")
-
-
-def _nonneg(**values):
-    for name, v in values.items():
-        if isinstance(v, bool) or not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
-            raise ValueError(f"{name} must be a finite number >= 0, got {v!r}")
 
 
 class _Churn:
@@ -57,7 +51,7 @@ class _Churn:
     nothing is drawn (the samples are the same, only the random state afterwards differs)."""
 
     def __init__(self, s_churn, s_tmin, s_tmax, s_noise):
-        _nonneg(s_churn=s_churn, s_tmin=s_tmin)
+        check_nonneg(s_churn=s_churn, s_tmin=s_tmin)
         self.s_noise = check_s_noise(s_noise)
         if not (isinstance(s_tmax, (int, float)) and s_tmin <= s_tmax):
             raise ValueError(f"s_tmax must be a number >= s_tmin = {s_tmin!r}, got {s_tmax!r}")
@@ -166,7 +160,7 @@ def sample_euler_ancestral(
     η = 1 is DDPM (= ER-SDE-1 with φ = σ²); η = 0 is DDIM (= :func:`sample_euler`). Noise is drawn on every
     step to σ_t > 0 (zero-length ones included) while η > 0 and S_noise > 0.
     """
-    _nonneg(eta=eta)
+    check_nonneg(eta=eta)
     s_noise = check_s_noise(s_noise)
     run = SamplerRun.kdiffusion(model, x, sigmas, extra_args, callback, disable, noise_sampler, options)
     stochastic = eta > 0 and s_noise > 0
@@ -264,7 +258,7 @@ def sample_dpmpp_2m_sde(
     weight of the midpoint rule. The first step is first order (= ER-SDE-1 with φ = σ^{1+η}); the step to
     σ = 0 returns D_i.
     """
-    _nonneg(eta=eta)
+    check_nonneg(eta=eta)
     s_noise = check_s_noise(s_noise)
     if solver_type not in SOLVER_TYPES:
         raise ValueError(f"solver_type must be one of {SOLVER_TYPES}, got {solver_type!r}")
@@ -326,7 +320,7 @@ def exp_integrator_weights(c: float, h: float, n: int = 2) -> list[float]:
 
 def _dpmpp_3m_sde(args, eta, s_noise, options, curvature: float) -> torch.Tensor:
     """SDE-DPM-Solver++(3M), eq. (46), with κ = ``curvature`` (2: exact quadratic; 1: k-diffusion)."""
-    _nonneg(eta=eta)
+    check_nonneg(eta=eta)
     s_noise = check_s_noise(s_noise)
 
     def multistep(den, hist, h):
@@ -428,7 +422,7 @@ def sa_solver_default_tau(eta: float = 1.0) -> Callable[[float], float]:
     linear schedule). As a function of the VE noise level (eq. (19)): η on the σ's whose nearest DDPM timestep
     lies in [200, 800], i.e. σ ∈ [0.7214, 25.84] (the window runs to the half-integer timesteps 199.5 and
     800.5, so it gives the same τ as diffusers on its float32 σ's and on its rounded Karras timesteps)."""
-    _nonneg(eta=eta)
+    check_nonneg(eta=eta)
     lo, hi = _paper_tau_range()
     return lambda sigma: eta if lo <= sigma <= hi else 0.0
 
@@ -462,7 +456,7 @@ def _sa_solver_coefficients(
             ti = float(ti)
         except (TypeError, ValueError):
             raise ValueError(f"tau_func must give a number, got {ti!r}") from None
-        _nonneg(tau=ti)
+        check_nonneg(tau=ti)
         c, h = 1.0 + ti * ti, lam[i + 1] - lam[i]
         gain[i] = (sig[i + 1] / sig[i]) * math.exp(-ti * ti * h)
         std[i] = s_noise * sig[i + 1] * math.sqrt(-math.expm1(-2.0 * ti * ti * h))
@@ -489,9 +483,9 @@ def _check_sa_solver_options(tau_func, s_noise, predictor_order, corrector_order
         raise ValueError(
             f"predictor_order must be 1..4 and corrector_order 0..4, got {predictor_order!r}, {corrector_order!r}"
         )
-    _nonneg(s_noise=s_noise)
+    check_nonneg(s_noise=s_noise)
     if tau_func is not None and not callable(tau_func):
-        _nonneg(tau_func=tau_func)
+        check_nonneg(tau_func=tau_func)
 
 
 def _sa_solver_loop(run: SamplerRun, x: torch.Tensor, coefficients, use_pece: bool) -> torch.Tensor:

@@ -18,8 +18,7 @@ import math
 
 import torch
 
-from ._common import ModelTimes, SamplerOptions, SamplerRun, Unpack, check_model_output, check_s_noise
-from .baselines import _nonneg
+from ._common import ModelTimes, SamplerOptions, SamplerRun, Unpack, check_model_output, check_nonneg, check_s_noise
 
 __all__ = ["sample_flow_euler", "sample_flow_heun", "sample_flow_dpmpp_2m", "sample_flow_dpmpp_2m_sde"]
 
@@ -112,7 +111,7 @@ def sample_flow_dpmpp_2m_sde(
     α_1 D_0 + [η > 0] s_noise σ_1 z, and the next step's h_1/h_0 = 0. The step to σ = 0 returns D_i.
     ``eta`` = 0 is DPM-Solver++(2M).
     """
-    _nonneg(eta=eta)
+    check_nonneg(eta=eta)
     eta, s_noise = float(eta), check_s_noise(s_noise)
     fr = _FlowRun(model, x, sigmas, timesteps, options)
     run, h_old, d_old = fr.run, None, None
