@@ -20,11 +20,13 @@ import torch
 
 from ..coefficients.schedules import get_sigmas_karras
 from ..solvers import baselines as B
+from ..solvers import flow as F
 from ..solvers.ersde import sample_er_sde
 
 __all__ = [
     "Sampler",
     "SAMPLERS",
+    "FLOW_SAMPLERS",
     "solver_functions",
     "steps_for_nfe",
     "schedule_for",
@@ -81,6 +83,16 @@ SAMPLERS: dict[str, Sampler] = {
 }
 
 
+# Flow-model baselines (``model(x, t) -> v`` on a flow schedule from σ = 1, ``ersde_theory.solvers.flow``), by name
+# without ``sample_``; ER-SDE on flow models is ``sample_er_sde_vp(prediction="flow")``. Same NFE → steps rule.
+FLOW_SAMPLERS: dict[str, Sampler] = {
+    "flow_euler": Sampler(F.sample_flow_euler, stochastic=False, label="flow Euler"),
+    "flow_heun": Sampler(F.sample_flow_heun, stochastic=False, calls_per_step=2, label="flow Heun"),
+    "flow_dpmpp_2m": Sampler(F.sample_flow_dpmpp_2m, stochastic=False, label="DPM-Solver++(2M)"),
+    "flow_dpmpp_2m_sde": Sampler(F.sample_flow_dpmpp_2m_sde, label="SDE-DPM-Solver++(2M)"),
+}
+
+
 def solver_functions() -> dict[str, Sampler]:
     """One entry per distinct solver function of :data:`SAMPLERS`, by :attr:`Sampler.solver` name, with
     no default keywords (``er_sde`` then takes its order and NSF from the caller)."""
@@ -96,6 +108,8 @@ def _lookup(sampler: Sampler | str) -> Sampler:
         return sampler
     if sampler in SAMPLERS:
         return SAMPLERS[sampler]
+    if sampler in FLOW_SAMPLERS:
+        return FLOW_SAMPLERS[sampler]
     funcs = solver_functions()
     if sampler in funcs:
         return funcs[sampler]

@@ -18,8 +18,9 @@ import torch
 from ..coefficients.schedules import get_sigmas_karras
 from ..evaluation.intervals import paired_t_interval, t_interval
 from ..evaluation.reports import write_report
+from ..evaluation.samplers import steps_for_nfe
 from .fid import FD_LABEL, DigitFD
-from .sampling import available_samplers, initial_noise, load_image_model, sample_images, steps_for_nfe
+from .sampling import available_samplers, initial_noise, load_image_model, sample_images
 
 ERSDE_CONFIGS = [  # (label, sampler, order, nsf)
     ("ER-SDE-3 er_sde_5", "er_sde", 3, "er_sde_5"),

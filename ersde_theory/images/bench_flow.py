@@ -34,20 +34,15 @@ import torch
 from ..evaluation.frechet import frechet_to_moments
 from ..evaluation.intervals import paired_t_interval, t_interval
 from ..evaluation.reports import write_report
+from ..evaluation.samplers import FLOW_SAMPLERS, steps_for_nfe
 from .digits import from_uint8, load_digits_tensor, to_uint8
 from .fid import FD_LABEL, DigitFD
-from .sampling import FLOW_SAMPLERS, ImageModel, load_image_model, sample_images, steps_for_nfe
+from .sampling import ImageModel, load_image_model, sample_images
 
 NSFS = ("er_sde_5", "ode", "sde")
 REFERENCE = "ER-SDE-3 er_sde_5"
 TOY_PROBLEM = "image_like_64d"
 TOY_ERROR = 0.05  # the "learned" toy velocity's error, relative to the exact velocity's RMS
-BASELINE_LABELS = {
-    "flow_euler": "flow Euler",
-    "flow_heun": "flow Heun",
-    "flow_dpmpp_2m": "DPM-Solver++(2M)",
-    "flow_dpmpp_2m_sde": "SDE-DPM-Solver++(2M)",
-}
 
 
 def configs(quick: bool = False) -> list[dict]:
@@ -58,7 +53,7 @@ def configs(quick: bool = False) -> list[dict]:
         for o, d in ((3, "published"), (3, "corrected"), (2, "published"), (1, "published"))
         for nsf in NSFS
     ]  # fmt: skip
-    base = [dict(label=BASELINE_LABELS[b], sampler=b, order=None, nsf=None, derivatives=None) for b in FLOW_SAMPLERS]
+    base = [dict(label=s.label, sampler=b, order=None, nsf=None, derivatives=None) for b, s in FLOW_SAMPLERS.items()]
     if quick:
         return [ersde[0], base[0], base[2]]
     return ersde + base

@@ -11,7 +11,7 @@ sampled by ``sample_er_sde_vp``).
 
 Flow models (kind "flow", ``model(x, σ) -> v``) are sampled on ``get_flow_schedule(steps, shift=shift)`` from
 x = z at σ = 1 exactly, by ``er_sde`` (``sample_er_sde_vp`` with ``prediction="flow"``) or a flow baseline
-(:data:`FLOW_SAMPLERS`).
+(:data:`ersde_theory.evaluation.samplers.FLOW_SAMPLERS`).
 """
 
 from __future__ import annotations
@@ -31,8 +31,7 @@ import numpy as np
 import torch
 
 from ..coefficients.schedules import get_sigmas_karras
-from ..evaluation.samplers import solver_functions
-from ..evaluation.samplers import steps_for_nfe as registry_steps_for_nfe
+from ..evaluation.samplers import FLOW_SAMPLERS, solver_functions
 from ..solvers._common import check_model_output
 from ..solvers.ersde import sample_er_sde
 from ..theory.nsf import NSF_NAMES, nsf_expression
@@ -199,7 +198,6 @@ class ImageModel:
     scheduler_config: dict = field(default_factory=dict)
 
 
-FLOW_SAMPLERS = ("flow_euler", "flow_heun", "flow_dpmpp_2m", "flow_dpmpp_2m_sde")  # ersde_theory.solvers.flow
 FLOW_MODELS = {"digits-flow": "flow"}  # --model name -> train-digits objective of its shipped weights
 
 
@@ -243,21 +241,11 @@ def available_samplers(kind: str = "ve") -> list[str]:
     return ["er_sde"] + sorted(n for n in solver_functions() if n != "er_sde")
 
 
-def steps_for_nfe(sampler: str, nfe: int) -> int:
-    """Steps that spend ``nfe`` model calls: the registry's rule (Heun, EDM's or the flow one: NFE = 2·steps − 1,
-    the last step to σ = 0 being a single call)."""
-    if sampler in FLOW_SAMPLERS:
-        return (nfe + 1) // 2 if sampler == "flow_heun" else nfe
-    return registry_steps_for_nfe(sampler, nfe)
-
-
 def flow_sampler(name: str) -> Callable:
     """``fn(model, x, sigmas, *, generator, disable)`` of a flow baseline (:data:`FLOW_SAMPLERS`)."""
     if name not in FLOW_SAMPLERS:
         raise ValueError(f"unknown flow sampler {name!r}; available: {', '.join(FLOW_SAMPLERS)}")
-    from ..solvers import flow
-
-    return getattr(flow, f"sample_{name}")
+    return FLOW_SAMPLERS[name].fn
 
 
 def get_sampler(
