@@ -231,15 +231,6 @@ def _vp_arrays(alphas, sigmas) -> tuple[np.ndarray, np.ndarray]:
     return a, s
 
 
-def vp_coefficients(alphas, sigmas, nsf: NSFLike, quadrature: str):
-    """Checked float64 (α, σ) of a VP schedule with α > 0 and the step coefficients on λ = σ/α (eq. (19))."""
-    a, s = _vp_arrays(alphas, sigmas)
-    if a[0] == 0:
-        raise ValueError("alphas[0] = 0 (lambda = inf) needs vp_step_coefficients, which takes the limit")
-    lam = validate_sigmas(s / a, "lambdas = sigmas/alphas")
-    return a, s, ersde_coefficients(lam, nsf, quadrature)
-
-
 @dataclass(frozen=True)
 class VPStepCoefficients:
     """ER-SDE-Solver-k on a VP schedule, stepped in the VP variable x itself (docs/theory.md eq. (36)):
