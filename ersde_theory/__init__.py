@@ -18,8 +18,9 @@ from .coefficients.schedules import (
 from .solvers import baselines as _baselines
 from .solvers import flow as _flow
 from .solvers.baselines import *  # noqa: F403  (every sample_<baseline>, listed in baselines.__all__)
-from .solvers.ersde import VPStepCoefficients, sample_er_sde, sample_er_sde_vp, vp_step_coefficients
+from .solvers.ersde import sample_er_sde, sample_er_sde_vp
 from .solvers.flow import *  # noqa: F403  (sample_flow_euler/heun/dpmpp_2m/dpmpp_2m_sde, listed in flow.__all__)
+from .solvers.plan import StepPlan, VPStepCoefficients, step_plan, vp_step_coefficients
 from .theory.nsf import DEFAULT_NSF, NSF_NAMES, NoiseScaleFunction, power_nsf, resolve_nsf
 from .toys.flow import flow_velocity
 from .toys.gmm import GaussianMixture
@@ -52,6 +53,7 @@ __all__ += [
     "resolve_nsf",
 ]
 __all__ += ["power_nsf", "NoiseScaleFunction", "NSF_NAMES", "DEFAULT_NSF", "vp_step_coefficients", "VPStepCoefficients"]
+__all__ += ["step_plan", "StepPlan"]
 __all__ += ["SIGMA"]  # noqa: F405  (loaded on first use by __getattr__ below)
 __version__ = "0.5.0"
 

@@ -54,7 +54,8 @@ from ..coefficients.schedules import (
     vp_at_timesteps,
 )
 from ..solvers._common import check_model_output, make_noise
-from ..solvers.ersde import check_order, to_x0, vp_step_coefficients
+from ..solvers.ersde import to_x0
+from ..solvers.plan import check_order, vp_step_coefficients
 from .adapters import PREDICTION_TYPES, alphas_cumprod_from_config, require_diffusers
 from .sampling import parse_nsf
 

@@ -1,4 +1,4 @@
-"""ER-SDE-Solver-1/2/3 (Cui et al., arXiv 2309.06169), VE and VP.
+"""ER-SDE-Solver-1/2/3 (Cui et al., arXiv 2309.06169), VE and VP (flow-matching models included).
 
 One step from σ_s = σ_i to σ_t = σ_{i+1} is the Taylor solution, ``docs/theory.md`` eq. (16):
 
@@ -14,32 +14,22 @@ The derivatives are multistep estimates from stored denoiser outputs (one model 
   eq. (25), and the third-order start eq. (26) (``correct_start``). Identical to ``published`` for order ≤ 2.
 
 Substituting the estimates into eq. (16) makes the step one linear combination of stored outputs,
-eq. (27) with the weights a0, a1, a2 of eq. (28): :func:`fused_weights` and :func:`er_sde_step`, shared
-with the diffusers scheduler (``ersde_theory.images.scheduler``), which drives the same step one call at a
-time. The first steps use lower order while the history fills; the step to σ = 0 returns x_θ.
-VP models (eqs. (19)–(21)) and flow-matching models (velocity v = ε − x_0, α = 1 − σ; eq. (35)) step the VP
-state x itself with α_{i+1} times the coefficients on λ = σ/α (:func:`vp_step_coefficients`, eq. (36)); a
-start at α = 0 (σ = 1, λ = ∞) is the limit of eqs. (37)–(40).
+eq. (27) with the weights of eq. (28). Both samplers run the one step plan of :mod:`.plan` (every weight of
+every step, the third-order start, the last step to σ = 0), which the diffusers schedulers
+(``ersde_theory.diffusers_integration``) drive one call at a time: :func:`sample_er_sde` on a VE schedule (α ≡ 1),
+:func:`sample_er_sde_vp` on a VP one, stepping the VP state x itself with α_{i+1} times the coefficients on
+λ = σ/α (eq. (36)); a flow-matching schedule (velocity v = ε − x_0, α = 1 − σ; eq. (35)) starts at α = 0
+(σ = 1, λ = ∞) with the limit of eqs. (37)–(40).
 """
 
 from __future__ import annotations
 
-import math
-import numbers
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from ..coefficients.ersde import (
-    QUADRATURES,
-    StepCoefficients,
-    check_admissible_lambda,
-    delta_ell_to_infinity,
-    ersde_coefficients,
-    validate_sigmas,
-)
+from ..coefficients.ersde import StepCoefficients
 from ..theory.nsf import DEFAULT_NSF, NSFLike
 from ._common import (
     ModelTimes,
@@ -51,63 +41,11 @@ from ._common import (
     check_s_noise,
     check_x,
 )
+from .plan import DERIVATIVES, check_order, step_plan, vp_step_coefficients
 
-DERIVATIVES = ("published", "corrected")
+__all__ = ["DERIVATIVES", "PREDICTIONS", "sample_er_sde", "sample_er_sde_vp", "to_x0"]
+
 PREDICTIONS = ("eps", "x0", "v", "score", "flow")
-
-
-def check_order(order, derivatives) -> None:
-    if isinstance(order, bool) or not isinstance(order, numbers.Integral) or order not in (1, 2, 3):
-        raise ValueError(f"order must be 1, 2 or 3 (an int), got {order!r} ({type(order).__name__})")
-    if derivatives not in DERIVATIVES:
-        raise ValueError(f"derivatives must be one of {DERIVATIVES}, got {derivatives!r}")
-
-
-def fused_weights(sig, r, c1, c2, i: int, k: int, derivatives: str, prev=None) -> tuple[float, float, float]:
-    """Weights (a0, a1, a2) of D_i, D_{i−1}, D_{i−2} in step i of ER-SDE-Solver-k, eq. (28).
-
-    ``sig``, ``r``, ``c1``, ``c2`` are host float64 sequences (one entry per step, ``sig`` N+1 entries):
-    the weights are computed on the host, so a GPU loop never waits for the device. ``prev``: the σ's of
-    the stored outputs D_{i−1}, D_{i−2} when they are not σ_{i−1}, σ_{i−2} (a schedule with repeated σ's
-    keeps only outputs at distinct σ's).
-    """
-    s1, s2 = prev if prev is not None else (sig[i - 1], sig[i - 2] if i >= 2 else None)
-    a0, a1, a2 = 1.0 - r[i], 0.0, 0.0  # order 1: (1 − r) x_θ
-    if k >= 2:  # + C_1 D1,  D1 = (D_i − D_{i−1})/Δ_i  (eq. (23))
-        h = sig[i] - s1
-        a0 += c1[i] / h
-        a1 -= c1[i] / h
-    if k >= 3:  # + C_2' D2,  D2 = 2 (D1_i − D1_{i−1})/(σ_i − σ_{i−2}); C_2' per eq. (28)
-        h = sig[i] - s1
-        h_old = s1 - s2
-        c2_eff = c2[i] + (0.5 * c1[i] * h if derivatives == "corrected" else 0.0)  # eq. (25)
-        e = 2.0 * c2_eff / (sig[i] - s2)
-        a0 += e / h
-        a1 -= e / h + e / h_old
-        a2 += e / h_old
-    return a0, a1, a2
-
-
-def er_sde_step(x, r: float, denoised, history, weights, std: float, z) -> torch.Tensor:
-    """x_{i+1} = r x_i + a0 D_i + a1 D_{i−1} + a2 D_{i−2} + std z, eq. (27) (= eq. (16)).
-
-    ``history`` holds [D_{i−1}, D_{i−2}] as far as known; ``z`` may be None when ``std`` is 0.
-    Four passes over the state (plus the noise), no temporaries beyond the result.
-    """
-    a0, a1, a2 = weights
-    x_next = torch.mul(x, r).add_(denoised, alpha=a0)
-    if a1 != 0.0:
-        x_next.add_(history[0], alpha=a1)
-    if a2 != 0.0:
-        x_next.add_(history[1], alpha=a2)
-    if std > 0.0:
-        x_next.add_(z, alpha=std)
-    return x_next
-
-
-def third_order_start(x, denoised, first_denoised, c1_first: float, sig) -> torch.Tensor:
-    """Eq. (26): x_1 + C_1(σ_0, σ_1) (D_1 − D_0)/(σ_1 − σ_0), applied once D_1 is known (no model call)."""
-    return x + (denoised - first_denoised) * (c1_first / (sig[1] - sig[0]))
 
 
 def _comfyui_names(order, nsf, noise_scaler, max_stage):
@@ -180,167 +118,23 @@ def sample_er_sde(
     """
     s_noise = check_s_noise(s_noise)
     order, nsf = _comfyui_names(order, nsf, noise_scaler, max_stage)
-    check_order(order, derivatives)
-    if coefficients is None:
-        coefficients = ersde_coefficients(sigmas, nsf, quadrature)  # eqs. (9), (14), (15): once per schedule
-    elif not np.array_equal(coefficients.sigmas, validate_sigmas(sigmas, allow_repeats=True)):
-        raise ValueError("coefficients were computed for other sigmas than the ones given")
-    if correct_start is None:
-        correct_start = derivatives == "corrected"
-    run = SamplerRun.kdiffusion(model, x, coefficients.sigmas, extra_args, callback, disable, noise_sampler, options)
-    c = coefficients
-    sig, r, c1, c2 = (v.tolist() for v in (c.sigmas, c.r, c.c1, c.c2))  # host float64
-    std = (c.noise_std * s_noise).tolist()
-    stochastic = s_noise > 0 and bool(np.any(c.noise_std > 0))
+    plan = step_plan(  # every weight of every step, eqs. (26)–(28), once per schedule
+        sigmas, nsf, quadrature, order=order, derivatives=derivatives, correct_start=correct_start,
+        coefficients=coefficients,
+    )  # fmt: skip
+    run = SamplerRun.kdiffusion(model, x, plan.sigmas, extra_args, callback, disable, noise_sampler, options)
 
-    history, nodes = [], []  # [D_{i−1}, D_{i−2}] at distinct σ's, and those σ's
-    start = None  # (D, C_1, σ_s, σ_t) of the first step, until the third-order start eq. (26) is applied
+    history = []  # [D_{i−1}, D_{i−2}], the outputs at the last two distinct σ's
     for i, s, t in run.range():
         denoised = run.denoise(x, s)  # D_i = x_θ(x_i, σ_i)
-        if start is not None and 0 < t < s:
-            x = third_order_start(x, denoised, start[0], start[1], start[2:])  # eq. (26)
-            start = None
+        if i == plan.start_step:
+            x = plan.start(x, denoised, history[0])  # eq. (26)
         run.report(i, x, run.sig_t[i], denoised)
-        z = run.noise(i) if stochastic and t > 0 else None
-        if t == 0:
-            x = denoised  # the last step to σ = 0: r = 0, returns x_θ
-        elif t < s:
-            k = min(order, len(history) + 1)  # the order is lowered while the history fills
-            a = fused_weights(sig, r, c1, c2, i, k, derivatives, (nodes + [None, None])[:2])  # eq. (28)
-            if correct_start and order >= 3 and not history:
-                start = (denoised, c1[i], s, t)
-            x = er_sde_step(x, r[i], denoised, history, a, std[i], z)  # eq. (27)
-            history, nodes = [denoised, *history[:1]], [s, *nodes[:1]]
+        z = run.noise(i) if plan.draws_noise(i, s_noise) else None
+        x = plan.step(i, x, denoised, history, z, s_noise)  # eq. (27): r x + a0 D_i + a1 D_{i−1} + a2 D_{i−2} + std z
+        if t < s:  # a repeated σ is a zero-length step: x stays, no output stored
+            history = [denoised, *history[:1]]
     return run.finish(x)
-
-
-def _vp_arrays(alphas, sigmas) -> tuple[np.ndarray, np.ndarray]:
-    """Checked float64 (α, σ) of a VP schedule: same length, σ a valid schedule (strictly decreasing, ≥ 0),
-    α in (0, 1] except α_0 = 0 (the start at λ = ∞, eq. (37); σ_0 > 0 there, so α + σ > 0 throughout)."""
-    a = np.asarray(alphas.detach().cpu() if hasattr(alphas, "detach") else alphas, dtype=np.float64)
-    s = validate_sigmas(sigmas)
-    if a.shape != s.shape:
-        raise ValueError(f"alphas and sigmas must have the same length, got {a.shape} and {s.shape}")
-    ok = np.isfinite(a) & (a <= 1) & ((a > 0) | ((np.arange(a.size) == 0) & (a == 0)))
-    if not np.all(ok):
-        j = int(np.argmin(ok))
-        raise ValueError(
-            f"alphas must lie in (0, 1] (only alphas[0] may be 0: the start at sigma/alpha = inf), "
-            f"got alphas[{j}]={a[j]!r}"
-        )
-    return a, s
-
-
-@dataclass(frozen=True)
-class VPStepCoefficients:
-    """ER-SDE-Solver-k on a VP schedule, stepped in the VP variable x itself (docs/theory.md eq. (36)):
-
-        x_{i+1} = g_i x_i + w_i0 D_i + w_i1 D_{i−1} + w_i2 D_{i−2} + noise_std_i z,
-
-    g_i = α_{i+1} r_i/α_i, w_i = α_{i+1}·(a0, a1, a2) of eq. (28) at the order k_i = min(order, i + 1) the
-    loop uses (lowered while the history fills), noise_std_i = α_{i+1} sqrt(λ_{i+1}² − λ_i² r_i²)
-    = sqrt(σ_{i+1}² − g_i² σ_i²). A start at α_0 = 0 (λ_0 = ∞) is the limit of eqs. (37)–(40): no division
-    by α_0. ``start_weight``: the third-order start eq. (26) in VP form, x_1 ← x_1 + start_weight (D_1 − D_0)
-    (0 when not applied). A step to σ = 0 (``final``) returns α_N D_i. Float64 host arrays, one row per step;
-    ``ve`` holds the λ-space coefficients (eqs. (9), (14)) of the steps with finite λ_i. Built by
-    :func:`vp_step_coefficients`; :meth:`step` and :meth:`start` are the whole update.
-    """
-
-    alphas: np.ndarray  # N+1
-    sigmas: np.ndarray  # N+1 (VP σ)
-    lambdas: np.ndarray  # N+1, λ = σ/α (inf where α = 0)
-    gain: np.ndarray  # N
-    weights: np.ndarray  # (N, 3)
-    noise_std: np.ndarray  # N
-    start_weight: float
-    order: int
-    derivatives: str
-    ve: StepCoefficients
-
-    @property
-    def final(self) -> np.ndarray:
-        """Steps that end at σ = 0 (they return α_N x_θ)."""
-        return self.sigmas[1:] == 0
-
-    def draws_noise(self, i: int, s_noise: float = 1.0) -> bool:
-        """Whether step i draws z (the rule of :func:`sample_er_sde`): every step to σ > 0 while ``s_noise > 0``
-        and some step of the schedule has noise, so the draws do not depend on which steps have std 0."""
-        return s_noise > 0 and self.sigmas[i + 1] > 0 and bool(np.any(self.noise_std > 0))
-
-    def start(self, x: torch.Tensor, denoised: torch.Tensor, first_denoised: torch.Tensor) -> torch.Tensor:
-        """Eq. (26) in VP form at step 1 (once D_1 is known; no model call): x_1 + start_weight (D_1 − D_0)."""
-        return x + (denoised - first_denoised) * self.start_weight
-
-    def step(self, i: int, x, denoised, history, z=None, s_noise: float = 1.0) -> torch.Tensor:
-        """x_{i+1} from x_i, D_i and ``history`` = [D_{i−1}, D_{i−2}] (as far as known), eq. (36) via
-        :func:`er_sde_step`; ``z`` ~ N(0, I) (None when no noise is injected), scaled by ``s_noise``."""
-        if self.sigmas[i + 1] == 0:
-            return denoised * float(self.alphas[-1])  # the last step to σ = 0: α_N x_θ
-        w = tuple(float(v) for v in self.weights[i])
-        std = float(self.noise_std[i]) * s_noise if z is not None else 0.0
-        return er_sde_step(x, float(self.gain[i]), denoised, history, w, std, z)
-
-
-def vp_step_coefficients(
-    alphas,
-    sigmas,
-    nsf: NSFLike = "er_sde_5",
-    quadrature: str = "exact",
-    *,
-    order: int = 3,
-    derivatives: str = "published",
-    correct_start: bool | None = None,
-) -> VPStepCoefficients:
-    """The per-schedule coefficients of ER-SDE-Solver-``order`` on the VP schedule (α, σ), eq. (36), computed
-    once in float64 (see :class:`VPStepCoefficients`). ``alphas[0]`` may be 0 (σ_0 > 0): the first step is then
-    the limit λ_0 → ∞ of eqs. (37)–(40), and φ must be admissible up to λ = ∞ (ValueError naming the first
-    failing λ otherwise). ``correct_start`` (default: on for ``derivatives="corrected"``) sets the third-order
-    start eq. (26) at order 3."""
-    check_order(order, derivatives)
-    if quadrature not in QUADRATURES:
-        raise ValueError(f"unknown quadrature {quadrature!r}; use one of {QUADRATURES}")
-    a, s = _vp_arrays(alphas, sigmas)
-    if correct_start is None:
-        correct_start = derivatives == "corrected"
-    infinite = a[0] == 0
-    with np.errstate(divide="ignore"):
-        lam = s / a  # λ_0 = inf when α_0 = 0
-    first = 1 if infinite else 0  # steps from a finite λ
-    if lam.size - first >= 2:
-        validate_sigmas(lam[first:], "lambdas = sigmas/alphas")
-    pos = lam[lam > 0]
-    nsf = check_admissible_lambda(nsf, float(pos.min()), float(pos.max()))  # the error names λ
-    n = s.size - 1
-    if lam.size - first >= 2:
-        ve = ersde_coefficients(lam[first:], nsf, quadrature)  # eqs. (9), (14), (15) on λ
-    else:  # one step, from λ = ∞ to λ_1
-        ve = StepCoefficients(lam[first:], *(np.zeros(0) for _ in range(4)), nsf=nsf.name, quadrature=quadrature)
-    pad = lambda v: np.concatenate([np.full(first, np.nan), v])  # noqa: E731   step 0 from λ = ∞: set below
-    r, c1, c2, std_ve = pad(ve.r), pad(ve.c1), pad(ve.c2), pad(ve.noise_std)
-    gain, std, weights = np.zeros(n), np.zeros(n), np.zeros((n, 3))
-    lam_l, r_l, c1_l, c2_l = lam.tolist(), r.tolist(), c1.tolist(), c2.tolist()
-    for i in range(n):
-        if s[i + 1] == 0:
-            weights[i] = (a[-1], 0.0, 0.0)  # returns α_N x_θ
-            continue
-        if infinite and i == 0:  # eqs. (37), (38): g_0 = (σ_1/σ_0) e^{−Δℓ(λ_1, ∞)}, data weight α_1
-            dl = delta_ell_to_infinity(nsf, lam_l[1])
-            gain[0] = s[1] / s[0] * math.exp(-dl)
-            std[0] = s[1] * math.sqrt(-math.expm1(-2.0 * dl))
-            weights[0] = (a[1], 0.0, 0.0)
-            continue
-        gain[i] = a[i + 1] * r[i] / a[i]
-        std[i] = a[i + 1] * std_ve[i]
-        k = min(order, i + 1)
-        # eq. (28) on λ; with λ_0 = inf its weights of D_0 and its divisions by λ_1 − λ_0 give the limits of
-        # eq. (40) in IEEE arithmetic (finite/∓inf = ∓0)
-        weights[i] = np.multiply(a[i + 1], fused_weights(lam_l, r_l, c1_l, c2_l, i, k, derivatives))
-    start_weight = 0.0
-    if correct_start and order >= 3 and n >= 2 and s[2] > 0:  # eq. (26): C_1(λ_0, λ_1)/(λ_1 − λ_0)
-        start_weight = float(a[1]) * (1.0 if infinite else c1_l[0] / (lam_l[1] - lam_l[0]))  # eq. (40)
-    if not (np.all(np.isfinite(gain)) and np.all(np.isfinite(weights)) and np.all(np.isfinite(std))):
-        raise ValueError("non-finite VP step coefficients (check the schedule and the NSF)")
-    return VPStepCoefficients(a, s, lam, gain, weights, std, start_weight, order, derivatives, ve)
 
 
 def to_x0(out: torch.Tensor, x: torch.Tensor, alpha: float, sigma: float, prediction: str) -> torch.Tensor:
@@ -398,21 +192,22 @@ def sample_er_sde_vp(
     s_noise = check_s_noise(s_noise)
     if prediction not in PREDICTIONS:
         raise ValueError(f"prediction must be one of {PREDICTIONS}, got {prediction!r}")
-    c = vp_step_coefficients(
+    plan = vp_step_coefficients(  # eqs. (36)–(40), once per schedule
         alphas, sigmas, nsf, quadrature, order=order, derivatives=derivatives, correct_start=correct_start
     )
-    times = ModelTimes(timesteps, c.sigmas.tolist(), x)  # t_i (or σ_i) as host numbers
+    times = ModelTimes(timesteps, plan.sigmas.tolist(), x)  # t_i (or σ_i) as host numbers
     extra = options.pop("extra_args", None) or {}
-    run = SamplerRun(model, x, c.sigmas, **options)
-    a, s = c.alphas.tolist(), c.sigmas.tolist()
+    run = SamplerRun(model, x, plan.sigmas, **options)
+    a, s = plan.alphas.tolist(), plan.sigmas.tolist()
 
     history = []  # [D_{i−1}, D_{i−2}]
     for i, _, _ in run.range():
         out = check_model_output(model(x, times.at(i), **extra), x)
         denoised = to_x0(out, x, a[i], s[i], prediction)  # D_i, eqs. (21), (35)
-        if i == 1 and c.start_weight != 0.0:
-            x = c.start(x, denoised, history[0])  # eq. (26)
+        if i == plan.start_step:
+            x = plan.start(x, denoised, history[0])  # eq. (26)
         run.report(i, x, run.sig_t[i], denoised)
-        z = run.noise(i) if c.draws_noise(i, s_noise) else None  # drawn as in sample_er_sde
-        x, history = c.step(i, x, denoised, history, z, s_noise), [denoised, *history[:1]]  # eq. (36)
+        z = run.noise(i) if plan.draws_noise(i, s_noise) else None  # drawn as in sample_er_sde
+        x = plan.step(i, x, denoised, history, z, s_noise)  # eq. (36): g x + w0 D_i + w1 D_{i−1} + w2 D_{i−2} + std z
+        history = [denoised, *history[:1]]
     return run.finish(x)
