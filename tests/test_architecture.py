@@ -1,8 +1,10 @@
-"""The package's import graph: no cycles, layers import only downwards, the numeric path stays sympy-free.
+"""The package's import graph: no cycles, layers import only downwards, one home per role, the numeric path stays
+sympy-free.
 
-Layers (docs/theory.md is the spec; see README "Layout"): theory → coefficients → solvers → toys/references →
-evaluation → studies → plots; images and the CLI on top. Imports are read from the source (module-level
-and function-local alike), so a cycle dodged with a local import still counts.
+Layers (docs/theory.md is the spec; see README "Layout"): theory → coefficients → solvers → toys/references,
+datasets, the diffusers integration → models → evaluation → studies → plots; the sample job and the CLI on top.
+Imports are read from the source (module-level and function-local alike), so a cycle dodged with a local import
+still counts.
 """
 
 import ast
@@ -15,30 +17,23 @@ import pytest
 PKG = Path(__file__).resolve().parents[1] / "ersde_theory"
 
 # layer → the layers it may import from (besides itself)
+_BASE = {"devices", "theory", "coefficients", "solvers"}
 BELOW = {
     "devices": set(),
     "theory": {"devices"},
     "coefficients": {"devices", "theory"},
     "solvers": {"devices", "theory", "coefficients"},
-    "toys": {"devices", "theory", "coefficients", "solvers"},
-    "references": {"devices", "theory", "coefficients", "solvers", "toys"},
-    "evaluation": {"devices", "theory", "coefficients", "solvers", "toys", "references"},
-    "studies": {"devices", "theory", "coefficients", "solvers", "toys", "references", "evaluation"},
-    "plots": {"devices", "theory", "coefficients", "solvers", "toys", "references", "evaluation", "studies"},
-    "images": {"devices", "theory", "coefficients", "solvers", "toys", "evaluation"},
-    "cli": {
-        "devices",
-        "theory",
-        "coefficients",
-        "solvers",
-        "toys",
-        "references",
-        "evaluation",
-        "studies",
-        "plots",
-        "images",
-    },
+    "toys": _BASE,
+    "references": _BASE | {"toys"},
+    "datasets": {"devices"},
+    "diffusers_integration": _BASE,
+    "models": _BASE | {"datasets", "diffusers_integration"},
+    "evaluation": _BASE | {"toys", "references", "datasets", "models"},
+    "studies": _BASE | {"toys", "references", "datasets", "diffusers_integration", "models", "evaluation"},
+    "plots": _BASE | {"toys", "references", "datasets", "diffusers_integration", "models", "evaluation", "studies"},
+    "sample_job": _BASE | {"datasets", "models"},
 }
+BELOW["cli"] = set(BELOW) - {"cli"}
 
 
 def _modules() -> dict[str, Path]:
@@ -76,6 +71,32 @@ def import_graph() -> dict[str, set[str]]:
 def layer(module: str) -> str | None:
     parts = module.split(".")
     return parts[1] if len(parts) > 1 else None
+
+
+def _imported_modules(path: Path) -> set[str]:
+    """Top-level names of the modules a file imports (``import a.b`` and ``from a.b import c`` give ``a``)."""
+    out = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            out.update(a.name.split(".")[0] for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            out.add(node.module.split(".")[0])
+    return out
+
+
+def _importers(name: str) -> list[str]:
+    return sorted(p.relative_to(PKG).as_posix() for p in PKG.rglob("*.py") if name in _imported_modules(p))
+
+
+def _fullnames(path: Path, name: str) -> set[str]:
+    """Dotted names of the imports of ``name`` in a file (``torch.distributed``, …)."""
+    out = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            out.update(a.name for a in node.names if a.name.split(".")[0] == name)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module and node.module.startswith(name):
+            out.update([node.module, *(f"{node.module}.{a.name}" for a in node.names)])
+    return out
 
 
 def find_cycles(graph) -> list[list[str]]:
@@ -138,6 +159,53 @@ def test_layers_import_only_downwards():
             if dst is not None and dst != src and dst not in BELOW[src]:
                 bad.append(f"{mod} -> {t}")
     assert not bad, "upward imports:\n" + "\n".join(sorted(bad))
+
+
+def test_diffusers_is_imported_only_by_its_integration():
+    """One home for the diffusers integration: no module outside ``diffusers_integration/`` imports diffusers (the
+    models and studies that use it go through that folder), and the folder's face does not import it eagerly."""
+    users = _importers("diffusers")
+    assert users and all(u.startswith("diffusers_integration/") for u in users), users
+    assert "diffusers_integration/__init__.py" not in users
+
+
+def test_torch_distributed_is_imported_only_by_the_sample_job():
+    users = [p.relative_to(PKG).as_posix() for p in PKG.rglob("*.py") if any(
+        n.startswith("torch.distributed") for n in _fullnames(p, "torch"))]  # fmt: skip
+    assert users == ["sample_job.py"], users
+
+
+def test_one_home_per_role():
+    """Each role has one home: the sampler registry beside the samplers, the report table writer in the report
+    writer, plots that only draw (no ``run_*`` there), and no grab-bag ``images`` layer."""
+    defs = {}
+    for path in PKG.rglob("*.py"):
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, ast.FunctionDef | ast.ClassDef):
+                defs.setdefault(node.name, []).append(path.relative_to(PKG).as_posix())
+            elif isinstance(node, ast.Assign | ast.AnnAssign):
+                for target in node.targets if isinstance(node, ast.Assign) else [node.target]:
+                    if isinstance(target, ast.Name):
+                        defs.setdefault(target.id, []).append(path.relative_to(PKG).as_posix())
+    assert defs["markdown_table"] == ["evaluation/reports.py"]
+    assert defs["SAMPLERS"] == ["solvers/registry.py"] and defs["available_samplers"] == ["solvers/registry.py"]
+    assert defs["frechet_distance"] == ["evaluation/frechet.py"] and defs["parse_nsf"] == ["theory/nsf.py"]
+    assert defs["resolve_device"] == ["devices.py"]
+    plot_runs = [n for n, where in defs.items() if n.startswith("run_") and any(w.startswith("plots/") for w in where)]
+    assert not plot_runs, plot_runs
+    assert not (PKG / "images").exists()
+
+
+def test_cli_choice_lists_are_the_registries():
+    """The command line restates no choice list: its choices are the registries' own objects or their keys."""
+    from ersde_theory.cli import build_parser
+    from ersde_theory.coefficients.ersde import QUADRATURES
+    from ersde_theory.solvers.plan import DERIVATIVES, ORDERS
+
+    sub = {a.dest: a for a in build_parser()._actions if a.dest == "command"}["command"].choices["sample"]
+    choices = {a.dest: a.choices for a in sub._actions}
+    assert choices["quadrature"] is QUADRATURES and "comfyui_f64" in choices["quadrature"]
+    assert choices["derivatives"] is DERIVATIVES and choices["order"] is ORDERS
 
 
 def test_symbolic_layer_does_not_import_the_nsf_registry():

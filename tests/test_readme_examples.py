@@ -105,8 +105,8 @@ def _fake_from_pretrained(monkeypatch, cls, make):
 def test_diffusers_vp_example(tmp_path, monkeypatch):
     diffusers = pytest.importorskip("diffusers")
     pytest.importorskip("transformers")
-    from ersde_theory.images.pipelines import build_pipeline
-    from ersde_theory.images.scheduler import ERSDEScheduler
+    from ersde_theory.diffusers_integration.pipelines import build_pipeline
+    from ersde_theory.diffusers_integration.schedulers import ERSDEScheduler
 
     def make():  # SDXL's released scheduler config: Euler on the scaled-linear betas, leading spacing, offset 1
         base = diffusers.EulerDiscreteScheduler(
@@ -130,8 +130,12 @@ def test_diffusers_vp_example(tmp_path, monkeypatch):
 def test_diffusers_flow_example(tmp_path, monkeypatch):
     diffusers = pytest.importorskip("diffusers")
     pytest.importorskip("transformers")
-    from ersde_theory.images.flow_pipelines import RELEASED_SCHEDULER_CONFIGS, tiny_flow_pipeline, tiny_prompt_kwargs
-    from ersde_theory.images.scheduler import FlowMatchERSDEScheduler
+    from ersde_theory.diffusers_integration.pipelines import (
+        RELEASED_SCHEDULER_CONFIGS,
+        tiny_flow_pipeline,
+        tiny_prompt_kwargs,
+    )
+    from ersde_theory.diffusers_integration.schedulers import FlowMatchERSDEScheduler
 
     def make():
         base = diffusers.FlowMatchEulerDiscreteScheduler(**RELEASED_SCHEDULER_CONFIGS["sd3"])

@@ -1,10 +1,12 @@
-"""What every command shares: the Command record, the help formatter, and the --device/--threads/--outdir
-options with one meaning each. Cheap to import (argparse only); torch is imported when a command runs."""
+"""What every command shares: the Command record, the help formatter, the --device/--threads/--outdir options
+with one meaning each, and :class:`RegistryChoices` (an option's choices read from the registry that owns them,
+when argparse first needs them). Building the parsers imports no study, no sympy, matplotlib or diffusers."""
 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
+import importlib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 QUICK_OUTDIR = "figures/quick"  # git-ignored: quick presets never replace the committed results in figures/
@@ -38,6 +40,30 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
         if isinstance(default, (list, tuple)):
             default = " ".join(map(str, default))
         return f"{text} (default: {default})" if text else f"(default: {default})"
+
+
+class RegistryChoices(Sequence):
+    """The names of a registry, ``"package.module:ATTRIBUTE"`` (a dict's keys, or a tuple), imported when argparse
+    first checks a value or prints the choices: the choice list of an option whose registry lives in a module too
+    heavy to import for ``--help`` (give the option a ``metavar``, so building the parser does not list them)."""
+
+    def __init__(self, where: str):
+        self._where, self._names = where, None
+
+    def _get(self) -> tuple:
+        if self._names is None:
+            module, attr = self._where.split(":")
+            self._names = tuple(getattr(importlib.import_module(module), attr))
+        return self._names
+
+    def __getitem__(self, i):
+        return self._get()[i]
+
+    def __len__(self) -> int:
+        return len(self._get())
+
+    def __contains__(self, value) -> bool:
+        return value in self._get()
 
 
 def _non_negative_int(text: str) -> int:

@@ -1,12 +1,14 @@
-"""bench NAME: the toy-problem benchmarks (quality, speed, nsf, official), the digits bench (images) and the
-diffusers pipeline timings (pipelines).
-Each study runs as entry_point(outdir, quick=, device=); the study modules are imported only when run."""
+"""bench NAME: the toy-problem benchmarks (quality, speed, nsf, official), the digits benches (images, flow) and the
+diffusers pipeline timings (pipelines). Each runs its study (``ersde_theory.studies``: it writes its JSON/Markdown
+report into the outdir and returns the data), then draws its figures from that data (``ersde_theory.plots``); the
+study and plot modules are imported only when a command runs. Choice lists come from the registries."""
 
 from __future__ import annotations
 
 import sys
 import time
 
+from ..diffusers_integration import pipelines as pipes  # the pipeline names, sizes, dtypes (no diffusers import)
 from .args import QUICK_OUTDIR, Command, add_device, add_quick, add_threads, apply_threads, device_of
 
 
@@ -25,36 +27,48 @@ def add_study_arguments(p) -> None:
     add_device(p)
 
 
-def _run_study(args, entry_point) -> int:
+def _study_then_draw(args, study, draw=None, **kw) -> int:
+    """``study(outdir, quick=, device=, **kw)`` (it writes its report and returns the data), then ``draw(data,
+    outdir)``; bad input: a one-line error and exit code 2, before anything is written."""
     apply_threads(args)
+    outdir = _outdir(args)
     t0 = time.perf_counter()
-    entry_point(_outdir(args), quick=args.quick, device=str(device_of(args)))
+    try:
+        data = study(outdir, quick=args.quick, device=str(device_of(args)), **kw)
+    except (ValueError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if draw is not None:
+        draw(data, outdir)
     print(f"done in {time.perf_counter() - t0:.1f}s")
     return 0
 
 
 def run_quality(args) -> int:
-    from ..plots.benches import run_quality  # study, then its figures
+    from ..plots.benches import plot_quality
+    from ..studies.bench_quality import run_quality
 
-    return _run_study(args, run_quality)
+    return _study_then_draw(args, run_quality, plot_quality)
 
 
 def run_speed(args) -> int:
-    from ..plots.benches import run_speed
+    from ..studies.bench_speed import run_speed
 
-    return _run_study(args, run_speed)
+    return _study_then_draw(args, run_speed)
 
 
 def run_nsf(args) -> int:
-    from ..plots.benches import run_nsf_study
+    from ..plots.benches import plot_nsf
+    from ..studies.nsf_search import run_nsf_study
 
-    return _run_study(args, run_nsf_study)
+    return _study_then_draw(args, run_nsf_study, plot_nsf)
 
 
 def run_official(args) -> int:
-    from ..plots.benches import run_official_vs_exact
+    from ..plots.benches import plot_official
+    from ..studies.official_vs_exact import run_official_vs_exact
 
-    return _run_study(args, run_official_vs_exact)
+    return _study_then_draw(args, run_official_vs_exact, plot_official)
 
 
 def add_images_arguments(p) -> None:
@@ -69,32 +83,17 @@ def add_images_arguments(p) -> None:
 
 
 def run_images(args) -> int:
-    from ..images.bench import markdown_table, run_bench, write_results
+    from ..studies.bench_images import run_bench_images
 
-    apply_threads(args)
-    t0 = time.perf_counter()
-    kw = (
-        dict(nfes=(10,), n_per_block=64, blocks=2, quick=True)
-        if args.quick
-        else dict(nfes=tuple(args.nfe), n_per_block=args.n_per_block, blocks=args.blocks)
-    )
-    res = run_bench(device=device_of(args), speed=not args.no_speed, **kw)
-    paths = write_results(res, _outdir(args))
-    print(markdown_table(res))
-    print(f"wrote {', '.join(map(str, paths))} in {time.perf_counter() - t0:.0f}s")
-    return 0
-
-
-PIPELINE_CHOICES = ("sd", "sdxl", "img2img", "sd3", "flux")  # = images.pipelines.PIPELINES (not imported: torch)
-SIZE_CHOICES = ("tiny", "full")  # = images.pipelines.SIZES
-PIPELINE_DTYPE_CHOICES = ("float32", "float16", "bfloat16", "float64")  # = the keys of images.pipelines.DTYPES
+    kw = dict(nfes=tuple(args.nfe), n_per_block=args.n_per_block, blocks=args.blocks, speed=not args.no_speed)
+    return _study_then_draw(args, run_bench_images, **kw)
 
 
 def add_pipelines_arguments(p) -> None:
-    p.add_argument("--pipelines", nargs="+", default=list(PIPELINE_CHOICES), choices=PIPELINE_CHOICES, help="pipelines")
+    p.add_argument("--pipelines", nargs="+", default=list(pipes.PIPELINES), choices=pipes.PIPELINES, help="pipelines")
     p.add_argument(
         "--size",
-        choices=("auto", *SIZE_CHOICES),
+        choices=("auto", *pipes.SIZES),
         default="auto",
         help="sd, sdxl, img2img: tiny = diffusers' test UNets, full = SD-1.5 (SDXL) UNet architecture with random "
         "weights, auto = full on CUDA; sd3 and flux are always tiny",
@@ -103,16 +102,27 @@ def add_pipelines_arguments(p) -> None:
     p.add_argument("--reps", type=int, default=3, help="timed repetitions (best is reported)")
     p.add_argument("--batch", type=int, default=1, help="images per pipeline call")
     p.add_argument("--guidance", type=float, default=7.5, help="classifier-free guidance scale")
+    p.add_argument("--dtype", choices=tuple(pipes.DTYPES), help="model dtype (default: float16 on CUDA, else float32)")
     p.add_argument(
-        "--dtype", choices=PIPELINE_DTYPE_CHOICES, help="model dtype (default: float16 on CUDA, else float32)"
-    )
-    p.add_argument(
-        "--orders", type=int, nargs="+", default=[1, 2, 3], help="FlowMatchERSDEScheduler orders timed in sd3, flux"
+        "--orders",
+        type=int,
+        nargs="+",
+        default=list(pipes.FLOW_ORDERS),
+        help="FlowMatchERSDEScheduler orders timed in sd3, flux",
     )
     add_quick(p, f"CI preset: 10 steps, at most 2 reps (writes to {QUICK_OUTDIR} unless --outdir is given)")
     _add_bench_outdir(p)
     add_threads(p, 0)
     add_device(p)
+
+
+def run_pipelines(args) -> int:
+    from ..studies.bench_pipelines import run_bench_pipelines
+
+    size = None if args.size == "auto" else args.size
+    kw = dict(pipelines=tuple(args.pipelines), size=size, steps=args.steps, reps=args.reps, batch=args.batch,
+              guidance=args.guidance, dtype=args.dtype, orders=tuple(args.orders))  # fmt: skip
+    return _study_then_draw(args, run_bench_pipelines, **kw)
 
 
 def add_flow_arguments(p) -> None:
@@ -133,54 +143,13 @@ def add_flow_arguments(p) -> None:
     add_device(p)
 
 
-def run_pipelines(args) -> int:
-    from ..images.pipelines import markdown_table, run_pipeline_bench, write_results
-
-    apply_threads(args)
-    steps, reps = (10, min(args.reps, 2)) if args.quick else (args.steps, args.reps)
-    t0 = time.perf_counter()
-    try:  # checks every value before it builds anything
-        res = run_pipeline_bench(
-            tuple(args.pipelines),
-            size=None if args.size == "auto" else args.size,
-            steps=steps,
-            reps=reps,
-            batch=args.batch,
-            guidance=args.guidance,
-            device=device_of(args),
-            dtype=args.dtype,
-            orders=tuple(args.orders),
-        )
-    except ValueError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    paths = write_results(res, _outdir(args))
-    print(markdown_table(res))
-    print(f"wrote {', '.join(map(str, paths))} in {time.perf_counter() - t0:.0f}s")
-    return 0
-
-
 def run_flow(args) -> int:
-    from ..images.bench_flow import markdown_table, run_bench_flow, write_results
     from ..plots.benches import plot_bench_flow
+    from ..studies.bench_flow import run_bench_flow
 
-    apply_threads(args)
-    t0 = time.perf_counter()
-    kw = (
-        dict(nfes=(10,), n_per_block=32, toy_n_per_block=64, blocks=2, quick=True)
-        if args.quick
-        else dict(nfes=tuple(args.nfe), n_per_block=args.n_per_block, toy_n_per_block=args.toy_n_per_block,
-                  blocks=args.blocks)
-    )  # fmt: skip
-    try:
-        res = run_bench_flow(shift=args.shift, model=args.model, toy=not args.no_toy, device=device_of(args), **kw)
-    except (ValueError, FileNotFoundError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    paths = write_results(res, _outdir(args)) + plot_bench_flow(res, _outdir(args))
-    print(markdown_table(res))
-    print(f"wrote {', '.join(map(str, paths))} in {time.perf_counter() - t0:.0f}s")
-    return 0
+    kw = dict(nfes=tuple(args.nfe), n_per_block=args.n_per_block, toy_n_per_block=args.toy_n_per_block,
+              blocks=args.blocks, shift=args.shift, model=args.model, toy=not args.no_toy)  # fmt: skip
+    return _study_then_draw(args, run_bench_flow, plot_bench_flow, **kw)
 
 
 QUALITY = Command(

@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import json
-import sys
 import time
 
-from .args import QUICK_OUTDIR, Command, add_outdir, add_threads, apply_threads
-
-THIRD_ORDER_PRESETS = ("quick", "default", "full")  # the keys of studies.third_order.PRESETS (checked when run)
+from .args import QUICK_OUTDIR, Command, RegistryChoices, add_outdir, add_threads, apply_threads
 
 
 def add_convergence_arguments(p) -> None:
@@ -59,19 +56,17 @@ def add_third_order_arguments(p) -> None:
     p.add_argument("--outdir", default=None, help=help_outdir)
     p.add_argument(
         "--preset",
-        choices=THIRD_ORDER_PRESETS,
+        choices=RegistryChoices("ersde_theory.studies.third_order:PRESETS"),
+        metavar="PRESET",
         default="default",
-        help="study sizes: quick (seconds), default (minutes on 2 CPU cores), full",
+        help="study sizes, one of %(choices)s: quick (seconds), default (minutes on 2 CPU cores), full",
     )
     add_threads(p, 1, "the study's tensors are small")
 
 
 def run_third_order(args) -> int:
-    from ..studies.third_order import PRESETS, run_benchmark
+    from ..studies.third_order import run_benchmark
 
-    if args.preset not in PRESETS:
-        print(f"error: unknown preset {args.preset!r}; use one of {tuple(PRESETS)}", file=sys.stderr)
-        return 2
     apply_threads(args)
     outdir = args.outdir or (QUICK_OUTDIR if args.preset == "quick" else "figures")
     res = run_benchmark(outdir, args.preset)

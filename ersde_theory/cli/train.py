@@ -5,13 +5,15 @@ from __future__ import annotations
 import shlex
 import sys
 
+from ..models.checkpoints import OBJECTIVES
+from ..toys.learned import DEFAULT_ARCH
 from .args import Command, add_device, add_threads, apply_threads, device_of
 
 TRAIN_OUT = "out/train"  # git-ignored: retraining never replaces the shipped weights unless --out names them
 
 
 def add_toy_arguments(p) -> None:
-    p.add_argument("--problem", choices=["ring_2d", "image_like_64d", "all"], default="all", help="toy problem")
+    p.add_argument("--problem", choices=[*DEFAULT_ARCH, "all"], default="all", help="toy problem")
     p.add_argument("--steps", type=int, default=4000, help="optimiser steps")
     p.add_argument("--batch", type=int, default=1024, help="batch size")
     p.add_argument("--lr", type=float, default=2e-3, help="peak learning rate")
@@ -65,7 +67,7 @@ def add_digits_arguments(p) -> None:
     p.add_argument("--lr", type=float, default=2e-3, help="peak learning rate")
     p.add_argument(
         "--objective",
-        choices=["edm", "flow"],
+        choices=tuple(OBJECTIVES),
         default="edm",
         help="edm: the EDM denoiser (digits_unet.pt); flow: the rectified-flow velocity model "
         "(digits_flow_unet.pt, default --out out/train/digits_flow_unet.pt)",
@@ -81,7 +83,8 @@ def add_digits_arguments(p) -> None:
 
 
 def run_digits(args) -> int:
-    from ..images.train import save_digits_unet, train_digits_unet
+    from ..models.checkpoints import save_digits_unet
+    from ..models.train import train_digits_unet
 
     out = args.out or f"{TRAIN_OUT}/{'digits_flow_unet.pt' if args.objective == 'flow' else 'digits_unet.pt'}"
     model, summary = train_digits_unet(
@@ -101,7 +104,8 @@ def add_features_arguments(p) -> None:
 
 
 def run_features(args) -> int:
-    from ..images.fid import save_feature_net, train_feature_net
+    from ..evaluation.image_metrics import save_feature_net
+    from ..models.train import train_feature_net
 
     out = args.out
     net, summary = train_feature_net(args.steps, seed=args.seed, device=str(device_of(args)))

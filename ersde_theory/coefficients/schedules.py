@@ -174,6 +174,9 @@ def get_vp_discrete_schedule(
     return tuple(torch.from_numpy(v) for v in out)
 
 
+VP_SPACINGS = ("time", "logsnr")  # get_vp_schedule's step spacings
+
+
 def get_vp_schedule(
     n: int,
     kind: str = "linear",
@@ -213,7 +216,7 @@ def get_vp_schedule(
         t[0], t[-1] = T - 1, t_end
         la = -np.log1p(np.exp(-2.0 * targets))  # ᾱ = sigmoid(2 logSNR/2) exactly
     else:
-        raise ValueError(f"unknown spacing {spacing!r}; use 'time' or 'logsnr'")
+        raise ValueError(f"unknown spacing {spacing!r}; use one of {VP_SPACINGS}")
     if spacing == "time":
         alphas, sigmas = vp_at_timesteps(t, alphas_cumprod)
     else:

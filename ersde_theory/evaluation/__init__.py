@@ -1,9 +1,9 @@
 """Measuring solvers (docs/theory.md §8): the Fréchet distance (eq. 31), noise floors (eq. 32), confidence
-intervals (eq. 33), order fits (eq. 34), the sample-quality metrics of the toy benchmarks and the one
-sampler registry.
+intervals (eq. 33), order fits (eq. 34), the sample-quality metrics of the toy benchmarks, the image metrics
+(:mod:`.image_metrics`: FD_digits, Inception-FID) and the report writer (:mod:`.reports`).
 
-Sits above ``theory``, ``coefficients``, ``solvers``, ``toys`` and ``references`` and below ``studies``,
-``plots``, ``images`` and the command line; it imports none of those.
+Sits above ``theory``, ``coefficients``, ``solvers``, ``toys``, ``references``, ``datasets`` and ``models`` and
+below ``studies``, ``plots`` and the command line; it imports none of those.
 """
 
 from .frechet import frechet_distance, frechet_to_moments, gaussian_moments
@@ -21,7 +21,6 @@ from .orders import (
     window_between,
 )
 from .quality import Metric, QualityReference, paired_difference
-from .samplers import SAMPLERS, Sampler, run_sampler, schedule_for, solver_functions, steps_for_nfe
 
 __all__ = [
     "frechet_distance",
@@ -48,10 +47,4 @@ __all__ = [
     "Metric",
     "QualityReference",
     "paired_difference",
-    "SAMPLERS",
-    "Sampler",
-    "run_sampler",
-    "schedule_for",
-    "solver_functions",
-    "steps_for_nfe",
 ]

@@ -1,4 +1,5 @@
-"""Writing a measurement's results: one JSON file with the data and one Markdown file with its tables.
+"""Writing a measurement's results: one JSON file with the data and one Markdown file with its tables
+(:func:`markdown_table`, the one table writer of every report).
 
 Every study and bench writes through :func:`write_report`, so the files look alike and are never left
 half-written: each is written to a temporary file beside it and renamed into place.
@@ -15,10 +16,20 @@ import json
 import os
 import shlex
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 TIMING_KEYS = frozenset({"seconds", "solver_seconds", "runtime_s"})
+
+
+def markdown_table(header: Sequence[str], rows: Iterable[Sequence]) -> list[str]:
+    """A Markdown table as lines: ``| h1 | h2 |``, the separator ``|---|---|``, then one line per row (cells as
+    given, formatted by the caller)."""
+    return [
+        "| " + " | ".join(map(str, header)) + " |",
+        "|" + "---|" * len(header),
+        *("| " + " | ".join(map(str, row)) + " |" for row in rows),
+    ]
 
 
 def _write_atomic(path: Path, text: str) -> None:

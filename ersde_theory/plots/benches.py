@@ -1,10 +1,6 @@
-"""Figures of the toy benchmarks, and the CLI-facing runs that write a benchmark's data and its figures.
-
-The studies (``ersde_theory.studies.bench_quality``, ``nsf_search``, ``official_vs_exact``, ``bench_speed``)
-write JSON and markdown and return the data; the functions here draw it. :func:`run_quality`,
-:func:`run_nsf_study`, :func:`run_official_vs_exact` and :func:`run_speed` take the same arguments as the
-study functions of the same names and do both.
-"""
+"""Figures of the benchmarks, drawn from the data their studies return (``ersde_theory.studies.bench_quality``,
+``nsf_search``, ``official_vs_exact``, ``bench_flow``): each ``plot_*(data, outdir)`` writes PNG and PDF files and
+returns their paths. The command line runs the study, then draws."""
 
 from __future__ import annotations
 
@@ -13,24 +9,13 @@ from pathlib import Path
 import numpy as np
 
 from ..evaluation.intervals import z_quantile
-from ..evaluation.samplers import SAMPLERS
-from ..studies import bench_quality, bench_speed, nsf_search, official_vs_exact
+from ..solvers.registry import SAMPLERS
 from ..studies.bench_quality import METRIC_LABELS
 from ..studies.nsf_search import BASELINE, candidate_nsf, candidates
 from ..studies.official_vs_exact import VARIANTS
 from .registry import plt, save
 
-__all__ = [
-    "plot_quality",
-    "plot_problem",
-    "plot_nsf",
-    "plot_official",
-    "run_quality",
-    "run_nsf_study",
-    "run_official_vs_exact",
-    "run_speed",
-    "plot_bench_flow",
-]
+__all__ = ["plot_quality", "plot_problem", "plot_nsf", "plot_official", "plot_bench_flow"]
 
 
 def _stem(name: str, data: dict) -> str:
@@ -200,36 +185,9 @@ def plot_bench_flow(data: dict, outdir, stem: str = "bench_flow") -> list[Path]:
 
 
 def plot_quality(data: dict, outdir, stem: str | None = None) -> list[Path]:
-    """``bench_quality[_quick]_<problem>.png/pdf`` for every problem of a :func:`run_quality` result."""
+    """``bench_quality[_quick]_<problem>.png/pdf`` for every problem of a ``bench_quality.run_quality`` result."""
     stem = stem or _stem("bench_quality", data)
     paths = []
     for prob in data["config"]["n"]:
         paths += plot_problem(data, prob, Path(outdir), stem)
     return paths
-
-
-def run_quality(outdir="figures", **kw) -> dict:
-    """:func:`ersde_theory.studies.bench_quality.run_quality` (same arguments), then :func:`plot_quality`."""
-    data = bench_quality.run_quality(outdir, **kw)
-    plot_quality(data, outdir)
-    return data
-
-
-def run_nsf_study(outdir="figures", **kw) -> dict:
-    """:func:`ersde_theory.studies.nsf_search.run_nsf_study` (same arguments), then :func:`plot_nsf`."""
-    data = nsf_search.run_nsf_study(outdir, **kw)
-    plot_nsf(data, Path(outdir))
-    return data
-
-
-def run_official_vs_exact(outdir="figures", **kw) -> dict:
-    """:func:`ersde_theory.studies.official_vs_exact.run_official_vs_exact` (same arguments), then
-    :func:`plot_official`."""
-    data = official_vs_exact.run_official_vs_exact(outdir, **kw)
-    plot_official(data, Path(outdir))
-    return data
-
-
-def run_speed(outdir="figures", **kw) -> dict:
-    """:func:`ersde_theory.studies.bench_speed.run_speed` (no figure; here so every bench has a run here)."""
-    return bench_speed.run_speed(outdir, **kw)

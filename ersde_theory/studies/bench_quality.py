@@ -8,7 +8,7 @@ with the same seed, so sample i of every sampler shares its seed: differences be
 difference to the best contains 0, with the floor sd added in quadrature: indistinguishable) or "worse".
 Outputs: ``bench_quality[_quick].json`` and ``.md`` (tables at every NFE, NFE 10 and 20 first); the plots
 ``bench_quality[_quick]_<problem>.png/pdf`` (metric vs NFE with CI bands and the floor) are drawn by
-:func:`ersde_theory.plots.benches.plot_quality` (``ersde_theory.plots.benches.run_quality`` does both).
+:func:`ersde_theory.plots.benches.plot_quality` (``python -m ersde_theory bench quality`` does both).
 """
 
 from __future__ import annotations
@@ -22,12 +22,12 @@ import torch
 
 from ..evaluation.intervals import normal_interval, z_quantile
 from ..evaluation.quality import QualityReference, paired_difference
-from ..evaluation.reports import write_report
-from ..evaluation.samplers import SAMPLERS, SIGMA_MAX, run_sampler
+from ..evaluation.reports import markdown_table, write_report
+from ..solvers.registry import SAMPLERS, SIGMA_MAX, run_sampler
 from ..toys.learned import load_learned
 from ..toys.problems import get_problem
 
-__all__ = ["PRESETS", "run_quality", "sample_cell", "compare_cell", "get_model", "markdown_table"]
+__all__ = ["PRESETS", "run_quality", "sample_cell", "compare_cell", "get_model", "cell_markdown"]
 
 PRESETS = {
     "full": dict(n={"ring_2d": 100_000, "image_like_64d": 10_000}, nfes=(5, 10, 15, 20, 30, 50), floor_reps=5),
@@ -92,19 +92,18 @@ def _fmt(v: float) -> str:
     return f"{v:.3g}" if abs(v) >= 1e-3 or v == 0 else f"{v:.2e}"
 
 
-def markdown_table(records: list[dict], problem: str, denoiser: str, nfe: int, metrics: list[str]) -> str:
+def cell_markdown(records: list[dict], problem: str, denoiser: str, nfe: int, metrics: list[str]) -> str:
     rows = [r for r in records if (r["problem"], r["denoiser"], r["nfe"]) == (problem, denoiser, nfe)]
     if not rows:
         return ""
     mark = {"best": " ★", "tie": " ≈", "worse": ""}
-    head = "| sampler | NFE used | " + " | ".join(METRIC_LABELS[m] + " [95 % CI]" for m in metrics) + " |"
-    lines = [head, "|" + "---|" * (len(metrics) + 2)]
-    for r in rows:
-        cells = []
-        for m in metrics:
-            v = r["metrics"][m]
-            cells.append(f"{_fmt(v['value'])} [{_fmt(v['ci'][0])}, {_fmt(v['ci'][1])}]{mark[v['verdict']]}")
-        lines.append(f"| {r['sampler']} | {r['nfe_used']} | " + " | ".join(cells) + " |")
+    cells = [
+        [r["sampler"], r["nfe_used"]]
+        + [f"{_fmt(v['value'])} [{_fmt(v['ci'][0])}, {_fmt(v['ci'][1])}]{mark[v['verdict']]}"
+           for v in (r["metrics"][m] for m in metrics)]
+        for r in rows
+    ]  # fmt: skip
+    lines = markdown_table(["sampler", "NFE used", *(METRIC_LABELS[m] + " [95 % CI]" for m in metrics)], cells)
     floor = rows[0]["metrics"]
     lines.append(
         "| *noise floor (exact samples)* | | "
@@ -129,7 +128,7 @@ def quality_markdown(data: dict) -> str:
             for den in cfg["denoisers"]:
                 metrics = list(data["floors"][prob])
                 parts.append(f"## {prob}, {den} denoiser, NFE {nfe}\n")
-                parts.append(markdown_table(recs, prob, den, nfe, metrics) + "\n")
+                parts.append(cell_markdown(recs, prob, den, nfe, metrics) + "\n")
     return "\n".join(parts)
 
 

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import torch
 
-from ..evaluation.reports import write_report
-from ..evaluation.samplers import SAMPLERS, SIGMA_MAX, Sampler, schedule_for
+from ..evaluation.reports import markdown_table, write_report
 from ..solvers._common import SamplerRun
+from ..solvers.registry import SAMPLERS, SIGMA_MAX, Sampler, schedule_for
 
 __all__ = ["er_sde_3_per_step_quadrature", "run_speed", "time_sampler", "WORKLOADS"]
 
@@ -193,19 +193,14 @@ def speed_markdown(data: dict) -> str:
         f"# Solver overhead per step, trivial model ({data['device']}, {data['threads']} threads, "
         f"{data['steps']} steps, best of {data['repeats']})\n",
         "Overhead per step in ms (sampler time minus the model calls, divided by the steps).\n",
-        "| sampler | " + " | ".join(cols) + " |",
-        "|---|" + "---|" * len(cols),
     ]
-    for n in names:
-        lines.append(f"| {n} | " + " | ".join(f"{r['samplers'][n]['overhead_per_step_ms']:.3g}" for r in res) + " |")
-    lines.append(
-        "| **ER-SDE-3 / dpmpp_2m_sde** (target ≤ 1.0) | "
-        + " | ".join(f"**{r['ratio_er_sde_3_vs_dpmpp_2m_sde']:.2f}**" for r in res)
-        + " |"
+    rows = [[n, *(f"{r['samplers'][n]['overhead_per_step_ms']:.3g}" for r in res)] for n in names]
+    rows.append(
+        ["**ER-SDE-3 / dpmpp_2m_sde** (target ≤ 1.0)", *(f"**{r['ratio_er_sde_3_vs_dpmpp_2m_sde']:.2f}**" for r in res)]
     )
-    lines.append(
-        "| **ER-SDE-3 / per-step quadrature** (target ≤ 0.5) | "
-        + " | ".join(f"**{r['ratio_er_sde_3_vs_per_step_quadrature']:.2f}**" for r in res)
-        + " |"
+    rows.append(
+        ["**ER-SDE-3 / per-step quadrature** (target ≤ 0.5)"]
+        + [f"**{r['ratio_er_sde_3_vs_per_step_quadrature']:.2f}**" for r in res]
     )
+    lines += markdown_table(["sampler", *cols], rows)
     return "\n".join(lines) + "\n"

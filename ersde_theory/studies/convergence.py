@@ -45,7 +45,7 @@ from scipy.special import ndtr
 
 from ..coefficients.schedules import get_sigmas_karras
 from ..evaluation.orders import asymptotic_window, fit_order, fit_order_bootstrap, keeps_sign, pairwise_orders
-from ..evaluation.reports import write_report
+from ..evaluation.reports import markdown_table, write_report
 from ..references.brownian import BrownianPath, CoupledNoise
 from ..references.integrator import integrate_pf_ode, integrate_sra
 from ..solvers.ersde import sample_er_sde
@@ -65,7 +65,7 @@ __all__ = [
     "order_with_ci",
     "run_case",
     "run_study",
-    "markdown_table",
+    "convergence_markdown",
     "write_outputs",
     "config_for",
     "reference_benchmark",
@@ -412,7 +412,7 @@ def _cell(e: dict) -> str:
     return f"{e['fitted_order']:.2f} [{e['ci'][0]:.2f}, {e['ci'][1]:.2f}]"
 
 
-def markdown_table(results: dict) -> str:
+def convergence_markdown(results: dict) -> str:
     """The fitted orders with bootstrap 95% CIs, one table per error kind."""
     entries = results["entries"]
     solvers = list(dict.fromkeys(e["solver"] for e in entries))
@@ -433,10 +433,8 @@ def markdown_table(results: dict) -> str:
         "bound: distance of the reference to its check solution (SRA1 stride 2, or DOP853 at 100× rtol); "
         "unresolved: paths on which the two differ by > 1e-2 (left out of all statistics).",
         "",
-        "| problem | NSF | kind | fine steps | paths (unresolved) | bound (RMS) | bound (median) | "
-        "min solver RMS | ratio | SRA self-order (pairwise, fine → coarse) |",
-        "|---|---|---|---|---|---|---|---|---|---|",
     ]
+    ref_rows = []
     for r in results["references"]:
         so = "–"
         if "self_pairwise_rms" in r:
@@ -444,32 +442,31 @@ def markdown_table(results: dict) -> str:
             so = f"{fit} ({', '.join(f'{v:.2f}' for v in r['self_pairwise_rms'])})"
         elif r.get("self_order_rms") is not None:
             so = f"{r['self_order_rms']:.2f}"
-        lines.append(
-            f"| {r['problem']} | {r['nsf']} | {r['kind']} | {r['fine_steps']} | "
-            f"{r['paths']} ({r['unresolved_paths']}) | "
-            f"{r['bound_rms']:.1e} | {r['bound_median']:.1e} | {r['min_solver_error_rms']:.1e} | "
-            f"{r['ratio_rms']:.0f} | {so} |"
-        )
+        ref_rows.append(
+            [r["problem"], r["nsf"], r["kind"], r["fine_steps"], f"{r['paths']} ({r['unresolved_paths']})",
+             f"{r['bound_rms']:.1e}", f"{r['bound_median']:.1e}", f"{r['min_solver_error_rms']:.1e}",
+             f"{r['ratio_rms']:.0f}", so]
+        )  # fmt: skip
+    lines += markdown_table(
+        ["problem", "NSF", "kind", "fine steps", "paths (unresolved)", "bound (RMS)", "bound (median)",
+         "min solver RMS", "ratio", "SRA self-order (pairwise, fine → coarse)"],
+        ref_rows,
+    )  # fmt: skip
     for kind in STRONG_KINDS + WEAK_KINDS:
-        lines += [
-            "",
-            f"## {kind}",
-            "",
-            "| problem | NSF | h̃² range | quadrature | " + " | ".join(solvers) + " | official floor from N |",
-            "|---|---|---|---|" + "---|" * len(solvers) + "---|",
-        ]
         rows = {}
         for e in entries:
             if e["error_kind"] == kind:
                 rows.setdefault((e["problem"], e["nsf"], e["quadrature"]), {})[e["solver"]] = e
+        table = []
         for (p, n, q), cells in rows.items():
             h2 = next(iter(cells.values()))["h_tilde_sq"]
             floors = sorted({c.get("floor_onset_steps") for c in cells.values() if c.get("floor_onset_steps")})
-            lines.append(
-                f"| {p} | {n} | {h2[0]:.2g}–{h2[1]:.2g} | {q} | "
-                + " | ".join(_cell(cells[s]) if s in cells else "" for s in solvers)
-                + f" | {', '.join(map(str, floors)) if q != 'exact' else ''} |"
-            )
+            table.append(
+                [p, n, f"{h2[0]:.2g}–{h2[1]:.2g}", q, *(_cell(cells[s]) if s in cells else "" for s in solvers),
+                 ", ".join(map(str, floors)) if q != "exact" else ""]
+            )  # fmt: skip
+        head = ["problem", "NSF", "h̃² range", "quadrature", *solvers, "official floor from N"]
+        lines += ["", f"## {kind}", "", *markdown_table(head, table)]
     return "\n".join(lines) + "\n"
 
 
@@ -488,7 +485,7 @@ def write_outputs(results: dict, outdir, suffix: str = "", plot=None) -> list[Pa
     (e.g. :func:`ersde_theory.plots.convergence.plot_convergence`) also the figures it writes.
     :func:`ersde_theory.plots.convergence.write_outputs` is this with the log-log plots."""
     data = _json_ready(results)  # write_report moves the timings to convergence_orders*.timings.json
-    jpath, mpath = write_report(outdir, f"convergence_orders{suffix}", data, markdown_table(results))
+    jpath, mpath = write_report(outdir, f"convergence_orders{suffix}", data, convergence_markdown(results))
     return [jpath, mpath] + (list(plot(results, outdir, suffix)) if plot is not None else [])
 
 

@@ -33,8 +33,8 @@ import sympy as sp
 from ..coefficients.ersde import ersde_coefficients
 from ..evaluation.intervals import normal_interval
 from ..evaluation.quality import QualityReference, paired_difference
-from ..evaluation.reports import write_report
-from ..evaluation.samplers import SAMPLERS, schedule_for
+from ..evaluation.reports import markdown_table, write_report
+from ..solvers.registry import SAMPLERS, schedule_for
 from ..theory.nsf import SIGMA, resolve_nsf
 from .bench_quality import get_model, sample_cell
 
@@ -199,34 +199,30 @@ def nsf_markdown(data: dict) -> str:
         "Negative is better. Selection: ring_2d, learned denoiser, seed A; top candidates re-run with seed B "
         "(confirm), on image_like_64d (held-out, learned) and with the exact denoiser. 95 % paired CIs.\n",
         "## Top candidates\n",
-        "| candidate | φ(σ) | "
-        + " | ".join(f"{s} NFE {n}" for s in ("select", "confirm", "held-out", "exact den.") for n in nfes)
-        + " | holds (confirm / held-out) |",
-        "|---|---|" + "---|" * (4 * len(nfes) + 1),
     ]
-    for c in data["candidates"]:
-        if "confirm" not in c:
-            continue
-        cells = [
-            _pct(c[part][str(n)][m]) for part in ("selection", "confirm", "heldout", "exact_denoiser") for n in nfes
-        ]
-        lines.append(
-            f"| {c['name']} | `{c['phi']}` | "
-            + " | ".join(cells)
-            + f" | {'yes' if c['holds_confirm'] else 'no'} / {'yes' if c['holds_heldout'] else 'no'} |"
-        )
-    lines += [
-        "",
-        "## All candidates (selection stage)\n",
-        "| candidate | family | " + " | ".join(f"NFE {n}" for n in nfes) + " | Σ abs(C_2) @10 | Σ log r @10 |",
-        "|---|---|" + "---|" * (len(nfes) + 2),
-    ]
-    for c in sorted(data["candidates"], key=lambda c: c["score"]):
-        lines.append(
-            f"| {c['name']} | {c['family']} | "
-            + " | ".join(_pct(c["selection"][str(n)][m]) for n in nfes)
-            + f" | {c['weights'][str(nfes[0])]['sum_abs_c2']:.3g} | {c['weights'][str(nfes[0])]['sum_log_r']:.3g} |"
-        )
+    yes = lambda b: "yes" if b else "no"  # noqa: E731
+    lines += markdown_table(
+        ["candidate", "φ(σ)"]
+        + [f"{s} NFE {n}" for s in ("select", "confirm", "held-out", "exact den.") for n in nfes]
+        + ["holds (confirm / held-out)"],
+        [
+            [c["name"], f"`{c['phi']}`"]
+            + [_pct(c[part][str(n)][m]) for part in ("selection", "confirm", "heldout", "exact_denoiser") for n in nfes]
+            + [f"{yes(c['holds_confirm'])} / {yes(c['holds_heldout'])}"]
+            for c in data["candidates"]
+            if "confirm" in c
+        ],
+    )
+    lines += ["", "## All candidates (selection stage)\n"]
+    w0 = str(nfes[0])
+    lines += markdown_table(
+        ["candidate", "family", *(f"NFE {n}" for n in nfes), "Σ abs(C_2) @10", "Σ log r @10"],
+        [
+            [c["name"], c["family"], *(_pct(c["selection"][str(n)][m]) for n in nfes)]
+            + [f"{c['weights'][w0]['sum_abs_c2']:.3g}", f"{c['weights'][w0]['sum_log_r']:.3g}"]
+            for c in sorted(data["candidates"], key=lambda c: c["score"])
+        ],
+    )
     lines += [
         "",
         "Spearman correlation of the one-step-error weights with the selection score: "

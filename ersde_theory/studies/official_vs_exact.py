@@ -32,9 +32,9 @@ import torch
 from ..coefficients.ersde import StepCoefficients, ersde_coefficients
 from ..evaluation.intervals import t_quantile
 from ..evaluation.quality import QualityReference
-from ..evaluation.reports import write_report
-from ..evaluation.samplers import SAMPLERS, schedule_for
+from ..evaluation.reports import markdown_table, write_report
 from ..solvers.ersde import sample_er_sde
+from ..solvers.registry import SAMPLERS, schedule_for
 from ..toys.problems import get_problem
 from .bench_quality import get_model, initial_noise
 
@@ -177,29 +177,35 @@ def official_markdown(data: dict) -> str:
         + ", ".join(f"{p}: {n} × {cfg['reps'][p]} seeds" for p, n in cfg["n"].items())
         + ".\n",
         "## Coefficients\n",
-        "| NFE | max rel. err. C_1 | max rel. err. C_2 | mean rel. err. C_2 | clipped steps (noise std dropped) |",
-        "|---|---|---|---|---|",
+        *markdown_table(
+            [
+                "NFE",
+                "max rel. err. C_1",
+                "max rel. err. C_2",
+                "mean rel. err. C_2",
+                "clipped steps (noise std dropped)",
+            ],
+            [
+                [
+                    nfe,
+                    f"{c['max_rel_err_c1']:.3g}",
+                    f"{c['max_rel_err_c2']:.3g}",
+                    f"{c['mean_rel_err_c2']:+.3g}",
+                    f"{c['clipped_steps']} ({', '.join(f'{s:.2g}' for s in c['dropped_std'])})",
+                ]
+                for nfe, c in data["coefficients"].items()
+            ],
+        ),
     ]
-    for nfe, c in data["coefficients"].items():
-        lines.append(
-            f"| {nfe} | {c['max_rel_err_c1']:.3g} | {c['max_rel_err_c2']:.3g} | {c['mean_rel_err_c2']:+.3g} | "
-            f"{c['clipped_steps']} ({', '.join(f'{s:.2g}' for s in c['dropped_std'])}) |"
-        )
     for prob in cfg["n"]:
         metrics = list(data["floors"][prob])
         for den in ("exact", "learned"):
             for order in cfg["orders"]:
-                lines += [
-                    "",
-                    f"## {prob}, {den} denoiser, ER-SDE-{order}\n",
-                    "| NFE | variant | " + " | ".join(metrics) + " |",
-                    "|---|---|" + "---|" * len(metrics),
+                rows = [
+                    [r["nfe"], r["variant"], *(_cell(r["metrics"][m]) for m in metrics)]
+                    for r in data["records"]
+                    if (r["problem"], r["denoiser"], r["order"]) == (prob, den, order)
                 ]
-                for r in data["records"]:
-                    if (r["problem"], r["denoiser"], r["order"]) == (prob, den, order):
-                        lines.append(
-                            f"| {r['nfe']} | {r['variant']} | "
-                            + " | ".join(_cell(r["metrics"][m]) for m in metrics)
-                            + " |"
-                        )
+                lines += ["", f"## {prob}, {den} denoiser, ER-SDE-{order}\n"]
+                lines += markdown_table(["NFE", "variant", *metrics], rows)
     return "\n".join(lines) + "\n"

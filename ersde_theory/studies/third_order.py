@@ -43,7 +43,7 @@ from ..evaluation.orders import (
     pairwise_orders,
     window_between,
 )
-from ..evaluation.reports import write_report
+from ..evaluation.reports import markdown_table, write_report
 from ..solvers.ersde import sample_er_sde
 from ..theory.nsf import resolve_nsf
 from ..theory.quadrature import integrate_log, log_nodes
@@ -495,11 +495,9 @@ def _asym(a: dict) -> str:
     return f"{a['order']:.2f} [{a['ci'][0]:.2f}, {a['ci'][1]:.2f}] {win}"
 
 
-def _table_head(first: list[str], ns, windows) -> list[str]:
-    """Header and rule of a table with the columns ``first``, one per N, one order per fit window and the
-    asymptotic-window order."""
-    cols = [*first, *(f"N={n}" for n in ns), *(f"order N={w}" for w in windows), "asymptotic order [CI] (window)"]
-    return ["| " + " | ".join(cols) + " |", "|---" * len(cols) + "|"]
+def _order_head(first: list[str], ns, windows) -> list[str]:
+    """The columns ``first``, one per N, one order per fit window and the asymptotic-window order."""
+    return [*first, *(f"N={n}" for n in ns), *(f"order N={w}" for w in windows), "asymptotic order [CI] (window)"]
 
 
 def markdown_report(res: dict) -> str:
@@ -520,29 +518,33 @@ def markdown_report(res: dict) -> str:
             f"no final 0 (N({d['data']['m']}, {d['data']['s0']}²) data; sign of the error at the largest "
             "initial state)",
             "",
-            *_table_head(["variant"], d["ns"], wins),
+            *markdown_table(
+                _order_head(["variant"], d["ns"], wins),
+                [
+                    [lab, *(_signed(e, sg) for e, sg in zip(r["max_error"], r["sign"]))]
+                    + [_order(r["fitted_orders"][w]) for w in wins]
+                    + [_asym(r["asymptotic"])]
+                    for lab, r in d["variants"].items()
+                ],
+            ),
+            "",
         ]
-        for lab, r in d["variants"].items():
-            err = " | ".join(_signed(e, sg) for e, sg in zip(r["max_error"], r["sign"]))
-            orders = "".join(f"{_order(r['fitted_orders'][w])} | " for w in wins)
-            lines.append(f"| {lab} | {err} | {orders}{_asym(r['asymptotic'])} |")
-        lines.append("")
     w = res["weak"]
     wins = list(next(iter(next(iter(w["nsfs"].values())).values()))["fitted_orders"])
     lines += [
         "## Weak error std(x_N) − std_exact (exact moments, no sampling), Karras 80 → 0.002, no final 0",
         "",
-        *_table_head(["NSF", "variant"], w["ns"], wins),
+        *markdown_table(
+            _order_head(["NSF", "variant"], w["ns"], wins),
+            [
+                [nsf, lab, *(_signed(e, sg) for e, sg in zip(r["std_error"], r["sign"]))]
+                + [_order(r["fitted_orders"][x]) for x in wins]
+                + [_asym(r["asymptotic"])]
+                for nsf, rows in w["nsfs"].items()
+                for lab, r in rows.items()
+            ],
+        ),
     ]
-    for nsf, rows in w["nsfs"].items():
-        for lab, r in rows.items():
-            lines.append(
-                f"| {nsf} | {lab} | "
-                + " | ".join(_signed(e, sg) for e, sg in zip(r["std_error"], r["sign"]))
-                + " | "
-                + "".join(f"{_order(r['fitted_orders'][x])} | " for x in wins)
-                + f"{_asym(r['asymptotic'])} |"
-            )
     s = res["strong"]
     lines += [
         "",
@@ -551,13 +553,16 @@ def markdown_report(res: dict) -> str:
         "decreases and the paths' errors keep their sign; 95 % CI: bootstrap over paths (residual bootstrap "
         "for the noise-free `ode`)",
         "",
-        "| NSF | variant | " + " | ".join(f"N={n}" for n in s["ns"]) + " | order [CI] (window) |",
-        "|---" * (len(s["ns"]) + 3) + "|",
+        *markdown_table(
+            ["NSF", "variant", *(f"N={n}" for n in s["ns"]), "order [CI] (window)"],
+            [
+                [nsf, lab, *(_fmt(e) for e in r["rms"])]
+                + [_asym(dict(order=r["fitted_order"], ci=r["fitted_order_ci"], window=r["fit_window"]))]
+                for nsf, rows in s["nsfs"].items()
+                for lab, r in rows.items()
+            ],
+        ),
     ]
-    for nsf, rows in s["nsfs"].items():
-        for lab, r in rows.items():
-            a = dict(order=r["fitted_order"], ci=r["fitted_order_ci"], window=r["fit_window"])
-            lines.append(f"| {nsf} | {lab} | " + " | ".join(_fmt(e) for e in r["rms"]) + f" | {_asym(a)} |")
     q = res["nfe"]
     lines += [
         "",
@@ -569,12 +574,13 @@ def markdown_report(res: dict) -> str:
         fl = d["noise_floor"]
         lines += [f"### {prob} (n = {q['n_samples'][prob]}, FD noise floor {fl[0]:.3g} ± {fl[1]:.2g})", ""]
         labels = [k for k in next(iter(d["results"].values()))]
-        lines += ["| NSF | NFE | " + " | ".join(labels) + " |", "|---" * (len(labels) + 2) + "|"]
-        for key, row in d["results"].items():
-            nsf, nfe = key.split("/")
-            lines.append(
-                f"| {nsf} | {nfe} | " + " | ".join(f"{row[k][0]:.4g} ± {row[k][1]:.2g}" for k in labels) + " |"
-            )
+        lines += markdown_table(
+            ["NSF", "NFE", *labels],
+            [
+                [*key.split("/"), *(f"{row[k][0]:.4g} ± {row[k][1]:.2g}" for k in labels)]
+                for key, row in d["results"].items()
+            ],
+        )
         lines.append("")
     lines.append(f"Preset {res['preset']}.")
     return "\n".join(lines) + "\n"

@@ -12,7 +12,7 @@ from ..coefficients.ersde import ersde_coefficients
 from ..coefficients.schedules import get_sigmas_karras, get_vp_schedule
 from ..evaluation.frechet import frechet_to_moments
 from ..evaluation.noise_floor import fd_noise_floor
-from ..evaluation.reports import write_report
+from ..evaluation.reports import markdown_table, write_report
 from ..solvers.ersde import sample_er_sde, sample_er_sde_vp
 from ..theory.nsf import NSF_NAMES
 from ..toys.problems import ring_2d
@@ -119,35 +119,39 @@ def verification_markdown(data: dict) -> str:
         "",
         "Max relative error over sampled steps (std: error / σ_t). `official_*`: the official 100-point Riemann sums.",
         "",
-        "| NSF | N | r | std | C_1 | C_2 | official C_1 | official C_2 |",
-        "|---|---|---|---|---|---|---|---|",
+        *markdown_table(
+            ["NSF", "N", "r", "std", "C_1", "C_2", "official C_1", "official C_2"],
+            [
+                [r["nsf"], r["n"], *(f"{r[k]:.1e}" for k in ("r", "std", "c1", "c2", "official_c1", "official_c2"))]
+                for r in coef
+            ],
+        ),
     ]
-    for r in coef:
-        lines.append(
-            f"| {r['nsf']} | {r['n']} | "
-            + " | ".join(f"{r[k]:.1e}" for k in ("r", "std", "c1", "c2", "official_c1", "official_c2"))
-            + " |"
-        )
     lines += [
         "",
         "## VP ≡ VE (20 logSNR-uniform linear-β steps, float64)",
         "",
         "max |VP sample − α_N · VE sample on (x/α, λ = σ/α)|, same noise:",
         "",
-        "| prediction | max abs diff |",
-        "|---|---|",
+        *markdown_table(["prediction", "max abs diff"], [[k, f"{v:.1e}"] for k, v in vpve.items()]),
     ]
-    lines += [f"| {k} | {v:.1e} |" for k, v in vpve.items()]
     lines += [
         "",
         f"## Fréchet distance to the exact moments, ring_2d, n = {fd['n']}",
         "",
         f"Noise floor (FD of n exact samples): {fd['floor_mean']:.2e} ± {fd['floor_sd']:.2e} (mean ± sd).",
         "",
-        "| solver | NFE | FD | (FD − floor)/sd |",
-        "|---|---|---|---|",
+        *markdown_table(
+            ["solver", "NFE", "FD", "(FD − floor)/sd"],
+            [
+                [
+                    f"ER-SDE-{r['order']}",
+                    r["nfe"],
+                    f"{r['fd']:.2e}",
+                    f"{(r['fd'] - fd['floor_mean']) / fd['floor_sd']:+.1f}",
+                ]
+                for r in fd["rows"]
+            ],
+        ),
     ]
-    for r in fd["rows"]:
-        z = (r["fd"] - fd["floor_mean"]) / fd["floor_sd"]
-        lines.append(f"| ER-SDE-{r['order']} | {r['nfe']} | {r['fd']:.2e} | {z:+.1f} |")
     return "\n".join(lines) + "\n"

@@ -246,6 +246,14 @@ def nsf_expression(spec: str) -> sp.Expr:
     return expr
 
 
+def parse_nsf(spec: str):
+    """An NSF as the command line and the scheduler configs give it: a registry name (ode, sde, er_sde_1…5),
+    returned as is, or a sympy expression in ``sigma`` such as ``sigma**1.5`` (:func:`nsf_expression`)."""
+    if spec in NSF_NAMES:
+        return spec
+    return nsf_expression(spec)
+
+
 def _power_expr(p: float) -> sp.Expr:
     import sympy as sp
 

@@ -51,21 +51,32 @@ def test_help_does_not_import_heavy_modules():
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, capture_output=True)
 
 
-def test_literal_choices_match_the_implementations():
-    from ersde_theory.cli import bench
-    from ersde_theory.cli.sample import DTYPE_CHOICES
-    from ersde_theory.cli.studies import THIRD_ORDER_PRESETS
-    from ersde_theory.images import pipelines
-    from ersde_theory.images.sample_cli import DTYPES
+def test_choices_are_the_implementations_registries():
+    """No choice list is restated: each option's choices are read from the registry that owns them."""
+    from ersde_theory.cli.args import RegistryChoices
+    from ersde_theory.coefficients.ersde import QUADRATURES
+    from ersde_theory.diffusers_integration import pipelines
+    from ersde_theory.models.checkpoints import OBJECTIVES
+    from ersde_theory.sample_job import DTYPES
     from ersde_theory.studies.third_order import PRESETS
 
-    assert tuple(DTYPES) == DTYPE_CHOICES and tuple(PRESETS) == THIRD_ORDER_PRESETS
-    assert bench.PIPELINE_CHOICES == pipelines.PIPELINES and bench.SIZE_CHOICES == pipelines.SIZES
-    assert bench.PIPELINE_DTYPE_CHOICES == tuple(pipelines.DTYPES)
+    def choices(*argv):
+        parser = build_parser()
+        for name in argv:
+            parser = next(a for a in parser._actions if a.dest in ("command", argv[0])).choices[name]
+        return {a.dest: a.choices for a in parser._actions if a.choices is not None}
+
+    assert tuple(choices("sample")["dtype"]) == tuple(DTYPES) and choices("sample")["quadrature"] is QUADRATURES
+    presets = choices("third-order")["preset"]
+    assert isinstance(presets, RegistryChoices) and tuple(presets) == tuple(PRESETS) and "quick" in presets
+    bench = choices("bench", "pipelines")
+    assert bench["pipelines"] == pipelines.PIPELINES and bench["size"] == ("auto", *pipelines.SIZES)
+    assert bench["dtype"] == tuple(pipelines.DTYPES)
+    assert choices("train-digits")["objective"] == tuple(OBJECTIVES)
 
 
 def test_resolve_device():
-    from ersde_theory.images.train import resolve_device as from_train
+    from ersde_theory.models.train import resolve_device as from_train
 
     assert from_train is resolve_device
     assert resolve_device("cpu") == torch.device("cpu")

@@ -63,8 +63,7 @@ def test_order_fits():
 
 
 def test_sampler_registry_rules():
-    from ersde_theory.evaluation.samplers import SAMPLERS, schedule_for, steps_for_nfe
-    from ersde_theory.images.sampling import available_samplers
+    from ersde_theory.solvers.registry import SAMPLERS, available_samplers, schedule_for, steps_for_nfe
 
     assert steps_for_nfe("heun", 10) == 5 and SAMPLERS["heun"].nfe(10) == 9 and steps_for_nfe("er_sde_3", 10) == 10
     assert len(schedule_for("heun", 9)) == 6 and schedule_for("euler", 7)[-1] == 0

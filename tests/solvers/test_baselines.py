@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from ersde_theory import get_sigmas_karras, ring_2d, sample_er_sde
-from ersde_theory.evaluation.samplers import SAMPLERS
 from ersde_theory.solvers import baselines as B
+from ersde_theory.solvers.registry import SAMPLERS
 from tests.helpers import FixedNoise, denoise, gaussian_denoiser, ring_setup
 
 ALL = [
@@ -348,7 +348,7 @@ def test_bad_parameters():
 @pytest.mark.parametrize("name", list(SAMPLERS))
 def test_cuda_no_host_sync_per_step(name):
     """Every sampler runs under torch.cuda.set_sync_debug_mode('error'): no device→host sync in the loop."""
-    from ersde_theory.evaluation.samplers import run_sampler
+    from ersde_theory.solvers.registry import run_sampler
 
     gm = ring_2d()
     gm_cuda = ring_2d()

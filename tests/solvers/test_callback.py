@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from ersde_theory import get_sigmas_karras, get_vp_schedule, ring_2d, sample_er_sde, sample_er_sde_vp
-from ersde_theory.evaluation.samplers import solver_functions
+from ersde_theory.solvers.registry import solver_functions
 
 GM = ring_2d()
 

@@ -65,7 +65,7 @@ def test_empty_batch_is_refused():
 
 
 def test_nsf_string_expression_same_as_the_cli():
-    from ersde_theory.images.sampling import parse_nsf
+    from ersde_theory.theory.nsf import parse_nsf
 
     x = torch.ones(2, 2, dtype=torch.float64)
     a = sample_er_sde(shrink, x, SIG, nsf="sigma**1.5", generator=torch.Generator().manual_seed(1), disable=True)

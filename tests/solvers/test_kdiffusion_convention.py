@@ -11,10 +11,10 @@ import pytest
 import torch
 
 from ersde_theory import get_sigmas_karras, ring_2d
-from ersde_theory.evaluation.samplers import SAMPLERS
 from ersde_theory.references.integrator import integrate_pf_ode
 from ersde_theory.solvers import baselines as B
 from ersde_theory.solvers.ersde import sample_er_sde
+from ersde_theory.solvers.registry import SAMPLERS
 from ersde_theory.toys.problems import bimodal_1d
 from tests.helpers import FixedNoise, denoise, fit_slope, gaussian_denoiser, ring_setup
 

@@ -17,8 +17,8 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 def test_bench_quality_quick_writes_valid_json(tmp_path):
     from ersde_theory.cli import main
-    from ersde_theory.evaluation.samplers import SAMPLERS
     from ersde_theory.plots.benches import plot_quality
+    from ersde_theory.solvers.registry import SAMPLERS
 
     assert main(["bench", "quality", "--quick", "--outdir", str(tmp_path)]) == 0
     data = json.loads((tmp_path / "bench_quality_quick.json").read_text())
@@ -58,7 +58,7 @@ def test_bench_speed_runs_and_reports_ratios(tmp_path):
 
     data = bench_speed.run_speed(tmp_path, quick=True, repeats=1, workloads={"tiny": (2000, 2)}, log=None)
     rec = data["results"][0]
-    from ersde_theory.evaluation.samplers import SAMPLERS
+    from ersde_theory.solvers.registry import SAMPLERS
 
     assert len(rec["samplers"]) == len(SAMPLERS) + 2 and rec["ratio_er_sde_3_vs_dpmpp_2m_sde"] > 0
     assert "target ≤ 0.5" in (tmp_path / "bench_speed_quick.md").read_text()

@@ -17,8 +17,8 @@ from diffusers import DDPMPipeline, DDPMScheduler, DPMSolverMultistepScheduler  
 
 from ersde_theory import get_vp_schedule, sample_er_sde_vp  # noqa: E402
 from ersde_theory.coefficients.schedules import get_vp_discrete_schedule, lambda_to_timestep  # noqa: E402
-from ersde_theory.images.adapters import DiffusersVPModel, alphas_cumprod_from_config  # noqa: E402
-from ersde_theory.images.scheduler import ERSDEScheduler  # noqa: E402
+from ersde_theory.diffusers_integration.schedulers import ERSDEScheduler  # noqa: E402
+from ersde_theory.diffusers_integration.unet import DiffusersVPModel, alphas_cumprod_from_config  # noqa: E402
 from tests.helpers import tiny_unet2d  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -425,9 +425,9 @@ def test_import_without_diffusers_says_how_to_install():
                 return None
 
         sys.meta_path.insert(0, NoDiffusers())
-        import ersde_theory.images  # the package itself does not need diffusers
+        import ersde_theory.diffusers_integration, ersde_theory.models  # neither needs diffusers to import
         try:
-            import ersde_theory.images.scheduler
+            import ersde_theory.diffusers_integration.schedulers
         except ImportError as e:
             print(type(e).__name__, "|", e)
         else:

@@ -6,7 +6,7 @@ import tracemalloc
 
 import pytest
 
-from ersde_theory.images.sampling import MAX_SEED, parse_seeds, png_name
+from ersde_theory.sample_job import MAX_SEED, parse_seeds, png_name
 
 
 def test_a_billion_seeds_cost_no_memory():

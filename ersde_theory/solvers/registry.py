@@ -1,6 +1,7 @@
-"""The one sampler registry: name → :class:`Sampler` (function, default keywords, model calls per step,
-stochastic, label), with the NFE → steps rule. The toy benchmarks, the image layer
-(``images.sampling.available_samplers``) and the notebooks read it.
+"""The one sampler registry, beside the samplers: name → :class:`Sampler` (function, default keywords, model
+calls per step, stochastic, label), with the NFE → steps rule, and the names each kind of model is sampled with
+(:func:`available_samplers`). The benchmarks, the image models, the sample command's choices and the notebooks
+read it.
 
 Community samplers carry their community names (``dpmpp_3m_sde`` is k-diffusion's and ComfyUI's DPM++ 3M
 SDE, ``sa_solver`` is diffusers' SASolverScheduler); the project's variants stand beside them under their own
@@ -19,14 +20,16 @@ from dataclasses import dataclass, field
 import torch
 
 from ..coefficients.schedules import get_sigmas_karras
-from ..solvers import baselines as B
-from ..solvers import flow as F
-from ..solvers.ersde import sample_er_sde
+from . import baselines as B
+from . import flow as F
+from .ersde import sample_er_sde
 
 __all__ = [
     "Sampler",
     "SAMPLERS",
     "FLOW_SAMPLERS",
+    "MODEL_KINDS",
+    "available_samplers",
     "solver_functions",
     "steps_for_nfe",
     "schedule_for",
@@ -101,6 +104,22 @@ def solver_functions() -> dict[str, Sampler]:
         stochastic = any(t.stochastic for t in SAMPLERS.values() if t.fn is s.fn)
         out.setdefault(s.solver, Sampler(s.fn, {}, stochastic, s.calls_per_step, s.fn.__name__))
     return out
+
+
+MODEL_KINDS = ("ve", "vp", "flow")  # VE denoisers, VP (ε/v/x0) models, flow-matching velocity models
+
+
+def available_samplers(kind: str = "ve") -> list[str]:
+    """The sampler names that sample a model of ``kind`` (:data:`MODEL_KINDS`): ``er_sde`` (ER-SDE-Solver-1/2/3,
+    order and NSF given separately) and, for VE models, every other solver of :data:`SAMPLERS` by function name
+    without ``sample_``; for flow models, the flow baselines :data:`FLOW_SAMPLERS`; VP models: ``er_sde`` only."""
+    if kind not in MODEL_KINDS:
+        raise ValueError(f"model kind must be one of {MODEL_KINDS}, got {kind!r}")
+    if kind == "flow":
+        return ["er_sde", *FLOW_SAMPLERS]
+    if kind == "vp":
+        return ["er_sde"]
+    return ["er_sde"] + sorted(n for n in solver_functions() if n != "er_sde")
 
 
 def _lookup(sampler: Sampler | str) -> Sampler:

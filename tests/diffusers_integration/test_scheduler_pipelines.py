@@ -17,9 +17,9 @@ pytest.importorskip("transformers")
 from ersde_theory import sample_er_sde_vp  # noqa: E402
 from ersde_theory.cli import main  # noqa: E402
 from ersde_theory.coefficients.schedules import get_vp_discrete_schedule  # noqa: E402
-from ersde_theory.images.adapters import alphas_cumprod_from_config  # noqa: E402
-from ersde_theory.images.pipelines import SD_SCHEDULE, build_pipeline  # noqa: E402
-from ersde_theory.images.scheduler import ERSDEScheduler  # noqa: E402
+from ersde_theory.diffusers_integration.pipelines import SD_SCHEDULE, build_pipeline  # noqa: E402
+from ersde_theory.diffusers_integration.schedulers import ERSDEScheduler  # noqa: E402
+from ersde_theory.diffusers_integration.unet import alphas_cumprod_from_config  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 F64 = torch.float64

@@ -1,5 +1,6 @@
 """``python -m ersde_theory bench images``: sampler × NFE on the digits model, quality as FD_digits
-(feature-space Fréchet distance, docs/theory.md eq. 31, NOT Inception-FID; see fid.py) with 95 % Student-t
+(feature-space Fréchet distance, docs/theory.md eq. 31, NOT Inception-FID; ``ersde_theory.evaluation.image_metrics``)
+with 95 % Student-t
 CIs (eq. 33) over disjoint seed blocks, and the solver's overhead relative to the UNet.
 
 Every configuration samples the same seeds (block k holds seeds k·n … (k+1)·n − 1), so differences
@@ -11,16 +12,16 @@ reaches at n.
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import torch
 
 from ..coefficients.schedules import get_sigmas_karras
+from ..evaluation.image_metrics import FD_LABEL, DigitFD
 from ..evaluation.intervals import paired_t_interval, t_interval
-from ..evaluation.reports import write_report
-from ..evaluation.samplers import steps_for_nfe
-from .fid import FD_LABEL, DigitFD
-from .sampling import available_samplers, initial_noise, load_image_model, sample_images
+from ..evaluation.reports import markdown_table, write_report
+from ..models.loading import load_image_model
+from ..models.sampling import initial_noise, sample_images
+from ..solvers.registry import available_samplers, steps_for_nfe
 
 ERSDE_CONFIGS = [  # (label, sampler, order, nsf)
     ("ER-SDE-3 er_sde_5", "er_sde", 3, "er_sde_5"),
@@ -104,17 +105,23 @@ def solver_overhead(im, steps: int = 20, batch: int = 256, reps: int = 3, device
     }
 
 
-def run_bench(
+def run_bench_images(
+    outdir="figures",
+    *,
+    quick: bool = False,
+    device="cpu",
     nfes=(10, 20, 50),
     n_per_block: int = 250,
     blocks: int = 4,
-    quick: bool = False,
     batch: int = 500,
     model: str = "digits",
-    device="cpu",
     speed: bool = True,
     log=print,
 ) -> dict:
+    """The bench (module docstring): writes ``bench_images.json``/``.md`` to ``outdir`` and returns the data.
+    ``quick``: the CI preset (2 samplers, NFE 10, 2 blocks of 64)."""
+    if quick:
+        nfes, n_per_block, blocks = (10,), 64, 2
     device = torch.device(device)
     im = load_image_model(model, device)
     fd = DigitFD()
@@ -161,33 +168,34 @@ def run_bench(
     }
     if speed:
         res["speed"] = solver_overhead(im, batch=256, device=device)
+    write_report(outdir, "bench_images", res, images_markdown(res))
+    if log:
+        log(images_markdown(res))
     return res
 
 
-def markdown_table(res: dict) -> str:
+def images_markdown(res: dict) -> str:
     nfes = res["nfes"]
-    lines = [
-        f"{res['metric']}, {res['blocks']} blocks × {res['n_per_block']} seeds, mean ± 95 % CI over blocks; "
-        f"Δ = paired difference to {res['reference_config']} (negative = better).",
-        "",
-        "| sampler | " + " | ".join(f"NFE {k}" for k in nfes) + " | " + " | ".join(f"Δ NFE {k}" for k in nfes) + " |",
-        "|---|" + "---|" * (2 * len(nfes)),
-    ]
     by = {}
     for r in res["rows"]:
         by.setdefault(r["sampler"], {})[r["nfe"]] = r
-    for name, d in by.items():
-        cells = [f"{d[k]['fd']:.2f} ± {d[k]['ci95']:.2f}" for k in nfes]
-        diffs = [
-            f"{d[k]['diff_vs_ref']:+.2f} ± {d[k]['diff_ci95']:.2f}" if name != res["reference_config"] else "—"
-            for k in nfes
-        ]
-        lines.append(f"| {name} | " + " | ".join(cells + diffs) + " |")
+    ref = res["reference_config"]
+    rows = [
+        [name, *(f"{d[k]['fd']:.2f} ± {d[k]['ci95']:.2f}" for k in nfes)]
+        + ["—" if name == ref else f"{d[k]['diff_vs_ref']:+.2f} ± {d[k]['diff_ci95']:.2f}" for k in nfes]
+        for name, d in by.items()
+    ]
+    lines = [
+        f"{res['metric']}, {res['blocks']} blocks × {res['n_per_block']} seeds, mean ± 95 % CI over blocks; "
+        f"Δ = paired difference to {ref} (negative = better).",
+        "",
+        *markdown_table(["sampler", *(f"NFE {k}" for k in nfes), *(f"Δ NFE {k}" for k in nfes)], rows),
+    ]
     f = res["real_floor"]
     lines += ["", f"Real-data floor at n = {f['n']}: {f['fd']:.2f} ± {f['ci95']:.2f}."]
     if res.get("missing_baselines"):
         lines.append(
-            f"Baselines not in the sampler registry (ersde_theory.evaluation.samplers): "
+            f"Baselines not in the sampler registry (ersde_theory.solvers.registry): "
             f"{', '.join(res['missing_baselines'])}."
         )
     if "speed" in res:
@@ -199,7 +207,3 @@ def markdown_table(res: dict) -> str:
             f"{s['overhead_pct_one_generator']:.1f} % with one generator."
         )
     return "\n".join(lines) + "\n"
-
-
-def write_results(res: dict, outdir) -> list[Path]:
-    return list(write_report(outdir, "bench_images", res, markdown_table(res)))

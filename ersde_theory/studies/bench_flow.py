@@ -7,8 +7,9 @@ VP → VE map, against the flow Euler, flow Heun, DPM-Solver++(2M) and SDE-DPM-S
 
 Two models:
 
-* **digits-flow**, the shipped rectified-flow UNet (unet.py): quality is FD_digits (feature-space Fréchet
-  distance, docs/theory.md eq. 31, NOT Inception-FID; fid.py), and brightness is the mean pixel intensity
+* **digits-flow**, the shipped rectified-flow UNet (``ersde_theory.models.unet``): quality is FD_digits
+  (feature-space Fréchet distance, docs/theory.md eq. 31, NOT Inception-FID;
+  ``ersde_theory.evaluation.image_metrics``), and brightness is the mean pixel intensity
   (model space [−1, 1], after the PNG quantisation) against the data's, the over-brightness that flow-model
   users reported for VE-form samplers.
 * **a Gaussian-mixture flow toy** (``image_like_64d``, 64-d): quality is the Fréchet distance between the
@@ -26,18 +27,19 @@ from __future__ import annotations
 
 import math
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 
+from ..datasets.digits import load_digits_tensor
+from ..datasets.pixels import from_uint8, to_uint8
 from ..evaluation.frechet import frechet_to_moments
+from ..evaluation.image_metrics import FD_LABEL, DigitFD
 from ..evaluation.intervals import paired_t_interval, t_interval
-from ..evaluation.reports import write_report
-from ..evaluation.samplers import FLOW_SAMPLERS, steps_for_nfe
-from .digits import from_uint8, load_digits_tensor, to_uint8
-from .fid import FD_LABEL, DigitFD
-from .sampling import ImageModel, load_image_model, sample_images
+from ..evaluation.reports import markdown_table, write_report
+from ..models.loading import ImageModel, load_image_model
+from ..models.sampling import sample_images
+from ..solvers.registry import FLOW_SAMPLERS, steps_for_nfe
 
 NSFS = ("er_sde_5", "ode", "sde")
 REFERENCE = "ER-SDE-3 er_sde_5"
@@ -219,19 +221,25 @@ def answer(rows: list[dict], nfes, cfgs, data_intensity: float | None = None) ->
 
 
 def run_bench_flow(
+    outdir="figures",
+    *,
+    quick: bool = False,
+    device="cpu",
     nfes=(10, 20, 50),
     n_per_block: int = 400,
     blocks: int = 5,
     toy_n_per_block: int = 1000,
-    quick: bool = False,
     shift: float = 1.0,
     batch: int = 400,
     model: str = "digits-flow",
     toy: bool = True,
-    device="cpu",
     log=print,
 ) -> dict:
-    """The bench (module docstring): ``{digits, toy, answer, ...}``. Bad arguments raise ValueError first."""
+    """The bench (module docstring): ``{digits, toy, answer, ...}``, also written to ``outdir`` as
+    ``bench_flow.json``/``.md`` (the figure: ``ersde_theory.plots.benches.plot_bench_flow``). ``quick``: the CI
+    preset (3 samplers, NFE 10, 2 blocks of 32 images / 64 toy samples). Bad arguments raise ValueError first."""
+    if quick:
+        nfes, n_per_block, toy_n_per_block, blocks = (10,), 32, 64, 2
     nfes = tuple(int(k) for k in nfes)
     if not nfes or min(nfes) < 2:
         raise ValueError(f"NFE values must be >= 2, got {list(nfes)}")
@@ -261,25 +269,28 @@ def run_bench_flow(
         for v in res["toy"]["velocities"].values():
             v["answer"] = answer(v["rows"], nfes, cfgs)
     res["seconds"] = round(time.perf_counter() - t0, 1)
+    write_report(outdir, "bench_flow", res, flow_markdown(res))
+    if log:
+        log(flow_markdown(res))
     return res
 
 
 def _table(rows, nfes, fmt: str, extra=None) -> list[str]:
     by = _by(rows)
     names = list(dict.fromkeys(r["sampler"] for r in rows))
-    head = "| sampler | " + " | ".join(f"NFE {k}" for k in nfes) + " | " + " | ".join(f"Δ NFE {k}" for k in nfes)
-    lines = [head + (" | " + " | ".join(f"mean NFE {k}" for k in nfes) if extra else "") + " |"]
-    lines.append("|---|" + "---|" * (len(nfes) * (3 if extra else 2)))
+    head = ["sampler", *(f"NFE {k}" for k in nfes), *(f"Δ NFE {k}" for k in nfes)]
+    head += [f"mean NFE {k}" for k in nfes] if extra else []
+    cells = []
     for name in names:
-        cells = [f"{by[(name, k)]['fd']:{fmt}} ± {by[(name, k)]['ci95']:{fmt}}" for k in nfes]
-        cells += [
+        row = [name, *(f"{by[(name, k)]['fd']:{fmt}} ± {by[(name, k)]['ci95']:{fmt}}" for k in nfes)]
+        row += [
             "—" if name == REFERENCE else f"{by[(name, k)]['diff_vs_ref']:+{fmt}} ± {by[(name, k)]['diff_ci95']:{fmt}}"
             for k in nfes
         ]
         if extra:
-            cells += [f"{by[(name, k)]['intensity']:+.3f} ± {by[(name, k)]['intensity_ci95']:.3f}" for k in nfes]
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    return lines
+            row += [f"{by[(name, k)]['intensity']:+.3f} ± {by[(name, k)]['intensity_ci95']:.3f}" for k in nfes]
+        cells.append(row)
+    return markdown_table(head, cells)
 
 
 def _answer_lines(ans) -> list[str]:
@@ -298,7 +309,7 @@ def _answer_lines(ans) -> list[str]:
     return out
 
 
-def markdown_table(res: dict) -> str:
+def flow_markdown(res: dict) -> str:
     nfes, d = res["nfes"], res["digits"]
     lines = [
         "# bench flow: ER-SDE vs flow baselines on flow-matching models",
@@ -335,7 +346,3 @@ def markdown_table(res: dict) -> str:
         f = t["real_floor"]
         lines += ["", f"Toy floor (exact samples) at n = {f['n']}: {f['fd']:.4f} ± {f['ci95']:.4f}."]
     return "\n".join(lines) + "\n"
-
-
-def write_results(res: dict, outdir) -> list[Path]:
-    return list(write_report(outdir, "bench_flow", res, markdown_table(res)))

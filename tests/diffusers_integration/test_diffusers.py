@@ -11,8 +11,9 @@ from diffusers import DDPMPipeline, DDPMScheduler  # noqa: E402
 
 from ersde_theory import get_vp_schedule  # noqa: E402
 from ersde_theory.cli import main  # noqa: E402
-from ersde_theory.images.adapters import sample_diffusers_unet  # noqa: E402
-from ersde_theory.images.sampling import load_image_model, sample_images  # noqa: E402
+from ersde_theory.diffusers_integration.unet import sample_diffusers_unet  # noqa: E402
+from ersde_theory.models.loading import load_image_model  # noqa: E402
+from ersde_theory.models.sampling import sample_images  # noqa: E402
 from tests.helpers import tiny_unet2d  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_thread")

@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 import torch
 
-from ersde_theory.images.adapters import alphas_cumprod_from_config
-from ersde_theory.images.sampling import ImageModel, sample_images
+from ersde_theory.diffusers_integration.unet import alphas_cumprod_from_config
+from ersde_theory.models.loading import ImageModel
+from ersde_theory.models.sampling import sample_images
 
 M, S0 = 0.3, 0.5
 SHAPE = (1, 8, 8)

@@ -1,32 +1,26 @@
 """Training of the shipped digit networks: the EDM-preconditioned UNet denoiser, the same UNet as a
 rectified-flow velocity model (``objective="flow"``, unet.py docstring), and the small digit classifier
-whose penultimate layer is the feature space of the project's (non-Inception) Fréchet distance.
+(:mod:`.classifier`) whose penultimate layer is the feature space of FD_digits
+(``ersde_theory.evaluation.image_metrics``).
 
-All are deterministic given the seed on a given machine; the command, seed, loss and timings are written
-to a JSON sidecar next to the weights.
+All are deterministic given the seed on a given machine; :mod:`.checkpoints` writes the weights and the JSON
+sidecar with the command, seed, loss and timings.
 """
 
 from __future__ import annotations
 
 import copy
-import json
 import math
-import platform
-import sys
 import time
-from pathlib import Path
 
 import torch
+from torch.nn import functional as F
 
-from ..devices import resolve_device  # the shared resolver; importable from here too
-from .digits import load_digits_tensor
+from ..datasets.digits import load_digits_tensor, split_indices
+from ..devices import resolve_device
+from .checkpoints import OBJECTIVES
+from .classifier import DigitFeatureNet
 from .unet import EDMDenoiser, FlowVelocity, UNetConfig
-
-DATA_DIR = Path(__file__).resolve().parents[1] / "data"
-UNET_PATH = DATA_DIR / "digits_unet.pt"
-FLOW_UNET_PATH = DATA_DIR / "digits_flow_unet.pt"
-OBJECTIVES = {"edm": EDMDenoiser, "flow": FlowVelocity}  # training objective -> model class (unet.py)
-FEATURES_PATH = DATA_DIR / "digits_features.pt"
 
 
 def _lr_at(step: int, steps: int, lr: float, warmup: int) -> float:
@@ -35,21 +29,6 @@ def _lr_at(step: int, steps: int, lr: float, warmup: int) -> float:
         return lr * (step + 1) / warmup
     q = (step - warmup) / max(1, steps - warmup)
     return lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * q)))
-
-
-def write_sidecar(path: Path, info: dict) -> Path:
-    side = Path(path).with_suffix(".json")
-    info = {
-        "command": " ".join(["python -m ersde_theory"] + sys.argv[1:])
-        if info.get("command") is None
-        else info["command"],
-        **{k: v for k, v in info.items() if k != "command"},
-        "torch": torch.__version__,
-        "python": platform.python_version(),
-        "machine": platform.machine(),
-    }
-    side.write_text(json.dumps(info, indent=1) + "\n")
-    return side
 
 
 @torch.no_grad()
@@ -124,40 +103,41 @@ def train_digits_unet(
     return ema.cpu(), summary
 
 
-def save_digits_unet(model: EDMDenoiser | FlowVelocity, path, summary: dict, command: str | None = None) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(model.checkpoint(), path)
-    return write_sidecar(path, {"command": command, **summary})
-
-
-def load_digits_unet(path=None, device="cpu", objective: str | None = None) -> EDMDenoiser | FlowVelocity:
-    """A ``train-digits`` checkpoint as the model of its objective: the EDM denoiser ``model(x, sigma)`` or the
-    flow velocity model ``model(x, t) -> v``. ``path`` None: the shipped one of ``objective`` (default "edm":
-    digits_unet.pt; "flow": digits_flow_unet.pt). A checkpoint without an objective is an EDM one; a given
-    ``objective`` must match the checkpoint's."""
-    if objective is not None and objective not in OBJECTIVES:
-        raise ValueError(f"objective {objective!r} is not one of {sorted(OBJECTIVES)}")
-    path = Path(path) if path is not None else (FLOW_UNET_PATH if objective == "flow" else UNET_PATH)
-    if not path.is_file():
-        flag = f"--objective {objective} " if objective == "flow" else ""
-        raise FileNotFoundError(
-            f"no digits UNet checkpoint at {path}; "
-            f"train one with `python -m ersde_theory train-digits {flag}--out {path}`"
-        )
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-        found = ckpt.get("objective") or "edm"
-        if found not in OBJECTIVES:
-            raise ValueError(f"unknown objective {found!r}")
-    except Exception as e:  # a truncated or foreign file: pickle, zip, key or shape errors
-        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise ValueError(f"{path} is not a readable train-digits checkpoint: {msg[:200]}") from None
-    if objective is not None and found != objective:
-        raise ValueError(f"{path} is a {found!r} checkpoint, not {objective!r}")
-    try:
-        model = OBJECTIVES[found].from_checkpoint(ckpt)
-    except Exception as e:
-        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise ValueError(f"{path} is not a readable train-digits checkpoint: {msg[:200]}") from None
-    return model.to(device)
+def train_feature_net(
+    steps: int = 1500, batch: int = 128, lr: float = 2e-3, seed: int = 0, device: str = "auto", log=print
+) -> tuple[DigitFeatureNet, dict]:
+    """Train the classifier on an 80 % split (random ±1 pixel shifts and N(0, 0.1²) pixel noise as
+    augmentation, so that features stay stable on imperfect samples); report held-out accuracy."""
+    dev = resolve_device(device)
+    torch.manual_seed(seed)
+    x, y = load_digits_tensor()
+    tr, te = split_indices(x.shape[0], 0.2, seed)
+    net = DigitFeatureNet().to(dev)
+    opt = torch.optim.Adam(net.parameters(), lr=lr)
+    g = torch.Generator().manual_seed(seed)
+    xtr, ytr = x[tr], y[tr]
+    t0 = time.perf_counter()
+    for step in range(steps):
+        idx = torch.randint(xtr.shape[0], (batch,), generator=g)
+        xb = F.pad(xtr[idx], (1, 1, 1, 1), value=-1.0)
+        dx, dy = (int(v) for v in torch.randint(0, 3, (2,), generator=g))
+        xb = xb[:, :, dy : dy + 8, dx : dx + 8] + 0.1 * torch.randn(batch, 1, 8, 8, generator=g)
+        loss = F.cross_entropy(net(xb.to(dev)), ytr[idx].to(dev))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if log and (step + 1) % 500 == 0:
+            log(f"step {step + 1}/{steps}  loss {float(loss.detach()):.4f}")
+    net = net.cpu().eval().requires_grad_(False)
+    with torch.no_grad():
+        acc = float((net(x[te]).argmax(1) == y[te]).double().mean())
+    summary = {
+        "steps": steps,
+        "batch": batch,
+        "lr": lr,
+        "seed": seed,
+        "test_accuracy": acc,
+        "test_size": int(te.size),
+        "seconds": round(time.perf_counter() - t0, 1),
+    }
+    return net, summary

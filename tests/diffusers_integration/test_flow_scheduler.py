@@ -14,8 +14,8 @@ pytest.importorskip("diffusers")
 from diffusers import FlowMatchEulerDiscreteScheduler  # noqa: E402
 
 from ersde_theory import get_flow_schedule, sample_er_sde_vp  # noqa: E402
-from ersde_theory.images.flow_pipelines import RELEASED_SCHEDULER_CONFIGS  # noqa: E402
-from ersde_theory.images.scheduler import FlowMatchERSDEScheduler  # noqa: E402
+from ersde_theory.diffusers_integration.pipelines import RELEASED_SCHEDULER_CONFIGS  # noqa: E402
+from ersde_theory.diffusers_integration.schedulers import FlowMatchERSDEScheduler  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

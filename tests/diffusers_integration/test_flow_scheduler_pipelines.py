@@ -14,8 +14,12 @@ from diffusers import FlowMatchEulerDiscreteScheduler  # noqa: E402
 from diffusers.pipelines.flux.pipeline_flux import calculate_shift  # noqa: E402
 
 from ersde_theory import sample_er_sde_vp  # noqa: E402
-from ersde_theory.images.flow_pipelines import RELEASED_SCHEDULER_CONFIGS, tiny_flow_pipeline, tiny_prompt_kwargs  # noqa: E402
-from ersde_theory.images.scheduler import FlowMatchERSDEScheduler  # noqa: E402
+from ersde_theory.diffusers_integration.pipelines import (  # noqa: E402
+    RELEASED_SCHEDULER_CONFIGS,
+    tiny_flow_pipeline,
+    tiny_prompt_kwargs,
+)
+from ersde_theory.diffusers_integration.schedulers import FlowMatchERSDEScheduler  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from ersde_theory.cli import main
-from ersde_theory.images.fid import DigitFD
+from ersde_theory.evaluation.image_metrics import DigitFD
 
 ROOT = Path(__file__).resolve().parents[2]
 SEEDS, STEPS = list(range(20)), 4
@@ -154,7 +154,7 @@ def test_kill_9_of_a_single_process_then_resume(tmp_path, clean, capsys):
 
 
 def _host() -> str:
-    from ersde_theory.images.sampling import HOST
+    from ersde_theory.sample_job import HOST
 
     return HOST
 
@@ -244,7 +244,7 @@ def test_two_jobs_sharing_an_outdir(tmp_path, clean):
 
 def test_full_disk_one_line_error_and_no_partial_file(tmp_path, capsys, monkeypatch):
     out = tmp_path / "imgs"
-    import ersde_theory.images.sampling as sampling
+    import ersde_theory.sample_job as sampling
 
     real_fsync, calls = os.fsync, []
 

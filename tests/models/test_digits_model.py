@@ -12,17 +12,19 @@ import pytest
 import torch
 
 from ersde_theory.cli import main
+from ersde_theory.evaluation.image_metrics import FEATURES_PATH, DigitFD, inception_fid
 from ersde_theory.evaluation.intervals import t_interval
-from ersde_theory.images.adapters import load_edm_network
-from ersde_theory.images.fid import DigitFD, inception_fid
-from ersde_theory.images.sampling import ImageModel, load_image_model, parse_seeds, sample_images
-from ersde_theory.images.train import FEATURES_PATH, UNET_PATH, load_digits_unet
-from ersde_theory.images.unet import EDMDenoiser, UNetConfig
+from ersde_theory.models.checkpoints import UNET_PATH, load_digits_unet
+from ersde_theory.models.edm import load_edm_network
+from ersde_theory.models.loading import ImageModel, load_image_model
+from ersde_theory.models.sampling import sample_images
+from ersde_theory.models.unet import EDMDenoiser, UNetConfig
+from ersde_theory.sample_job import parse_seeds
 
 sklearn = pytest.importorskip("sklearn")
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-from ersde_theory.images.digits import load_digits_tensor  # noqa: E402
+from ersde_theory.datasets.digits import load_digits_tensor  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +61,7 @@ def test_shipped_weights_are_small_and_documented(digits_model, digits):
         side = json.loads(path.with_suffix(".json").read_text())
         assert side["command"].startswith("python -m ersde_theory ") and "seed" in side
     side = json.loads(UNET_PATH.with_suffix(".json").read_text())
-    from ersde_theory.images.train import eval_edm_loss
+    from ersde_theory.models.train import eval_edm_loss
 
     assert eval_edm_loss(digits_model, digits.float()) == pytest.approx(side["eval_loss_ema"], rel=1e-3)
     assert json.loads(FEATURES_PATH.with_suffix(".json").read_text())["test_accuracy"] > 0.95
@@ -163,7 +165,7 @@ def test_edm_pickle_loader(tmp_path, digits_model):
 
 
 def test_bench_images_quick_writes_valid_results(tmp_path, capsys):
-    from ersde_theory.images.bench import solver_overhead
+    from ersde_theory.studies.bench_images import solver_overhead
 
     assert main(["bench", "images", "--quick", "--no-speed", "--device", "cpu", "--outdir", str(tmp_path)]) == 0
     res = json.loads((tmp_path / "bench_images.json").read_text())

@@ -1,7 +1,7 @@
 """scikit-learn's bundled 8×8 handwritten digits (1797 images, UCI optdigits test set), offline.
 
 Used at their native 8×8 resolution (no padding or resizing): pixel values 0…16 are mapped to [−1, 1] by
-x = v/8 − 1, one channel. PNG export maps [−1, 1] to 0…255 by round(127.5 (x + 1)).
+x = v/8 − 1, one channel (PNG export: :mod:`.pixels`).
 """
 
 from __future__ import annotations
@@ -35,13 +35,3 @@ def split_indices(n: int, test_fraction: float = 0.2, seed: int = 0) -> tuple[np
     perm = np.random.default_rng(seed).permutation(n)
     k = int(round(n * test_fraction))
     return np.sort(perm[k:]), np.sort(perm[:k])
-
-
-def to_uint8(x: torch.Tensor) -> torch.Tensor:
-    """[−1, 1] images → uint8 0…255 (clamped), the values written to PNG."""
-    return ((x.detach().to(torch.float64) + 1.0) * 127.5).round().clamp(0, 255).to(torch.uint8)
-
-
-def from_uint8(u: torch.Tensor, dtype=torch.float32) -> torch.Tensor:
-    """uint8 0…255 → [−1, 1]."""
-    return u.to(dtype) / 127.5 - 1.0

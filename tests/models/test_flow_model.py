@@ -9,12 +9,14 @@ import pytest
 import torch
 
 from ersde_theory.cli import main
+from ersde_theory.datasets.digits import load_digits_tensor
+from ersde_theory.evaluation.image_metrics import DigitFD
 from ersde_theory.evaluation.intervals import t_interval
-from ersde_theory.images.digits import load_digits_tensor
-from ersde_theory.images.fid import DigitFD
-from ersde_theory.images.sampling import load_image_model, sample_images
-from ersde_theory.images.train import FLOW_UNET_PATH, UNET_PATH, eval_edm_loss, load_digits_unet
-from ersde_theory.images.unet import EDMDenoiser, FlowVelocity, UNetConfig
+from ersde_theory.models.checkpoints import FLOW_UNET_PATH, UNET_PATH, load_digits_unet
+from ersde_theory.models.loading import load_image_model
+from ersde_theory.models.sampling import sample_images
+from ersde_theory.models.train import eval_edm_loss
+from ersde_theory.models.unet import EDMDenoiser, FlowVelocity, UNetConfig
 
 pytest.importorskip("sklearn")
 
@@ -176,8 +178,8 @@ def _sample_args(out, *extra):
 
 
 def test_sample_cli_digits_flow_writes_resumes_and_records_the_schedule(tmp_path, capsys):
-    from ersde_theory.images.digits import to_uint8
-    from ersde_theory.images.sampling import read_png_dir
+    from ersde_theory.datasets.pixels import to_uint8
+    from ersde_theory.evaluation.image_metrics import read_png_dir
 
     out = tmp_path / "er"
     assert main(_sample_args(out, "--shift", "2")) == 0
@@ -226,7 +228,7 @@ def test_digits_flow_on_gpu_matches_cpu_and_never_syncs_per_step(sampler):
     same initial noise the deterministic samplers give the CPU images to float32 network precision, and the
     stochastic one (CUDA generators draw other numbers than CPU ones) finite images of the data's mean intensity."""
     from ersde_theory import get_flow_schedule, sample_er_sde_vp
-    from ersde_theory.images.sampling import flow_sampler, initial_noise
+    from ersde_theory.models.sampling import flow_sampler, initial_noise
 
     alphas, sigmas, _ = get_flow_schedule(10)
 

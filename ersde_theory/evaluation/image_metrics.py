@@ -1,4 +1,4 @@
-"""Quality of generated images.
+"""The quality of generated images: FD_digits and Inception-FID, and reading a folder of sampled PNGs.
 
 **FD_digits — NOT Inception-FID.** The Fréchet distance (docs/theory.md eq. 31,
 :func:`ersde_theory.evaluation.frechet_distance`, unbiased covariances) between Gaussian fits of the 64-d
@@ -13,54 +13,46 @@ must exist locally (``weights=`` or the ``ERSDE_INCEPTION_WEIGHTS`` environment 
 from __future__ import annotations
 
 import os
-import time
+import re
 from pathlib import Path
 
 import numpy as np
 import torch
-from torch import nn
-from torch.nn import functional as F
 
-from ..evaluation.frechet import frechet_distance, gaussian_moments
-from ..evaluation.noise_floor import floor_values
-from .digits import from_uint8, load_digits_tensor, split_indices, to_uint8
-from .train import FEATURES_PATH, resolve_device, write_sidecar
+from ..datasets.digits import load_digits_tensor
+from ..datasets.pixels import from_uint8, to_uint8
+from ..models.checkpoints import DATA_DIR, write_sidecar
+from ..models.classifier import DigitFeatureNet
+from .frechet import frechet_distance, gaussian_moments
+from .noise_floor import floor_values
 
 FD_LABEL = "FD_digits (feature-space Fréchet distance, project digit classifier; NOT Inception-FID)"
 INCEPTION_ENV = "ERSDE_INCEPTION_WEIGHTS"
 INCEPTION_FILE = "weights-inception-2015-12-05-6726825d.pth"
 INCEPTION_URL = f"https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/{INCEPTION_FILE}"
+FEATURES_PATH = DATA_DIR / "digits_features.pt"  # the classifier's weights and the reference moments
+PNG_RE = re.compile(r"^(\d+)\.png$")  # the sample command's image names, {seed:0Wd}.png
 
 
-class DigitFeatureNet(nn.Module):
-    """conv 1→32 (8×8) → conv 32→64 stride 2 (4×4) → conv 64→64 stride 2 (2×2) → fc 256→64 (the features)
-    → fc 64→10 (class logits)."""
+def read_png_dir(folder) -> torch.Tensor:
+    """All ``NNNNNN.png`` of a folder, in seed order, as uint8 (N, C, H, W)."""
+    from PIL import Image
 
-    feature_dim = 64
-
-    def __init__(self):
-        super().__init__()
-        self.c1, self.c2, self.c3 = (
-            nn.Conv2d(1, 32, 3, padding=1),
-            nn.Conv2d(32, 64, 3, 2, 1),
-            nn.Conv2d(64, 64, 3, 2, 1),
-        )
-        self.fc, self.head = nn.Linear(256, self.feature_dim), nn.Linear(self.feature_dim, 10)
-
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        h = F.silu(self.c3(F.silu(self.c2(F.silu(self.c1(x.to(torch.float32)))))))
-        return F.silu(self.fc(h.flatten(1)))
-
-    def forward(self, x):
-        return self.head(self.features(x))
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder} is not a folder")
+    files = sorted((int(m.group(1)), p) for p in folder.iterdir() if (m := PNG_RE.match(p.name)))
+    if not files:
+        raise ValueError(f"no NNNNNN.png images in {folder}")
+    arrs = [np.asarray(Image.open(p)) for _, p in files]
+    x = torch.from_numpy(np.stack(arrs))
+    return x.unsqueeze(1) if x.ndim == 3 else x.permute(0, 3, 1, 2)
 
 
 def _as_images(images) -> torch.Tensor:
     """Float (N, 1, 8, 8) in [−1, 1] from a float tensor (clamped, quantised to the 256 PNG levels like
     written samples), a uint8 tensor, or a folder of PNGs."""
     if isinstance(images, (str, Path)):
-        from .sampling import read_png_dir
-
         images = read_png_dir(images)
     if not isinstance(images, torch.Tensor):
         raise ValueError(f"images must be a tensor or a folder of PNGs, got {type(images).__name__}")
@@ -71,61 +63,16 @@ def _as_images(images) -> torch.Tensor:
     return from_uint8(images.cpu())
 
 
-def train_feature_net(
-    steps: int = 1500, batch: int = 128, lr: float = 2e-3, seed: int = 0, device: str = "auto", log=print
-) -> tuple[DigitFeatureNet, dict]:
-    """Train the classifier on an 80 % split (random ±1 pixel shifts and N(0, 0.1²) pixel noise as
-    augmentation, so that features stay stable on imperfect samples); report held-out accuracy."""
-    dev = resolve_device(device)
-    torch.manual_seed(seed)
-    x, y = load_digits_tensor()
-    tr, te = split_indices(x.shape[0], 0.2, seed)
-    net = DigitFeatureNet().to(dev)
-    opt = torch.optim.Adam(net.parameters(), lr=lr)
-    g = torch.Generator().manual_seed(seed)
-    xtr, ytr = x[tr], y[tr]
-    t0 = time.perf_counter()
-    for step in range(steps):
-        idx = torch.randint(xtr.shape[0], (batch,), generator=g)
-        xb = F.pad(xtr[idx], (1, 1, 1, 1), value=-1.0)
-        dx, dy = (int(v) for v in torch.randint(0, 3, (2,), generator=g))
-        xb = xb[:, :, dy : dy + 8, dx : dx + 8] + 0.1 * torch.randn(batch, 1, 8, 8, generator=g)
-        loss = F.cross_entropy(net(xb.to(dev)), ytr[idx].to(dev))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        if log and (step + 1) % 500 == 0:
-            log(f"step {step + 1}/{steps}  loss {float(loss.detach()):.4f}")
-    net = net.cpu().eval().requires_grad_(False)
-    with torch.no_grad():
-        acc = float((net(x[te]).argmax(1) == y[te]).double().mean())
-    summary = {
-        "steps": steps,
-        "batch": batch,
-        "lr": lr,
-        "seed": seed,
-        "test_accuracy": acc,
-        "test_size": int(te.size),
-        "seconds": round(time.perf_counter() - t0, 1),
-    }
-    return net, summary
-
-
 @torch.no_grad()
 def extract_features(net: DigitFeatureNet, images, batch: int = 2048) -> np.ndarray:
     x = _as_images(images)
     return torch.cat([net.features(x[i : i + batch]) for i in range(0, x.shape[0], batch)]).double().numpy()
 
 
-def moments(feats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and unbiased covariance (eq. 31) of features (N, D)."""
-    return gaussian_moments(feats)
-
-
 def save_feature_net(net: DigitFeatureNet, path, summary: dict, command: str | None = None) -> Path:
     """Weights plus the reference moments of the features of all 1797 digits."""
     x, _ = load_digits_tensor()
-    mu, cov = moments(extract_features(net, x))
+    mu, cov = gaussian_moments(extract_features(net, x))
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save(
@@ -166,7 +113,7 @@ class DigitFD:
         f = self.features(images)
         if f.shape[0] < 2:
             raise ValueError("need at least 2 images for a covariance")
-        return frechet_distance(*moments(f), self.ref_mean, self.ref_cov)
+        return frechet_distance(*gaussian_moments(f), self.ref_mean, self.ref_cov)
 
     def blocks(self, images, n_blocks: int) -> np.ndarray:
         """FD_digits of ``n_blocks`` consecutive, equal, disjoint blocks (e.g. of seeds)."""
@@ -221,8 +168,6 @@ def inception_fid(images_a, images_b, *, weights=None, device="cpu", batch: int 
 
     def feats(images):
         if isinstance(images, (str, Path)):
-            from .sampling import read_png_dir
-
             images = read_png_dir(images)
         if images.dtype != torch.uint8 or images.ndim != 4 or images.shape[1] not in (1, 3):
             raise ValueError("images must be uint8 (N, 1 or 3, H, W) or a PNG folder")
@@ -230,4 +175,4 @@ def inception_fid(images_a, images_b, *, weights=None, device="cpu", batch: int 
         out = [net(images[i : i + batch].to(device))[0] for i in range(0, images.shape[0], batch)]
         return torch.cat(out).double().cpu().numpy()
 
-    return frechet_distance(*moments(feats(images_a)), *moments(feats(images_b)))
+    return frechet_distance(*gaussian_moments(feats(images_a)), *gaussian_moments(feats(images_b)))

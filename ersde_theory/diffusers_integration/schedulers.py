@@ -1,18 +1,33 @@
-"""``ERSDEScheduler``: ER-SDE-Solver-1/2/3 as a diffusers scheduler for VP pipelines (StableDiffusion, SDXL,
-img2img, DDPMPipeline and the like).
+"""ER-SDE-Solver-1/2/3 as diffusers schedulers: ``ERSDEScheduler`` for VP pipelines (StableDiffusion, SDXL,
+img2img, DDPMPipeline and the like) and ``FlowMatchERSDEScheduler`` for flow-matching pipelines (SD3, Flux), a
+drop-in for ``FlowMatchEulerDiscreteScheduler``.
 
-The update is the one of :func:`ersde_theory.sample_er_sde_vp`: the per-schedule coefficients of
-:func:`~ersde_theory.solvers.ersde.vp_step_coefficients` (computed once in float64 by ``set_timesteps``) and
-its ``step``/``start``, ``docs/theory.md`` eqs. (26)–(28), (36): with λ = σ/α (eq. (19)),
+Both step with the one step plan of :func:`ersde_theory.sample_er_sde_vp` (:mod:`ersde_theory.solvers.plan`,
+computed once in float64 by ``set_timesteps``), ``docs/theory.md`` eqs. (26)–(28), (36)–(40): with λ = σ/α
+(eq. (19)),
 
     x_{i+1} = g_i x_i + w_i0 x_θ,i + w_i1 x_θ,i−1 + w_i2 x_θ,i−2 + noise_std_i z,
 
-x_θ from the model output by the prediction type (ε: (x − σ ε̂)/α; v: α x − σ v̂; sample: as is, eq. (21)).
-So a pipeline loop gives the samples of ``sample_er_sde_vp`` for the same schedule and noise. A run that
-starts in the middle of the schedule (img2img: ``set_begin_index``) is ``sample_er_sde_vp`` on the rest of it:
-its coefficients are rebuilt for that tail on the first step (the order is lowered while the history fills).
+x_θ from the model output by the prediction type (ε: (x − σ ε̂)/α; v: α x − σ v̂; sample: as is, eq. (21); the flow
+velocity: x − σ v̂, eq. (35)). So a pipeline loop gives the samples of ``sample_er_sde_vp`` for the same schedule
+and noise. What the two share lives in one base, :class:`_ERSDESchedulerBase`:
 
-Timesteps (``set_timesteps``), as diffusers' multistep schedulers (DPMSolverMultistepScheduler) build them:
+* **a mid-schedule start** (img2img: ``set_begin_index``, or a first ``step`` at a later timestep) is
+  ``sample_er_sde_vp`` on the rest of the schedule: a fresh plan for that tail, built on the first step (the order
+  is lowered while the history fills);
+* **one timestep look-up**, :meth:`~_ERSDESchedulerBase.index_for_timestep`: a timestep matches an entry of
+  ``timesteps`` within float32 rounding (relative 1e-6), and where it occurs twice the second is taken, as
+  diffusers does;
+* **one generator rule**: the noise of a step comes from ``step(generator=…)``, else from the attribute
+  ``generator`` (None: torch's global RNG); pipelines pass no generator to ``step``, so set
+  ``scheduler.generator`` (one ``torch.Generator`` or one per sample) to make a pipeline call reproducible.
+
+``order`` is diffusers' attribute (model calls per step: 1, a multistep method); ``solver_order`` ∈ {1, 2, 3} is
+the ER-SDE order. float16/bfloat16 samples are stepped in float32 (the coefficients are float64 on the host) and
+returned in their own dtype.
+
+``ERSDEScheduler``'s timesteps (``set_timesteps``), as diffusers' multistep schedulers (DPMSolverMultistepScheduler)
+build them:
 
 * default: integer timesteps by ``timestep_spacing`` ∈ {linspace, leading, trailing} and ``steps_offset``
   (:func:`~ersde_theory.coefficients.schedules.discrete_timesteps`; n = 2 gives [999, 500]), or Karras σ's
@@ -26,10 +41,6 @@ call at σ = 0); ``"sigma_min"``: it ends at t = 0 (a last model call already at
 dropped with its zero-length step). Where DPMSolverMultistepScheduler's grid is degenerate this one differs:
 repeated timesteps are dropped, "trailing" never gets diffusers' extra timestep −1, "leading" past T − 1 and
 a timestep not in ``timesteps`` are errors, and Karras timesteps are rounded for every β schedule.
-
-``order`` is diffusers' attribute (model calls per step: 1, it is a multistep method); ``solver_order`` ∈
-{1, 2, 3} is the ER-SDE order. float16/bfloat16 samples are stepped in float32 (the coefficients are float64
-on the host).
 
 Needs the ``diffusers`` extra: without it, importing this module raises an ImportError that says how to
 install it.
@@ -47,17 +58,19 @@ import torch
 from ..coefficients.ersde import QUADRATURES
 from ..coefficients.schedules import (
     DISCRETE_SPACINGS,
-    flow_shift,  # FlowMatchERSDEScheduler
-    get_flow_schedule,  # FlowMatchERSDEScheduler
+    VP_SPACINGS,
+    flow_shift,
+    get_flow_schedule,
     get_vp_discrete_schedule,
     get_vp_schedule,
     vp_at_timesteps,
 )
 from ..solvers._common import check_model_output, make_noise
 from ..solvers.ersde import to_x0
-from ..solvers.plan import check_order, vp_step_coefficients
-from .adapters import PREDICTION_TYPES, alphas_cumprod_from_config, require_diffusers
-from .sampling import parse_nsf
+from ..solvers.plan import StepPlan, check_order, vp_step_coefficients
+from ..theory.nsf import parse_nsf
+from ._require import require_diffusers
+from .unet import PREDICTION_TYPES, alphas_cumprod_from_config
 
 require_diffusers()  # an ImportError that says `pip install "ersde-theory[diffusers]"`
 from diffusers.configuration_utils import ConfigMixin, register_to_config  # noqa: E402
@@ -65,7 +78,7 @@ from diffusers.schedulers.scheduling_utils import KarrasDiffusionSchedulers, Sch
 from diffusers.utils import BaseOutput  # noqa: E402
 
 FINAL_SIGMAS_TYPES = ("zero", "sigma_min")
-CONTINUOUS_TIMESTEPS = (None, "time", "logsnr")
+CONTINUOUS_TIMESTEPS = (None, *VP_SPACINGS)
 # FlowMatchEulerDiscreteScheduler's config keys that FlowMatchERSDEScheduler refuses when set
 _FLOW_UNSUPPORTED = (
     "invert_sigmas",
@@ -84,12 +97,13 @@ class ERSDESchedulerOutput(BaseOutput):
     pred_original_sample: torch.Tensor | None = None
 
 
-class _ERSDESteps:
-    """What both schedulers share: diffusers' step and begin indices, the model input taken as is, the
-    per-schedule coefficients (:func:`~ersde_theory.solvers.ersde.vp_step_coefficients`, eq. (36), float64) and
-    the update of one step from the data prediction x_θ (eqs. (26), (36))."""
+class _ERSDESchedulerBase:
+    """What both schedulers share (module docstring): diffusers' step and begin indices, the model input taken as
+    is, the step plan of the schedule (``_coeffs``) and of the run from the first step taken (``_run``), the one
+    rule for a mid-schedule start, the one timestep look-up, the one generator rule, and ``step`` itself."""
 
     order = 1  # diffusers' attribute: model calls per step (a multistep method)
+    _prediction = "eps"  # how the model output reads (solvers.ersde.to_x0); set per scheduler
 
     def __len__(self) -> int:
         return self.config.num_train_timesteps
@@ -108,46 +122,99 @@ class _ERSDESteps:
         """VP and flow models take x_t as is."""
         return sample
 
-    def _coefficients(self, alphas, sigmas):
+    def set_begin_index(self, begin_index: int = 0) -> None:
+        """Start at step ``begin_index`` (called by pipelines after ``set_timesteps``; img2img skips the first
+        steps and noises the image to that step's σ): the solver then runs on the schedule from there."""
+        n = self.num_inference_steps
+        if isinstance(begin_index, bool) or not isinstance(begin_index, numbers.Integral) or begin_index < 0:
+            raise ValueError(f"begin_index must be an integer >= 0, got {begin_index!r}")
+        if n is not None and begin_index >= n:
+            raise ValueError(f"begin_index must be below the {n} steps of the schedule, got {begin_index}")
+        self._begin_index = int(begin_index)
+
+    def _plan(self, alphas, sigmas) -> StepPlan:
         cfg = self.config
         kw = dict(order=cfg.solver_order, derivatives=cfg.derivatives)
         return vp_step_coefficients(alphas, sigmas, self._nsf, cfg.quadrature, **kw)  # eq. (36), float64
 
-    def _reset_steps(self) -> None:
-        """After ``set_timesteps``: no step taken, no stored outputs, no begin index."""
+    def _set_plan(self, plan: StepPlan, timesteps: np.ndarray) -> None:
+        """After ``set_timesteps``: the schedule's plan and its model-call timesteps (host float64); no step taken,
+        no stored outputs, no begin index."""
+        self._coeffs, self._run, self._begin = plan, None, 0
+        self.num_inference_steps = plan.sigmas.size - 1
+        self._t_host = np.asarray(timesteps, dtype=np.float64)[: self.num_inference_steps]
         self._history = []  # [D_{i−1}, D_{i−2}] of the steps taken since set_timesteps
         self._step_index = None
         self._begin_index = None
 
-    def _check_step(self, model_output: torch.Tensor, sample: torch.Tensor) -> None:
+    def index_for_timestep(self, timestep, schedule_timesteps=None) -> int:
+        """Index of ``timestep`` in ``timesteps`` (or ``schedule_timesteps``): equal within float32 rounding
+        (relative 1e-6, so float32 copies match); where it occurs twice, the second (as diffusers does, so that a
+        start in the middle of a schedule does not skip a step). ValueError if it is not there."""
+        if schedule_timesteps is None:
+            sched = self._t_host
+        else:
+            st = schedule_timesteps
+            sched = np.asarray(st.detach().cpu() if hasattr(st, "detach") else st, dtype=np.float64)
+        t = float(torch.as_tensor(timestep).reshape(-1)[0])  # one host read
+        hits = np.flatnonzero(np.abs(sched - t) <= 1e-6 * max(1.0, abs(t)))
+        if hits.size == 0:
+            raise ValueError(f"timestep {t} is not in the scheduler's timesteps; step with scheduler.timesteps")
+        return int(hits[1] if hits.size > 1 else hits[0])
+
+    def _start_run(self, begin: int) -> None:
+        """The one rule for where a run starts: at step ``begin`` the solver starts afresh on the rest of the
+        schedule (its plan built once, here; the whole schedule's when ``begin`` is 0)."""
+        c = self._coeffs
+        self._run = c if begin == 0 else self._plan(c.alphas[begin:], c.sigmas[begin:])
+        self._begin = self._step_index = begin
+
+    def _index_now(self, timesteps) -> list[int | None]:
+        """The schedule index of noising at ``timesteps`` (one per sample, or one): the current step, else the begin
+        index, else each timestep looked up in ``timesteps`` (None where it is not there)."""
+        k = self._step_index if self._step_index is not None else self._begin_index
+        if k is not None:
+            return [k]
+        out = []
+        for t in torch.as_tensor(timesteps).reshape(-1).tolist():
+            try:
+                out.append(self.index_for_timestep(t))
+            except ValueError:
+                out.append(None)
+        return out
+
+    def step(
+        self, model_output: torch.Tensor, timestep, sample: torch.Tensor, generator=None, return_dict: bool = True
+    ):
+        """One ER-SDE step from ``timestep`` to the next one: returns ``prev_sample`` and ``pred_original_sample``
+        x_θ (both in the sample's dtype). ``generator``: one ``torch.Generator`` or a list with one per sample
+        (default: the attribute ``generator``)."""
         if self._coeffs is None:
             raise ValueError("call set_timesteps(num_inference_steps) before step()")
         check_model_output(model_output, sample)
-
-    def _check_steps_left(self) -> None:
+        if self._step_index is None:  # the first step: at the begin index, else where ``timestep`` is
+            self._start_run(self._begin_index if self._begin_index is not None else self.index_for_timestep(timestep))
         if self._step_index >= self.num_inference_steps:
             raise ValueError(f"all {self.num_inference_steps} steps have been taken; call set_timesteps again")
-
-    def _advance(self, c, j: int, x: torch.Tensor, x0: torch.Tensor, start: bool, z) -> torch.Tensor:
-        """x_{j+1} of step j of the run with coefficients ``c``: the third-order start eq. (26) first where
-        ``start`` (no model call), then eq. (36) (the last step to σ = 0 returns α_N x_θ); stores x_θ and moves
-        the step index on."""
-        hist = self._history
-        if start and c.start_weight != 0.0:
+        c, j, hist = self._run, self._step_index - self._begin, self._history
+        dtype = torch.promote_types(sample.dtype, torch.float32)  # half-precision samples are stepped in float32
+        x = sample.to(dtype)
+        x0 = to_x0(model_output.to(dtype), x, float(c.alphas[j]), float(c.sigmas[j]), self._prediction)  # D_j
+        z = None
+        if c.draws_noise(j):  # the noise-draw rule of sample_er_sde_vp
+            z = make_noise(x, generator if generator is not None else self.generator, None, None)(j)
+        if j == c.start_step:
             x = c.start(x, x0, hist[0])  # eq. (26)
         prev = c.step(j, x, x0, hist, z)  # eq. (36)
         self._history = [x0, *hist[:1]]
         self._step_index += 1
-        return prev
-
-    @staticmethod
-    def _output(prev: torch.Tensor, x0: torch.Tensor, return_dict: bool):
+        prev, x0 = prev.to(sample.dtype), x0.to(sample.dtype)
         if not return_dict:
             return (prev, x0)
         return ERSDESchedulerOutput(prev_sample=prev, pred_original_sample=x0)
 
 
-class ERSDEScheduler(_ERSDESteps, SchedulerMixin, ConfigMixin):
+class ERSDEScheduler(_ERSDESchedulerBase, SchedulerMixin, ConfigMixin):
     """ER-SDE-Solver (Cui et al., arXiv 2309.06169) for diffusers VP models (module docstring).
 
     Config: the diffusers β-schedule keys (``num_train_timesteps``, ``beta_start``, ``beta_end``,
@@ -157,7 +224,7 @@ class ERSDEScheduler(_ERSDESteps, SchedulerMixin, ConfigMixin):
     ``final_sigmas_type`` ∈ {zero, sigma_min}), and the ER-SDE ones: ``solver_order`` 1–3, ``nsf`` (ode, sde,
     er_sde_1…5 or a sympy expression in sigma), ``quadrature`` (exact, official, comfyui), ``derivatives``
     (published, corrected), ``continuous_timesteps`` (None: integer timesteps; "time" or "logsnr": the
-    continuous grids of ``get_vp_schedule``).
+    continuous grids of ``get_vp_schedule``). Noise: the one generator rule of the module docstring.
     """
 
     _compatibles = [e.name for e in KarrasDiffusionSchedulers]
@@ -201,6 +268,8 @@ class ERSDEScheduler(_ERSDESteps, SchedulerMixin, ConfigMixin):
         if trained_betas is not None and len(trained_betas) != num_train_timesteps:
             self.register_to_config(num_train_timesteps=len(trained_betas))
         self._nsf = parse_nsf(nsf)
+        self._prediction = PREDICTION_TYPES[prediction_type]
+        self.generator = None
         self.alphas_cumprod_f64 = alphas_cumprod_from_config(self.config)
         ab = self.alphas_cumprod_f64
         self.alphas_cumprod = torch.from_numpy(ab)
@@ -210,13 +279,9 @@ class ERSDEScheduler(_ERSDESteps, SchedulerMixin, ConfigMixin):
         self.num_inference_steps = None
         self.timesteps = torch.arange(self.config.num_train_timesteps - 1, -1, -1, dtype=torch.int64)
         self.sigmas = torch.from_numpy(np.sqrt((1.0 - ab) / ab)).float()  # λ_t, t = 0…T−1 (as DPM-Solver)
-        self._coeffs = self._run = None
+        self._coeffs = None
         self._step_index = None
         self._begin_index = None
-
-    def set_begin_index(self, begin_index: int = 0) -> None:
-        """Start at ``timesteps[begin_index]`` (called by pipelines after ``set_timesteps``)."""
-        self._begin_index = begin_index
 
     def set_timesteps(self, num_inference_steps: int | None = None, device=None, timesteps=None) -> None:
         """Build the schedule (module docstring): ``num_inference_steps`` model calls, or the custom model-call
@@ -259,57 +324,11 @@ class ERSDEScheduler(_ERSDESteps, SchedulerMixin, ConfigMixin):
                 final_zero=final_zero,
             )
             a, s, ts = (v.numpy() for v in get_vp_discrete_schedule(num_inference_steps, ab, **kw))
-        self._coeffs = self._coefficients(a, s)
-        self._sig_t = torch.from_numpy(self._coeffs.sigmas)
+        self._set_plan(self._plan(a, s), ts)
         self.sigmas = torch.from_numpy(self._coeffs.lambdas).float()  # diffusers' σ: λ = σ/α, as DPM-Solver's
-        self._run = None  # the coefficients of the run from the first step taken (a tail after a mid start)
-        self.num_inference_steps = len(self._coeffs.sigmas) - 1
-        self._t_host = ts[: self.num_inference_steps]
         integer = bool(np.all(self._t_host == np.rint(self._t_host)))
         t_dev = torch.from_numpy(self._t_host.astype(np.int64) if integer else self._t_host.copy())
         self.timesteps = t_dev.to(device)
-        self._reset_steps()
-
-    def index_for_timestep(self, timestep, schedule_timesteps=None) -> int:
-        """Index of ``timestep`` in ``timesteps`` (the second one if it occurs twice, as diffusers does, so
-        that a start in the middle of a schedule does not skip a step); ValueError if it is not there."""
-        sched = self._t_host if schedule_timesteps is None else np.asarray(schedule_timesteps.cpu(), np.float64)
-        t = float(timestep)  # one host read
-        hits = np.flatnonzero(np.abs(sched - t) <= 1e-6 * max(1.0, abs(t)))  # float32 copies match
-        if hits.size == 0:
-            raise ValueError(f"timestep {t} is not in the scheduler's timesteps; step with scheduler.timesteps")
-        return int(hits[1] if hits.size > 1 else hits[0])
-
-    def _init_step_index(self, timestep) -> None:
-        self._step_index = self._begin_index if self._begin_index is not None else self.index_for_timestep(timestep)
-
-    def step(
-        self, model_output: torch.Tensor, timestep, sample: torch.Tensor, generator=None, return_dict: bool = True
-    ):
-        """One ER-SDE step from ``timestep`` to the next one (module docstring). ``generator``: one
-        ``torch.Generator`` or a list with one per sample (as ``sample_er_sde_vp``)."""
-        self._check_step(model_output, sample)
-        if self._step_index is None:
-            self._init_step_index(timestep)
-        self._check_steps_left()
-        i = self._step_index
-        if self._run is None:  # the first step: from index i0 (0, or a mid start) the run is the schedule's tail
-            c = self._coeffs
-            self._i0 = i
-            self._run = c if i == 0 else self._coefficients(c.alphas[i:], c.sigmas[i:])
-        c, j = self._run, i - self._i0
-        dtype = torch.float32 if sample.dtype in (torch.float16, torch.bfloat16) else sample.dtype
-        x = sample.to(dtype)
-        x0 = to_x0(
-            model_output.to(dtype),
-            x,
-            float(c.alphas[j]),
-            float(c.sigmas[j]),
-            PREDICTION_TYPES[self.config.prediction_type],
-        )  # eq. (21)
-        z = make_noise(x, generator, None, self._sig_t)(i) if c.draws_noise(j) else None  # as sample_er_sde_vp
-        prev = self._advance(c, j, x, x0, j == 1, z)
-        return self._output(prev.to(sample.dtype), x0.to(sample.dtype), return_dict)
 
     def add_noise(self, original_samples: torch.Tensor, noise: torch.Tensor, timesteps) -> torch.Tensor:
         """x_t = α_t x_0 + σ_t ε at ``timesteps`` (one per sample or a scalar). After ``set_timesteps``,
@@ -320,11 +339,8 @@ class ERSDEScheduler(_ERSDESteps, SchedulerMixin, ConfigMixin):
         )
         a, s = vp_at_timesteps(t, self.alphas_cumprod_f64)
         if self._coeffs is not None:
-            if self._step_index is not None or self._begin_index is not None:
-                idx = [self._step_index if self._step_index is not None else self._begin_index] * t.size
-            else:
-                idx = [self._schedule_index(v) for v in t]
-            for k, j in enumerate(idx):
+            idx = self._index_now(t)
+            for k, j in enumerate(idx * t.size if len(idx) == 1 else idx):
                 if j is not None:
                     a[k], s[k] = self._coeffs.alphas[j], self._coeffs.sigmas[j]
         shape = (-1,) + (1,) * (original_samples.ndim - 1)
@@ -332,14 +348,8 @@ class ERSDEScheduler(_ERSDESteps, SchedulerMixin, ConfigMixin):
         s_t = torch.from_numpy(s).to(original_samples.device, original_samples.dtype).reshape(shape)
         return a_t * original_samples + s_t * noise
 
-    def _schedule_index(self, t: float) -> int | None:
-        try:
-            return self.index_for_timestep(t)
-        except ValueError:
-            return None
 
-
-class FlowMatchERSDEScheduler(_ERSDESteps, SchedulerMixin, ConfigMixin):
+class FlowMatchERSDEScheduler(_ERSDESchedulerBase, SchedulerMixin, ConfigMixin):
     """ER-SDE-Solver-1/2/3 for flow-matching pipelines (Stable Diffusion 3, Flux, …): a drop-in for diffusers'
     ``FlowMatchEulerDiscreteScheduler``.
 
@@ -363,9 +373,7 @@ class FlowMatchERSDEScheduler(_ERSDESteps, SchedulerMixin, ConfigMixin):
     expression in sigma; admissible up to λ = σ/α = ∞ for the start at σ = 1), ``quadrature`` (exact, official,
     comfyui) and ``derivatives`` (published, corrected), as in :class:`ERSDEScheduler`.
 
-    Noise: ``step(generator=…)``, else the attribute ``generator`` (None: torch's global RNG); pipelines pass no
-    generator to ``step``, so set ``scheduler.generator`` (one ``torch.Generator`` or one per sample) to make
-    the SDE noise of a pipeline call reproducible.
+    Noise: the one generator rule of the module docstring (``step(generator=…)``, else ``scheduler.generator``).
     """
 
     _compatibles = ["FlowMatchEulerDiscreteScheduler"]
@@ -409,6 +417,7 @@ class FlowMatchERSDEScheduler(_ERSDESteps, SchedulerMixin, ConfigMixin):
         if time_shift_type != "exponential":
             raise ValueError(f"time_shift_type must be 'exponential' (Flux's shift), got {time_shift_type!r}")
         self._nsf = parse_nsf(nsf)
+        self._prediction = "flow"
         self.init_noise_sigma = 1.0
         self.generator = None
         self.num_inference_steps = None
@@ -423,16 +432,6 @@ class FlowMatchERSDEScheduler(_ERSDESteps, SchedulerMixin, ConfigMixin):
     @property
     def shift(self) -> float:
         return self.config.shift
-
-    def set_begin_index(self, begin_index: int = 0) -> None:
-        """Start at step ``begin_index`` (img2img: the pipeline skips the first steps and noises the image to
-        that σ with :meth:`scale_noise`); the solver then runs on the schedule from there."""
-        n = self.num_inference_steps
-        if isinstance(begin_index, bool) or not isinstance(begin_index, numbers.Integral) or begin_index < 0:
-            raise ValueError(f"begin_index must be an integer >= 0, got {begin_index!r}")
-        if n is not None and begin_index >= n:
-            raise ValueError(f"begin_index must be below the {n} steps of the schedule, got {begin_index}")
-        self._begin_index = int(begin_index)
 
     def set_timesteps(self, num_inference_steps: int | None = None, device=None, sigmas=None, mu: float | None = None):
         """Build the schedule of ``num_inference_steps`` model calls ``FlowMatchEulerDiscreteScheduler`` builds
@@ -465,65 +464,23 @@ class FlowMatchERSDEScheduler(_ERSDESteps, SchedulerMixin, ConfigMixin):
             if isinstance(n, bool) or not isinstance(n, numbers.Integral) or not 1 <= n <= cfg.num_train_timesteps:
                 raise ValueError(f"num_inference_steps must be an integer in [1, {cfg.num_train_timesteps}], got {n!r}")
             a, s, _ = (v.numpy() for v in get_flow_schedule(int(n), **kw, num_train_timesteps=cfg.num_train_timesteps))
-        coeffs = self._coefficients(a, s)  # may refuse the NSF: before anything is set
-        self._schedule, self._coeffs, self._begin = (a, s), coeffs, 0
-        self.num_inference_steps = s.size - 1
-        self.sigmas = torch.from_numpy(s.copy())
+        plan = self._plan(a, s)  # may refuse the NSF: before anything is set
         # the model's input T σ in float32, computed as diffusers does (float32 σ times T), so that a pipeline's
         # model sees the timesteps it sees with FlowMatchEulerDiscreteScheduler
-        self.timesteps = (torch.from_numpy(s[:-1]).float() * cfg.num_train_timesteps).to(device)
-        self._t_host = self.timesteps.cpu().numpy().astype(np.float64)
-        self._reset_steps()
-
-    def _start_at(self, begin: int) -> None:
-        """Steps from ``begin`` on: a fresh start of the solver at σ_begin (img2img), its coefficients computed
-        once on the rest of the schedule."""
-        if begin != self._begin:
-            a, s = self._schedule
-            self._coeffs, self._begin = self._coefficients(a[begin:], s[begin:]), begin
-        self._step_index = begin
-
-    def _index_for_timestep(self, t: float) -> int:
-        hits = np.flatnonzero(np.abs(self._t_host - t) <= 1e-4 * max(1.0, abs(t)))
-        if hits.size == 0:
-            raise ValueError(f"timestep {t} is not in the scheduler's timesteps; step with scheduler.timesteps")
-        return int(hits[0])
-
-    def step(
-        self, model_output: torch.Tensor, timestep, sample: torch.Tensor, generator=None, return_dict: bool = True
-    ):
-        """One ER-SDE step from ``timestep`` to the next one; ``model_output`` is the velocity v̂. Returns
-        ``prev_sample`` (in the sample's dtype) and ``pred_original_sample`` x_θ = x − σ v̂. ``generator``: one
-        ``torch.Generator`` or a list with one per sample (default: the attribute ``generator``)."""
-        self._check_step(model_output, sample)
-        if self._step_index is None:
-            begin = self._begin_index
-            if begin is None:  # one host read, on the first step only
-                begin = self._index_for_timestep(float(torch.as_tensor(timestep).reshape(-1)[0]))
-            self._start_at(begin)
-        self._check_steps_left()
-        dtype = torch.promote_types(sample.dtype, torch.float32)  # half-precision latents are stepped in float32
-        x = sample.to(dtype)
-        i, c, hist = self._step_index - self._begin, self._coeffs, self._history
-        x0 = to_x0(model_output.to(dtype), x, float(c.alphas[i]), float(c.sigmas[i]), "flow")
-        z = None
-        if c.draws_noise(i):  # the one noise-draw rule, as sample_er_sde_vp
-            gen = generator if generator is not None else self.generator
-            z = make_noise(x, gen, None, None)(i)
-        prev = self._advance(c, i, x, x0, i == 1 and len(hist) == 1, z)
-        return self._output(prev.to(sample.dtype), x0, return_dict)
+        t32 = torch.from_numpy(s[:-1]).float() * cfg.num_train_timesteps
+        self._set_plan(plan, t32.numpy())
+        self.sigmas = torch.from_numpy(s.copy())
+        self.timesteps = t32.to(device)
 
     def scale_noise(self, sample: torch.Tensor, timestep, noise: torch.Tensor) -> torch.Tensor:
         """The flow forward process x_t = (1 − σ) x_0 + σ ε (img2img), at the σ of the current step, else of the
         begin index, else of each entry of ``timestep`` (one per sample, or one) looked up in ``timesteps``."""
         if self._coeffs is None:
             raise ValueError("call set_timesteps before scale_noise()")
-        k = self._step_index if self._step_index is not None else self._begin_index
-        if k is not None:
-            idx = [k]
-        else:
-            idx = [self._index_for_timestep(t) for t in torch.as_tensor(timestep).reshape(-1).tolist()]
-        s = self._schedule[1]
+        idx = self._index_now(timestep)
+        if None in idx:  # a timestep not in the schedule
+            self.index_for_timestep(torch.as_tensor(timestep).reshape(-1)[idx.index(None)])  # raises, naming it
+        s = self._coeffs.sigmas
         shape = (-1,) + (1,) * (sample.ndim - 1)
         sig = torch.tensor(s[idx], dtype=sample.dtype, device=sample.device).reshape(shape)
         return (1 - sig) * sample + sig * noise.to(sample.dtype)

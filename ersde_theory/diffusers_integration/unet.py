@@ -1,0 +1,115 @@
+"""diffusers ``UNet2DModel`` VP models (ε-, v- or x0-prediction, e.g. google/ddpm-cifar10-32: linear β from
+1e-4 to 0.02, 1000 steps) through :func:`ersde_theory.sample_er_sde_vp`, unchanged: the UNet is called as
+``unet(x, t).sample`` at the schedule's (continuous) timesteps t, x_t = α_t x_0 + σ_t ε, ᾱ from the scheduler
+config; and the loading of such a model (or of a pipeline folder holding one) from a local folder.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..coefficients.schedules import get_vp_schedule, vp_alphas_cumprod
+from ..solvers.ersde import sample_er_sde_vp
+from ._require import require_diffusers
+
+PREDICTION_TYPES = {"epsilon": "eps", "v_prediction": "v", "sample": "x0"}
+BETA_SCHEDULES = ("linear", "scaled_linear", "squaredcos_cap_v2")
+
+
+def alphas_cumprod_from_config(cfg) -> np.ndarray:
+    """Float64 ᾱ_t, t = 0…T−1, from a diffusers scheduler config (mapping or object with attributes):
+    ``trained_betas`` if set, else ``beta_schedule`` ∈ {linear, scaled_linear, squaredcos_cap_v2}."""
+    get = cfg.get if isinstance(cfg, dict) else (lambda k, d=None: getattr(cfg, k, d))
+    T = int(get("num_train_timesteps", 1000))
+    trained = get("trained_betas", None)
+    if trained is not None:
+        betas = np.asarray(trained, dtype=np.float64)
+        if betas.ndim != 1 or betas.size < 2 or not np.all((betas > 0) & (betas < 1)):
+            raise ValueError("trained_betas must be a 1-D array of values in (0, 1)")
+        return np.cumprod(1.0 - betas)
+    kind = get("beta_schedule", "linear")
+    b0, b1 = float(get("beta_start", 1e-4)), float(get("beta_end", 0.02))
+    if kind == "linear":
+        return vp_alphas_cumprod("linear", T, beta_start=b0, beta_end=b1)
+    if kind == "squaredcos_cap_v2":
+        return vp_alphas_cumprod("cosine", T)
+    if kind == "scaled_linear":  # Stable Diffusion's: β linear in sqrt(β)
+        return np.cumprod(1.0 - np.linspace(b0**0.5, b1**0.5, T, dtype=np.float64) ** 2)
+    raise ValueError(f"beta_schedule {kind!r} is not supported; use one of {BETA_SCHEDULES} or trained_betas")
+
+
+class DiffusersVPModel(torch.nn.Module):
+    """``model(x, t) -> unet(x, t).sample`` in the UNet's dtype, returned in x's dtype (the sampler may run
+    in float64)."""
+
+    def __init__(self, unet, class_labels=None):
+        super().__init__()
+        self.unet = unet
+        self.class_labels = class_labels
+
+    def forward(self, x, t):
+        dt = self.unet.dtype
+        kw = {"class_labels": self.class_labels} if self.class_labels is not None else {}
+        return self.unet(x.to(dt), t.to(torch.float32), **kw).sample.to(x.dtype)
+
+
+def prediction_from_config(cfg) -> str:
+    """The ``sample_er_sde_vp`` prediction of a diffusers scheduler config's ``prediction_type`` (eq. (21))."""
+    cfg = getattr(cfg, "config", cfg) or {}
+    ptype = (
+        cfg.get("prediction_type", "epsilon") if isinstance(cfg, dict) else getattr(cfg, "prediction_type", "epsilon")
+    )
+    if ptype not in PREDICTION_TYPES:
+        raise ValueError(f"prediction_type {ptype!r} is not supported; use one of {tuple(PREDICTION_TYPES)}")
+    return PREDICTION_TYPES[ptype]
+
+
+def vp_schedule_from_config(cfg, steps: int, *, spacing: str = "time"):
+    """(alphas, sigmas, timesteps): ``get_vp_schedule(steps, spacing=…, alphas_cumprod=ᾱ, final_zero=True)`` on
+    the ᾱ of a diffusers scheduler config (or scheduler; default DDPM's linear β 1e-4…0.02, T = 1000): ``steps``
+    model calls, the last step returning the data prediction."""
+    ac = alphas_cumprod_from_config(getattr(cfg, "config", cfg) or {})
+    return get_vp_schedule(steps, spacing=spacing, alphas_cumprod=ac, final_zero=True)
+
+
+@torch.no_grad()
+def sample_diffusers_unet(
+    unet,
+    x: torch.Tensor,
+    steps: int,
+    *,
+    scheduler_config=None,
+    spacing: str = "time",
+    prediction: str | None = None,
+    **solver_kw,
+) -> torch.Tensor:
+    """ER-SDE sampling of a diffusers ``UNet2DModel`` VP model with :func:`sample_er_sde_vp`.
+
+    ``x`` is the initial state x_T ~ N(0, I) (σ_T ≈ 1); ``steps`` model calls on :func:`vp_schedule_from_config`
+    (the last step returns the data prediction). ``scheduler_config`` (a diffusers scheduler or its config; default
+    DDPM's linear β 1e-4…0.02, T = 1000) gives ᾱ and the prediction type. ``solver_kw`` go to
+    ``sample_er_sde_vp`` (order, nsf, generator, …).
+    """
+    prediction = prediction or prediction_from_config(scheduler_config)
+    a, s, t = vp_schedule_from_config(scheduler_config, steps, spacing=spacing)
+    return sample_er_sde_vp(DiffusersVPModel(unet), x, a, s, prediction=prediction, timesteps=t, **solver_kw)
+
+
+def load_diffusers_unet(path, device="cpu"):
+    """(unet, scheduler_config dict) from a local folder: a pipeline folder (``unet/`` and ``scheduler/``
+    subfolders, as ``DDPMPipeline.save_pretrained`` writes) or a bare ``UNet2DModel`` folder (DDPM's
+    default schedule). Offline only (``local_files_only=True``): a hub id works only if already cached."""
+    diffusers = require_diffusers()
+    p = Path(path)
+    sub = "unet" if (p / "unet").is_dir() else None
+    try:
+        unet = diffusers.UNet2DModel.from_pretrained(str(path), subfolder=sub, local_files_only=True)
+    except (OSError, ValueError) as e:
+        raise FileNotFoundError(f"could not load a diffusers UNet2DModel from {path!s} offline: {e}") from e
+    sched_cfg = p / "scheduler" / "scheduler_config.json"
+    cfg = json.loads(sched_cfg.read_text()) if sched_cfg.is_file() else {}
+    return unet.to(device).eval().requires_grad_(False), cfg

@@ -1,0 +1,103 @@
+"""Every kind of image model behind one name (the sample command's ``--model``), loaded as an
+:class:`ImageModel`:
+
+* ``digits``: the shipped 8×8 digits UNet with EDM preconditioning (a VE denoiser, :mod:`.unet`);
+* ``digits-flow``: the same UNet trained as a rectified-flow velocity model (kind "flow");
+* ``CHECKPOINT.pt``: a ``train-digits`` checkpoint of either objective (:mod:`.checkpoints`);
+* ``NET.pkl``: an EDM network pickle (a VE denoiser; the EDM code must be importable, :mod:`.edm`);
+* ``diffusers:FOLDER``: a local diffusers ``UNet2DModel`` or pipeline folder (VP ε/v/x0 models, loaded by
+  ``ersde_theory.diffusers_integration.unet``).
+
+:func:`weights_hash` identifies the weights a model was loaded from (the sample command's manifest records it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .checkpoints import FLOW_UNET_PATH, UNET_PATH
+
+SHIPPED = {"digits": ("edm", UNET_PATH), "digits-flow": ("flow", FLOW_UNET_PATH)}  # name -> (objective, weights)
+FLOW_MODELS = {name: obj for name, (obj, _) in SHIPPED.items() if obj == "flow"}  # --model name -> objective
+DIFFUSERS_PREFIX = "diffusers:"
+MODEL_HELP = "digits, digits-flow, CHECKPOINT.pt, EDM.pkl or diffusers:FOLDER"
+
+
+@dataclass
+class ImageModel:
+    """A loaded model and what sampling it needs. ``kind`` "ve": ``model(x, sigma[, class_labels])`` is a
+    denoiser on [sigma_min, sigma_max]; "vp": ``model`` is a diffusers UNet2DModel with its scheduler config;
+    "flow": ``model(x, t) -> v``, a velocity model on σ ∈ [0, 1]."""
+
+    name: str
+    kind: str
+    model: Callable
+    shape: tuple
+    sigma_min: float = 0.002
+    sigma_max: float = 80.0
+    label_dim: int = 0
+    scheduler_config: dict = field(default_factory=dict)
+
+
+def load_image_model(spec: str, device="cpu", edm_repo=None) -> ImageModel:
+    """Resolve ``--model`` (module docstring)."""
+    if spec.startswith(DIFFUSERS_PREFIX):
+        from ..diffusers_integration.unet import load_diffusers_unet
+
+        unet, cfg = load_diffusers_unet(spec[len(DIFFUSERS_PREFIX) :], device)
+        size = unet.config.sample_size
+        hw = (size, size) if isinstance(size, int) else tuple(size)
+        return ImageModel(spec, "vp", unet, (unet.config.in_channels, *hw), scheduler_config=cfg)
+    if spec in SHIPPED or spec.endswith(".pt"):
+        from .checkpoints import load_digits_unet
+
+        objective = SHIPPED[spec][0] if spec in SHIPPED else None
+        m = load_digits_unet(None if spec in SHIPPED else spec, device, objective=objective)
+        kind = "flow" if m.objective == "flow" else "ve"
+        return ImageModel(spec, kind, m, m.sample_shape, m.cfg.sigma_min, m.cfg.sigma_max)
+    if spec.endswith(".pkl"):
+        from .edm import load_edm_network
+
+        m = load_edm_network(spec, edm_repo=edm_repo, device=device)
+        if m.sample_shape is None:
+            raise ValueError(f"{spec}: the network has no img_resolution/img_channels attributes")
+        return ImageModel(spec, "ve", m, m.sample_shape, m.sigma_min, m.sigma_max, m.label_dim)
+    raise ValueError(
+        f"unknown model {spec!r}: use 'digits', 'digits-flow', a train-digits .pt checkpoint, an EDM .pkl, "
+        "or diffusers:FOLDER"
+    )
+
+
+def model_files(spec: str) -> list[Path]:
+    """The files a model is loaded from (for a diffusers folder: every file under it)."""
+    if spec in SHIPPED:
+        return [SHIPPED[spec][1]]
+    if spec.startswith(DIFFUSERS_PREFIX):
+        root = Path(spec[len(DIFFUSERS_PREFIX) :])
+        return sorted(p for p in root.rglob("*") if p.is_file())
+    return [Path(spec)]
+
+
+def weights_hash(spec: str) -> str:
+    """sha256 of the model's files (for a diffusers folder: every file, with its relative name)."""
+    h = hashlib.sha256()
+    root = Path(spec[len(DIFFUSERS_PREFIX) :]) if spec.startswith(DIFFUSERS_PREFIX) else None
+    for p in model_files(spec):
+        if root is not None:
+            h.update(str(p.relative_to(root)).encode() + b"\0")
+        with open(p, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+    return h.hexdigest()
+
+
+def model_label(spec: str) -> str:
+    """What the manifest records as the model: a shipped name, ``diffusers``, or the file's suffix."""
+    if spec in SHIPPED:
+        return spec
+    if ":" in spec:
+        return spec.split(":")[0]
+    return Path(spec).suffix
