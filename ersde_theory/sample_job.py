@@ -1,6 +1,6 @@
 """The sample job: seeds → ``DIR/{seed:0Wd}.png``, alone or under ``torchrun --nproc_per_node=N``
-(``python -m ersde_theory sample`` calls :func:`run` with its options as keywords; :func:`sample_to_folder` is
-the same job for Python callers, raising instead of printing).
+(:func:`sample_to_folder`; ``python -m ersde_theory sample`` calls it with its options as keywords and turns its
+errors into one-line messages and exit codes).
 
 Everything of the job lives here: the seeds, the outdir and its manifest, the PNG files, ``torch.distributed``.
 What is sampled is ``ersde_theory.models`` (the model by name, and the images of a batch of seeds).
@@ -33,7 +33,6 @@ import operator
 import os
 import re
 import socket
-import sys
 import time
 from bisect import bisect_right
 from collections.abc import Iterator, Sequence
@@ -45,13 +44,12 @@ import torch
 from tqdm import tqdm
 
 from .datasets.pixels import to_uint8
-from .devices import resolve_device
-from .models.loading import ImageModel, load_image_model, model_label, weights_hash
-from .models.sampling import check_sampling, probe_model, sample_images
+from .models.loading import ImageModel, load_image_model
+from .models.sampling import image_sampler, probe_model
 from .solvers.registry import MODEL_KINDS, available_samplers
 from .theory.nsf import parse_nsf
 
-__all__ = ["DTYPES", "MAX_SEED", "SeedRanges", "UsageError", "WriteError", "parse_seeds", "png_name", "run"]
+__all__ = ["DTYPES", "MAX_SEED", "SeedRanges", "UsageError", "WriteError", "parse_seeds", "png_name"]
 __all__ += ["sample_to_folder"]
 
 HOST = socket.gethostname().replace(".", "_")
@@ -226,13 +224,14 @@ def check_capacity(outdir: Path, n_seeds: int) -> None:
 # ---------------------------------------------------------------------------------------------- the manifest
 
 
-def pixel_settings(model: str, im: ImageModel, sampling: dict, nsf_spec: str, dtype: str) -> dict:
-    """Every setting that changes the pixels of an image of a given seed (not seeds, batch or ranks)."""
+def pixel_settings(im: ImageModel, sampling: dict, nsf_spec: str, dtype: str) -> dict:
+    """Every setting that changes the pixels of an image of a given seed (not seeds, batch or ranks): the model (its
+    label, weights hash, kind and shape), the sampler and schedule, the dtype, the package version."""
     from . import __version__
 
     s = {
-        "model": model_label(model),
-        "weights_sha256": weights_hash(model),
+        "model": im.label,
+        "weights_sha256": im.weights_sha256,
         "model_kind": im.kind,
         "shape": list(im.shape),
         "sampler": sampling["sampler"],
@@ -393,16 +392,15 @@ def _prepare(model, seeds, sampling, *, outdir, force, batch, device, dtype, edm
         raise UsageError(f"unknown sampler {sampling['sampler']!r}; available: {', '.join(known)}")
     if dtype not in DTYPES:
         raise UsageError(f"--dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
-    dev = resolve_device(device, local_rank=local_rank)
     outdir = Path(outdir)
     check_outdir(outdir)
     check_capacity(outdir, len(seed_ranges))
-    im = load_image_model(model, dev, edm_repo=edm_repo)
-    check_sampling(im, **sampling)  # the sampler for this kind of model, its schedule and step plan
-    probe_model(im, dev, DTYPES[dtype])
-    settings = pixel_settings(model, im, sampling, nsf_spec, dtype)
+    im = load_image_model(model, device, edm_repo=edm_repo, local_rank=local_rank)
+    sampler = image_sampler(im, **sampling, dtype=DTYPES[dtype])  # its schedule and step plan, once
+    probe_model(im, im.device, DTYPES[dtype])
+    settings = pixel_settings(im, sampling, nsf_spec, dtype)
     width = check_manifest(outdir, settings, seed_ranges, force)
-    return dict(seeds=seed_ranges, sampling=sampling, device=dev, im=im, outdir=outdir, settings=settings, width=width)
+    return dict(seeds=seed_ranges, sampler=sampler, im=im, outdir=outdir, settings=settings, width=width)
 
 
 def _batches(seeds, outdir: Path, width: int, shape, batch: int, counts: dict):
@@ -466,9 +464,10 @@ def sample_to_folder(
     if distributed:
         import torch.distributed as dist
 
-        if p["device"].type == "cuda":
-            torch.cuda.set_device(p["device"])
-        dist.init_process_group("nccl" if p["device"].type == "cuda" else "gloo")
+        dev = p["im"].device
+        if dev.type == "cuda":
+            torch.cuda.set_device(dev)
+        dist.init_process_group("nccl" if dev.type == "cuda" else "gloo")
 
     seed_ranges = p["seeds"]
     n_mine = max(0, -(-(len(seed_ranges) - rank) // world))
@@ -477,7 +476,7 @@ def sample_to_folder(
     bar = tqdm(total=n_mine, unit="img", disable=rank != 0, desc=f"rank 0/{world}")
     try:
         for chunk in _batches(seed_ranges.shard(rank, world), outdir, width, im.shape, batch, counts):
-            x = sample_images(im, chunk, **p["sampling"], device=p["device"], dtype=DTYPES[dtype])
+            x = p["sampler"](chunk)
             for s, img in zip(chunk, to_uint8(x).cpu()):
                 write_png_atomic(outdir / png_name(s, width), img)
                 counts["written"] += 1
@@ -496,26 +495,3 @@ def sample_to_folder(
         dist.barrier()
         dist.destroy_process_group()
     return dict(counts, seconds=dt, rank=rank, world=world, seeds=len(seed_ranges), outdir=str(outdir))
-
-
-def run(**options) -> int:
-    """:func:`sample_to_folder` as a command: a one-line ``error:`` on stderr and exit code 2 for bad input (nothing
-    written) or 1 for a failed write; rank 0 prints what it did."""
-    try:
-        r = sample_to_folder(**options)
-    except (ValueError, FileNotFoundError, ImportError) as e:
-        return _fail(str(e), 2)
-    except WriteError as e:
-        return _fail(str(e), 1)
-    if r["rank"] == 0:
-        print(
-            f"rank 0: wrote {r['written']} images ({r['invalid']} invalid ones regenerated), "
-            f"skipped {r['skipped']} existing, removed {r['stale_removed']} stale temporary files, {r['seconds']:.1f}s "
-            f"({r['world']} rank(s), {r['seeds']} seeds in total) -> {r['outdir']}"
-        )
-    return 0
-
-
-def _fail(msg: str, rc: int) -> int:
-    print(f"error: {msg}", file=sys.stderr)
-    return rc

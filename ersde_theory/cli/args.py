@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -64,6 +65,12 @@ class RegistryChoices(Sequence):
 
     def __contains__(self, value) -> bool:
         return value in self._get()
+
+
+def fail(message: str, code: int = 2) -> int:
+    """Print ``error: message`` (one line) on stderr and return the exit code (2: bad input, 1: a failed write)."""
+    print(f"error: {message}", file=sys.stderr)
+    return code
 
 
 def _non_negative_int(text: str) -> int:

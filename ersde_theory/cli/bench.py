@@ -5,11 +5,10 @@ study and plot modules are imported only when a command runs. Choice lists come 
 
 from __future__ import annotations
 
-import sys
 import time
 
 from ..diffusers_integration import pipelines as pipes  # the pipeline names, sizes, dtypes (no diffusers import)
-from .args import QUICK_OUTDIR, Command, add_device, add_quick, add_threads, apply_threads, device_of
+from .args import QUICK_OUTDIR, Command, add_device, add_quick, add_threads, apply_threads, device_of, fail
 
 
 def _add_bench_outdir(p) -> None:
@@ -36,8 +35,7 @@ def _study_then_draw(args, study, draw=None, **kw) -> int:
     try:
         data = study(outdir, quick=args.quick, device=str(device_of(args)), **kw)
     except (ValueError, FileNotFoundError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+        return fail(str(e), 2)
     if draw is not None:
         draw(data, outdir)
     print(f"done in {time.perf_counter() - t0:.1f}s")

@@ -1,5 +1,7 @@
 """sample: seeds -> DIR/NNNNNN.png, alone or under torchrun --nproc_per_node=N. The job itself is
-ersde_theory.sample_job.run, called with these options as keywords; the choice lists come from the registries."""
+ersde_theory.sample_job.sample_to_folder, called with these options as keywords; its errors become one-line messages
+(exit code 2 for bad input, before anything is written; 1 for a failed write). The choice lists come from the
+registries."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from ..sample_job import DTYPES
 from ..solvers.plan import DERIVATIVES, ORDERS
 from ..solvers.registry import MODEL_KINDS, available_samplers
 from ..theory.nsf import DEFAULT_NSF, NSF_NAMES
-from .args import Command, add_device, add_outdir
+from .args import Command, add_device, add_outdir, fail
 
 
 def add_arguments(p):
@@ -57,28 +59,40 @@ def add_arguments(p):
 
 
 def run(args) -> int:
-    from ..sample_job import run as run_job
+    from ..sample_job import WriteError, sample_to_folder
 
-    return run_job(
-        model=args.model,
-        seeds=args.seeds,
-        steps=args.steps,
-        sampler=args.sampler,
-        order=args.order,
-        nsf=args.nsf,
-        quadrature=args.quadrature,
-        derivatives=args.derivatives,
-        spacing=args.spacing,
-        rho=args.rho,
-        shift=args.shift,
-        outdir=args.outdir,
-        force=args.force,
-        batch=args.batch,
-        device=args.device,
-        dtype=args.dtype,
-        edm_repo=args.edm_repo,
-        throttle=args.throttle,
-    )
+    try:
+        done = sample_to_folder(
+            model=args.model,
+            seeds=args.seeds,
+            steps=args.steps,
+            sampler=args.sampler,
+            order=args.order,
+            nsf=args.nsf,
+            quadrature=args.quadrature,
+            derivatives=args.derivatives,
+            spacing=args.spacing,
+            rho=args.rho,
+            shift=args.shift,
+            outdir=args.outdir,
+            force=args.force,
+            batch=args.batch,
+            device=args.device,
+            dtype=args.dtype,
+            edm_repo=args.edm_repo,
+            throttle=args.throttle,
+        )
+    except (ValueError, FileNotFoundError, ImportError) as e:
+        return fail(str(e), 2)
+    except WriteError as e:
+        return fail(str(e), 1)
+    if done["rank"] == 0:
+        print(
+            f"rank 0: wrote {done['written']} images ({done['invalid']} invalid ones regenerated), "
+            f"skipped {done['skipped']} existing, removed {done['stale_removed']} stale temporary files, "
+            f"{done['seconds']:.1f}s ({done['world']} rank(s), {done['seeds']} seeds in total) -> {done['outdir']}"
+        )
+    return 0
 
 
 SAMPLE = Command(

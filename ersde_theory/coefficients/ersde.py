@@ -170,14 +170,7 @@ def ersde_coefficients(sigmas, nsf: NSFLike = "er_sde_5", quadrature: str = "exa
     s_reg = s[reg]
     n = s.size
     r, std, c1, c2 = (np.zeros(n) for _ in range(4))
-    if quadrature == "exact":
-        dl = nsf.delta_ell(t, s_reg)  # log(φ_s σ_t / (φ_t σ_s)) ≥ 0
-        r[reg] = (t / s_reg) * np.exp(-dl)
-        var = -(t**2) * np.expm1(-2.0 * dl)  # σ_t² − σ_s² r²
-        std[reg] = np.sqrt(np.maximum(var, 0.0))
-        if t.size:
-            c1[reg], c2[reg] = _power_c1_c2(nsf.power, t, s_reg) if nsf.power is not None else _gl_c1_c2(nsf, t, s_reg)
-    else:
+    if quadrature != "exact":  # the published codes' Riemann sums
         r[reg] = nsf(t) / nsf(s_reg)
         var = t**2 - s_reg**2 * r[reg] ** 2
         if quadrature == "official":
@@ -185,6 +178,13 @@ def ersde_coefficients(sigmas, nsf: NSFLike = "er_sde_5", quadrature: str = "exa
         std[reg] = np.sqrt(np.maximum(var, 0.0))
         if t.size:
             c1[reg], c2[reg] = _riemann_c1_c2(nsf, t, s_reg, _RIEMANN_POINTS[quadrature], quadrature == "comfyui")
+    else:
+        dl = nsf.delta_ell(t, s_reg)  # log(φ_s σ_t / (φ_t σ_s)) ≥ 0
+        r[reg] = (t / s_reg) * np.exp(-dl)
+        var = -(t**2) * np.expm1(-2.0 * dl)  # σ_t² − σ_s² r²
+        std[reg] = np.sqrt(np.maximum(var, 0.0))
+        if t.size:
+            c1[reg], c2[reg] = _power_c1_c2(nsf.power, t, s_reg) if nsf.power is not None else _gl_c1_c2(nsf, t, s_reg)
     return StepCoefficients(sigmas=sig, r=r, noise_std=std, c1=c1, c2=c2, nsf=nsf.name, quadrature=quadrature)
 
 

@@ -16,8 +16,13 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
+import torch
+
+from ..devices import resolve_device
+from ..solvers.registry import available_samplers
 from .checkpoints import FLOW_UNET_PATH, UNET_PATH
 
 SHIPPED = {"digits": ("edm", UNET_PATH), "digits-flow": ("flow", FLOW_UNET_PATH)}  # name -> (objective, weights)
@@ -29,8 +34,9 @@ MODEL_HELP = "digits, digits-flow, CHECKPOINT.pt, EDM.pkl or diffusers:FOLDER"
 @dataclass
 class ImageModel:
     """A loaded model and what sampling it needs. ``kind`` "ve": ``model(x, sigma[, class_labels])`` is a
-    denoiser on [sigma_min, sigma_max]; "vp": ``model`` is a diffusers UNet2DModel with its scheduler config;
-    "flow": ``model(x, t) -> v``, a velocity model on σ ∈ [0, 1]."""
+    denoiser on [sigma_min, sigma_max]; "vp": ``model`` is a diffusers UNet2DModel with its scheduler config and the
+    ``prediction`` its output is read as (eps, v or x0); "flow": ``model(x, t) -> v``, a velocity model on
+    σ ∈ [0, 1]. ``device``: where its weights are."""
 
     name: str
     kind: str
@@ -40,35 +46,64 @@ class ImageModel:
     sigma_max: float = 80.0
     label_dim: int = 0
     scheduler_config: dict = field(default_factory=dict)
+    prediction: str | None = None
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+
+    def __post_init__(self):
+        if self.kind == "vp" and self.prediction is None:  # what the config's prediction_type says
+            from ..diffusers_integration.unet import prediction_from_config
+
+            self.prediction = prediction_from_config(self.scheduler_config)
+
+    @property
+    def label(self) -> str:
+        """What identifies the model in a manifest: a shipped name, ``diffusers``, or the file's suffix."""
+        return model_label(self.name)
+
+    @cached_property
+    def weights_sha256(self) -> str:
+        """sha256 of the files the model was loaded from (:func:`weights_hash`; computed on first use)."""
+        return weights_hash(self.name)
+
+    @property
+    def samplers(self) -> list[str]:
+        """The sampler names that sample a model of this kind (the sampler registry's ``available_samplers``)."""
+        return available_samplers(self.kind)
 
 
-def load_image_model(spec: str, device="cpu", edm_repo=None) -> ImageModel:
-    """Resolve ``--model`` (module docstring)."""
-    if spec.startswith(DIFFUSERS_PREFIX):
-        from ..diffusers_integration.unet import load_diffusers_unet
-
-        unet, cfg = load_diffusers_unet(spec[len(DIFFUSERS_PREFIX) :], device)
-        size = unet.config.sample_size
-        hw = (size, size) if isinstance(size, int) else tuple(size)
-        return ImageModel(spec, "vp", unet, (unet.config.in_channels, *hw), scheduler_config=cfg)
+def load_image_model(spec: str, device="cpu", edm_repo=None, *, local_rank: int | None = None) -> ImageModel:
+    """Resolve ``--model`` (module docstring) and put it on ``device`` (``auto``, ``cpu``, ``cuda``, ``cuda:N``;
+    ``local_rank``: one GPU per torchrun process, :func:`ersde_theory.devices.resolve_device`)."""
     if spec in SHIPPED or spec.endswith(".pt"):
         from .checkpoints import load_digits_unet
 
         objective = SHIPPED[spec][0] if spec in SHIPPED else None
-        m = load_digits_unet(None if spec in SHIPPED else spec, device, objective=objective)
+        m = load_digits_unet(None if spec in SHIPPED else spec, objective=objective)
         kind = "flow" if m.objective == "flow" else "ve"
-        return ImageModel(spec, kind, m, m.sample_shape, m.cfg.sigma_min, m.cfg.sigma_max)
-    if spec.endswith(".pkl"):
+        im = ImageModel(spec, kind, m, m.sample_shape, m.cfg.sigma_min, m.cfg.sigma_max)
+    elif spec.endswith(".pkl"):
         from .edm import load_edm_network
 
-        m = load_edm_network(spec, edm_repo=edm_repo, device=device)
+        m = load_edm_network(spec, edm_repo=edm_repo)
         if m.sample_shape is None:
             raise ValueError(f"{spec}: the network has no img_resolution/img_channels attributes")
-        return ImageModel(spec, "ve", m, m.sample_shape, m.sigma_min, m.sigma_max, m.label_dim)
-    raise ValueError(
-        f"unknown model {spec!r}: use 'digits', 'digits-flow', a train-digits .pt checkpoint, an EDM .pkl, "
-        "or diffusers:FOLDER"
-    )
+        im = ImageModel(spec, "ve", m, m.sample_shape, m.sigma_min, m.sigma_max, m.label_dim)
+    elif spec.startswith(DIFFUSERS_PREFIX):
+        from ..diffusers_integration.unet import load_diffusers_unet
+
+        unet, cfg = load_diffusers_unet(spec[len(DIFFUSERS_PREFIX) :])
+        size = unet.config.sample_size
+        hw = (size, size) if isinstance(size, int) else tuple(size)
+        shape = (unet.config.in_channels, *hw)
+        im = ImageModel(spec, "vp", unet, shape, scheduler_config=cfg)
+    else:
+        raise ValueError(
+            f"unknown model {spec!r}: use 'digits', 'digits-flow', a train-digits .pt checkpoint, an EDM .pkl, "
+            "or diffusers:FOLDER"
+        )
+    im.device = resolve_device(device, local_rank=local_rank)
+    im.model = im.model.to(im.device)
+    return im
 
 
 def model_files(spec: str) -> list[Path]:

@@ -8,14 +8,14 @@ model's σ_max to σ_min, then 0, x_T = σ_max z; VP models (diffusers UNet2DMod
 ``spacing`` ∈ {time, logsnr} on the β schedule of their config; flow models ``get_flow_schedule(steps,
 shift=shift)`` from x = z at σ = 1 exactly, the model getting t = σ. ``er_sde`` is ``sample_er_sde`` (VE) or
 ``sample_er_sde_vp`` (VP, and flow with ``prediction="flow"``); the other names are the baselines of the sampler
-registry (:func:`ersde_theory.solvers.registry.available_samplers`). :func:`check_sampling` runs every check of
-a configuration that needs no model call, before a job writes anything.
+registry (:func:`ersde_theory.solvers.registry.available_samplers`). :func:`image_sampler` checks a configuration
+and computes its schedule and step plan once, without a model call; the :class:`ImageSampler` it returns samples any
+batch of seeds with them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import partial
+from dataclasses import dataclass
 
 import torch
 
@@ -23,27 +23,64 @@ from ..coefficients.ersde import validate_sigmas
 from ..coefficients.schedules import get_flow_schedule, get_sigmas_karras
 from ..solvers._common import check_model_output
 from ..solvers.ersde import sample_er_sde, sample_er_sde_vp
-from ..solvers.plan import step_plan, vp_step_coefficients
-from ..solvers.registry import FLOW_SAMPLERS, available_samplers, solver_functions
+from ..solvers.plan import StepPlan, step_plan, vp_step_coefficients
+from ..solvers.registry import FLOW_SAMPLERS, solver_functions
 from .loading import ImageModel
 
-__all__ = ["check_sampling", "initial_noise", "probe_model", "sample_images", "sampling_schedule"]
+__all__ = ["ImageSampler", "image_sampler", "initial_noise", "probe_model", "sample_images", "sampling_schedule"]
 
 
 def sampling_schedule(im: ImageModel, steps: int, *, spacing: str = "time", rho: float = 7.0, shift: float = 1.0):
     """(alphas, sigmas, timesteps) the model ``im`` is sampled on (module docstring): ``alphas`` None for a VE
     model, ``timesteps`` None where the model takes σ itself."""
-    if im.kind == "flow":
-        alphas, sigmas, _ = get_flow_schedule(steps, shift=shift)
-        return alphas, sigmas, None
     if im.kind == "vp":
         from ..diffusers_integration.unet import vp_schedule_from_config
 
         return vp_schedule_from_config(im.scheduler_config, steps, spacing=spacing)
+    if im.kind == "flow":
+        alphas, sigmas, _ = get_flow_schedule(steps, shift=shift)
+        return alphas, sigmas, None
     return None, get_sigmas_karras(steps, im.sigma_min, im.sigma_max, rho), None
 
 
-def check_sampling(
+@dataclass(frozen=True)
+class ImageSampler:
+    """A loaded model with its sampler, schedule and (for ``er_sde``) step plan, checked and computed once by
+    :func:`image_sampler`: ``sampler(seeds)`` gives the images (B, C, H, W), model space, one per seed."""
+
+    im: ImageModel
+    sampler: str
+    alphas: torch.Tensor | None
+    sigmas: torch.Tensor
+    timesteps: torch.Tensor | None
+    plan: StepPlan | None
+    device: torch.device
+    dtype: torch.dtype
+
+    @torch.no_grad()
+    def __call__(self, seeds) -> torch.Tensor:
+        im, plan = self.im, self.plan
+        gens, z = initial_noise(seeds, im.shape, self.device, self.dtype)
+        run = dict(generator=gens, disable=True)
+        if im.kind == "vp":
+            from ..diffusers_integration.unet import DiffusersVPModel
+
+            model = DiffusersVPModel(im.model)
+            return sample_er_sde_vp(model, z, self.alphas, self.sigmas, prediction=im.prediction,
+                                    timesteps=self.timesteps, plan=plan, **run)  # fmt: skip
+        if im.kind == "flow" and plan is not None:
+            return sample_er_sde_vp(im.model, z, self.alphas, self.sigmas, prediction="flow", plan=plan, **run)
+        if im.kind == "flow":
+            return FLOW_SAMPLERS[self.sampler].fn(im.model, z, self.sigmas, **run)
+        labels = _class_labels(gens, im.label_dim, self.device)
+        if labels is not None:
+            run["extra_args"] = {"class_labels": labels}
+        fn = sample_er_sde if plan is not None else solver_functions()[self.sampler].fn
+        kw = {"plan": plan} if plan is not None else {}
+        return fn(im.model, z * float(self.sigmas[0]), self.sigmas, **kw, **run)
+
+
+def image_sampler(
     im: ImageModel,
     *,
     steps: int,
@@ -55,40 +92,51 @@ def check_sampling(
     spacing: str = "time",
     rho: float = 7.0,
     shift: float = 1.0,
-) -> None:
-    """Every check of sampling ``im`` with these settings that needs no model call: the sampler for the model's
-    kind, the schedule and, for ``er_sde``, its step plan (an inadmissible NSF fails here). ValueError."""
-    if sampler not in available_samplers(im.kind):
+    device=None,
+    dtype=torch.float64,
+) -> ImageSampler:
+    """``im`` sampled by ``sampler`` (``er_sde`` with ``order``, ``nsf``, ``quadrature``, ``derivatives``, or a
+    baseline of the sampler registry for the model's kind, ``im.samplers``) on its schedule
+    (:func:`sampling_schedule`): every check that needs no model call (an inadmissible NSF fails here), the
+    schedule and the step plan computed once. ``device``: where the noise is drawn (default: the model's).
+    ValueError for a sampler that does not sample this kind of model."""
+    if sampler not in im.samplers:
         raise ValueError(
-            f"sampler {sampler!r} does not sample {im.kind} model {im.name!r}; "
-            f"available: {', '.join(available_samplers(im.kind))}"
+            f"sampler {sampler!r} does not sample {im.kind} model {im.name!r}; available: {', '.join(im.samplers)}"
         )
-    alphas, sigmas, _ = sampling_schedule(im, steps, spacing=spacing, rho=rho, shift=shift)
-    ersde = dict(order=order, derivatives=derivatives)
-    if sampler != "er_sde":
-        validate_sigmas(sigmas)
-    elif alphas is None:
-        step_plan(sigmas, nsf, quadrature, **ersde)  # eqs. (26)–(28)
+    alphas, sigmas, timesteps = sampling_schedule(im, steps, spacing=spacing, rho=rho, shift=shift)
+    plan, ersde = None, dict(order=order, derivatives=derivatives)
+    if sampler == "er_sde" and alphas is None:
+        plan = step_plan(sigmas, nsf, quadrature, **ersde)  # eqs. (26)–(28)
+    elif sampler == "er_sde":
+        plan = vp_step_coefficients(alphas, sigmas, nsf, quadrature, **ersde)  # eqs. (36)–(40)
     else:
-        vp_step_coefficients(alphas, sigmas, nsf, quadrature, **ersde)  # eqs. (36)–(40)
+        validate_sigmas(sigmas)
+    dev = torch.device(device) if device is not None else im.device
+    return ImageSampler(im, sampler, alphas, sigmas, timesteps, plan, dev, dtype)
 
 
-def flow_sampler(name: str) -> Callable:
-    """``fn(model, x, sigmas, *, generator, disable)`` of a flow baseline (:data:`FLOW_SAMPLERS`)."""
-    if name not in FLOW_SAMPLERS:
-        raise ValueError(f"unknown flow sampler {name!r}; available: {', '.join(FLOW_SAMPLERS)}")
-    return FLOW_SAMPLERS[name].fn
-
-
-def get_sampler(
-    name: str, *, order: int = 3, nsf="er_sde_5", quadrature: str = "exact", derivatives: str = "published"
-) -> Callable:
-    """``fn(model, x, sigmas, *, generator, disable, extra_args)`` for a VE model."""
-    if name == "er_sde":
-        return partial(sample_er_sde, order=order, nsf=nsf, quadrature=quadrature, derivatives=derivatives)
-    if name not in available_samplers():
-        raise ValueError(f"unknown sampler {name!r}; available: {available_samplers()}")
-    return solver_functions()[name].fn
+def sample_images(
+    im: ImageModel,
+    seeds,
+    *,
+    steps: int,
+    sampler: str = "er_sde",
+    order: int = 3,
+    nsf="er_sde_5",
+    quadrature: str = "exact",
+    derivatives: str = "published",
+    spacing: str = "time",
+    rho: float = 7.0,
+    shift: float = 1.0,
+    device="cpu",
+    dtype=torch.float64,
+) -> torch.Tensor:
+    """Images (B, C, H, W), model space, one per seed, on the model's schedule (module docstring): the images of
+    :func:`image_sampler` with these settings."""
+    settings = dict(sampler=sampler, order=order, nsf=nsf, quadrature=quadrature, derivatives=derivatives)
+    settings.update(spacing=spacing, rho=rho, shift=shift, device=device, dtype=dtype)
+    return image_sampler(im, steps=steps, **settings)(seeds)
 
 
 def initial_noise(seeds, shape, device, dtype) -> tuple[list[torch.Generator], torch.Tensor]:
@@ -120,43 +168,3 @@ def probe_model(im: ImageModel, device, dtype=torch.float64) -> None:
         kw = {"class_labels": labels} if labels is not None else {}
         out = im.model(x, torch.full((1,), im.sigma_max, device=device, dtype=dtype), **kw)
     check_model_output(out, x)
-
-
-@torch.no_grad()
-def sample_images(
-    im: ImageModel,
-    seeds,
-    *,
-    steps: int,
-    sampler: str = "er_sde",
-    order: int = 3,
-    nsf="er_sde_5",
-    quadrature: str = "exact",
-    derivatives: str = "published",
-    spacing: str = "time",
-    rho: float = 7.0,
-    shift: float = 1.0,
-    device="cpu",
-    dtype=torch.float64,
-) -> torch.Tensor:
-    """Images (B, C, H, W), model space, one per seed, on the model's schedule (module docstring)."""
-    if im.kind == "vp" and sampler != "er_sde":
-        raise ValueError("diffusers VP models are sampled with sampler 'er_sde' only (sample_er_sde_vp)")
-    gens, z = initial_noise(seeds, im.shape, device, dtype)
-    alphas, sigmas, timesteps = sampling_schedule(im, steps, spacing=spacing, rho=rho, shift=shift)
-    ersde = dict(order=order, nsf=nsf, quadrature=quadrature, derivatives=derivatives)  # the ER-SDE settings
-    if im.kind == "vp":
-        from ..diffusers_integration.unet import DiffusersVPModel, prediction_from_config
-
-        model, prediction = DiffusersVPModel(im.model), prediction_from_config(im.scheduler_config)
-        return sample_er_sde_vp(model, z, alphas, sigmas, prediction=prediction, timesteps=timesteps, **ersde,
-                                generator=gens, disable=True)  # fmt: skip
-    if im.kind == "flow":
-        if sampler == "er_sde":
-            return sample_er_sde_vp(
-                im.model, z, alphas, sigmas, prediction="flow", **ersde, generator=gens, disable=True
-            )
-        return flow_sampler(sampler)(im.model, z, sigmas, generator=gens, disable=True)
-    labels = _class_labels(gens, im.label_dim, device)
-    kw = {"extra_args": {"class_labels": labels}} if labels is not None else {}
-    return get_sampler(sampler, **ersde)(im.model, z * float(sigmas[0]), sigmas, generator=gens, disable=True, **kw)

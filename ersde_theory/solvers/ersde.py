@@ -41,7 +41,7 @@ from ._common import (
     check_s_noise,
     check_x,
 )
-from .plan import DERIVATIVES, check_order, step_plan, vp_step_coefficients
+from .plan import DERIVATIVES, StepPlan, check_order, check_plan, step_plan, vp_step_coefficients
 
 __all__ = ["DERIVATIVES", "PREDICTIONS", "sample_er_sde", "sample_er_sde_vp", "to_x0"]
 
@@ -88,6 +88,7 @@ def sample_er_sde(
     derivatives: str = "published",
     correct_start: bool | None = None,
     coefficients: StepCoefficients | None = None,
+    plan: StepPlan | None = None,
     **options: Unpack[RunOptions],
 ) -> torch.Tensor:
     """ER-SDE-Solver-``order`` for a VE model, eq. (16), in k-diffusion's and ComfyUI's calling convention.
@@ -98,7 +99,9 @@ def sample_er_sde(
     estimates use the outputs at distinct σ's). ``nsf`` is a registry name, a sympy expression in ``sigma``
     or a callable φ(σ). ``coefficients``: a precomputed :class:`StepCoefficients` on the same sigmas, used
     instead of ``nsf``/``quadrature`` (e.g. to study altered coefficients). ``correct_start`` (default: on
-    for ``derivatives="corrected"``) applies the third-order start eq. (26) at order 3. ``generator``,
+    for ``derivatives="corrected"``) applies the third-order start eq. (26) at order 3. ``plan``: a precomputed
+    :class:`~ersde_theory.solvers.plan.StepPlan` of these sigmas (:func:`~ersde_theory.solvers.plan.step_plan`), to
+    sample many batches on one schedule; it fixes order, NSF, quadrature, derivatives and start. ``generator``,
     ``check_finite``: :class:`~ersde_theory.solvers._common.RunOptions`; the callback gets k-diffusion's
     ``dict(x, i, sigma, sigma_hat, denoised)``, with x after the start correction.
 
@@ -118,10 +121,13 @@ def sample_er_sde(
     """
     s_noise = check_s_noise(s_noise)
     order, nsf = _comfyui_names(order, nsf, noise_scaler, max_stage)
-    plan = step_plan(  # every weight of every step, eqs. (26)–(28), once per schedule
-        sigmas, nsf, quadrature, order=order, derivatives=derivatives, correct_start=correct_start,
-        coefficients=coefficients,
-    )  # fmt: skip
+    if plan is None:
+        plan = step_plan(  # every weight of every step, eqs. (26)–(28), once per schedule
+            sigmas, nsf, quadrature, order=order, derivatives=derivatives, correct_start=correct_start,
+            coefficients=coefficients,
+        )  # fmt: skip
+    else:
+        check_plan(plan, sigmas)
     run = SamplerRun.kdiffusion(model, x, plan.sigmas, extra_args, callback, disable, noise_sampler, options)
 
     history = []  # [D_{i−1}, D_{i−2}], the outputs at the last two distinct σ's
@@ -171,6 +177,7 @@ def sample_er_sde_vp(
     derivatives: str = "published",
     correct_start: bool | None = None,
     s_noise: float = 1.0,
+    plan: StepPlan | None = None,
     **options: Unpack[SamplerOptions],
 ) -> torch.Tensor:
     """ER-SDE-Solver-``order`` for a VP model x_t = α_t x_0 + σ_t ε, through the VP → VE map, eq. (20).
@@ -184,17 +191,21 @@ def sample_er_sde_vp(
     (35); ``flow``: the velocity v = ε − x_0 of flow-matching models, x_θ = (x − σ v)/(α + σ)). ``s_noise``
     multiplies the injected noise (finite, ≥ 0; any value other than 1 leaves the ER SDE: 0 drops the noise
     but keeps the SDE's gain; noise is drawn on every step to σ > 0 while ``s_noise > 0`` and some step has
-    noise, as in :func:`sample_er_sde`). ``options`` as for :func:`sample_er_sde`; ``noise_sampler`` and ``callback``
-    see VP σ's and VP states.
+    noise, as in :func:`sample_er_sde`). ``plan``: a precomputed :class:`~ersde_theory.solvers.plan.StepPlan` of this
+    schedule (:func:`~ersde_theory.solvers.plan.vp_step_coefficients`), as for :func:`sample_er_sde`. ``options`` as
+    for :func:`sample_er_sde`; ``noise_sampler`` and ``callback`` see VP σ's and VP states.
     """
     check_x(x, options.get("check_finite", "end"))
     check_order(order, derivatives)
     s_noise = check_s_noise(s_noise)
     if prediction not in PREDICTIONS:
         raise ValueError(f"prediction must be one of {PREDICTIONS}, got {prediction!r}")
-    plan = vp_step_coefficients(  # eqs. (36)–(40), once per schedule
-        alphas, sigmas, nsf, quadrature, order=order, derivatives=derivatives, correct_start=correct_start
-    )
+    if plan is None:
+        plan = vp_step_coefficients(  # eqs. (36)–(40), once per schedule
+            alphas, sigmas, nsf, quadrature, order=order, derivatives=derivatives, correct_start=correct_start
+        )
+    else:
+        check_plan(plan, sigmas, alphas)
     times = ModelTimes(timesteps, plan.sigmas.tolist(), x)  # t_i (or σ_i) as host numbers
     extra = options.pop("extra_args", None) or {}
     run = SamplerRun(model, x, plan.sigmas, **options)

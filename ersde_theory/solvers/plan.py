@@ -41,6 +41,7 @@ __all__ = [
     "StepPlan",
     "VPStepCoefficients",
     "check_order",
+    "check_plan",
     "er_sde_step",
     "fused_weights",
     "step_plan",
@@ -227,6 +228,20 @@ def step_plan(
     return _build(
         np.ones_like(s), s, s, coefficients, None, order=order, derivatives=derivatives, correct_start=correct_start
     )
+
+
+def check_plan(plan: StepPlan, sigmas, alphas=None) -> StepPlan:
+    """``plan`` if it is a :class:`StepPlan` of exactly this schedule (σ's, and α's when given), else ValueError:
+    a sampler given a precomputed plan runs it only on the schedule it was built for."""
+    if not isinstance(plan, StepPlan):
+        raise ValueError(f"plan must be a StepPlan (step_plan, vp_step_coefficients), got {type(plan).__name__}")
+    same = np.array_equal(plan.sigmas, validate_sigmas(sigmas, allow_repeats=alphas is None))
+    if alphas is not None:
+        a = np.asarray(alphas.detach().cpu() if hasattr(alphas, "detach") else alphas, dtype=np.float64)
+        same = same and np.array_equal(plan.alphas, a)
+    if not same:
+        raise ValueError("the plan was computed for another schedule than the one given")
+    return plan
 
 
 def _vp_arrays(alphas, sigmas) -> tuple[np.ndarray, np.ndarray]:
