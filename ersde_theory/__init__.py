@@ -1,7 +1,9 @@
 """ER-SDE theory and solvers (Cui et al., arXiv 2309.06169).
 
 Layers, data flowing one way: ``theory`` (noise scale functions) → ``coefficients`` (schedules, step
-coefficients) → ``solvers`` → ``toys`` (Gaussian mixtures with exact denoisers) → ``studies`` → ``plots``.
+coefficients) → ``solvers`` (the step plan, the samplers, their registry) → ``toys`` (Gaussian mixtures with exact
+denoisers), ``references``, ``datasets``, ``diffusers_integration`` → ``models`` → ``evaluation`` → ``studies`` →
+``plots``; the sample job and the command line on top.
 
 Importing the package does not import sympy: the sympy-based names (``SIGMA``) are loaded on first access.
 """
@@ -55,7 +57,7 @@ __all__ += [
 __all__ += ["power_nsf", "NoiseScaleFunction", "NSF_NAMES", "DEFAULT_NSF", "vp_step_coefficients", "VPStepCoefficients"]
 __all__ += ["step_plan", "StepPlan"]
 __all__ += ["SIGMA"]  # noqa: F405  (loaded on first use by __getattr__ below)
-__version__ = "0.5.0"
+__version__ = "0.6.0"
 
 
 def __getattr__(name: str):

@@ -151,7 +151,7 @@ def png_name(seed: int, width: int = NAME_WIDTH) -> str:
 
 
 def temp_name(path: Path) -> Path:
-    """``.NAME.HOST.PID.tmp`` next to ``path``: owned by this process (see sample_cli's clean-up)."""
+    """``.NAME.HOST.PID.tmp`` next to ``path``: owned by this process (see remove_stale_temporaries)."""
     return path.with_name(f".{path.name}.{HOST}.{os.getpid()}.tmp")
 
 

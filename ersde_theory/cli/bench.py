@@ -42,27 +42,27 @@ def _study_then_draw(args, study, draw=None, **kw) -> int:
     return 0
 
 
-def run_quality(args) -> int:
+def bench_quality(args) -> int:
     from ..plots.benches import plot_quality
     from ..studies.bench_quality import run_quality
 
     return _study_then_draw(args, run_quality, plot_quality)
 
 
-def run_speed(args) -> int:
+def bench_speed(args) -> int:
     from ..studies.bench_speed import run_speed
 
     return _study_then_draw(args, run_speed)
 
 
-def run_nsf(args) -> int:
+def bench_nsf(args) -> int:
     from ..plots.benches import plot_nsf
     from ..studies.nsf_search import run_nsf_study
 
     return _study_then_draw(args, run_nsf_study, plot_nsf)
 
 
-def run_official(args) -> int:
+def bench_official(args) -> int:
     from ..plots.benches import plot_official
     from ..studies.official_vs_exact import run_official_vs_exact
 
@@ -80,7 +80,7 @@ def add_images_arguments(p) -> None:
     add_device(p)
 
 
-def run_images(args) -> int:
+def bench_images(args) -> int:
     from ..studies.bench_images import run_bench_images
 
     kw = dict(nfes=tuple(args.nfe), n_per_block=args.n_per_block, blocks=args.blocks, speed=not args.no_speed)
@@ -114,7 +114,7 @@ def add_pipelines_arguments(p) -> None:
     add_device(p)
 
 
-def run_pipelines(args) -> int:
+def bench_pipelines(args) -> int:
     from ..studies.bench_pipelines import run_bench_pipelines
 
     size = None if args.size == "auto" else args.size
@@ -141,7 +141,7 @@ def add_flow_arguments(p) -> None:
     add_device(p)
 
 
-def run_flow(args) -> int:
+def bench_flow(args) -> int:
     from ..plots.benches import plot_bench_flow
     from ..studies.bench_flow import run_bench_flow
 
@@ -151,24 +151,24 @@ def run_flow(args) -> int:
 
 
 QUALITY = Command(
-    "Sample quality per NFE with CIs: samplers x NFE x denoiser x problem.", add_study_arguments, run_quality
+    "Sample quality per NFE with CIs: samplers x NFE x denoiser x problem.", add_study_arguments, bench_quality
 )
-SPEED = Command("Per-step solver overhead with a trivial model, every sampler.", add_study_arguments, run_speed)
-NSF = Command("Search for a noise scale function that beats er_sde_5.", add_study_arguments, run_nsf)
-OFFICIAL = Command("Official 100-point Riemann vs exact coefficients at NFE 5-10.", add_study_arguments, run_official)
+SPEED = Command("Per-step solver overhead with a trivial model, every sampler.", add_study_arguments, bench_speed)
+NSF = Command("Search for a noise scale function that beats er_sde_5.", add_study_arguments, bench_nsf)
+OFFICIAL = Command("Official 100-point Riemann vs exact coefficients at NFE 5-10.", add_study_arguments, bench_official)
 IMAGES = Command(
     "Sampler x NFE on the digits model: FD_digits (NOT Inception-FID) with CIs over seed blocks.",
     add_images_arguments,
-    run_images,
+    bench_images,
 )
 PIPELINES = Command(
     "diffusers pipelines, random weights: ERSDEScheduler vs DPM-Solver++ SDE (SD, SDXL, img2img), "
     "FlowMatchERSDEScheduler vs flow Euler (tiny SD3, Flux): run times.",
     add_pipelines_arguments,
-    run_pipelines,
+    bench_pipelines,
 )
 FLOW = Command(
     "ER-SDE vs flow baselines on the learned digits flow model and a flow toy: FD with CIs, brightness.",
     add_flow_arguments,
-    run_flow,
+    bench_flow,
 )

@@ -27,8 +27,8 @@ def add_convergence_arguments(p) -> None:
 
 
 def run_convergence(args) -> int:
-    from ..plots.convergence import write_outputs  # JSON, markdown and figures
-    from ..studies.convergence import config_for, reference_benchmark, run_study
+    from ..plots.convergence import plot_convergence
+    from ..studies.convergence import config_for, reference_benchmark, run_study, write_outputs
 
     apply_threads(args)
     t0 = time.perf_counter()
@@ -45,7 +45,8 @@ def run_convergence(args) -> int:
         over.update(nsfs=tuple(args.nsfs), problem_nsfs={})
     cfg = config_for(args.full, **over)
     results = run_study(cfg)
-    for path in write_outputs(results, args.outdir, "_full" if args.full else ""):
+    suffix = "_full" if args.full else ""
+    for path in write_outputs(results, args.outdir, suffix) + plot_convergence(results, args.outdir, suffix):
         print(path)
     print(f"done in {time.perf_counter() - t0:.1f}s")
     return 0

@@ -116,27 +116,12 @@ def image_sampler(
     return ImageSampler(im, sampler, alphas, sigmas, timesteps, plan, dev, dtype)
 
 
-def sample_images(
-    im: ImageModel,
-    seeds,
-    *,
-    steps: int,
-    sampler: str = "er_sde",
-    order: int = 3,
-    nsf="er_sde_5",
-    quadrature: str = "exact",
-    derivatives: str = "published",
-    spacing: str = "time",
-    rho: float = 7.0,
-    shift: float = 1.0,
-    device="cpu",
-    dtype=torch.float64,
-) -> torch.Tensor:
-    """Images (B, C, H, W), model space, one per seed, on the model's schedule (module docstring): the images of
-    :func:`image_sampler` with these settings."""
-    settings = dict(sampler=sampler, order=order, nsf=nsf, quadrature=quadrature, derivatives=derivatives)
-    settings.update(spacing=spacing, rho=rho, shift=shift, device=device, dtype=dtype)
-    return image_sampler(im, steps=steps, **settings)(seeds)
+def sample_images(im: ImageModel, seeds, **settings) -> torch.Tensor:
+    """Images (B, C, H, W), model space, one per seed, on the model's schedule (module docstring):
+    ``image_sampler(im, **settings)(seeds)``, ``settings`` being its keywords (steps, sampler, order, nsf,
+    quadrature, derivatives, spacing, rho, shift, device, dtype). To sample many batches, build the
+    :class:`ImageSampler` once."""
+    return image_sampler(im, **settings)(seeds)
 
 
 def initial_noise(seeds, shape, device, dtype) -> tuple[list[torch.Generator], torch.Tensor]:

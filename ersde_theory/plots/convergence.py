@@ -63,25 +63,7 @@ def plot_convergence(results: dict, outdir, suffix: str = "") -> list:
     return paths
 
 
-def write_outputs(results: dict, outdir, suffix: str = "") -> list:
-    """The study's JSON and markdown (:func:`ersde_theory.studies.convergence.write_outputs`) and the log-log
-    plots: what ``python -m ersde_theory convergence`` writes."""
-    return study.write_outputs(results, outdir, suffix, plot=plot_convergence)
-
-
-def cpu_default_study() -> dict:
-    """The study at CPU defaults, on one torch thread (its tensors are small)."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        return study.run_study(study.CPU_DEFAULT, log=lambda *a: None)
-    finally:
-        torch.set_num_threads(threads)
-
-
-@figure("convergence", study=cpu_default_study)
+@figure("convergence", study=study.run_cpu_default, report=study.write_outputs)
 def convergence(results, outdir):
-    """JSON + markdown + plots of the study at CPU defaults."""
-    return write_outputs(results, outdir)
+    """The log-log plots of the study at CPU defaults."""
+    return plot_convergence(results, outdir)

@@ -1,14 +1,15 @@
-"""Figure registry: ``python -m ersde_theory figures`` makes every registered figure.
+"""Figure registry: what ``python -m ersde_theory figures`` makes, name → :class:`Figure`.
 
-A figure is a pair: a **study** function (no arguments) that computes the data, and a **draw** function
-``draw(data, outdir) -> list[Path]`` that writes the files (use :func:`save` for figures). Studies never
-import this package; plots call studies. Register with ``@figure("name", study=...)`` on the draw function
-in a module imported by ``ersde_theory.plots``.
+An entry pairs a **study** function (no arguments; in ``ersde_theory.studies``) that computes the data with a
+**draw** function ``draw(data, outdir) -> list[Path]`` that writes the figure files (use :func:`save`) and,
+where the study has one, its **report** writer ``report(data, outdir) -> list[Path]`` (JSON and Markdown, from the
+study module). Studies never import this package; the command line runs study, report, draw
+(``ersde_theory.cli.figures``). Register with ``@figure("name", study=..., report=...)`` on the draw function, or
+:func:`report_only` for an entry without a figure, in a module imported by ``ersde_theory.plots``.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,28 +23,35 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 @dataclass(frozen=True)
 class Figure:
-    """``study()`` → data; ``draw(data, outdir)`` → the written paths."""
+    """``study()`` → data; ``report(data, outdir)`` and ``draw(data, outdir)`` → the paths they write."""
 
     study: Callable[[], Any]
-    draw: Callable[[Any, Path], list[Path]]
-
-    def __call__(self, outdir) -> list[Path]:
-        return self.draw(self.study(), Path(outdir))
+    draw: Callable[[Any, Path], list[Path]] | None = None
+    report: Callable[[Any, Path], list[Path]] | None = None
 
 
 FIGURES: dict[str, Figure] = {}
 
 
-def figure(name: str, study: Callable[[], Any]):
-    """Register the decorated ``draw(data, outdir)`` with its ``study`` under ``name``."""
+def _register(name: str, entry: Figure) -> None:
+    if name in FIGURES:
+        raise ValueError(f"figure {name!r} registered twice")
+    FIGURES[name] = entry
+
+
+def figure(name: str, study: Callable[[], Any], report: Callable[[Any, Path], list[Path]] | None = None):
+    """Register the decorated ``draw(data, outdir)`` with its ``study`` (and the study's ``report``) as ``name``."""
 
     def deco(draw):
-        if name in FIGURES:
-            raise ValueError(f"figure {name!r} registered twice")
-        FIGURES[name] = Figure(study, draw)
+        _register(name, Figure(study, draw, report))
         return draw
 
     return deco
+
+
+def report_only(name: str, study: Callable[[], Any], report: Callable[[Any, Path], list[Path]]) -> None:
+    """Register a study whose output is its report alone (no figure)."""
+    _register(name, Figure(study, None, report))
 
 
 def save(fig, outdir: Path, name: str) -> list[Path]:
@@ -55,18 +63,3 @@ def save(fig, outdir: Path, name: str) -> list[Path]:
     fig.savefig(paths[1], bbox_inches="tight", metadata={"CreationDate": None, "Producer": None})
     plt.close(fig)
     return paths
-
-
-def make_figures(outdir: Path, only: list[str] | None = None, log=print) -> dict[str, float]:
-    """Run the registered figures (all, or ``only``): study, then draw; returns seconds per figure."""
-    names = list(FIGURES) if not only else only
-    unknown = [n for n in names if n not in FIGURES]
-    if unknown:
-        raise ValueError(f"unknown figure(s) {unknown}; registered: {', '.join(FIGURES)}")
-    timings = {}
-    for n in names:
-        t0 = time.perf_counter()
-        paths = FIGURES[n](Path(outdir))
-        timings[n] = time.perf_counter() - t0
-        log(f"[{timings[n]:6.1f}s] {n}: " + ", ".join(str(p) for p in paths))
-    return timings

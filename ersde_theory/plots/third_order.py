@@ -63,17 +63,6 @@ def draw_order_panels(axes, data: dict) -> None:
     axes[3].legend(fontsize=7, loc="lower left")
 
 
-def order_panels(
-    axes,
-    ode_ns=(10, 20, 40, 80, 160, 320, 640, 1280),
-    weak_ns=(10, 20, 40, 80, 160, 320, 640),
-    strong_ns=(10, 20, 40, 80, 160),
-    n_paths: int = 300,
-):
-    """Compute (:func:`~ersde_theory.studies.third_order.order_panel_data`) and draw the four panels."""
-    draw_order_panels(axes, T.order_panel_data(ode_ns, weak_ns, strong_ns, n_paths))
-
-
 @figure("third_order", study=T.order_panel_data)
 def third_order(data, outdir):
     fig, axes = plt.subplots(2, 2, figsize=(11, 8.5))

@@ -1,9 +1,6 @@
-"""Registers the verification report (markdown + JSON) with the figures command."""
+"""Registers the verification report (markdown + JSON, no figure) with the figures command."""
 
 from ..studies.verification import report_data, write_verification_report
-from .registry import figure
+from .registry import report_only
 
-
-@figure("verification_report", study=report_data)
-def verification_report(data, outdir):
-    return write_verification_report(outdir, data)
+report_only("verification_report", study=report_data, report=write_verification_report)

@@ -28,8 +28,8 @@ reference itself does not resolve (it and its check solution end > 1e-2 apart: a
 left out and counted. The floor of the ``official`` quadrature is located where its error first exceeds twice
 the ``exact`` one and stays so.
 
-This module returns data and writes JSON/markdown; the log-log plots are drawn by
-:mod:`ersde_theory.plots.convergence` (whose ``write_outputs`` writes both).
+This module returns data and writes JSON/markdown (:func:`write_outputs`); the log-log plots are drawn by
+:mod:`ersde_theory.plots.convergence`.
 """
 
 from __future__ import annotations
@@ -67,6 +67,7 @@ __all__ = [
     "run_study",
     "convergence_markdown",
     "write_outputs",
+    "run_cpu_default",
     "config_for",
     "reference_benchmark",
 ]
@@ -480,13 +481,22 @@ def _json_ready(obj):
     return obj
 
 
-def write_outputs(results: dict, outdir, suffix: str = "", plot=None) -> list[Path]:
-    """``convergence_orders{suffix}.json`` and ``.md`` in ``outdir``; with ``plot(results, outdir, suffix)``
-    (e.g. :func:`ersde_theory.plots.convergence.plot_convergence`) also the figures it writes.
-    :func:`ersde_theory.plots.convergence.write_outputs` is this with the log-log plots."""
+def write_outputs(results: dict, outdir, suffix: str = "") -> list[Path]:
+    """``convergence_orders{suffix}.json`` and ``.md`` in ``outdir`` (the log-log plots:
+    :func:`ersde_theory.plots.convergence.plot_convergence`)."""
     data = _json_ready(results)  # write_report moves the timings to convergence_orders*.timings.json
     jpath, mpath = write_report(outdir, f"convergence_orders{suffix}", data, convergence_markdown(results))
-    return [jpath, mpath] + (list(plot(results, outdir, suffix)) if plot is not None else [])
+    return [jpath, mpath]
+
+
+def run_cpu_default() -> dict:
+    """The study at CPU defaults (:data:`CPU_DEFAULT`), on one torch thread (its tensors are small)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return run_study(CPU_DEFAULT, log=lambda *a: None)
+    finally:
+        torch.set_num_threads(threads)
 
 
 def config_for(full: bool, **overrides) -> ConvergenceConfig:

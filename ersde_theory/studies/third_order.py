@@ -500,6 +500,11 @@ def _order_head(first: list[str], ns, windows) -> list[str]:
     return [*first, *(f"N={n}" for n in ns), *(f"order N={w}" for w in windows), "asymptotic order [CI] (window)"]
 
 
+def _nsf_rows(nsfs: dict, cells) -> list[list]:
+    """One table row per (NSF, variant) of ``nsfs`` = {nsf: {variant: result}}: [nsf, variant, *cells(result)]."""
+    return [[nsf, lab, *cells(r)] for nsf, rows in nsfs.items() for lab, r in rows.items()]
+
+
 def markdown_report(res: dict) -> str:
     """Markdown tables of a :func:`run_benchmark` result."""
     lines = [
@@ -536,13 +541,14 @@ def markdown_report(res: dict) -> str:
         "",
         *markdown_table(
             _order_head(["NSF", "variant"], w["ns"], wins),
-            [
-                [nsf, lab, *(_signed(e, sg) for e, sg in zip(r["std_error"], r["sign"]))]
-                + [_order(r["fitted_orders"][x]) for x in wins]
-                + [_asym(r["asymptotic"])]
-                for nsf, rows in w["nsfs"].items()
-                for lab, r in rows.items()
-            ],
+            _nsf_rows(
+                w["nsfs"],
+                lambda r: (
+                    [*(_signed(e, sg) for e, sg in zip(r["std_error"], r["sign"]))]
+                    + [_order(r["fitted_orders"][x]) for x in wins]
+                    + [_asym(r["asymptotic"])]
+                ),
+            ),
         ),
     ]
     s = res["strong"]
@@ -555,12 +561,13 @@ def markdown_report(res: dict) -> str:
         "",
         *markdown_table(
             ["NSF", "variant", *(f"N={n}" for n in s["ns"]), "order [CI] (window)"],
-            [
-                [nsf, lab, *(_fmt(e) for e in r["rms"])]
-                + [_asym(dict(order=r["fitted_order"], ci=r["fitted_order_ci"], window=r["fit_window"]))]
-                for nsf, rows in s["nsfs"].items()
-                for lab, r in rows.items()
-            ],
+            _nsf_rows(
+                s["nsfs"],
+                lambda r: (
+                    [*(_fmt(e) for e in r["rms"])]
+                    + [_asym(dict(order=r["fitted_order"], ci=r["fitted_order_ci"], window=r["fit_window"]))]
+                ),
+            ),
         ),
     ]
     q = res["nfe"]

@@ -101,9 +101,8 @@ def report_data() -> dict:
     )
 
 
-def write_verification_report(outdir: Path, data: dict | None = None) -> list[Path]:
-    """``verification_report.md`` and ``.json`` in ``outdir`` from ``data`` (default: :func:`report_data`)."""
-    data = report_data() if data is None else data
+def write_verification_report(data: dict, outdir: Path) -> list[Path]:
+    """``verification_report.md`` and ``.json`` in ``outdir`` from ``data`` (:func:`report_data`)."""
     jpath, mpath = write_report(outdir, "verification_report", data, verification_markdown(data))
     return [mpath, jpath]
 

@@ -1,4 +1,4 @@
-"""Images layer with diffusers: the UNet2DModel adapter (sample_er_sde_vp on a diffusers VP model, docs/theory.md
+"""diffusers integration: the UNet2DModel adapter (sample_er_sde_vp on a diffusers VP model, docs/theory.md
 eqs. (19)–(22)) and the sample command on a diffusers pipeline folder, with tiny randomly initialised UNet2DModels
 (offline). ERSDEScheduler's tests are in test_scheduler*.py. Skipped when the optional ``diffusers`` extra is not
 installed."""

@@ -1,4 +1,4 @@
-"""FlowMatchERSDEScheduler (ersde_theory.images.scheduler): its loop equals ``sample_er_sde_vp(prediction="flow")``
+"""FlowMatchERSDEScheduler (diffusers_integration): its loop equals ``sample_er_sde_vp(prediction="flow")``
 (docs/theory.md eqs. (26)–(28) in VP form, the start at σ = 1), order 1 with the ODE NSF equals diffusers'
 FlowMatchEulerDiscreteScheduler, its schedule equals diffusers' for the same config, config round trips, img2img
 (``set_begin_index``/``scale_noise``) and bad input. The pipelines (tiny SD3 and Flux) are in

@@ -1,5 +1,5 @@
 """FlowMatchERSDEScheduler in diffusers' StableDiffusion3Pipeline and FluxPipeline, end to end: tiny random pipelines
-built offline (ersde_theory.images.flow_pipelines; prompt embeddings passed directly), float64. A pipeline call
+built offline (diffusers_integration/pipelines.py; prompt embeddings passed directly), float64. A pipeline call
 equals ``sample_er_sde_vp(prediction="flow")`` run by hand on the pipeline's transformer (its classifier-free
 guidance, its latents, its schedule), and with order 1 and the ODE NSF it equals the pipeline with diffusers'
 FlowMatchEulerDiscreteScheduler. Skipped without ``diffusers`` and ``transformers``."""

@@ -1,4 +1,4 @@
-"""Images layer without diffusers: the EDM-preconditioned digits UNet, per-seed sampling, FD_digits (the
+"""Models layer: the EDM-preconditioned digits UNet, per-seed sampling, FD_digits (the
 Fréchet distance of docs/theory.md eq. (31) in a digits feature space) and its real-data floor, the offline
 Inception-FID message, seed parsing, the EDM pickle loader, the images bench, and no host sync on a GPU."""
 

@@ -1,4 +1,4 @@
-"""Images layer, the digits rectified-flow model: its preconditioning against the closed-form velocity of
+"""Models layer, the digits rectified-flow model: its preconditioning against the closed-form velocity of
 Gaussian data, the shipped weights (size, sidecar, loss), its velocity at σ = 1 and its data predictions
 against the best linear ones, its samples in feature space, the loader's objective checks, and the flow bench."""
 

@@ -1,4 +1,4 @@
-"""Images layer, sampling starts at the right σ: on a linear-Gaussian "image" model (every pixel of the data
+"""Models layer, sampling starts at the right σ: on a linear-Gaussian "image" model (every pixel of the data
 independent N(m, s0²), exact denoiser / exact ε-prediction) the images of ``sample_images`` must have the data's
 per-pixel mean and sd. Starting a VE model at any other σ (e.g. 0.5·σ_max) scales the sd by the ratio of the
 marginal sds, which these checks catch; the VP path is checked the same way through a stand-in diffusers UNet."""

@@ -1,4 +1,4 @@
-"""Images layer, the sample command (images/sample_cli.py) under faults: a 2-rank torchrun whose launcher and
+"""The sample job (ersde_theory/sample_job.py, the sample command) under faults: a 2-rank torchrun whose launcher and
 workers are all killed mid-run, then resumed with one process; kill -9 of a single process; truncated, empty and
 wrong-size PNGs; a resume with other settings; two jobs sharing an outdir; a full disk; bad input. Every finished
 folder must hold each seed exactly once, no temporary file, and the bytes of a clean single-process run."""

@@ -1,4 +1,4 @@
-"""Images layer, seed ranges: parsed lazily (memory O(number of ranges)), sharded by position without being
+"""The sample job, seed ranges: parsed lazily (memory O(number of ranges)), sharded by position without being
 materialised, 63-bit non-negative bounds, and image names of one width per outdir that sort in seed order."""
 
 import itertools

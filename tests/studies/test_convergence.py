@@ -9,8 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from ersde_theory.plots.convergence import write_outputs
-from ersde_theory.studies.convergence import ConvergenceConfig, order_with_ci, run_study
+from ersde_theory.studies.convergence import ConvergenceConfig, order_with_ci, run_study, write_outputs
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
