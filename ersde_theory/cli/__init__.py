@@ -27,6 +27,8 @@ COMMANDS: dict[str, Command | dict[str, Command]] = {
     "train-toy": train.TRAIN_TOY,
     "train-digits": train.TRAIN_DIGITS,
     "train-digit-features": train.TRAIN_DIGIT_FEATURES,
+    "train-fmnist": train.TRAIN_FMNIST,
+    "train-fmnist-features": train.TRAIN_FMNIST_FEATURES,
     "convergence": studies.CONVERGENCE,
     "third-order": studies.THIRD_ORDER,
     "symbolic-bench": studies.SYMBOLIC_BENCH,

@@ -1,13 +1,16 @@
-"""train-toy, train-digits, train-digit-features: retrain the shipped networks (weights + JSON sidecar)."""
+"""train-toy, train-digits, train-digit-features, train-fmnist: retrain the shipped networks (weights + JSON
+sidecar)."""
 
 from __future__ import annotations
 
 import shlex
 import sys
+from pathlib import Path
 
 from ..models.checkpoints import OBJECTIVES
+from ..models.train import FMNIST_OBJECTIVES
 from ..toys.learned import DEFAULT_ARCH
-from .args import Command, add_device, add_threads, apply_threads, device_of
+from .args import Command, add_device, add_threads, apply_threads, device_of, fail
 
 TRAIN_OUT = "out/train"  # git-ignored: retraining never replaces the shipped weights unless --out names them
 
@@ -114,6 +117,83 @@ def run_features(args) -> int:
     return 0
 
 
+def add_fmnist_arguments(p) -> None:
+    p.add_argument(
+        "--objective", choices=FMNIST_OBJECTIVES, default="vp", help="vp: fmnist (DDPM ε-loss); flow: fmnist-flow"
+    )
+    p.add_argument("--steps", type=int, default=10_000, help="optimiser steps")
+    p.add_argument("--batch", type=int, default=64, help="batch size")
+    p.add_argument("--lr", type=float, default=5e-4, help="peak learning rate")
+    p.add_argument(
+        "--time-limit", type=float, default=0.0, help="minutes; stop there and save what was learnt (0: none)"
+    )
+    p.add_argument("--data", default=None, help="folder of the Fashion-MNIST IDX files (default: $ERSDE_FASHION_MNIST "
+                   "or /usr/share/datasets/fashion-mnist, from `apt-get install dataset-fashion-mnist`)")  # fmt: skip
+    p.add_argument("--amp", action="store_true", help="bfloat16 autocast (GPU)")
+    p.add_argument("--checkpoint", default=None, help="state file saved every 500 steps and resumed from (default: "
+                   f"{TRAIN_OUT}/fmnist_OBJECTIVE.ckpt)")  # fmt: skip
+    add_threads(p, 0)
+    _add_checkpoint_arguments(
+        p,
+        "fmnist",
+        out_default=None,  # resolved by --objective in run_fmnist
+        out_help=f"output folder (default: {TRAIN_OUT}/fmnist, with --objective flow {TRAIN_OUT}/fmnist_flow); the "
+        "shipped models in ersde_theory/data are replaced only if this names them",
+    )
+
+
+def run_fmnist(args) -> int:
+    from ..diffusers_integration.unet import save_unet2d
+    from ..models.checkpoints import FMNIST_SCHEDULERS, write_sidecar
+    from ..models.train import train_fmnist_unet
+
+    name = "fmnist_flow" if args.objective == "flow" else "fmnist"
+    out, ckpt = args.out or f"{TRAIN_OUT}/{name}", args.checkpoint or f"{TRAIN_OUT}/{name}.ckpt"
+    if args.steps < 1 or args.batch < 1 or not args.lr > 0 or args.time_limit < 0:
+        return fail(f"--steps, --batch >= 1, --lr > 0, --time-limit >= 0, got {args.steps}, {args.batch}, {args.lr}, "
+                    f"{args.time_limit}")  # fmt: skip
+    apply_threads(args)
+    try:
+        unet, summary = train_fmnist_unet(
+            args.objective, args.steps, args.batch, args.lr, args.seed, device=str(device_of(args)), data=args.data,
+            time_limit=args.time_limit * 60 or None, checkpoint=ckpt, amp=args.amp,
+        )  # fmt: skip
+    except (ValueError, FileNotFoundError) as e:
+        return fail(str(e))
+    save_unet2d(unet, out, flow=args.objective == "flow", scheduler_config=FMNIST_SCHEDULERS[args.objective])
+    side = write_sidecar(Path(out), summary)
+    print(
+        f"{summary['steps']} steps, train loss {summary['train_loss_last500']:.4f}, EMA test loss "
+        f"{summary['test_loss_ema']:.4f}, {summary['seconds']:.0f}s -> {out} (+ {side.name})"
+    )
+    return 0
+
+
+def add_fmnist_features_arguments(p) -> None:
+    p.add_argument("--steps", type=int, default=2500, help="optimiser steps (batch 128)")
+    p.add_argument("--data", default=None, help="folder of the Fashion-MNIST IDX files (as train-fmnist)")
+    add_threads(p, 0)
+    _add_checkpoint_arguments(p, "fmnist_features.pt")
+
+
+def run_fmnist_features(args) -> int:
+    from ..datasets.fashion_mnist import load_fashion_mnist
+    from ..evaluation.image_metrics import save_feature_net
+    from ..models.train import train_fmnist_classifier
+
+    if args.steps < 1:
+        return fail(f"--steps must be >= 1, got {args.steps}")
+    apply_threads(args)
+    try:
+        net, summary = train_fmnist_classifier(args.steps, seed=args.seed, device=str(device_of(args)), data=args.data)
+        reference, _ = load_fashion_mnist("test", args.data)
+    except (ValueError, FileNotFoundError) as e:
+        return fail(str(e))
+    save_feature_net(net, args.out, summary, reference=reference)
+    print(f"test accuracy {summary['test_accuracy']:.4f} -> {args.out}")
+    return 0
+
+
 TRAIN_TOY = Command(
     "Train the learned toy denoiser(s) and write weights + JSON sidecar (command, seed, loss, error).",
     add_toy_arguments,
@@ -124,6 +204,18 @@ TRAIN_DIGITS = Command(
     "and write weights + JSON sidecar.",
     add_digits_arguments,
     run_digits,
+)
+TRAIN_FMNIST = Command(
+    "Train a Fashion-MNIST model (diffusers UNet2DModel): fmnist (VP, DDPM's linear beta, eps) or fmnist-flow "
+    "(--objective flow, rectified flow), saved as a pipeline folder + JSON sidecar.",
+    add_fmnist_arguments,
+    run_fmnist,
+)
+TRAIN_FMNIST_FEATURES = Command(
+    "Train the Fashion-MNIST classifier whose features define FD_fmnist (NOT Inception-FID); store the test set's "
+    "reference moments.",
+    add_fmnist_features_arguments,
+    run_fmnist_features,
 )
 TRAIN_DIGIT_FEATURES = Command(
     "Train the digit classifier whose features define FD_digits (NOT Inception-FID); store reference moments.",

@@ -1,7 +1,12 @@
-"""diffusers ``UNet2DModel`` VP models (ε-, v- or x0-prediction, e.g. google/ddpm-cifar10-32: linear β from
-1e-4 to 0.02, 1000 steps) through :func:`ersde_theory.sample_er_sde_vp`, unchanged: the UNet is called as
-``unet(x, t).sample`` at the schedule's (continuous) timesteps t, x_t = α_t x_0 + σ_t ε, ᾱ from the scheduler
-config; and the loading of such a model (or of a pipeline folder holding one) from a local folder.
+"""diffusers ``UNet2DModel`` models through :func:`ersde_theory.sample_er_sde_vp`, unchanged:
+
+* VP models (ε-, v- or x0-prediction, e.g. google/ddpm-cifar10-32: linear β from 1e-4 to 0.02, 1000 steps): the
+  UNet is called as ``unet(x, t).sample`` at the schedule's (continuous) timesteps t, x_t = α_t x_0 + σ_t ε, ᾱ from
+  the scheduler config (:class:`DiffusersVPModel`);
+* flow-matching models (velocity v = ε − x_0 of x_σ = (1 − σ) x_0 + σ ε, timestep 1000 σ as diffusers'
+  FlowMatch schedulers give it; a ``FlowMatchEulerDiscreteScheduler`` config beside the UNet):
+  :class:`DiffusersFlowModel`;
+* building, saving (a pipeline folder: ``unet/`` and ``scheduler/``) and loading such models from a local folder.
 """
 
 from __future__ import annotations
@@ -55,6 +60,45 @@ class DiffusersVPModel(torch.nn.Module):
         dt = self.unet.dtype
         kw = {"class_labels": self.class_labels} if self.class_labels is not None else {}
         return self.unet(x.to(dt), t.to(torch.float32), **kw).sample.to(x.dtype)
+
+
+class DiffusersFlowModel(torch.nn.Module):
+    """``model(x, sigma) -> unet(x, T sigma).sample``: a flow-matching UNet2DModel as the velocity model
+    ``v(x, σ)`` of ``sample_er_sde_vp(prediction="flow")`` (T = ``num_train_timesteps``, 1000 for diffusers'
+    FlowMatch schedulers), in the UNet's dtype, returned in x's dtype."""
+
+    def __init__(self, unet, num_train_timesteps: int = 1000):
+        super().__init__()
+        self.unet, self.T = unet, num_train_timesteps
+
+    def forward(self, x, sigma):
+        t = torch.as_tensor(sigma, device=x.device).reshape(-1).expand(x.shape[0]) * self.T
+        return self.unet(x.to(self.unet.dtype), t.to(torch.float32)).sample.to(x.dtype)
+
+
+def is_flow_config(cfg) -> bool:
+    """Whether a scheduler config belongs to a flow-matching model (a diffusers FlowMatch scheduler's)."""
+    return "FlowMatch" in str((cfg or {}).get("_class_name", ""))
+
+
+def new_unet2d(**config):
+    """A randomly initialised diffusers ``UNet2DModel(**config)`` (float32, train mode)."""
+    return require_diffusers().UNet2DModel(**config)
+
+
+def save_unet2d(unet, folder, *, flow: bool, scheduler_config: dict) -> list[Path]:
+    """Save ``unet`` as a pipeline folder: ``unet/`` (``save_pretrained``) and ``scheduler/`` with a
+    ``DDPMScheduler(**scheduler_config)`` (VP; the folder is then a ``DDPMPipeline``) or a
+    ``FlowMatchEulerDiscreteScheduler(**scheduler_config)`` (``flow``). Returns the files written."""
+    diffusers = require_diffusers()
+    folder = Path(folder)
+    if flow:
+        unet.save_pretrained(folder / "unet", safe_serialization=True)
+        diffusers.FlowMatchEulerDiscreteScheduler(**scheduler_config).save_pretrained(folder / "scheduler")
+    else:
+        sched = diffusers.DDPMScheduler(**scheduler_config)
+        diffusers.DDPMPipeline(unet=unet, scheduler=sched).save_pretrained(folder, safe_serialization=True)
+    return sorted(p for p in folder.rglob("*") if p.is_file())
 
 
 def prediction_from_config(cfg) -> str:

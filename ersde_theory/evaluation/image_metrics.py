@@ -1,9 +1,10 @@
 """The quality of generated images: FD_digits and Inception-FID, and reading a folder of sampled PNGs.
 
-**FD_digits — NOT Inception-FID.** The Fréchet distance (docs/theory.md eq. 31,
+**FD_digits and FD_fmnist — NOT Inception-FID** (:class:`FeatureFD`). The Fréchet distance (docs/theory.md eq. 31,
 :func:`ersde_theory.evaluation.frechet_distance`, unbiased covariances) between Gaussian fits of the 64-d
-penultimate-layer features of a small digit classifier trained and shipped by this project (``digits_features.pt``). Its
-values are not comparable with any published FID; they rank samplers on the digits model only.
+penultimate-layer features of a small digit classifier trained and shipped by this project (``digits_features.pt``);
+FD_fmnist the same with a Fashion-MNIST classifier (128-d features, ``fmnist_features.pt``) against the real test
+set. Their values are not comparable with any published FID; they rank samplers on their data set only.
 
 **Inception FID** through torch-fidelity's standard InceptionV3 feature extractor ("inception-v3-compat",
 2048-d pool features, the weights of the original TensorFlow FID). Nothing is downloaded: the weights file
@@ -20,9 +21,10 @@ import numpy as np
 import torch
 
 from ..datasets.digits import load_digits_tensor
+from ..datasets.fashion_mnist import load_fashion_mnist
 from ..datasets.pixels import from_uint8, to_uint8
 from ..models.checkpoints import DATA_DIR, write_sidecar
-from ..models.classifier import DigitFeatureNet
+from ..models.classifier import DigitFeatureNet, FashionFeatureNet
 from .frechet import frechet_distance, gaussian_moments
 from .noise_floor import floor_values
 
@@ -31,6 +33,8 @@ INCEPTION_ENV = "ERSDE_INCEPTION_WEIGHTS"
 INCEPTION_FILE = "weights-inception-2015-12-05-6726825d.pth"
 INCEPTION_URL = f"https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/{INCEPTION_FILE}"
 FEATURES_PATH = DATA_DIR / "digits_features.pt"  # the classifier's weights and the reference moments
+FMNIST_FEATURES_PATH = DATA_DIR / "fmnist_features.pt"  # the same for Fashion-MNIST (reference: the test set)
+FMNIST_FD_LABEL = "FD_fmnist (feature-space Fréchet distance, project Fashion-MNIST classifier; NOT Inception-FID)"
 PNG_RE = re.compile(r"^(\d+)\.png$")  # the sample command's image names, {seed:0Wd}.png
 
 
@@ -49,87 +53,133 @@ def read_png_dir(folder) -> torch.Tensor:
     return x.unsqueeze(1) if x.ndim == 3 else x.permute(0, 3, 1, 2)
 
 
-def _as_images(images) -> torch.Tensor:
-    """Float (N, 1, 8, 8) in [−1, 1] from a float tensor (clamped, quantised to the 256 PNG levels like
-    written samples), a uint8 tensor, or a folder of PNGs."""
+def _as_images(images, shape: tuple) -> torch.Tensor:
+    """Float (N, *shape) in [−1, 1] from a float tensor (clamped, quantised to the 256 PNG levels like written
+    samples), a uint8 tensor, or a folder of PNGs."""
     if isinstance(images, (str, Path)):
         images = read_png_dir(images)
     if not isinstance(images, torch.Tensor):
         raise ValueError(f"images must be a tensor or a folder of PNGs, got {type(images).__name__}")
     if images.dtype != torch.uint8:
         images = to_uint8(images)
-    if images.ndim != 4 or tuple(images.shape[1:]) != (1, 8, 8):
-        raise ValueError(f"the digit feature network takes (N, 1, 8, 8) images, got {tuple(images.shape)}")
+    if images.ndim != 4 or tuple(images.shape[1:]) != tuple(shape):
+        raise ValueError(
+            f"the feature network takes (N, {', '.join(map(str, shape))}) images, got {tuple(images.shape)}"
+        )
     return from_uint8(images.cpu())
 
 
 @torch.no_grad()
-def extract_features(net: DigitFeatureNet, images, batch: int = 2048) -> np.ndarray:
-    x = _as_images(images)
+def extract_features(net, images, batch: int = 2048, shape: tuple = (1, 8, 8)) -> np.ndarray:
+    """The penultimate-layer features ``net.features`` of ``images`` (as :func:`_as_images` reads them), float64."""
+    x = _as_images(images, shape)
     return torch.cat([net.features(x[i : i + batch]) for i in range(0, x.shape[0], batch)]).double().numpy()
 
 
-def save_feature_net(net: DigitFeatureNet, path, summary: dict, command: str | None = None) -> Path:
-    """Weights plus the reference moments of the features of all 1797 digits."""
-    x, _ = load_digits_tensor()
-    mu, cov = gaussian_moments(extract_features(net, x))
+def save_feature_net(net, path, summary: dict, command: str | None = None, *, reference=None) -> Path:
+    """Weights plus the reference moments of the features of ``reference`` (images; default all 1797 digits), with
+    a JSON sidecar (``summary`` and what the reference is)."""
+    what = "features of all 1797 digits"
+    if reference is None:
+        reference, _ = load_digits_tensor()
+    else:
+        what = f"features of {reference.shape[0]} reference images"
+    mu, cov = gaussian_moments(extract_features(net, reference, shape=tuple(reference.shape[1:])))
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save(
-        {
-            "state_dict": net.state_dict(),
-            "ref_mean": torch.from_numpy(mu),
-            "ref_cov": torch.from_numpy(cov),
-            "ref_count": x.shape[0],
-        },
+        {"state_dict": net.state_dict(), "ref_mean": torch.from_numpy(mu), "ref_cov": torch.from_numpy(cov),
+         "ref_count": reference.shape[0]},
         path,
-    )
-    return write_sidecar(path, {"command": command, **summary, "reference": "features of all 1797 digits"})
+    )  # fmt: skip
+    return write_sidecar(path, {"command": command, **summary, "reference": summary.get("reference", what)})
 
 
-class DigitFD:
-    """FD_digits (module docstring) against the shipped reference moments of all 1797 digits."""
+class FeatureFD:
+    """A feature-space Fréchet distance (eq. 31; NOT Inception-FID): between the Gaussian fit of a classifier's
+    penultimate-layer features of a set of images and the shipped reference moments of a real image set. A
+    subclass names its network, shape, weights file, training command and the real images of its noise floor."""
 
-    label = FD_LABEL
+    label = "feature-space Fréchet distance"
+    shape: tuple = ()
+    network: type = DigitFeatureNet
+    default_path: Path = FEATURES_PATH
+    train_command: str = ""
 
     def __init__(self, path=None):
-        path = Path(path) if path is not None else FEATURES_PATH
+        path = Path(path) if path is not None else self.default_path
         if not path.is_file():
+            name = self.label.split(" ")[0]
             raise FileNotFoundError(
-                f"no digit feature network at {path}; train one with "
-                f"`python -m ersde_theory train-digit-features --out {path}`"
+                f"no {name} feature network at {path}; train one with `{self.train_command} --out {path}`"
             )
         ck = torch.load(path, map_location="cpu", weights_only=True)
-        self.net = DigitFeatureNet()
+        self.net = self.network()
         self.net.load_state_dict(ck["state_dict"])
         self.net.eval().requires_grad_(False)
         self.ref_mean, self.ref_cov = ck["ref_mean"].numpy(), ck["ref_cov"].numpy()
 
     def features(self, images) -> np.ndarray:
-        return extract_features(self.net, images)
+        return extract_features(self.net, images, shape=self.shape)
 
     def __call__(self, images) -> float:
-        """FD_digits of a set of images (tensor in [−1, 1], uint8 tensor, or PNG folder)."""
+        """The distance of a set of images (tensor in [−1, 1], uint8 tensor, or PNG folder) to the reference."""
         f = self.features(images)
         if f.shape[0] < 2:
             raise ValueError("need at least 2 images for a covariance")
         return frechet_distance(*gaussian_moments(f), self.ref_mean, self.ref_cov)
 
     def blocks(self, images, n_blocks: int) -> np.ndarray:
-        """FD_digits of ``n_blocks`` consecutive, equal, disjoint blocks (e.g. of seeds)."""
-        x = _as_images(images)
+        """The distance of ``n_blocks`` consecutive, equal, disjoint blocks (e.g. of seeds)."""
+        x = _as_images(images, self.shape)
         m = x.shape[0] // n_blocks
         if m < 2:
             raise ValueError(f"{x.shape[0]} images cannot fill {n_blocks} blocks of at least 2")
         return np.array([self(x[k * m : (k + 1) * m]) for k in range(n_blocks)])
 
+    def real_images(self) -> torch.Tensor:
+        raise NotImplementedError
+
     def real_floor(self, n: int, reps: int = 10, seed: int = 0) -> np.ndarray:
-        """The noise floor (docs/theory.md eq. 32) of FD_digits: its values on ``n`` real digits drawn with
-        replacement from the 1797, ``reps`` times (what a sampler that reproduces the data distribution
-        exactly reaches at sample size n; summarise with :func:`ersde_theory.evaluation.intervals.t_interval`)."""
-        x, _ = load_digits_tensor()
+        """The noise floor (docs/theory.md eq. 32): the distance of ``n`` real images drawn with replacement from
+        :meth:`real_images`, ``reps`` times (what a sampler that reproduces the data distribution exactly reaches at
+        sample size n; summarise with :func:`ersde_theory.evaluation.intervals.t_interval`)."""
+        x = self.real_images()
         g = torch.Generator().manual_seed(seed)
         return np.array(floor_values(lambda: x[torch.randint(x.shape[0], (n,), generator=g)], self, reps))
+
+
+class DigitFD(FeatureFD):
+    """FD_digits (module docstring) against the shipped reference moments of all 1797 digits; its floor draws from
+    the same 1797."""
+
+    label = FD_LABEL
+    shape = (1, 8, 8)
+    network = DigitFeatureNet
+    default_path = FEATURES_PATH
+    train_command = "python -m ersde_theory train-digit-features"
+
+    def real_images(self) -> torch.Tensor:
+        return load_digits_tensor()[0]
+
+
+class FashionFD(FeatureFD):
+    """FD_fmnist: the Fréchet distance in the 128-d penultimate features of the project's Fashion-MNIST classifier
+    (:class:`~ersde_theory.models.classifier.FashionFeatureNet`, trained on the 60,000 training images), against the
+    shipped moments of the 10,000 real test images; its floor draws real training images. NOT Inception-FID."""
+
+    label = FMNIST_FD_LABEL
+    shape = (1, 28, 28)
+    network = FashionFeatureNet
+    default_path = FMNIST_FEATURES_PATH
+    train_command = "python -m ersde_theory train-fmnist-features"
+
+    def __init__(self, path=None, data=None):
+        super().__init__(path)
+        self.data = data
+
+    def real_images(self) -> torch.Tensor:
+        return load_fashion_mnist("train", self.data)[0]
 
 
 def inception_weights_path(weights=None) -> Path:

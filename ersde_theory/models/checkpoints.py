@@ -19,6 +19,26 @@ DATA_DIR = Path(__file__).resolve().parents[1] / "data"
 UNET_PATH = DATA_DIR / "digits_unet.pt"
 FLOW_UNET_PATH = DATA_DIR / "digits_flow_unet.pt"
 OBJECTIVES = {"edm": EDMDenoiser, "flow": FlowVelocity}  # training objective -> model class (unet.py)
+FMNIST_PATH = DATA_DIR / "fmnist"  # the Fashion-MNIST VP model: a DDPMPipeline folder (unet/, scheduler/)
+FMNIST_FLOW_PATH = DATA_DIR / "fmnist_flow"  # the Fashion-MNIST flow model: unet/ and a FlowMatch scheduler/
+# the diffusers UNet2DModel of both Fashion-MNIST models: 28×28, three levels (28, 14, 7), attention at 7×7
+FMNIST_UNET = dict(
+    sample_size=28,
+    in_channels=1,
+    out_channels=1,
+    block_out_channels=(32, 64, 128),
+    layers_per_block=1,
+    down_block_types=("DownBlock2D", "DownBlock2D", "AttnDownBlock2D"),
+    up_block_types=("AttnUpBlock2D", "UpBlock2D", "UpBlock2D"),
+    norm_num_groups=8,
+)
+# their schedules: DDPM's linear β 1e-4…0.02 over 1000 steps (ε-prediction); the flow model's FlowMatch config
+FMNIST_SCHEDULERS = {
+    "vp": dict(
+        num_train_timesteps=1000, beta_schedule="linear", beta_start=1e-4, beta_end=0.02, prediction_type="epsilon"
+    ),
+    "flow": dict(num_train_timesteps=1000, shift=1.0),
+}
 
 
 def write_sidecar(path: Path, info: dict) -> Path:

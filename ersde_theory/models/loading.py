@@ -5,8 +5,10 @@
 * ``digits-flow``: the same UNet trained as a rectified-flow velocity model (kind "flow");
 * ``CHECKPOINT.pt``: a ``train-digits`` checkpoint of either objective (:mod:`.checkpoints`);
 * ``NET.pkl``: an EDM network pickle (a VE denoiser; the EDM code must be importable, :mod:`.edm`);
-* ``diffusers:FOLDER``: a local diffusers ``UNet2DModel`` or pipeline folder (VP ε/v/x0 models, loaded by
-  ``ersde_theory.diffusers_integration.unet``).
+* ``fmnist``, ``fmnist-flow``: the shipped Fashion-MNIST models, diffusers ``UNet2DModel`` pipeline folders (VP,
+  DDPM's linear β and ε-prediction; and a rectified-flow velocity model with a FlowMatch scheduler config);
+* ``diffusers:FOLDER``: a local diffusers ``UNet2DModel`` or pipeline folder (VP ε/v/x0 models, or a flow model when
+  its scheduler config is a FlowMatch one; loaded by ``ersde_theory.diffusers_integration.unet``).
 
 :func:`weights_hash` identifies the weights a model was loaded from (the sample command's manifest records it).
 """
@@ -23,12 +25,17 @@ import torch
 
 from ..devices import resolve_device
 from ..solvers.registry import available_samplers
-from .checkpoints import FLOW_UNET_PATH, UNET_PATH
+from .checkpoints import FLOW_UNET_PATH, FMNIST_FLOW_PATH, FMNIST_PATH, UNET_PATH
 
-SHIPPED = {"digits": ("edm", UNET_PATH), "digits-flow": ("flow", FLOW_UNET_PATH)}  # name -> (objective, weights)
-FLOW_MODELS = {name: obj for name, (obj, _) in SHIPPED.items() if obj == "flow"}  # --model name -> objective
+# --model name -> (how it is stored, its weights): a train-digits objective, or a diffusers pipeline folder
+SHIPPED = {
+    "digits": ("edm", UNET_PATH),
+    "digits-flow": ("flow", FLOW_UNET_PATH),
+    "fmnist": ("diffusers", FMNIST_PATH),
+    "fmnist-flow": ("diffusers", FMNIST_FLOW_PATH),
+}
 DIFFUSERS_PREFIX = "diffusers:"
-MODEL_HELP = "digits, digits-flow, CHECKPOINT.pt, EDM.pkl or diffusers:FOLDER"
+MODEL_HELP = "digits, digits-flow, fmnist, fmnist-flow, CHECKPOINT.pt, EDM.pkl or diffusers:FOLDER"
 
 
 @dataclass
@@ -74,7 +81,10 @@ class ImageModel:
 def load_image_model(spec: str, device="cpu", edm_repo=None, *, local_rank: int | None = None) -> ImageModel:
     """Resolve ``--model`` (module docstring) and put it on ``device`` (``auto``, ``cpu``, ``cuda``, ``cuda:N``;
     ``local_rank``: one GPU per torchrun process, :func:`ersde_theory.devices.resolve_device`)."""
-    if spec in SHIPPED or spec.endswith(".pt"):
+    folder = SHIPPED[spec][1] if SHIPPED.get(spec, ("",))[0] == "diffusers" else None
+    if spec.startswith(DIFFUSERS_PREFIX):
+        folder = spec[len(DIFFUSERS_PREFIX) :]
+    if folder is None and (spec in SHIPPED or spec.endswith(".pt")):
         from .checkpoints import load_digits_unet
 
         objective = SHIPPED[spec][0] if spec in SHIPPED else None
@@ -88,14 +98,18 @@ def load_image_model(spec: str, device="cpu", edm_repo=None, *, local_rank: int 
         if m.sample_shape is None:
             raise ValueError(f"{spec}: the network has no img_resolution/img_channels attributes")
         im = ImageModel(spec, "ve", m, m.sample_shape, m.sigma_min, m.sigma_max, m.label_dim)
-    elif spec.startswith(DIFFUSERS_PREFIX):
-        from ..diffusers_integration.unet import load_diffusers_unet
+    elif folder is not None:
+        from ..diffusers_integration.unet import DiffusersFlowModel, is_flow_config, load_diffusers_unet
 
-        unet, cfg = load_diffusers_unet(spec[len(DIFFUSERS_PREFIX) :])
+        unet, cfg = load_diffusers_unet(folder)
         size = unet.config.sample_size
         hw = (size, size) if isinstance(size, int) else tuple(size)
         shape = (unet.config.in_channels, *hw)
-        im = ImageModel(spec, "vp", unet, shape, scheduler_config=cfg)
+        if is_flow_config(cfg):
+            flow = DiffusersFlowModel(unet, int(cfg.get("num_train_timesteps", 1000)))
+            im = ImageModel(spec, "flow", flow, shape, 0.0, 1.0, scheduler_config=cfg)
+        else:
+            im = ImageModel(spec, "vp", unet, shape, scheduler_config=cfg)
     else:
         raise ValueError(
             f"unknown model {spec!r}: use 'digits', 'digits-flow', a train-digits .pt checkpoint, an EDM .pkl, "
@@ -108,18 +122,17 @@ def load_image_model(spec: str, device="cpu", edm_repo=None, *, local_rank: int 
 
 def model_files(spec: str) -> list[Path]:
     """The files a model is loaded from (for a diffusers folder: every file under it)."""
-    if spec in SHIPPED:
-        return [SHIPPED[spec][1]]
-    if spec.startswith(DIFFUSERS_PREFIX):
-        root = Path(spec[len(DIFFUSERS_PREFIX) :])
-        return sorted(p for p in root.rglob("*") if p.is_file())
-    return [Path(spec)]
+    path = SHIPPED[spec][1] if spec in SHIPPED else Path(spec.removeprefix(DIFFUSERS_PREFIX))
+    if path.is_dir():
+        return sorted(p for p in path.rglob("*") if p.is_file())
+    return [path]
 
 
 def weights_hash(spec: str) -> str:
     """sha256 of the model's files (for a diffusers folder: every file, with its relative name)."""
     h = hashlib.sha256()
-    root = Path(spec[len(DIFFUSERS_PREFIX) :]) if spec.startswith(DIFFUSERS_PREFIX) else None
+    path = SHIPPED[spec][1] if spec in SHIPPED else Path(spec.removeprefix(DIFFUSERS_PREFIX))
+    root = path if path.is_dir() else None
     for p in model_files(spec):
         if root is not None:
             h.update(str(p.relative_to(root)).encode() + b"\0")
