@@ -23,6 +23,7 @@ COMMANDS: dict[str, Command | dict[str, Command]] = {
         "images": bench.IMAGES,
         "pipelines": bench.PIPELINES,
         "flow": bench.FLOW,
+        "fmnist": bench.FMNIST,
     },
     "train-toy": train.TRAIN_TOY,
     "train-digits": train.TRAIN_DIGITS,

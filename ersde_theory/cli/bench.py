@@ -150,6 +150,30 @@ def bench_flow(args) -> int:
     return _study_then_draw(args, run_bench_flow, plot_bench_flow, **kw)
 
 
+def add_fmnist_arguments(p) -> None:
+    p.add_argument("--nfe", type=int, nargs="+", default=[10, 20, 50], help="NFE values (model calls)")
+    p.add_argument("--n-per-block", type=int, default=200, help="images per seed block")
+    p.add_argument("--blocks", type=int, default=5, help="seed blocks (confidence intervals over blocks)")
+    p.add_argument("--batch", type=int, default=250, help="images per model call")
+    p.add_argument("--no-flow", action="store_true", help="skip the flow model (fmnist-flow)")
+    p.add_argument("--data", default=None, help="folder of the Fashion-MNIST IDX files (as train-fmnist)")
+    add_quick(
+        p, f"CI preset: 2 schedulers per model, NFE 10, 2 blocks of 16 (writes to {QUICK_OUTDIR} unless --outdir)"
+    )
+    _add_bench_outdir(p)
+    add_threads(p, 0)
+    add_device(p)
+
+
+def bench_fmnist(args) -> int:
+    from ..plots.benches import plot_bench_fmnist
+    from ..studies.bench_fmnist import run_bench_fmnist
+
+    kw = dict(nfes=tuple(args.nfe), n_per_block=args.n_per_block, blocks=args.blocks, batch=args.batch,
+              flow=not args.no_flow, data=args.data)  # fmt: skip
+    return _study_then_draw(args, run_bench_fmnist, plot_bench_fmnist, **kw)
+
+
 QUALITY = Command(
     "Sample quality per NFE with CIs: samplers x NFE x denoiser x problem.", add_study_arguments, bench_quality
 )
@@ -171,4 +195,10 @@ FLOW = Command(
     "ER-SDE vs flow baselines on the learned digits flow model and a flow toy: FD with CIs, brightness.",
     add_flow_arguments,
     bench_flow,
+)
+FMNIST = Command(
+    "ER-SDE vs diffusers' own schedulers on the Fashion-MNIST VP and flow models: FD_fmnist (NOT Inception-FID) with "
+    "CIs over seed blocks, paired differences, a grid figure.",
+    add_fmnist_arguments,
+    bench_fmnist,
 )

@@ -151,7 +151,9 @@ def load_diffusers_unet(path, device="cpu"):
     p = Path(path)
     sub = "unet" if (p / "unet").is_dir() else None
     try:
-        unet = diffusers.UNet2DModel.from_pretrained(str(path), subfolder=sub, local_files_only=True)
+        unet = diffusers.UNet2DModel.from_pretrained(
+            str(path), subfolder=sub, local_files_only=True, low_cpu_mem_usage=False
+        )
     except (OSError, ValueError) as e:
         raise FileNotFoundError(f"could not load a diffusers UNet2DModel from {path!s} offline: {e}") from e
     sched_cfg = p / "scheduler" / "scheduler_config.json"

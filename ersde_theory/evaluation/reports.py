@@ -32,6 +32,26 @@ def markdown_table(header: Sequence[str], rows: Iterable[Sequence]) -> list[str]
     ]
 
 
+def nfe_table(rows: list[dict], nfes, reference: str, fmt: str = ".2f", extra=None) -> list[str]:
+    """The table of a sampler × NFE benchmark, one line per sampler (in the order of ``rows``): its ``fd`` ± ``ci95``
+    at each NFE, then its paired difference to ``reference`` (``diff_vs_ref`` ± ``diff_ci95``; "—" for the reference
+    itself), then, with ``extra = (title, cell(row))``, one more column per NFE."""
+    by = {(r["sampler"], r["nfe"]): r for r in rows}
+    names = list(dict.fromkeys(r["sampler"] for r in rows))
+    head = ["sampler", *(f"NFE {k}" for k in nfes), *(f"Δ NFE {k}" for k in nfes)]
+    head += [f"{extra[0]} NFE {k}" for k in nfes] if extra else []
+    cells = []
+    for name in names:
+        row = [name, *(f"{by[(name, k)]['fd']:{fmt}} ± {by[(name, k)]['ci95']:{fmt}}" for k in nfes)]
+        row += [
+            "—" if name == reference else f"{by[(name, k)]['diff_vs_ref']:+{fmt}} ± {by[(name, k)]['diff_ci95']:{fmt}}"
+            for k in nfes
+        ]
+        row += [extra[1](by[(name, k)]) for k in nfes] if extra else []
+        cells.append(row)
+    return markdown_table(head, cells)
+
+
 def _write_atomic(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:

@@ -15,7 +15,7 @@ from ..studies.nsf_search import BASELINE, candidate_nsf, candidates
 from ..studies.official_vs_exact import VARIANTS
 from .registry import plt, save
 
-__all__ = ["plot_quality", "plot_problem", "plot_nsf", "plot_official", "plot_bench_flow"]
+__all__ = ["plot_quality", "plot_problem", "plot_nsf", "plot_official", "plot_bench_flow", "plot_bench_fmnist"]
 
 
 def _stem(name: str, data: dict) -> str:
@@ -191,3 +191,53 @@ def plot_quality(data: dict, outdir, stem: str | None = None) -> list[Path]:
     for prob in data["config"]["n"]:
         paths += plot_problem(data, prob, Path(outdir), stem)
     return paths
+
+
+def plot_bench_fmnist(data: dict, outdir, stem: str = "bench_fmnist") -> list[Path]:
+    """``bench_fmnist.png/pdf``: FD_fmnist vs NFE per scheduler (95 % CIs over seed blocks, grey: the real-data floor),
+    one panel per model; and ``bench_fmnist_grid.png``: the first images of every cell, rows schedulers, columns NFE,
+    the same seeds everywhere (from the data's ``grid``, when the study returned it)."""
+    parts = [k for k in ("vp", "flow") if k in data]
+    fig, axes = plt.subplots(1, len(parts), figsize=(6.5 * len(parts), 4.8), squeeze=False)
+    f = data["real_floor"]
+    for ax, key in zip(axes[0], parts):
+        _flow_panel(ax, data[key]["rows"])
+        ax.axhspan(f["fd"] - f["ci95"], f["fd"] + f["ci95"], color="0.5", alpha=0.25, lw=0)
+        ax.set(yscale="log", ylabel="FD_fmnist (NOT Inception-FID)", title=f"{data[key]['model']} (grey: data floor)")
+        ax.legend(fontsize=6.5, ncol=2, loc="upper right")
+    fig.suptitle("bench fmnist: ER-SDE vs diffusers' schedulers (95 % CIs over seed blocks)")
+    fig.tight_layout()
+    paths = save(fig, Path(outdir), stem)
+    if data.get("grid"):
+        paths.append(plot_image_grid(data["grid"], data["nfes"], Path(outdir) / f"{stem}_grid.png"))
+    return paths
+
+
+def plot_image_grid(grids: dict, nfes, path: Path) -> Path:
+    """One PNG of uint8 images: per part (vp, flow), one row per scheduler, one column per NFE, each cell the same
+    seeds side by side."""
+    gap = 4
+    rows, labels = [], []
+    for key, cells in grids.items():
+        for name in dict.fromkeys(name for name, _ in cells):
+            row = []
+            for k in nfes:
+                row += [np.concatenate(list(cells[(name, k)][:, 0].numpy()), axis=1), np.full((28, gap), 255, np.uint8)]
+            rows += [np.concatenate(row[:-1], axis=1), np.full((gap, sum(r.shape[1] for r in row[:-1])), 255, np.uint8)]
+            labels.append(f"{key}: {name}")
+    canvas = np.concatenate(rows[:-1], axis=0)
+    h, w = canvas.shape
+    fig, ax = plt.subplots(figsize=(w / 45 + 3.5, h / 45 + 0.8))
+    ax.imshow(canvas, cmap="gray", vmin=0, vmax=255, interpolation="nearest")
+    cell_w = (w + gap) / len(nfes)
+    ax.set_xticks([cell_w * (j + 0.5) for j in range(len(nfes))], [f"NFE {k}" for k in nfes])
+    ax.set_yticks([(28 + gap) * i + 14 for i in range(len(labels))], labels, fontsize=7)
+    ax.tick_params(length=0)
+    for s in ax.spines.values():
+        s.set_visible(False)
+    ax.set_title("the same seeds in every cell", fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100, bbox_inches="tight", metadata={"Software": None})
+    plt.close(fig)
+    return path

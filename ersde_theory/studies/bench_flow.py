@@ -36,7 +36,7 @@ from ..datasets.pixels import from_uint8, to_uint8
 from ..evaluation.frechet import frechet_to_moments
 from ..evaluation.image_metrics import FD_LABEL, DigitFD
 from ..evaluation.intervals import paired_t_interval, t_interval
-from ..evaluation.reports import markdown_table, write_report
+from ..evaluation.reports import nfe_table, write_report
 from ..models.loading import ImageModel, load_image_model
 from ..models.sampling import sample_images
 from ..solvers.registry import FLOW_SAMPLERS, steps_for_nfe
@@ -275,22 +275,8 @@ def run_bench_flow(
     return res
 
 
-def _table(rows, nfes, fmt: str, extra=None) -> list[str]:
-    by = _by(rows)
-    names = list(dict.fromkeys(r["sampler"] for r in rows))
-    head = ["sampler", *(f"NFE {k}" for k in nfes), *(f"Δ NFE {k}" for k in nfes)]
-    head += [f"mean NFE {k}" for k in nfes] if extra else []
-    cells = []
-    for name in names:
-        row = [name, *(f"{by[(name, k)]['fd']:{fmt}} ± {by[(name, k)]['ci95']:{fmt}}" for k in nfes)]
-        row += [
-            "—" if name == REFERENCE else f"{by[(name, k)]['diff_vs_ref']:+{fmt}} ± {by[(name, k)]['diff_ci95']:{fmt}}"
-            for k in nfes
-        ]
-        if extra:
-            row += [f"{by[(name, k)]['intensity']:+.3f} ± {by[(name, k)]['intensity_ci95']:.3f}" for k in nfes]
-        cells.append(row)
-    return markdown_table(head, cells)
+def _intensity(r: dict) -> str:
+    return f"{r['intensity']:+.3f} ± {r['intensity_ci95']:.3f}"
 
 
 def _answer_lines(ans) -> list[str]:
@@ -319,7 +305,7 @@ def flow_markdown(res: dict) -> str:
         "",
         f"## {d['model']}: {d['metric']}, {res['n_per_block']} images per block; mean pixel intensity in [−1, 1]",
         "",
-        *_table(d["rows"], nfes, ".2f", extra=True),
+        *nfe_table(d["rows"], nfes, REFERENCE, ".2f", extra=("mean", _intensity)),
         "",
         f"Data mean intensity {d['data_intensity']:+.3f}. Real-data FD floor at n = {d['real_floor']['n']}: "
         f"{d['real_floor']['fd']:.2f} ± {d['real_floor']['ci95']:.2f}.",
@@ -339,7 +325,7 @@ def flow_markdown(res: dict) -> str:
                 f"## Toy {t['problem']}, {what}: Fréchet distance to the exact moments, {res['toy_n_per_block']} "
                 "samples per block",
                 "",
-                *_table(v["rows"], nfes, ".4f"),
+                *nfe_table(v["rows"], nfes, REFERENCE, ".4f"),
                 "",
                 *_answer_lines(v["answer"]),
             ]

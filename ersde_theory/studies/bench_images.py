@@ -18,7 +18,7 @@ import torch
 from ..coefficients.schedules import get_sigmas_karras
 from ..evaluation.image_metrics import FD_LABEL, DigitFD
 from ..evaluation.intervals import paired_t_interval, t_interval
-from ..evaluation.reports import markdown_table, write_report
+from ..evaluation.reports import nfe_table, write_report
 from ..models.loading import load_image_model
 from ..models.sampling import initial_noise, sample_images
 from ..solvers.registry import available_samplers, steps_for_nfe
@@ -176,20 +176,12 @@ def run_bench_images(
 
 def images_markdown(res: dict) -> str:
     nfes = res["nfes"]
-    by = {}
-    for r in res["rows"]:
-        by.setdefault(r["sampler"], {})[r["nfe"]] = r
     ref = res["reference_config"]
-    rows = [
-        [name, *(f"{d[k]['fd']:.2f} ± {d[k]['ci95']:.2f}" for k in nfes)]
-        + ["—" if name == ref else f"{d[k]['diff_vs_ref']:+.2f} ± {d[k]['diff_ci95']:.2f}" for k in nfes]
-        for name, d in by.items()
-    ]
     lines = [
         f"{res['metric']}, {res['blocks']} blocks × {res['n_per_block']} seeds, mean ± 95 % CI over blocks; "
         f"Δ = paired difference to {ref} (negative = better).",
         "",
-        *markdown_table(["sampler", *(f"NFE {k}" for k in nfes), *(f"Δ NFE {k}" for k in nfes)], rows),
+        *nfe_table(res["rows"], nfes, ref),
     ]
     f = res["real_floor"]
     lines += ["", f"Real-data floor at n = {f['n']}: {f['fd']:.2f} ± {f['ci95']:.2f}."]
