@@ -74,6 +74,11 @@ class SeedRanges(Sequence):
         self.ranges = tuple(merged)
         self._starts = list(accumulate((hi - lo + 1 for lo, hi in merged), initial=0))
 
+    @property
+    def count(self) -> int:
+        """The number of seeds (any size; ``len`` stops at ``sys.maxsize``)."""
+        return self._starts[-1]
+
     def __len__(self) -> int:
         return self._starts[-1]
 
@@ -212,6 +217,11 @@ def check_capacity(outdir: Path, n_seeds: int) -> None:
         limits.append((st.f_favail, "free inodes"))
     limits.append((st.f_bavail * st.f_frsize // max(st.f_frsize, 512), "free blocks"))
     cap, what = min(limits)
+    base = _existing_ancestor(outdir)
+    if st.f_blocks == 0:  # /proc, /sys and the like
+        raise UsageError(f"outdir {outdir} is not writable: {base} is on a file system that holds no files (size 0)")
+    if cap == 0:
+        raise UsageError(f"outdir {outdir} is not writable: the file system of {base} has no {what[5:]} left")
     if n_seeds > cap:
         existing = sum(1 for _ in os.scandir(outdir)) if outdir.is_dir() else 0
         if n_seeds > cap + existing:
@@ -287,7 +297,12 @@ def check_manifest(outdir: Path, settings: dict, seeds, force: bool) -> int:
                 "use another outdir, or --force to adopt them"
             )
         return max(NAME_WIDTH, len(str(seeds.max)))
-    width = int(old.get("name_width", NAME_WIDTH))
+    width = old.get("name_width", NAME_WIDTH)
+    if isinstance(width, bool) or not isinstance(width, int) or not NAME_WIDTH <= width <= len(str(MAX_SEED)):
+        raise UsageError(
+            f"{outdir / MANIFEST}: name_width must be an integer from {NAME_WIDTH} to {len(str(MAX_SEED))}, got "
+            f"{width!r}; repair or remove the manifest"
+        )
     diff = _differences(old, settings)
     if diff and not force:
         raise UsageError(
@@ -377,41 +392,95 @@ def _dist_env() -> tuple[int, int, int]:
     return (int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("LOCAL_RANK", 0)))
 
 
+# options that apply to some models or samplers only, and their values when not given (None)
+DEFAULTS = {"order": 3, "nsf": "er_sde_5", "quadrature": "exact", "derivatives": "published", "spacing": "time"}
+DEFAULTS |= {"rho": 7.0, "shift": 1.0}
+ERSDE_OPTIONS = ("order", "nsf", "quadrature", "derivatives")  # the er_sde sampler's
+KIND_OPTIONS = {"rho": "ve", "shift": "flow", "spacing": "vp"}  # option -> the kind of model it applies to
+
+
+def _check_options_apply(given: dict, im: ImageModel, sampler: str, model: str) -> None:
+    """Refuse an option that does not apply to this model or sampler (one line naming it), rather than ignore it."""
+    for name, kind in KIND_OPTIONS.items():
+        if given.get(name) is not None and im.kind != kind:
+            raise UsageError(f"--{name} applies to {kind} models; {model} is a {im.kind} model: leave --{name} out")
+    for name in ERSDE_OPTIONS:
+        if given.get(name) is not None and sampler != "er_sde":
+            raise UsageError(f"--{name} applies to the er_sde sampler, not to {sampler!r}: leave --{name} out")
+
+
+def _number(name: str, value) -> None:
+    if value is not None and not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
+        raise UsageError(f"--{name} must be a positive number, got {value}")
+
+
 def _prepare(model, seeds, sampling, *, outdir, force, batch, device, dtype, edm_repo, local_rank) -> dict:
     """Every check, before anything is written; raises UsageError/ValueError/FileNotFoundError/ImportError."""
     seed_ranges = parse_seeds(seeds)
-    nsf_spec, sampling = sampling["nsf"], dict(sampling, nsf=parse_nsf(sampling["nsf"]))
+    given = dict(sampling)  # None: not given (the default for the model's kind)
+    sampling = {k: DEFAULTS[k] if v is None else v for k, v in sampling.items()}
+    nsf_spec, sampling["nsf"] = sampling["nsf"], parse_nsf(sampling["nsf"])
     if sampling["steps"] < 1 or batch < 1:
         raise UsageError(f"--steps and --batch must be >= 1, got {sampling['steps']} and {batch}")
-    if not (math.isfinite(sampling["rho"]) and sampling["rho"] > 0):
-        raise UsageError(f"--rho must be a positive number, got {sampling['rho']}")
-    if not (math.isfinite(sampling["shift"]) and sampling["shift"] > 0):
-        raise UsageError(f"--shift must be a positive number, got {sampling['shift']}")
+    _number("rho", given["rho"])
+    _number("shift", given["shift"])
     known = sorted({name for kind in MODEL_KINDS for name in available_samplers(kind)})
     if sampling["sampler"] not in known:
         raise UsageError(f"unknown sampler {sampling['sampler']!r}; available: {', '.join(known)}")
     if dtype not in DTYPES:
         raise UsageError(f"--dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
+    if edm_repo is not None and not str(model).endswith(".pkl"):
+        raise UsageError(f"--edm-repo applies to EDM network pickles (.pkl); {model} is not one: leave it out")
     outdir = Path(outdir)
     check_outdir(outdir)
-    check_capacity(outdir, len(seed_ranges))
+    check_capacity(outdir, seed_ranges.count)
     im = load_image_model(model, device, edm_repo=edm_repo, local_rank=local_rank)
-    sampler = image_sampler(im, **sampling, dtype=DTYPES[dtype])  # its schedule and step plan, once
+    _check_options_apply(given, im, sampling["sampler"], model)
+    try:
+        sampler = image_sampler(im, **sampling, dtype=DTYPES[dtype])  # its schedule and step plan, once
+    except ValueError as e:
+        if im.kind == "flow" and given["shift"] is not None and "sigmas" in str(e):
+            raise UsageError(f"--shift {given['shift']} gives no usable flow schedule ({e})") from None
+        raise
     probe_model(im, im.device, DTYPES[dtype])
     settings = pixel_settings(im, sampling, nsf_spec, dtype)
     width = check_manifest(outdir, settings, seed_ranges, force)
     return dict(seeds=seed_ranges, sampler=sampler, im=im, outdir=outdir, settings=settings, width=width)
 
 
+REPLACED = "replaced"  # DIR/replaced/: files under an image's name that were not a valid image of this run
+
+
+def move_aside(path: Path) -> Path | None:
+    """Move ``path`` into ``DIR/replaced/`` (never delete a file: an invalid one may be somebody's), under its own
+    name, or ``NAME.1``, ``NAME.2``, … when taken; None if another job moved it first."""
+    dest_dir = path.parent / REPLACED
+    dest_dir.mkdir(exist_ok=True)
+    for k in range(1_000_000):
+        dest = dest_dir / (path.name if k == 0 else f"{path.name}.{k}")
+        try:
+            os.link(path, dest)  # fails if taken: no file is ever overwritten
+        except FileExistsError:
+            continue
+        except FileNotFoundError:
+            return None
+        path.unlink(missing_ok=True)
+        return dest
+    raise OSError(f"cannot move {path} aside: {dest_dir} is full")
+
+
 def _batches(seeds, outdir: Path, width: int, shape, batch: int, counts: dict):
-    """Lazily: lists of at most ``batch`` seeds whose PNG is missing or invalid (counted in ``counts``)."""
+    """Lazily: lists of at most ``batch`` seeds whose PNG is missing or invalid (counted in ``counts``); an invalid
+    file is moved aside first (:func:`move_aside`)."""
     chunk = []
     for s in seeds:
-        ok = png_ok(outdir / png_name(s, width), shape)
+        path = outdir / png_name(s, width)
+        ok = png_ok(path, shape)
         if ok:
             counts["skipped"] += 1
             continue
-        counts["invalid"] += ok is False
+        if ok is False:
+            counts["invalid"] += move_aside(path) is not None
         chunk.append(s)
         if len(chunk) == batch:
             yield chunk
@@ -427,13 +496,13 @@ def sample_to_folder(
     seeds: str = "0-63",
     steps: int = 20,
     sampler: str = "er_sde",
-    order: int = 3,
-    nsf: str = "er_sde_5",
-    quadrature: str = "exact",
-    derivatives: str = "published",
-    spacing: str = "time",
-    rho: float = 7.0,
-    shift: float = 1.0,
+    order: int | None = None,
+    nsf: str | None = None,
+    quadrature: str | None = None,
+    derivatives: str | None = None,
+    spacing: str | None = None,
+    rho: float | None = None,
+    shift: float | None = None,
     force: bool = False,
     batch: int = 64,
     device: str = "auto",
@@ -442,9 +511,13 @@ def sample_to_folder(
     throttle: float = 0.0,
 ) -> dict:
     """The sample job (module docstring): every image of ``seeds`` (this rank's share under torchrun) that is not
-    in ``outdir`` yet, as ``{seed:0Wd}.png``. Returns the counts (written, invalid ones regenerated, skipped,
-    stale temporaries removed) and the seconds spent. Raises :class:`UsageError` (or ValueError, FileNotFoundError,
-    ImportError) before anything is written, :class:`WriteError` when writing fails."""
+    in ``outdir`` yet, as ``{seed:0Wd}.png``. ``order``, ``nsf``, ``quadrature``, ``derivatives`` (the er_sde
+    sampler's), ``rho`` (VE models), ``shift`` (flow models) and ``spacing`` (VP models) left at None take their
+    defaults (:data:`DEFAULTS`); given for a sampler or model they do not apply to, they are refused. A file under
+    an image's name that is not a valid image of this run is moved to ``DIR/replaced/``, never deleted. Returns the
+    counts (written, invalid ones regenerated, skipped, stale temporaries removed) and the seconds spent. Raises
+    :class:`UsageError` (or ValueError, FileNotFoundError, ImportError) before anything is written, :class:`WriteError`
+    when writing fails."""
     rank, world, local_rank = _dist_env()
     sampling = dict(steps=steps, sampler=sampler, order=order, nsf=nsf, quadrature=quadrature, derivatives=derivatives,
                     spacing=spacing, rho=rho, shift=shift)  # fmt: skip

@@ -10,7 +10,7 @@ import argparse
 from ..coefficients.ersde import QUADRATURES
 from ..coefficients.schedules import VP_SPACINGS
 from ..models.loading import MODEL_HELP
-from ..sample_job import DTYPES
+from ..sample_job import DEFAULTS, DTYPES
 from ..solvers.plan import DERIVATIVES, ORDERS
 from ..solvers.registry import MODEL_KINDS, available_samplers
 from ..theory.nsf import DEFAULT_NSF, NSF_NAMES
@@ -27,19 +27,26 @@ def add_arguments(p):
         default="er_sde",
         help=f"VE models: {samplers['ve']}; flow models: {samplers['flow']}; diffusers (VP) models: {samplers['vp']}",
     )
-    p.add_argument("--order", type=int, default=3, choices=ORDERS, help="ER-SDE solver order")
+    d = DEFAULTS  # options that apply to some samplers or models only: refused elsewhere
+    p.add_argument("--order", type=int, choices=ORDERS, help=f"er_sde: the solver order (default: {d['order']})")
+    nsfs = ", ".join(NSF_NAMES)
     p.add_argument(
         "--nsf",
-        default=DEFAULT_NSF,
-        help=f"noise scale function: {', '.join(NSF_NAMES)} or a sympy expression in sigma",
+        help=f"er_sde: the noise scale function, {nsfs} or a sympy expression in sigma (default: {DEFAULT_NSF})",
     )
-    p.add_argument("--quadrature", default="exact", choices=QUADRATURES, help="step coefficients")
+    p.add_argument("--quadrature", choices=QUADRATURES, help=f"er_sde: step coefficients (default: {d['quadrature']})")
     p.add_argument(
-        "--derivatives", default="published", choices=DERIVATIVES, help="derivative estimates of ER-SDE-Solver-3"
+        "--derivatives",
+        choices=DERIVATIVES,
+        help=f"er_sde: ER-SDE-Solver-3's derivative estimates (default: {d['derivatives']})",
     )
-    p.add_argument("--spacing", default="time", choices=VP_SPACINGS, help="VP (diffusers) step spacing")
-    p.add_argument("--rho", type=float, default=7.0, help="Karras/EDM rho for VE models")
-    p.add_argument("--shift", type=float, default=1.0, help="flow models: the static shift of get_flow_schedule")
+    p.add_argument(
+        "--spacing", choices=VP_SPACINGS, help=f"VP (diffusers) models: step spacing (default: {d['spacing']})"
+    )
+    p.add_argument("--rho", type=float, help=f"VE models: the Karras/EDM rho (default: {d['rho']:g})")
+    p.add_argument(
+        "--shift", type=float, help=f"flow models: get_flow_schedule's static shift (default: {d['shift']:g})"
+    )
     add_outdir(
         p,
         None,
@@ -87,8 +94,9 @@ def run(args) -> int:
     except WriteError as e:
         return fail(str(e), 1)
     if done["rank"] == 0:
+        aside = f" after moving them to {done['outdir']}/replaced" if done["invalid"] else ""
         print(
-            f"rank 0: wrote {done['written']} images ({done['invalid']} invalid ones regenerated), "
+            f"rank 0: wrote {done['written']} images ({done['invalid']} invalid ones regenerated{aside}), "
             f"skipped {done['skipped']} existing, removed {done['stale_removed']} stale temporary files, "
             f"{done['seconds']:.1f}s ({done['world']} rank(s), {done['seeds']} seeds in total) -> {done['outdir']}"
         )

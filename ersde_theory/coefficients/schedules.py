@@ -233,6 +233,16 @@ def vp_to_lambda(alphas, sigmas) -> torch.Tensor:
     return s / a
 
 
+def _real(name: str, value) -> float:
+    """``value`` as a finite float: any real number, a numpy scalar or a one-element tensor; ValueError otherwise."""
+    if isinstance(value, bool) or not hasattr(value, "__float__") or getattr(value, "ndim", 0) not in (0,):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    out = float(value)
+    if not math.isfinite(out):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    return out
+
+
 def flow_shift(sigma, shift: float = 1.0, mu: float | None = None):
     """The time shift of flow-matching schedules (float64): SD3's static shift σ' = sσ/(1 + (s − 1)σ), or with
     ``mu`` Flux's dynamic (resolution-dependent) shift σ' = e^μ/(e^μ + (1/σ − 1)), the same map with s = e^μ
@@ -260,12 +270,14 @@ def get_flow_schedule(n: int, *, shift: float = 1.0, mu: float | None = None, nu
         isinstance(num_train_timesteps, (int, np.integer)) and num_train_timesteps >= 2
     ):
         raise ValueError(f"num_train_timesteps must be an integer >= 2, got {num_train_timesteps!r}")
-    if isinstance(shift, bool) or not (isinstance(shift, (int, float)) and math.isfinite(shift) and shift > 0):
+    shift = _real("shift", shift)
+    if not shift > 0:
         raise ValueError(f"shift must be a finite number > 0, got {shift!r}")
     T = int(num_train_timesteps)
     if mu is not None:
-        if isinstance(mu, bool) or not (isinstance(mu, (int, float)) and math.isfinite(mu)):
-            raise ValueError(f"mu must be a finite number, got {mu!r}")
+        mu = _real("mu", mu)
+        if abs(mu) > 700:  # e^mu overflows float64
+            raise ValueError(f"mu={mu!r} is out of range: |mu| <= 700 (e^mu must be a finite float64)")
         if shift != 1.0 and not math.isclose(shift, math.exp(mu), rel_tol=1e-12):
             raise ValueError(
                 f"mu={mu!r} (dynamic shift e^mu = {math.exp(mu):.6g}) contradicts shift={shift!r}: give one of them"
@@ -274,6 +286,13 @@ def get_flow_schedule(n: int, *, shift: float = 1.0, mu: float | None = None, nu
     else:
         sigma_min = float(flow_shift(1.0 / T, shift))
     u = np.linspace(1.0, sigma_min, n)
-    sig = np.append(flow_shift(u, shift, mu), 0.0)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        sig = np.append(flow_shift(u, shift, mu), 0.0)
+    if not np.all(np.isfinite(sig)) or np.any(np.diff(sig) >= 0) or not (sig[0] == 1.0 and sig[-2] > 0):
+        what, nearer = (f"mu={mu!r}", "mu nearer 0") if mu is not None else (f"shift={shift!r}", "shift nearer 1")
+        raise ValueError(
+            f"{what} gives no usable {n}-step flow schedule (its sigmas must fall strictly from 1 to above 0, got "
+            f"{float(sig[0]):.6g} … {float(sig[-2]):.6g}): use a {nearer}"
+        )
     alphas = 1.0 - sig
     return torch.from_numpy(alphas), torch.from_numpy(sig), torch.from_numpy(T * sig)

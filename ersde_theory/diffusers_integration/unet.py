@@ -147,8 +147,12 @@ def load_diffusers_unet(path, device="cpu"):
     """(unet, scheduler_config dict) from a local folder: a pipeline folder (``unet/`` and ``scheduler/``
     subfolders, as ``DDPMPipeline.save_pretrained`` writes) or a bare ``UNet2DModel`` folder (DDPM's
     default schedule). Offline only (``local_files_only=True``): a hub id works only if already cached."""
-    diffusers = require_diffusers()
     p = Path(path)
+    if not p.is_dir():
+        raise FileNotFoundError(f"{path} is not a folder: give a local diffusers model or pipeline folder (no hub ids)")
+    if not (p / "config.json").is_file() and not (p / "unet" / "config.json").is_file():
+        raise FileNotFoundError(f"{path} holds no UNet2DModel: neither config.json nor unet/config.json is there")
+    diffusers = require_diffusers()
     sub = "unet" if (p / "unet").is_dir() else None
     try:
         unet = diffusers.UNet2DModel.from_pretrained(

@@ -5,6 +5,7 @@ folder must hold each seed exactly once, no temporary file, and the bytes of a c
 
 import errno
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -160,6 +161,7 @@ def _host() -> str:
 
 
 def test_resume_regenerates_truncated_empty_and_wrong_size_pngs(tmp_path, clean, capsys):
+    """Invalid files under an image's name are regenerated, and never destroyed: each is moved to DIR/replaced."""
     from PIL import Image
 
     out = tmp_path / "imgs"
@@ -169,8 +171,30 @@ def test_resume_regenerates_truncated_empty_and_wrong_size_pngs(tmp_path, clean,
     (out / "000007.png").write_bytes(b"")  # emptied
     Image.new("L", (4, 4)).save(out / "000011.png")  # a valid PNG of the wrong size
     Image.new("RGB", (8, 8)).save(out / "000012.png")  # the wrong mode
+    before = {n: (out / n).read_bytes() for n in ("000003.png", "000007.png", "000011.png", "000012.png")}
     assert main(_args(out)) == 0
-    assert "wrote 4 images (4 invalid ones regenerated), skipped 16 existing" in capsys.readouterr().out
+    assert "wrote 4 images (4 invalid ones regenerated after moving them to" in capsys.readouterr().out
+    assert {p.name: p.read_bytes() for p in (out / "replaced").iterdir()} == before
+    (out / "replaced").rename(tmp_path / "kept")
+    _assert_complete(out, clean)
+
+
+def test_force_never_deletes_a_users_file(tmp_path, clean, capsys):
+    """--force adopts the valid PNGs of a folder without a manifest; a user's PNG of another size under an image's
+    name is moved aside (twice: the second copy gets a suffix), never overwritten."""
+    from PIL import Image
+
+    out = tmp_path / "imgs"
+    out.mkdir()
+    Image.new("L", (5, 3), 200).save(out / "000001.png")  # a user's image: (H, W) = (3, 5), not the digits' 8×8
+    users = (out / "000001.png").read_bytes()
+    assert main([*_args(out), "--force"]) == 0
+    assert (out / "replaced" / "000001.png").read_bytes() == users
+    Image.new("L", (8, 3), 100).save(out / "000001.png")
+    second = (out / "000001.png").read_bytes()
+    assert main(_args(out)) == 0
+    assert (out / "replaced" / "000001.png.1").read_bytes() == second and "regenerated" in capsys.readouterr().out
+    (out / "replaced").rename(tmp_path / "kept")
     _assert_complete(out, clean)
 
 
@@ -338,3 +362,59 @@ def test_bad_model_file_and_outdir(tmp_path, capsys):
     assert "not writable" in capsys.readouterr().err and not (blocker / "sub").exists()
     assert main(_args(blocker, seeds="0-1")) == 2
     assert "is not a folder" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "model, extra, message",
+    [
+        ("digits", ["--shift", "2"], "--shift applies to flow models; digits is a ve model"),
+        ("digits-flow", ["--rho", "5"], "--rho applies to ve models; digits-flow is a flow model"),
+        ("digits", ["--spacing", "logsnr"], "--spacing applies to vp models; digits is a ve model"),
+        ("digits", ["--sampler", "heun", "--nsf", "sde"], "--nsf applies to the er_sde sampler, not to 'heun'"),
+        ("digits-flow", ["--sampler", "flow_euler", "--order", "2"], "--order applies to the er_sde sampler"),
+        ("digits", ["--edm-repo", "/tmp"], "--edm-repo applies to EDM network pickles"),
+        ("digits", ["--seeds", "0-9223372036854775807"], "can hold at most"),
+        ("digits-flow", ["--shift", "1e308"], "--shift 1e+308 gives no usable flow schedule"),
+        ("digits-flow", ["--shift", "inf"], "--shift must be a positive number, got inf"),
+        ("diffusers:/nonexistent", [], "/nonexistent is not a folder"),
+    ],
+)
+def test_options_that_do_not_apply_and_bad_values_are_refused(tmp_path, capsys, model, extra, message):
+    """An option that does not apply to the model or sampler is refused, not ignored; every bad command line is
+    one line and exit code 2, with nothing created."""
+    out = tmp_path / "out"
+    assert main([*_args(out, seeds="0-1"), "--model", model, *extra]) == 2
+    err = capsys.readouterr().err
+    assert message in _one_error_line(err) and err.count("\n") == 1, err
+    assert not out.exists()
+
+
+def test_an_unwritable_or_pseudo_file_system_is_named(capsys):
+    if not Path("/proc/self").exists():
+        pytest.skip("no /proc")
+    assert main(_args(Path("/proc/no_such_dir/x"), seeds="0-1")) == 2
+    line = _one_error_line(capsys.readouterr().err)
+    assert "not writable" in line and "seed range" not in line
+
+
+@pytest.mark.parametrize("width", ['"six"', "-3", "true", "40"])
+def test_a_hand_edited_manifest_names_the_field_and_the_file(tmp_path, capsys, width):
+    out = tmp_path / "imgs"
+    assert main(_args(out, seeds="0-1")) == 0
+    m = out / "manifest.json"
+    m.write_text(re.sub(r'"name_width": \d+', f'"name_width": {width}', m.read_text()))
+    capsys.readouterr()
+    assert main(_args(out, seeds="0-1")) == 2
+    line = _one_error_line(capsys.readouterr().err)
+    assert "name_width" in line and str(m) in line
+
+
+def test_png_size_is_checked_as_height_by_width(tmp_path):
+    """png_ok reads PIL's (width, height) against the (C, H, W) shape: a 3 × 5 image is not a 5 × 3 one."""
+    from PIL import Image
+
+    from ersde_theory.sample_job import png_ok
+
+    Image.new("L", (5, 3)).save(tmp_path / "a.png")  # PIL: width 5, height 3
+    assert png_ok(tmp_path / "a.png", (1, 3, 5)) is True and png_ok(tmp_path / "a.png", (1, 5, 3)) is False
+    assert png_ok(tmp_path / "a.png", (3, 3, 5)) is False and png_ok(tmp_path / "none.png", (1, 3, 5)) is None

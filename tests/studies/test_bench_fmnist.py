@@ -1,0 +1,37 @@
+"""Studies layer, ``bench fmnist`` (studies/bench_fmnist.py) at its quick preset: every scheduler in diffusers' loop
+spends its NFE, the report holds the answers it promises, the figures are drawn. Needs the data set (Debian's
+``dataset-fashion-mnist``) for the metric's floor and check."""
+
+import json
+
+import pytest
+
+from ersde_theory.cli import main
+from ersde_theory.datasets.fashion_mnist import DEFAULT_DIR
+
+pytest.importorskip("diffusers")
+pytestmark = [
+    pytest.mark.skipif(not (DEFAULT_DIR / "train-images-idx3-ubyte.gz").is_file(), reason="no Fashion-MNIST data"),
+    pytest.mark.usefixtures("one_thread"),
+]
+
+
+def test_bench_fmnist_quick(tmp_path):
+    assert main(["bench", "fmnist", "--quick", "--device", "cpu", "--outdir", str(tmp_path)]) == 0
+    res = json.loads((tmp_path / "bench_fmnist.json").read_text())
+    assert res["nfes"] == [10] and res["blocks"] == 2 and "NOT Inception-FID" in res["metric"]
+    vp, flow = res["vp"]["rows"], res["flow"]["rows"]
+    assert [r["sampler"] for r in vp] == [
+        "ER-SDE-3 er_sde_5",
+        "SDE-DPM-Solver++(2M) (DPMSolverMultistepScheduler)",
+        "DPM-Solver++(2M) (DPMSolverMultistepScheduler)",
+    ]
+    assert all(r["nfe_used"] == 10 and len(r["blocks"]) == 2 and r["fd"] > 0 for r in vp + flow)
+    assert vp[0]["diff_vs_ref"] == 0.0 and vp[1]["diff_ci95"] > 0
+    a = res["vp"]["answers"][0]
+    assert a["best_stochastic"] in {r["sampler"] for r in vp if r["stochastic"]} and "resolved" in a
+    assert {"corrected_minus_published_er_sde_5", "best_ode"}.isdisjoint(a) or a["best_ode"].startswith("DPM")
+    md = (tmp_path / "bench_fmnist.md").read_text()
+    assert "## fmnist (VP model)" in md and "## fmnist-flow (flow model)" in md and "Metric check" in md
+    for name in ("bench_fmnist.png", "bench_fmnist.pdf", "bench_fmnist_grid.png"):
+        assert (tmp_path / name).stat().st_size > 0
