@@ -257,10 +257,12 @@ def get_flow_schedule(n: int, *, shift: float = 1.0, mu: float | None = None, nu
     n+1 values: σ from 1 down to the shifted σ_min, then 0; α = 1 − σ; timesteps = T σ (T =
     ``num_train_timesteps``; the last, 0, is never passed to a model).
 
-    The grid is diffusers' ``FlowMatchEulerDiscreteScheduler.set_timesteps(n, mu=mu)`` (equal to its float32
-    sigmas and timesteps): σ_i = shift(u_i), u uniform in [1, σ_min] (n values), with σ_min = 1/T for the
-    dynamic shift (``mu``: Flux) and σ_min = shift(1/T) for the static one (``shift``: SD3; diffusers shifts
-    its training grid's minimum, then the inference grid). ``shift`` > 0; ``mu`` (finite) selects the dynamic
+    The grid is diffusers' ``FlowMatchEulerDiscreteScheduler.set_timesteps(n, mu=mu)``, computed as it computes it
+    (its float64 sigmas before its float32 cast; the float32 cast of these is its sigmas, exactly): σ_i = shift(u_i),
+    u uniform in [σ_max, σ_min] (n values), the ends from diffusers' float32 training grid: σ_min = 1/T for the
+    dynamic shift (``mu``: Flux) and σ_min = shift(1/T) for the static one (``shift``: SD3; diffusers shifts its
+    training grid's minimum, then the inference grid). Where that float32 rounding puts the first σ a hair above 1
+    (some shifts below 1), it is 1 exactly: the start at α = 0. ``shift`` > 0; ``mu`` (finite) selects the dynamic
     shift and must not contradict ``shift`` (leave it at 1 or give e^μ). Resolution-dependent μ (base/max
     shift, image sequence length) is the scheduler's concern.
     """
@@ -282,12 +284,21 @@ def get_flow_schedule(n: int, *, shift: float = 1.0, mu: float | None = None, nu
             raise ValueError(
                 f"mu={mu!r} (dynamic shift e^mu = {math.exp(mu):.6g}) contradicts shift={shift!r}: give one of them"
             )
-        sigma_min = 1.0 / T
-    else:
-        sigma_min = float(flow_shift(1.0 / T, shift))
-    u = np.linspace(1.0, sigma_min, n)
+    # diffusers' training grid σ = k/T, k = T … 1, in float32 (shifted there unless the shift is dynamic): its ends
+    # bound the inference grid, which is then built and shifted in float64, as diffusers does
+    train = torch.tensor([float(T), 1.0], dtype=torch.float32) / T
+    if mu is None:
+        train = shift * train / (1 + (shift - 1) * train)
+    sigma_max, sigma_min = (float(v) for v in train)
+    u = np.linspace(sigma_max * T, sigma_min * T, n) / T
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        sig = np.append(flow_shift(u, shift, mu), 0.0)
+        if mu is None:
+            shifted = shift * u / (1 + (shift - 1) * u)
+        else:
+            shifted = math.exp(mu) / (math.exp(mu) + (1 / u - 1) ** 1.0)  # Flux's exponential time shift
+        sig = np.append(shifted, 0.0)
+    if 1.0 < sig[0] <= 1.0 + 1e-6:  # float32 rounding of diffusers' σ_max (shifts below 1): the start is σ = 1
+        sig[0] = 1.0
     if not np.all(np.isfinite(sig)) or np.any(np.diff(sig) >= 0) or not (sig[0] == 1.0 and sig[-2] > 0):
         what, nearer = (f"mu={mu!r}", "mu nearer 0") if mu is not None else (f"shift={shift!r}", "shift nearer 1")
         raise ValueError(

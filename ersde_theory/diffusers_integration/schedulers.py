@@ -65,7 +65,7 @@ from ..coefficients.schedules import (
     get_vp_schedule,
     vp_at_timesteps,
 )
-from ..solvers._common import check_model_output, make_noise
+from ..solvers._common import check_generator, check_model_output, make_noise
 from ..solvers.ersde import to_x0
 from ..solvers.plan import StepPlan, check_order, vp_step_coefficients
 from ..theory.nsf import parse_nsf
@@ -75,7 +75,9 @@ from .unet import PREDICTION_TYPES, alphas_cumprod_from_config
 require_diffusers()  # an ImportError that says `pip install "ersde-theory[diffusers]"`
 from diffusers.configuration_utils import ConfigMixin, register_to_config  # noqa: E402
 from diffusers.schedulers.scheduling_utils import KarrasDiffusionSchedulers, SchedulerMixin  # noqa: E402
-from diffusers.utils import BaseOutput  # noqa: E402
+from diffusers.utils import BaseOutput, logging  # noqa: E402
+
+logger = logging.get_logger("diffusers.schedulers.ersde")  # under diffusers: its verbosity settings apply
 
 FINAL_SIGMAS_TYPES = ("zero", "sigma_min")
 CONTINUOUS_TIMESTEPS = (None, *VP_SPACINGS)
@@ -122,6 +124,19 @@ class _ERSDESchedulerBase:
         """VP and flow models take x_t as is."""
         return sample
 
+    # config keys of other diffusers schedulers that switch on what this one does not do, with their "off" values:
+    # from_config warns, through diffusers' logger, when one of them is on (diffusers itself drops them silently)
+    _unsupported: dict = {}
+
+    @classmethod
+    def from_config(cls, config=None, return_unused_kwargs=False, **kwargs):
+        given = {**dict(getattr(config, "config", config) or {}), **kwargs}
+        on = {k: given[k] for k, off in cls._unsupported.items() if k in given and given[k] not in off}
+        if on:
+            listed = ", ".join(f"{k}={v!r}" for k, v in on.items())
+            logger.warning(f"{cls.__name__} does not support {listed}: ignored (it samples without them)")
+        return super().from_config(config, return_unused_kwargs=return_unused_kwargs, **kwargs)
+
     def set_begin_index(self, begin_index: int = 0) -> None:
         """Start at step ``begin_index`` (called by pipelines after ``set_timesteps``; img2img skips the first
         steps and noises the image to that step's σ): the solver then runs on the schedule from there."""
@@ -162,6 +177,19 @@ class _ERSDESchedulerBase:
             raise ValueError(f"timestep {t} is not in the scheduler's timesteps; step with scheduler.timesteps")
         return int(hits[1] if hits.size > 1 else hits[0])
 
+    def _check_timestep(self, timestep) -> None:
+        """``timestep`` must be the schedule's at the step index (every step). Read on the host when that costs
+        nothing (a number, a CPU tensor); a timestep on a GPU is checked on the first step only, so that the loop
+        never waits for the device."""
+        on_device = isinstance(timestep, torch.Tensor) and timestep.device.type != "cpu"
+        if on_device and self._step_index != self._begin:
+            return
+        t, want = float(torch.as_tensor(timestep).reshape(-1)[0]), float(self._t_host[self._step_index])
+        if abs(t - want) > 1e-6 * max(1.0, abs(want)):
+            raise ValueError(
+                f"step {self._step_index} is at timestep {want:g}, got {t:g}: step with scheduler.timesteps in order"
+            )
+
     def _start_run(self, begin: int) -> None:
         """The one rule for where a run starts: at step ``begin`` the solver starts afresh on the rest of the
         schedule (its plan built once, here; the whole schedule's when ``begin`` is 0)."""
@@ -170,11 +198,12 @@ class _ERSDESchedulerBase:
         self._begin = self._step_index = begin
 
     def _index_now(self, timesteps) -> list[int | None]:
-        """The schedule index of noising at ``timesteps`` (one per sample, or one): the current step, else the begin
-        index, else each timestep looked up in ``timesteps`` (None where it is not there)."""
-        k = self._step_index if self._step_index is not None else self._begin_index
-        if k is not None:
-            return [k]
+        """The schedule index of noising at ``timesteps`` (one per sample, or one), diffusers' rule: with no begin
+        index (training, or a pipeline that sets none) each timestep is looked up in ``timesteps`` (None where it is
+        not there), also after ``step``; with a begin index, the current step (inpainting, after a step) or else the
+        begin index (img2img, before the first step)."""
+        if self._begin_index is not None:
+            return [self._step_index if self._step_index is not None else self._begin_index]
         out = []
         for t in torch.as_tensor(timesteps).reshape(-1).tolist():
             try:
@@ -192,10 +221,12 @@ class _ERSDESchedulerBase:
         if self._coeffs is None:
             raise ValueError("call set_timesteps(num_inference_steps) before step()")
         check_model_output(model_output, sample)
+        check_generator(generator if generator is not None else self.generator, sample.shape[0])
         if self._step_index is None:  # the first step: at the begin index, else where ``timestep`` is
             self._start_run(self._begin_index if self._begin_index is not None else self.index_for_timestep(timestep))
         if self._step_index >= self.num_inference_steps:
             raise ValueError(f"all {self.num_inference_steps} steps have been taken; call set_timesteps again")
+        self._check_timestep(timestep)
         c, j, hist = self._run, self._step_index - self._begin, self._history
         dtype = torch.promote_types(sample.dtype, torch.float32)  # half-precision samples are stepped in float32
         x = sample.to(dtype)
@@ -228,6 +259,14 @@ class ERSDEScheduler(_ERSDESchedulerBase, SchedulerMixin, ConfigMixin):
     """
 
     _compatibles = [e.name for e in KarrasDiffusionSchedulers]
+    _unsupported = {
+        "thresholding": (False, None),
+        "rescale_betas_zero_snr": (False, None),
+        "use_exponential_sigmas": (False, None),
+        "use_beta_sigmas": (False, None),
+        "use_lu_lambdas": (False, None),
+        "variance_type": (None, "fixed_small", "fixed_small_log", "fixed_large", "fixed_large_log"),
+    }
 
     @register_to_config
     def __init__(
@@ -249,6 +288,10 @@ class ERSDEScheduler(_ERSDESchedulerBase, SchedulerMixin, ConfigMixin):
         continuous_timesteps: str | None = None,
     ):
         check_order(solver_order, derivatives)
+        if isinstance(num_train_timesteps, bool) or not isinstance(num_train_timesteps, numbers.Integral):
+            raise ValueError(f"num_train_timesteps must be an integer >= 2, got {num_train_timesteps!r}")
+        if num_train_timesteps < 2 and trained_betas is None:
+            raise ValueError(f"num_train_timesteps must be an integer >= 2, got {num_train_timesteps!r}")
         if prediction_type not in PREDICTION_TYPES:
             raise ValueError(f"prediction_type must be one of {tuple(PREDICTION_TYPES)}, got {prediction_type!r}")
         if quadrature not in QUADRATURES:
@@ -337,6 +380,9 @@ class ERSDEScheduler(_ERSDESchedulerBase, SchedulerMixin, ConfigMixin):
         t = np.atleast_1d(
             np.asarray(timesteps.detach().cpu() if hasattr(timesteps, "detach") else timesteps, dtype=np.float64)
         )
+        T = self.config.num_train_timesteps
+        if not np.all((t >= 0) & (t <= T - 1)):
+            raise ValueError(f"add_noise timesteps must lie in [0, {T - 1}], got {t[(t < 0) | (t > T - 1)][0]!r}")
         a, s = vp_at_timesteps(t, self.alphas_cumprod_f64)
         if self._coeffs is not None:
             idx = self._index_now(t)
@@ -377,6 +423,7 @@ class FlowMatchERSDEScheduler(_ERSDESchedulerBase, SchedulerMixin, ConfigMixin):
     """
 
     _compatibles = ["FlowMatchEulerDiscreteScheduler"]
+    _unsupported = {"stochastic_sampling": (False, None)}
 
     @register_to_config
     def __init__(

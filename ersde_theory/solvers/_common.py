@@ -18,10 +18,34 @@ else:  # pragma: no cover  (annotations only; typing_extensions comes with torch
     from typing_extensions import Unpack
 
 __all__ = ["Generator", "SamplerOptions", "RunOptions", "SamplerRun", "Unpack", "make_noise", "check_model_output"]
-__all__ += ["check_x", "check_nonneg", "check_s_noise", "ModelTimes"]
+__all__ += ["check_x", "check_nonneg", "check_s_noise", "check_generator", "ModelTimes"]
 
 Generator = torch.Generator | Sequence[torch.Generator] | None
 CHECK_FINITE = ("end", "step", "none")
+
+
+def check_generator(generator, batch: int):
+    """``generator`` checked: None, one ``torch.Generator``, or a list of them, one per sample and each its own
+    object (a generator repeated in the list would draw dependent streams); ValueError naming the argument."""
+    if generator is None or isinstance(generator, torch.Generator):
+        return generator
+    if isinstance(generator, str | bytes) or not hasattr(generator, "__iter__"):
+        raise ValueError(f"generator must be a torch.Generator or a list of them, got {type(generator).__name__}")
+    gens = list(generator)
+    bad = [(k, type(g).__name__) for k, g in enumerate(gens) if not isinstance(g, torch.Generator)]
+    if bad:
+        k, name = bad[0]
+        raise ValueError(f"generator must be a torch.Generator or a list of them; entry {k} is {name}")
+    if len(gens) != batch:
+        raise ValueError(f"got {len(gens)} generators for a batch of {batch} samples")
+    first = {}
+    for k, g in enumerate(gens):
+        if id(g) in first:
+            raise ValueError(
+                f"generator list repeats one torch.Generator (entries {first[id(g)]} and {k}): give each sample its own"
+            )
+        first[id(g)] = k
+    return gens
 
 
 def make_noise(
@@ -48,13 +72,7 @@ def make_noise(
             return torch.randn(x.shape, generator=generator, dtype=x.dtype, device=dev).to(x.device)
 
         return noise
-    gens = list(generator)
-    bad = [(k, type(g).__name__) for k, g in enumerate(gens) if not isinstance(g, torch.Generator)]
-    if bad:
-        k, name = bad[0]
-        raise ValueError(f"generator must be a torch.Generator or a list of them; entry {k} is {name}")
-    if len(gens) != x.shape[0]:
-        raise ValueError(f"got {len(gens)} generators for a batch of {x.shape[0]} samples")
+    gens = check_generator(generator, x.shape[0])
 
     def noise(i: int) -> torch.Tensor:
         return torch.stack([torch.randn(x.shape[1:], generator=g, dtype=x.dtype, device=g.device) for g in gens]).to(

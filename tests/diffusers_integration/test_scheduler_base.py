@@ -94,3 +94,82 @@ def test_a_start_mid_schedule_by_begin_index_or_by_timestep_is_the_same_run(whic
         # the run from step 3 is a fresh plan on the rest of the schedule
         np.testing.assert_array_equal(sched._run.sigmas, sched._coeffs.sigmas[3:])
     assert torch.equal(*runs)
+
+
+@pytest.mark.parametrize("which", [0, 1])
+def test_the_timestep_is_checked_on_every_step(which):
+    sched = _schedulers()[which]
+    x = torch.zeros(SHAPE, dtype=torch.float64)
+    ts = sched.timesteps
+    for t in ts[:2]:
+        x = sched.step(torch.zeros_like(x), t, x).prev_sample
+    with pytest.raises(ValueError, match="step 2 is at timestep"):
+        sched.step(torch.zeros_like(x), ts[3], x)  # skips a step
+    with pytest.raises(ValueError, match="step 2 is at timestep"):
+        sched.step(torch.zeros_like(x), float(ts[2]) + 7.0, x)
+
+
+@pytest.mark.parametrize("which", [0, 1])
+@pytest.mark.parametrize("generator, match", [(5, "got int"), ("abc", "got str"), ([torch.Generator()] * 3, "repeats")])
+def test_a_bad_generator_is_named(which, generator, match):
+    sched = _schedulers()[which]
+    x = torch.zeros(SHAPE, dtype=torch.float64)
+    with pytest.raises(ValueError, match=f"generator.*{match}|{match}.*generator"):
+        sched.step(torch.zeros_like(x), sched.timesteps[0], x, generator=generator)
+
+
+def test_add_noise_follows_diffusers_rule():
+    """No begin index: noise at the timesteps given, also after step() (diffusers' DPMSolverMultistepScheduler does
+    the same); with a begin index: at the current step. A timestep outside [0, T − 1] is refused."""
+    from diffusers import DPMSolverMultistepScheduler
+
+    ours, dpm = ERSDEScheduler(), DPMSolverMultistepScheduler()
+    for s in (ours, dpm):
+        s.set_timesteps(10)
+    x0 = torch.randn(SHAPE, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    z = torch.randn(SHAPE, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    t = ours.timesteps[[1, 4, 6]]
+    y = torch.zeros(SHAPE, dtype=torch.float64)
+    for s in (ours, dpm):
+        s.step(torch.zeros_like(y), s.timesteps[0], y)  # one step taken, no begin index
+    torch.testing.assert_close(ours.add_noise(x0, z, t), dpm.add_noise(x0, z, t), rtol=1e-5, atol=1e-5)
+    a = ours._coeffs.alphas[[1, 4, 6]]
+    want = (
+        torch.from_numpy(a).reshape(-1, 1, 1, 1) * x0
+        + torch.from_numpy(ours._coeffs.sigmas[[1, 4, 6]]).reshape(-1, 1, 1, 1) * z
+    )
+    torch.testing.assert_close(ours.add_noise(x0, z, t), want, rtol=1e-12, atol=1e-12)
+    with pytest.raises(ValueError, match=r"add_noise timesteps must lie in \[0, 999\]"):
+        ours.add_noise(x0, z, torch.tensor([5, 1000, 7]))
+
+
+def test_config_errors_and_unsupported_features():
+    import logging as pylogging
+
+    from diffusers.utils import logging
+
+    with pytest.raises(ValueError, match="num_train_timesteps"):
+        ERSDEScheduler(num_train_timesteps=0)
+    records = []
+    handler = pylogging.Handler()
+    handler.emit = records.append
+    log = logging.get_logger("diffusers.schedulers.ersde")
+    log.addHandler(handler)
+    try:
+        ERSDEScheduler.from_config({"thresholding": True, "clip_sample": True, "beta_schedule": "linear"})
+        FlowMatchERSDEScheduler.from_config({"stochastic_sampling": True})
+        ERSDEScheduler.from_config({"thresholding": False})
+    finally:
+        log.removeHandler(handler)
+    msgs = [r.getMessage() for r in records]
+    assert len(msgs) == 2 and "thresholding=True" in msgs[0] and "stochastic_sampling=True" in msgs[1], msgs
+
+
+def test_flow_timesteps_are_diffusers_float32_values():
+    from diffusers import FlowMatchEulerDiscreteScheduler
+
+    for kw, mu in ((dict(shift=3.0), None), (dict(use_dynamic_shifting=True), 0.9)):
+        ours, theirs = FlowMatchERSDEScheduler(**kw), FlowMatchEulerDiscreteScheduler(**kw)
+        ours.set_timesteps(28, mu=mu)
+        theirs.set_timesteps(28, mu=mu)
+        assert torch.equal(ours.timesteps, theirs.timesteps) and torch.equal(ours.sigmas.float(), theirs.sigmas)
