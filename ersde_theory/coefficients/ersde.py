@@ -130,7 +130,10 @@ def validate_sigmas(sigmas, name: str = "sigmas", *, allow_repeats: bool = False
     only the last entry may be 0. ``allow_repeats``: non-increasing (a repeated σ is a zero-length step, as
     k-diffusion accepts); otherwise strictly decreasing."""
     try:
-        arr = np.asarray(sigmas.detach().cpu() if hasattr(sigmas, "detach") else sigmas, dtype=np.float64)
+        raw = np.asarray(sigmas.detach().cpu() if hasattr(sigmas, "detach") else sigmas)
+        if raw.dtype.kind not in "fiu":  # strings, objects, booleans: not numbers (numpy would convert "80")
+            raise TypeError(f"got {raw.dtype.kind == 'U' and 'strings' or raw.dtype}")
+        arr = raw.astype(np.float64)
     except (TypeError, ValueError) as e:
         raise ValueError(f"{name} must be a 1-D array of numbers: {e}") from None
     if arr.ndim != 1:

@@ -109,6 +109,8 @@ def _checked_output(out, x: torch.Tensor, what: str) -> torch.Tensor:
         raise ValueError(f"{what} output has shape {tuple(out.shape)}, expected the shape of x {tuple(x.shape)}")
     if not out.is_floating_point():
         raise ValueError(f"{what} returned dtype {out.dtype}, expected a floating-point tensor")
+    if out.device.type == "meta":
+        raise ValueError(f"{what} returned a tensor on the meta device (shapes only, no values)")
     return out.to(dtype=x.dtype, device=x.device)
 
 
@@ -199,6 +201,15 @@ class SamplerRun:
         allow_repeats: bool = False,
     ):
         check_x(x, check_finite)
+        for name, value in (("callback", callback), ("noise_sampler", noise_sampler)):
+            if value is not None and not callable(value):
+                raise ValueError(f"{name} must be callable or None, got {type(value).__name__}")
+        if extra_args is not None and not isinstance(extra_args, dict):
+            raise ValueError(
+                f"extra_args must be a dict of the model's keyword arguments, got {type(extra_args).__name__}"
+            )
+        if disable is not None and not isinstance(disable, bool | int):
+            raise ValueError(f"disable must be a bool or None, got {type(disable).__name__}")
         self.sigmas = validate_sigmas(sigmas, allow_repeats=allow_repeats)
         self.sig = self.sigmas.tolist()
         self.sig_t = self._sig_t = torch.from_numpy(self.sigmas)

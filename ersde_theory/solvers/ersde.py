@@ -63,7 +63,12 @@ def _comfyui_names(order, nsf, noise_scaler, max_stage):
             raise ValueError(f"noise_scaler and nsf={nsf!r} both given: pass one of them")
 
         def nsf(sigma, fn=noise_scaler):  # ComfyUI's noise scaler maps torch tensors
-            return fn(torch.as_tensor(np.asarray(sigma, dtype=np.float64))).numpy()
+            lam = torch.as_tensor(np.asarray(sigma, dtype=np.float64))
+            out = fn(lam)
+            if not isinstance(out, torch.Tensor) or out.shape != lam.shape:
+                got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+                raise ValueError(f"noise_scaler must return phi of each lambda, shape {tuple(lam.shape)}; got {got}")
+            return out.numpy()
 
         nsf.__name__ = getattr(noise_scaler, "__name__", "noise_scaler")
     return order, nsf
@@ -206,6 +211,11 @@ def sample_er_sde_vp(
         )
     else:
         check_plan(plan, sigmas, alphas)
+    if prediction in ("eps", "score") and plan.alphas[0] == 0:
+        raise ValueError(
+            f"prediction={prediction!r} cannot start at alphas[0] = 0 (x0 = (x - sigma*eps)/alpha is undefined there): "
+            "start below sigma = 1, or use a flow (velocity), v or x0 model"
+        )
     times = ModelTimes(timesteps, plan.sigmas.tolist(), x)  # t_i (or σ_i) as host numbers
     extra = options.pop("extra_args", None) or {}
     run = SamplerRun(model, x, plan.sigmas, **options)

@@ -75,3 +75,45 @@ def test_nsf_string_expression_same_as_the_cli():
     torch.testing.assert_close(a, b, rtol=0, atol=0)
     with pytest.raises(ValueError, match="unknown noise scale function 'banana\\('"):
         sample_er_sde(shrink, x, SIG, nsf="banana(", disable=True)
+
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (
+            lambda: sample_er_sde(shrink, torch.ones(2, 2), ["80", "1", "0"], disable=True),
+            "must be a 1-D array of numbers",
+        ),
+        (lambda: sample_er_sde(shrink, torch.ones(2, 2), SIG, 5, disable=True), "extra_args must be a dict"),
+        (lambda: sample_euler(shrink, torch.ones(2, 2), SIG, None, 5, disable=True), "callback must be callable"),
+        (lambda: sample_er_sde(shrink, torch.ones(2, 2), SIG, generator=0, disable=True), "generator must be a torch"),
+        (
+            lambda: sample_er_sde(shrink, torch.ones(3, 2), SIG, generator=[torch.Generator()] * 3, disable=True),
+            "repeats one torch.Generator",
+        ),
+        (
+            lambda: sample_er_sde(lambda x, s: torch.empty_like(x, device="meta"), torch.ones(2, 2), SIG, disable=True),
+            "meta device",
+        ),
+        (
+            lambda: sample_er_sde(shrink, torch.ones(2, 2), SIG, noise_scaler=lambda lam: lam[:1], disable=True),
+            "noise_scaler must return phi of each lambda",
+        ),
+    ],
+)
+def test_bad_arguments_are_named(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
+
+
+@pytest.mark.parametrize("prediction", ["eps", "score"])
+def test_an_eps_model_cannot_start_at_alpha_zero(prediction):
+    from ersde_theory import get_flow_schedule, sample_er_sde_vp
+
+    a, s, _ = get_flow_schedule(4)
+    with pytest.raises(ValueError, match=f"prediction='{prediction}' cannot start at alphas\\[0\\] = 0"):
+        sample_er_sde_vp(lambda x, t: torch.zeros_like(x), torch.ones(2, 2), a, s, prediction=prediction, disable=True)
+    for ok in ("flow", "v", "x0"):  # these read at alpha = 0
+        out = sample_er_sde_vp(lambda x, t: torch.zeros_like(x), torch.ones(2, 2, dtype=torch.float64), a, s,
+                               prediction=ok, generator=torch.Generator(), disable=True)  # fmt: skip
+        assert torch.isfinite(out).all()
