@@ -74,3 +74,43 @@ def test_sampler_registry_rules():
 def test_t_interval_is_the_student_t_interval():
     m, h = t_interval([1.0, 2.0, 3.0])
     assert m == 2.0 and h == pytest.approx(4.30265273 / math.sqrt(3), rel=1e-8)
+
+
+def test_frechet_covariances_are_the_unbiased_ones():
+    """ddof = 1 pinned (eq. 31): in 1-D the distance is (m1 − m2)² + (s1 − s2)² with the n − 1 sample variances;
+    the n-divisor variances give another number for these 4 points."""
+    from ersde_theory.evaluation import frechet_distance, gaussian_moments
+
+    a, b = np.array([0.0, 1.0, 2.0, 5.0]), np.array([1.0, 1.5, 4.0, 4.5])
+    m1, c1 = gaussian_moments(a[:, None])
+    m2, c2 = gaussian_moments(b[:, None])
+    assert c1[0, 0] == pytest.approx(np.var(a, ddof=1), rel=1e-15)
+    want = (a.mean() - b.mean()) ** 2 + (np.std(a, ddof=1) - np.std(b, ddof=1)) ** 2
+    assert frechet_distance(m1, c1, m2, c2) == pytest.approx(want, rel=1e-12)
+    biased = (a.mean() - b.mean()) ** 2 + (np.std(a) - np.std(b)) ** 2
+    assert abs(want - biased) > 1e-3
+
+
+def test_residual_bootstrap_uses_leverage_corrected_residuals():
+    """An independent implementation of eq. (34)'s residual bootstrap: residuals r_i/√(1 − h_i), centred,
+    resampled with the same generator; its percentile interval must be the function's."""
+    from ersde_theory.evaluation.orders import fit_order_residual_bootstrap
+
+    ns = np.array([8, 16, 32, 64, 128, 256])
+    errs = 3.0 * ns**-2.0 * (1 + 0.5 * np.sin(ns)) + 1e-9
+    p, lo, hi = fit_order_residual_bootstrap(ns, errs, np.ones(ns.size, bool), reps=500, seed=3)
+    x, y = np.log(ns), np.log(errs)
+    xc = x - x.mean()
+    slope = xc @ (y - y.mean()) / (xc @ xc)
+    fit = y.mean() + slope * xc
+    h = 1 / x.size + xc**2 / (xc @ xc)
+    r = (y - fit) / np.sqrt(1 - h)
+    r -= r.mean()
+    ystar = fit + r[np.random.default_rng(3).integers(0, r.size, size=(500, r.size))]
+    orders = -((ystar - ystar.mean(1, keepdims=True)) @ xc) / (xc @ xc)
+    assert p == pytest.approx(-slope, rel=1e-12)
+    assert (lo, hi) == pytest.approx(tuple(np.percentile(orders, [2.5, 97.5])), rel=1e-12)
+    r0 = (y - fit) - (y - fit).mean()  # without the correction the interval is narrower
+    ystar0 = fit + r0[np.random.default_rng(3).integers(0, r0.size, size=(500, r0.size))]
+    o0 = -((ystar0 - ystar0.mean(1, keepdims=True)) @ xc) / (xc @ xc)
+    assert np.percentile(o0, 97.5) - np.percentile(o0, 2.5) < 0.95 * (hi - lo)

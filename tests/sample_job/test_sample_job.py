@@ -418,3 +418,70 @@ def test_png_size_is_checked_as_height_by_width(tmp_path):
     Image.new("L", (5, 3)).save(tmp_path / "a.png")  # PIL: width 5, height 3
     assert png_ok(tmp_path / "a.png", (1, 3, 5)) is True and png_ok(tmp_path / "a.png", (1, 5, 3)) is False
     assert png_ok(tmp_path / "a.png", (3, 3, 5)) is False and png_ok(tmp_path / "none.png", (1, 3, 5)) is None
+
+
+@pytest.mark.parametrize(
+    "model, change, diff",
+    [
+        ("digits", ["--steps", "3"], "steps: 4 -> 3"),
+        ("digits", ["--sampler", "heun"], "sampler: 'er_sde' -> 'heun'"),
+        ("digits", ["--order", "2"], "order: 3 -> 2"),
+        ("digits", ["--nsf", "sde"], "nsf: 'er_sde_5' -> 'sde'"),
+        ("digits", ["--quadrature", "official"], "quadrature: 'exact' -> 'official'"),
+        ("digits", ["--derivatives", "corrected"], "derivatives: 'published' -> 'corrected'"),
+        ("digits", ["--rho", "5"], "schedule:"),
+        ("digits", ["--dtype", "float32"], "dtype: 'float64' -> 'float32'"),
+        ("digits-flow", ["--shift", "3"], "schedule:"),
+    ],
+)
+def test_the_manifest_compares_every_setting(tmp_path, capsys, model, change, diff):
+    out = tmp_path / "imgs"
+    argv = [*_args(out, seeds="0-1"), "--model", model]
+    assert main(argv) == 0
+    capsys.readouterr()
+    assert main([*argv, *change]) == 2
+    line = _one_error_line(capsys.readouterr().err)
+    assert "other settings" in line and diff in line
+
+
+def test_capacity_counts_free_inodes_and_the_images_already_there(tmp_path, capsys, monkeypatch):
+    import ersde_theory.sample_job as job
+
+    out = tmp_path / "imgs"
+    assert main(_args(out, seeds="0-1")) == 0  # two images and a manifest already there
+    real = os.statvfs(out)
+    fake = os.statvfs_result((real.f_bsize, real.f_frsize, 10**9, 10**9, 10**9, 10**6, 3, 3, 0, 255))
+    monkeypatch.setattr(job.os, "statvfs", lambda p: fake)  # 3 free inodes, plenty of blocks
+    capsys.readouterr()
+    assert main(_args(out, seeds="0-5")) == 0  # 6 seeds ≤ 3 free + 3 entries there
+    capsys.readouterr()
+    assert main(_args(out, seeds="0-12")) == 2  # 13 seeds > 3 free + 7 entries (6 images, the manifest)
+    line = _one_error_line(capsys.readouterr().err)
+    assert "can hold at most 10 images (3 free inodes + 7 existing)" in line
+
+
+def test_two_nodes_shard_by_global_rank(tmp_path, clean):
+    """Two torchrun nodes of one process each on 127.0.0.1: both have local rank 0, global ranks 0 and 1; sharding by
+    the global rank splits the seeds between them, so the two together write every seed exactly once."""
+    import socket
+
+    out = tmp_path / "imgs"
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes=2", "--nproc_per_node=1"]
+    cmd += ["--master_addr=127.0.0.1", f"--master_port={port}"]
+    procs = [
+        subprocess.Popen(
+            [*cmd, f"--node_rank={k}", "-m", "ersde_theory", *_args(out, 5)],
+            env=_env(),
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        for k in (0, 1)
+    ]
+    logs = [p.communicate(timeout=240)[0].decode() for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], logs
+    assert "2 rank(s), 20 seeds in total" in logs[0]
+    _assert_complete(out, clean)

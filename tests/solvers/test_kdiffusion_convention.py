@@ -111,10 +111,11 @@ def test_bad_solver_type_and_s_tmax():
 
 
 # ------------------------------------------------------------------------------ churn (EDM Algorithm 2)
-def test_euler_with_churn_draws_every_step_as_k_diffusion(setup):
+@pytest.mark.parametrize("churn", [8.0, 2.0])  # γ = churn/(N − 1) at its clip √2 − 1, and below it
+def test_euler_with_churn_draws_every_step_as_k_diffusion(setup, churn):
     """x̂ = x + S_noise √(σ̂² − σ²) z with a draw z on every step (γ = 0 too), then an Euler step from σ̂."""
     gm, sig, x = setup
-    churn, tmin, tmax, snoise = 8.0, 0.05, 10.0, 1.003
+    tmin, tmax, snoise = 0.05, 10.0, 1.003
     noise = FixedNoise(x.shape, seed=3)
     out = B.sample_euler(gm, x, sig, None, None, True, churn, tmin, tmax, snoise, noise_sampler=noise)
     s, y = sig.tolist(), x.clone()

@@ -66,3 +66,20 @@ def test_bad_nsf_specs():
         resolve_nsf(SIGMA * sp.Symbol("a"))
     with pytest.raises(TypeError):
         resolve_nsf(3.0)
+
+
+def test_admissibility_is_checked_up_to_and_at_sigma_max():
+    """φ = σ up to 79.99, then decaying: h̃² < 0 only within 0.01 of σ_max = 80, where the log grid's last interior
+    point (79.79) does not reach; only the end point σ_max itself catches it."""
+    import numpy as np
+
+    from ersde_theory.theory.nsf import resolve_nsf
+
+    def phi(s):
+        s = np.asarray(s, dtype=np.float64)
+        return s * np.exp(-50.0 * np.maximum(s - 79.99, 0.0))
+
+    nsf = resolve_nsf(phi)
+    nsf.check_admissible(0.002, 79.8)
+    with pytest.raises(ValueError, match="not admissible"):
+        nsf.check_admissible(0.002, 80.0)
