@@ -157,30 +157,39 @@ def _flow_panel(ax, rows: list[dict], key: str = "fd", ci: str = "ci95", offset:
 
 
 def plot_bench_flow(data: dict, outdir, stem: str = "bench_flow") -> list[Path]:
-    """``bench_flow.png/pdf`` of a ``bench flow`` result: FD_digits and the mean-intensity offset to the data
-    on the learned flow model, and the toy's Fréchet distance with the exact and the perturbed velocity
-    (95 % CIs over seed blocks)."""
+    """``bench_flow.png/pdf`` of a ``bench flow`` result, laid out to be read at a column's width (2 × 2 panels,
+    one legend below): FD_digits and the mean-intensity offset to the data on the learned flow model, and the toy's
+    Fréchet distance with the exact and the perturbed velocity (95 % CIs over seed blocks)."""
     d = data["digits"]
     toys = data.get("toy", {}).get("velocities", {})
-    fig, axes = plt.subplots(1, 2 + len(toys), figsize=(5.2 * (2 + len(toys)), 4.4), squeeze=False)
-    ax = axes[0, 0]
+    n = 2 + len(toys)
+    cols = 2 if n > 1 else 1
+    rows = -(-n // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(7.0, 3.0 * rows + 1.6), squeeze=False)
+    panels = list(axes.ravel())
+    ax = panels[0]
     _flow_panel(ax, d["rows"])
     f = d["real_floor"]
     ax.axhspan(f["fd"] - f["ci95"], f["fd"] + f["ci95"], color="0.5", alpha=0.25, lw=0)
-    ax.set(yscale="log", ylabel="FD_digits (NOT Inception-FID)", title=f"{d['model']}: FD_digits (grey: data floor)")
-    ax = axes[0, 1]
+    ax.set(yscale="log", ylabel="FD_digits", title=f"{d['model']}: FD_digits (grey: data floor)")
+    ax = panels[1]
     _flow_panel(ax, d["rows"], "intensity", "intensity_ci95", offset=d["data_intensity"])
     ax.axhline(0, color="0.4", lw=0.8, ls=":")
-    ax.set(ylabel="mean pixel intensity − data's", title=f"{d['model']}: brightness offset")
+    ax.set(ylabel="mean intensity − data's", title=f"{d['model']}: brightness offset")
     for j, (vname, v) in enumerate(toys.items()):
-        ax = axes[0, 2 + j]
+        ax = panels[2 + j]
         _flow_panel(ax, v["rows"])
         what = "exact velocity" if vname == "exact" else f"perturbed ({vname}) velocity"
-        ax.set(yscale="log", ylabel="Fréchet distance to exact moments", title=f"toy {data['toy']['problem']}, {what}")
-    handles, labels = axes[0, 0].get_legend_handles_labels()
-    fig.legend(handles, labels, fontsize=7, ncol=8, loc="upper center", bbox_to_anchor=(0.5, 0.0))
-    fig.suptitle(f"bench flow: ER-SDE vs flow baselines (shift {data['shift']}; 95 % CIs over seed blocks)")
-    fig.tight_layout()
+        ax.set(yscale="log", ylabel="FD to exact moments", title=f"toy {data['toy']['problem']}: {what}")
+    for ax in panels[n:]:
+        ax.set_axis_off()
+    for ax in panels[:n]:
+        ax.title.set_fontsize(9)
+        ax.tick_params(labelsize=8)
+    handles, labels = panels[0].get_legend_handles_labels()
+    fig.legend(handles, labels, fontsize=7, ncol=3, loc="lower center", bbox_to_anchor=(0.5, 0.0), frameon=False)
+    fig.suptitle(f"bench flow: ER-SDE (solid) vs flow baselines (dashed); shift {data['shift']}; 95 % CIs", fontsize=10)
+    fig.tight_layout(rect=(0, 0.16 if n > 2 else 0.3, 1, 1))
     return save(fig, Path(outdir), stem)
 
 
