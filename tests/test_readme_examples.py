@@ -95,7 +95,16 @@ def _fake_from_pretrained(monkeypatch, cls, make):
     calls = []
 
     def from_pretrained(*args, **kwargs):
-        calls.append(kwargs.get("torch_dtype"))
+        # the examples pass what the installed diffusers takes without a deprecation warning (torch_dtype is
+        # deprecated from diffusers 0.40 on: dtype)
+        import warnings
+
+        from diffusers.utils.deprecation_utils import _resolve_dtype
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            calls.append(_resolve_dtype(kwargs.get("dtype"), kwargs.get("torch_dtype")))
+        assert "torch_dtype" not in kwargs
         return make()
 
     monkeypatch.setattr(cls, "from_pretrained", from_pretrained)
