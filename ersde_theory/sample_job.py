@@ -55,6 +55,7 @@ __all__ += ["sample_to_folder"]
 HOST = socket.gethostname().replace(".", "_")
 DTYPES = {"float32": torch.float32, "float64": torch.float64}  # the sampler state's dtype (--dtype)
 MANIFEST = "manifest.json"
+MAX_STEPS = 100_000  # a schedule's plan holds a few float64 arrays of this length
 MAX_SEED = 2**63 - 1  # torch.Generator.manual_seed takes a signed 64-bit seed
 NAME_WIDTH = 6  # digits of an image name unless the outdir's manifest says otherwise (png_name)
 _SEEDS_HELP = "expected e.g. '0-49999' or '1,5,10-19'"
@@ -422,6 +423,8 @@ def _prepare(model, seeds, sampling, *, outdir, force, batch, device, dtype, edm
     nsf_spec, sampling["nsf"] = sampling["nsf"], parse_nsf(sampling["nsf"])
     if sampling["steps"] < 1 or batch < 1:
         raise UsageError(f"--steps and --batch must be >= 1, got {sampling['steps']} and {batch}")
+    if sampling["steps"] > MAX_STEPS:
+        raise UsageError(f"--steps must be at most {MAX_STEPS}, got {sampling['steps']}")
     _number("rho", given["rho"])
     _number("shift", given["shift"])
     known = sorted({name for kind in MODEL_KINDS for name in available_samplers(kind)})
@@ -431,6 +434,8 @@ def _prepare(model, seeds, sampling, *, outdir, force, batch, device, dtype, edm
         raise UsageError(f"--dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
     if edm_repo is not None and not str(model).endswith(".pkl"):
         raise UsageError(f"--edm-repo applies to EDM network pickles (.pkl); {model} is not one: leave it out")
+    if not str(outdir).strip():
+        raise UsageError("--outdir must name a folder, got ''")
     outdir = Path(outdir)
     check_outdir(outdir)
     check_capacity(outdir, seed_ranges.count)

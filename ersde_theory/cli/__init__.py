@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 
 from . import bench, figures, sample, studies, train
-from .args import Command, HelpFormatter
+from .args import Command, HelpFormatter, Parser
 
 COMMANDS: dict[str, Command | dict[str, Command]] = {
     "figures": figures.FIGURES,
@@ -52,7 +52,7 @@ def _add_commands(parser: argparse.ArgumentParser, commands: dict, dest: str) ->
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="python -m ersde_theory",
         description="ER-SDE solvers for diffusion models: figures, studies, benchmarks, training, image sampling.",
         epilog="python -m ersde_theory COMMAND -h shows a command's options and their defaults.",

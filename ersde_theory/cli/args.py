@@ -73,11 +73,41 @@ def fail(message: str, code: int = 2) -> int:
     return code
 
 
-def _non_negative_int(text: str) -> int:
-    n = int(text)
-    if n < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {n}")
-    return n
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: ``error: PROG: MESSAGE`` on stderr and exit code 2 (``-h`` shows the usage)."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {self.prog}: {message}\n")
+
+
+def at_least(k: int):
+    """An argparse type: an integer >= ``k``."""
+
+    def parse(text: str) -> int:
+        try:
+            n = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be an integer >= {k}, got {text!r}") from None
+        if n < k:
+            raise argparse.ArgumentTypeError(f"must be an integer >= {k}, got {n}")
+        return n
+
+    parse.__name__ = f"integer >= {k}"
+    return parse
+
+
+def positive_float(text: str) -> float:
+    """An argparse type: a finite number > 0."""
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number > 0, got {text!r}") from None
+    if not (v > 0 and v != float("inf")):
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
+    return v
+
+
+_non_negative_int = at_least(0)
 
 
 def add_device(p: argparse.ArgumentParser, default: str = "auto") -> None:

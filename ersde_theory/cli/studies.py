@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 
-from .args import QUICK_OUTDIR, Command, RegistryChoices, add_outdir, add_threads, apply_threads
+from .args import QUICK_OUTDIR, Command, RegistryChoices, add_outdir, add_threads, apply_threads, at_least
 
 
 def add_convergence_arguments(p) -> None:
@@ -15,7 +15,7 @@ def add_convergence_arguments(p) -> None:
         help="the full study (all NSFs, 2000 paths, 7 step counts, 64-D problem); about 15 min on 2 cores",
     )
     add_outdir(p, "figures")
-    p.add_argument("--paths", type=int, help="override the number of coupled paths")
+    p.add_argument("--paths", type=at_least(2), help="override the number of coupled paths")
     p.add_argument("--problems", nargs="*", help="override the problems")
     p.add_argument("--nsfs", nargs="*", help="override the NSFs (registry names or power_p)")
     add_threads(p, 1, "the study's tensors are small, threads only add overhead")

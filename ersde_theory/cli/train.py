@@ -10,16 +10,16 @@ from pathlib import Path
 from ..models.checkpoints import OBJECTIVES
 from ..models.train import FMNIST_OBJECTIVES
 from ..toys.learned import DEFAULT_ARCH
-from .args import Command, add_device, add_threads, apply_threads, device_of, fail
+from .args import Command, add_device, add_threads, apply_threads, at_least, device_of, fail, positive_float
 
 TRAIN_OUT = "out/train"  # git-ignored: retraining never replaces the shipped weights unless --out names them
 
 
 def add_toy_arguments(p) -> None:
     p.add_argument("--problem", choices=[*DEFAULT_ARCH, "all"], default="all", help="toy problem")
-    p.add_argument("--steps", type=int, default=4000, help="optimiser steps")
-    p.add_argument("--batch", type=int, default=1024, help="batch size")
-    p.add_argument("--lr", type=float, default=2e-3, help="peak learning rate")
+    p.add_argument("--steps", type=at_least(1), default=4000, help="optimiser steps")
+    p.add_argument("--batch", type=at_least(1), default=1024, help="batch size")
+    p.add_argument("--lr", type=positive_float, default=2e-3, help="peak learning rate")
     p.add_argument("--seed", type=int, default=0, help="random seed")
     add_threads(p, 1)
     add_device(p)
@@ -65,9 +65,9 @@ def _add_checkpoint_arguments(p, shipped: str, out_default: str | None = "", out
 
 
 def add_digits_arguments(p) -> None:
-    p.add_argument("--steps", type=int, default=4000, help="optimiser steps")
-    p.add_argument("--batch", type=int, default=128, help="batch size")
-    p.add_argument("--lr", type=float, default=2e-3, help="peak learning rate")
+    p.add_argument("--steps", type=at_least(1), default=4000, help="optimiser steps")
+    p.add_argument("--batch", type=at_least(1), default=128, help="batch size")
+    p.add_argument("--lr", type=positive_float, default=2e-3, help="peak learning rate")
     p.add_argument(
         "--objective",
         choices=tuple(OBJECTIVES),
@@ -102,7 +102,7 @@ def run_digits(args) -> int:
 
 
 def add_features_arguments(p) -> None:
-    p.add_argument("--steps", type=int, default=1500, help="optimiser steps")
+    p.add_argument("--steps", type=at_least(1), default=1500, help="optimiser steps")
     _add_checkpoint_arguments(p, "digits_features.pt")
 
 
@@ -121,9 +121,9 @@ def add_fmnist_arguments(p) -> None:
     p.add_argument(
         "--objective", choices=FMNIST_OBJECTIVES, default="vp", help="vp: fmnist (DDPM ε-loss); flow: fmnist-flow"
     )
-    p.add_argument("--steps", type=int, default=10_000, help="optimiser steps")
-    p.add_argument("--batch", type=int, default=64, help="batch size")
-    p.add_argument("--lr", type=float, default=5e-4, help="peak learning rate")
+    p.add_argument("--steps", type=at_least(1), default=10_000, help="optimiser steps")
+    p.add_argument("--batch", type=at_least(1), default=64, help="batch size")
+    p.add_argument("--lr", type=positive_float, default=5e-4, help="peak learning rate")
     p.add_argument(
         "--time-limit", type=float, default=0.0, help="minutes; stop there and save what was learnt (0: none)"
     )
@@ -170,7 +170,7 @@ def run_fmnist(args) -> int:
 
 
 def add_fmnist_features_arguments(p) -> None:
-    p.add_argument("--steps", type=int, default=2500, help="optimiser steps (batch 128)")
+    p.add_argument("--steps", type=at_least(1), default=2500, help="optimiser steps (batch 128)")
     p.add_argument("--data", default=None, help="folder of the Fashion-MNIST IDX files (as train-fmnist)")
     add_threads(p, 0)
     _add_checkpoint_arguments(p, "fmnist_features.pt")

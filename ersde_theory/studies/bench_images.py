@@ -122,6 +122,11 @@ def run_bench_images(
     ``quick``: the CI preset (2 samplers, NFE 10, 2 blocks of 64)."""
     if quick:
         nfes, n_per_block, blocks = (10,), 64, 2
+    nfes = tuple(int(k) for k in nfes)
+    if not nfes or min(nfes) < 2:
+        raise ValueError(f"NFE values must be >= 2, got {list(nfes)}")
+    if blocks < 2 or n_per_block < 2 or batch < 1:
+        raise ValueError(f"need >= 2 blocks of >= 2 images and a batch >= 1, got {blocks}, {n_per_block}, {batch}")
     device = torch.device(device)
     im = load_image_model(model, device)
     fd = DigitFD()

@@ -20,7 +20,10 @@ from ersde_theory.models.loading import load_image_model
 diffusers = pytest.importorskip("diffusers")
 DATA = (DEFAULT_DIR / "train-images-idx3-ubyte.gz").is_file()
 needs_data = pytest.mark.skipif(not DATA, reason="Debian's dataset-fashion-mnist is not installed")
-pytestmark = pytest.mark.usefixtures("one_thread")
+pytestmark = [
+    pytest.mark.usefixtures("one_thread"),
+    pytest.mark.skipif(not (FMNIST_PATH / "unet").is_dir(), reason="the Fashion-MNIST models are not shipped yet"),
+]
 
 
 @pytest.mark.parametrize("path, flow", [(FMNIST_PATH, False), (FMNIST_FLOW_PATH, True)])
