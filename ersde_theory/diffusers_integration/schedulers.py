@@ -367,7 +367,18 @@ class ERSDEScheduler(_ERSDESchedulerBase, SchedulerMixin, ConfigMixin):
                 final_zero=final_zero,
             )
             a, s, ts = (v.numpy() for v in get_vp_discrete_schedule(num_inference_steps, ab, **kw))
-        self._set_plan(self._plan(a, s), ts)
+        try:
+            plan = self._plan(a, s)
+        except ValueError as e:
+            if "strictly decreasing" not in str(e):
+                raise
+            cfg = self.config
+            raise ValueError(
+                f"the noise levels of this {len(s) - 1}-step schedule are not distinct: alphas_cumprod falls below "
+                f"float64 resolution for the β schedule {cfg.beta_schedule} ({cfg.beta_start}, {cfg.beta_end}); "
+                "use smaller betas or fewer steps"
+            ) from None
+        self._set_plan(plan, ts)
         self.sigmas = torch.from_numpy(self._coeffs.lambdas).float()  # diffusers' σ: λ = σ/α, as DPM-Solver's
         integer = bool(np.all(self._t_host == np.rint(self._t_host)))
         t_dev = torch.from_numpy(self._t_host.astype(np.int64) if integer else self._t_host.copy())

@@ -173,3 +173,10 @@ def test_flow_timesteps_are_diffusers_float32_values():
         ours.set_timesteps(28, mu=mu)
         theirs.set_timesteps(28, mu=mu)
         assert torch.equal(ours.timesteps, theirs.timesteps) and torch.equal(ours.sigmas.float(), theirs.sigmas)
+
+
+def test_a_saturating_beta_schedule_is_named():
+    with pytest.raises(
+        ValueError, match=r"not distinct: alphas_cumprod falls below float64 resolution .*\(0\.5, 0\.1\)"
+    ):
+        ERSDEScheduler(beta_start=0.5, beta_end=0.1).set_timesteps(4)
