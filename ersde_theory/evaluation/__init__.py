@@ -10,7 +10,9 @@ from .frechet import frechet_distance, frechet_to_moments, gaussian_moments
 from .intervals import normal_interval, paired_t_interval, percentile_interval, t_interval, t_quantile, z_quantile
 from .noise_floor import fd_noise_floor, floor_summary, floor_values
 from .orders import (
+    ExtrapolatedOrder,
     asymptotic_window,
+    extrapolated_order,
     finest_window,
     fit_order,
     fit_order_bootstrap,
@@ -41,6 +43,8 @@ __all__ = [
     "window_between",
     "finest_window",
     "fit_order_bootstrap",
+    "ExtrapolatedOrder",
+    "extrapolated_order",
     "fit_order_residual_bootstrap",
     "asymptotic_window",
     "keeps_sign",

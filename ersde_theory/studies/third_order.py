@@ -16,7 +16,8 @@
    fit to the exact moments, mean and 95 % t-interval (eq. 33) over seeds, and the paired difference
    corrected − published (same initial states and noise), beside the FD noise floor (eq. 32).
 
-Orders are least-squares fits and pairwise orders (eq. 34). :func:`run_benchmark` runs everything and writes
+Orders are least-squares fits and pairwise orders (eq. 34) and, for the deterministic errors, the extrapolated
+order with its bound (eq. 50). :func:`run_benchmark` runs everything and writes
 ``third_order.json`` and ``third_order.md``; :func:`order_panel_data` is the data of the ``third_order``
 figure (drawn by :mod:`ersde_theory.plots.third_order`).
 """
@@ -36,9 +37,10 @@ from ..evaluation.frechet import frechet_to_moments
 from ..evaluation.intervals import paired_t_interval, percentile_interval, t_interval
 from ..evaluation.noise_floor import fd_noise_floor
 from ..evaluation.orders import (
+    EXTRAPOLATION_POINTS,
     asymptotic_window,
+    extrapolated_order,
     fit_order,
-    fit_order_residual_bootstrap,
     keeps_sign,
     pairwise_orders,
     window_between,
@@ -143,15 +145,23 @@ def windowed_orders(ns, errs, windows, signs=None) -> dict[str, float | None]:
     return out
 
 
-def asymptotic_order(ns, errs, signs=None, *, min_steps: int = 0, max_points: int = 5) -> dict:
-    """The order over the finest window where the deterministic error keeps its sign and decreases
-    (:func:`~ersde_theory.evaluation.orders.asymptotic_window`, at most its finest ``max_points``), with a
-    residual-bootstrap 95 % interval; ``order`` is None with fewer than 3 points in that window."""
-    same = keeps_sign(signs) if signs is not None else None
-    mask = asymptotic_window(ns, errs, same_sign=same, min_steps=min_steps, max_points=max_points)
-    p, lo, hi = fit_order_residual_bootstrap(ns, errs, mask)
-    w = np.asarray(ns)[mask]
-    return dict(window=[int(w[0]), int(w[-1])], points=int(mask.sum()), order=p, ci=[lo, hi])
+def asymptotic_order(ns, errs, signs=None, *, min_steps: int = 0, mask=None) -> dict:
+    """The asymptotic order of a deterministic error (eq. 50) over the finest window where it keeps its sign and
+    decreases (:func:`~ersde_theory.evaluation.orders.asymptotic_window`, or ``mask``): the extrapolated order
+    and its bound ``ci``, or ``order`` None with the ``reason`` and only the window's pairwise orders."""
+    if mask is None:
+        same = keeps_sign(signs) if signs is not None else None
+        mask = asymptotic_window(ns, errs, same_sign=same, min_steps=min_steps)
+    r = extrapolated_order(ns, errs, mask)
+    w = np.asarray(ns)[mask][-EXTRAPOLATION_POINTS:]  # the finest points eq. (50) uses
+    return dict(
+        window=[int(w[0]), int(w[-1])],
+        points=int(w.size),
+        order=r.order,
+        ci=None if r.order is None else [r.lo, r.hi],
+        pairwise=r.pairwise,
+        reason=r.reason,
+    )
 
 
 # ----- 1. deterministic order ---------------------------------------------------------------------------
@@ -320,7 +330,8 @@ def strong_errors(
 
     The order is fitted over the finest window with N ≥ ``fit_window[0]`` (and ≤ ``fit_window[1]``) where the
     RMS decreases and the paths' errors keep their sign from one N to the next (mean ⟨e_j, e_{j+1}⟩ > 0); its
-    interval resamples paths, or, for a noise-free NSF (errors deterministic given x_T), the fit's residuals."""
+    interval resamples paths; for a noise-free NSF (errors deterministic given x_T) the order is the extrapolated
+    one of eq. (50) over the finest window of all N where the RMS decreases and keeps its sign."""
     ns = sorted(ns)
     n_fine = ns[-1]
     if any(n_fine % n for n in ns):
@@ -341,13 +352,15 @@ def strong_errors(
                 err[:, c] = xs[:, 0].numpy() - x_ref
             rms = np.sqrt(np.mean(err**2, axis=0))
             bs = _bootstrap_rms(err, boot, rng)
-            mask = asymptotic_window(ns, rms, same_sign=keeps_sign(path_errors=err.T), resolved=in_range)
+            same = keeps_sign(path_errors=err.T)
+            mask = asymptotic_window(ns, rms, same_sign=same, resolved=None if deterministic else in_range)
             idx = np.flatnonzero(mask)
-            if idx.size < 3:
+            extra = {}
+            if deterministic:  # no sampling error: eq. (50) over the finest window, without the fit range
+                a = asymptotic_order(ns, rms, mask=mask)
+                order, ci, extra = a["order"], a["ci"], dict(pairwise_window=a["pairwise"], reason=a["reason"])
+            elif idx.size < 3:
                 order, ci = None, [None, None]
-            elif deterministic:
-                order, lo, hi = fit_order_residual_bootstrap(ns, rms, mask)
-                ci = [lo, hi]
             else:
                 order = fit_order(np.asarray(ns)[idx], rms[idx])
                 ci = percentile_interval([fit_order(np.asarray(ns)[idx], b[idx]) for b in bs]).tolist()
@@ -358,7 +371,8 @@ def strong_errors(
                 fit_window=[ns[idx[0]], ns[idx[-1]]],
                 fitted_order=order,
                 fitted_order_ci=ci,
-                ci_kind="residual bootstrap" if deterministic else "bootstrap over paths",
+                ci_kind="extrapolated bound (eq. 50)" if deterministic else "bootstrap over paths",
+                **extra,
             )
         out["nsfs"][nsf] = rows
     return out
@@ -456,7 +470,7 @@ PRESETS = {
     ),
     "default": dict(
         ode_ns=(10, 20, 40, 80, 160, 320, 640, 1280, 2560, 5120),
-        weak_ns=(10, 20, 40, 80, 160, 320, 640, 1280, 2560),
+        weak_ns=(10, 20, 40, 80, 160, 320, 640, 1280, 2560, 5120),
         strong_ns=(10, 20, 40, 80, 160, 320),
         n_paths=2000,
         nfes=(5, 10, 20, 50),
@@ -465,7 +479,7 @@ PRESETS = {
     ),
     "full": dict(
         ode_ns=(10, 20, 40, 80, 160, 320, 640, 1280, 2560, 5120, 10240),
-        weak_ns=(10, 20, 40, 80, 160, 320, 640, 1280, 2560),
+        weak_ns=(10, 20, 40, 80, 160, 320, 640, 1280, 2560, 5120),
         strong_ns=(10, 20, 40, 80, 160, 320, 640),
         n_paths=8000,
         nfes=(5, 10, 20, 50),
@@ -488,16 +502,20 @@ def _order(p) -> str:
 
 
 def _asym(a: dict) -> str:
-    """The asymptotic-window order as 'p [lo, hi] (N=a–b)', or '– (N=a–b)' with fewer than 3 points."""
-    win = f"(N={a['window'][0]}–{a['window'][1]})"
+    """The asymptotic order as 'p̂ [lo, hi] (N=a–b)' (eq. 50), or, where it has no interval, '– (N=a–b; pairwise
+    p, p, …)': the window's pairwise orders."""
+    win = f"N={a['window'][0]}–{a['window'][1]}"
     if a["order"] is None:
-        return f"– {win}"
-    return f"{a['order']:.2f} [{a['ci'][0]:.2f}, {a['ci'][1]:.2f}] {win}"
+        pw = (a.get("pairwise") or [])[-(EXTRAPOLATION_POINTS - 1) :]
+        return f"– ({win}" + (("; pairwise " + ", ".join(f"{p:.2f}" for p in pw)) if pw else "") + ")"
+    lo, hi = a["ci"]
+    digits = 3 if hi - lo < 0.02 else 2
+    return f"{a['order']:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}] ({win})"
 
 
 def _order_head(first: list[str], ns, windows) -> list[str]:
     """The columns ``first``, one per N, one order per fit window and the asymptotic-window order."""
-    return [*first, *(f"N={n}" for n in ns), *(f"order N={w}" for w in windows), "asymptotic order [CI] (window)"]
+    return [*first, *(f"N={n}" for n in ns), *(f"order N={w}" for w in windows), "asymptotic order [bound] (window)"]
 
 
 def _nsf_rows(nsfs: dict, cells) -> list[list]:
@@ -511,8 +529,10 @@ def markdown_report(res: dict) -> str:
         "# ER-SDE-Solver-3: published vs corrected",
         "",
         "Orders (eq. 34): '–' where the error changes sign or does not decrease inside a window (no order "
-        "there); the asymptotic order is fitted over the finest run of N where the error keeps its sign and "
-        "decreases, with a residual-bootstrap 95 % CI for these deterministic errors.",
+        "there). The asymptotic order of these deterministic errors (eq. 50) is the Aitken extrapolation of the "
+        "pairwise orders over the finest run of N where the error keeps its sign and decreases, with a bound "
+        "from their trend; where the pairwise orders are not yet converging geometrically there is no bound, "
+        "and the window's pairwise orders are shown instead.",
         "",
     ]
     for key in ("ode_karras", "ode_loguniform"):
@@ -556,8 +576,8 @@ def markdown_report(res: dict) -> str:
         "",
         f"## Strong RMS error vs exact coupled solution ({s['n_paths']} paths, Karras, nested grids), "
         f"order fitted over the finest window in N={s['fit_range'][0]}…{s['fit_range'][1]} where the RMS "
-        "decreases and the paths' errors keep their sign; 95 % CI: bootstrap over paths (residual bootstrap "
-        "for the noise-free `ode`)",
+        "decreases and the paths' errors keep their sign; 95 % CI: bootstrap over paths (for the noise-free "
+        "`ode`: the extrapolated order and bound of eq. (50) over all N)",
         "",
         *markdown_table(
             ["NSF", "variant", *(f"N={n}" for n in s["ns"]), "order [CI] (window)"],
@@ -565,7 +585,16 @@ def markdown_report(res: dict) -> str:
                 s["nsfs"],
                 lambda r: (
                     [*(_fmt(e) for e in r["rms"])]
-                    + [_asym(dict(order=r["fitted_order"], ci=r["fitted_order_ci"], window=r["fit_window"]))]
+                    + [
+                        _asym(
+                            dict(
+                                order=r["fitted_order"],
+                                ci=r["fitted_order_ci"],
+                                window=r["fit_window"],
+                                pairwise=r.get("pairwise_window"),
+                            )
+                        )
+                    ]
                 ),
             ),
         ),

@@ -19,7 +19,7 @@ from ersde_theory import (
     sample_er_sde,
     sample_er_sde_vp,
 )
-from ersde_theory.evaluation.orders import asymptotic_window, fit_order_residual_bootstrap, keeps_sign, pairwise_orders
+from ersde_theory.evaluation.orders import asymptotic_window, extrapolated_order, keeps_sign, pairwise_orders
 from ersde_theory.studies import third_order as T
 from ersde_theory.studies.vp_models import vp_gmm_model
 from ersde_theory.theory.symbolic import multistep as M
@@ -49,21 +49,23 @@ def _signed_pf_errors(derivatives, ns):
 def test_karras_orders_in_the_asymptotic_window():
     """On Karras steps the corrected error changes sign between N = 80 and 160 (it crosses 0 there and dips
     to 4e-8): a fit through N = 20–160 would say order ≈ 5.8. The window where the error keeps its sign and
-    decreases starts at N = 320; there the corrected order is ≈ 3 (pairwise 2.4 → 2.95, rising to 3) and the
-    published one 2."""
-    ns = (20, 40, 80, 160, 320, 640, 1280, 2560)
+    decreases starts at N = 320; there the corrected order is 3 (pairwise 2.4 → 2.95, rising to 3; eq. (50)'s
+    bound covers 3 and not 2) and the published one 2."""
+    ns = (20, 40, 80, 160, 320, 640, 1280, 2560, 5120)
     err, sign = _signed_pf_errors("corrected", ns)
     assert sign[2] != sign[3], "the corrected Karras error is expected to change sign between N = 80 and 160"
     mask = asymptotic_window(ns, err, same_sign=keeps_sign(sign))
-    assert np.asarray(ns)[mask].tolist() == [320, 640, 1280, 2560]
-    cor, lo, hi = fit_order_residual_bootstrap(ns, err, mask)
-    assert 2.5 <= cor <= 3.2 and lo <= cor <= hi, (cor, lo, hi)
+    assert np.asarray(ns)[mask].tolist() == [320, 640, 1280, 2560, 5120]
+    cor = extrapolated_order(ns, err, mask)
+    assert cor.lo <= 3.0 <= cor.hi and cor.hi - cor.lo < 0.2 and cor.lo > 2.5, cor
     assert 2.8 <= pairwise_orders(ns, err)[-1] <= 3.2
     assert T.windowed_orders(ns, err, ((20, 160),), sign)["20-160"] is None  # no order through a sign change
     err, sign = _signed_pf_errors("published", ns)
     mask = asymptotic_window(ns, err, same_sign=keeps_sign(sign))
     assert mask.all()  # the published error keeps its sign throughout
     assert abs(T.fit_order(np.asarray(ns)[4:], np.asarray(err)[4:]) - 2.0) <= 0.05
+    pub = extrapolated_order(ns, err, mask)
+    assert pub.lo <= 2.0 <= pub.hi and pub.hi < 2.01, pub
 
 
 def test_loguniform_true_third_order_needs_the_start_correction():

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from ersde_theory import __version__
-from ersde_theory.evaluation.orders import keeps_sign
+from ersde_theory.evaluation.orders import extrapolated_order, keeps_sign
 from ersde_theory.evaluation.reports import invoking_command, split_timings, write_report
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -76,6 +76,35 @@ def test_third_order_report_fits_no_order_through_a_sign_change():
     assert kar["fitted_orders"]["20-160"] is None  # the 5.78 of 0.2.0 was a fit through the sign change
 
 
+TRUE_ODE_ORDERS = {
+    "ER-SDE-2": 2,
+    "ER-SDE-3 published": 2,
+    "ER-SDE-3 corrected": 3,
+    "ER-SDE-3 corrected, Euler start": 2,  # the Euler start's O(h²) local error caps it
+}
+
+
+def test_third_order_report_intervals_cover_the_known_orders():
+    """Where the true order is known (the ODE: deterministic and weak with φ = σ), every bound the report gives
+    (eq. 50) contains it, and it is recomputed from the stored errors by extrapolated_order."""
+    res = _load("third_order")
+    rows = [(res[k]["ns"], r) for k in ("ode_karras", "ode_loguniform") for r in res[k]["variants"].items()]
+    rows += [(res["weak"]["ns"], r) for r in res["weak"]["nsfs"]["ode"].items()]
+    given = 0
+    for ns, (label, r) in rows:
+        a = r["asymptotic"]
+        err = np.asarray(r.get("max_error", r.get("std_error")))
+        ns = np.asarray(ns)
+        keep = (ns <= a["window"][1]) & (ns >= a["window"][0])
+        x = extrapolated_order(ns, err, keep)
+        assert (x.order is None) == (a["order"] is None), (label, x, a)
+        if a["order"] is not None:
+            given += 1
+            assert a["ci"] == pytest.approx([x.lo, x.hi], abs=1e-12)
+            assert a["ci"][0] <= TRUE_ODE_ORDERS[label] <= a["ci"][1], (label, a)
+    assert given >= 7, given
+
+
 # ----- README "What the measurements say" ------------------------------------------------------------------
 def _section() -> str:
     return " ".join(README.split("## What the measurements say", 1)[1].split("\n## ", 1)[0].split())
@@ -84,9 +113,21 @@ def _section() -> str:
 def test_readme_third_order_numbers():
     s = _section()
     res = _load("third_order")
-    # "3.00 on Gaussian data": the log-uniform asymptotic order of the corrected solver
-    lu = res["ode_loguniform"]["variants"]["ER-SDE-3 corrected"]["asymptotic"]
-    assert "3.00 on Gaussian data" in s and f"{lu['order']:.2f}" == "3.00"
+    # Karras: the sign change, the pairwise orders from N = 320 and eq. (50)'s extrapolation with its bound
+    kar = res["ode_karras"]["variants"]["ER-SDE-3 corrected"]
+    a = kar["asymptotic"]
+    assert kar["sign"][3] != kar["sign"][4] and a["window"] == [320, 5120]
+    assert (
+        "changes sign between N = 80 and 160" in s
+        and "from N = 320 the pairwise orders " + ", ".join(f"{p:.2f}" for p in a["pairwise"]) in s
+    )
+    assert f"extrapolate to {a['order']:.2f} with the bound [{a['ci'][0]:.2f}, {a['ci'][1]:.2f}]" in s
+    assert a["ci"][0] <= 3.0 <= a["ci"][1]
+    # log-uniform: 3.00 to 2 digits from N = 320, and no bound
+    lu = res["ode_loguniform"]["variants"]["ER-SDE-3 corrected"]
+    ns = res["ode_loguniform"]["ns"]
+    assert all(f"{p:.2f}" == "3.00" for n, p in zip(ns, lu["pairwise"]) if n >= 320)
+    assert "3.00 to 2 digits from N = 320 (no bound" in s and lu["asymptotic"]["order"] is None
     # "2.9–3.2 on the mixtures": the strong-median ODE orders of ER-SDE-3c in the full convergence report
     full = _load("convergence_orders_full")
     got = [
@@ -95,7 +136,7 @@ def test_readme_third_order_numbers():
         if e["nsf"] == "ode" and e["quadrature"] == "exact" and e["solver"] == "ER-SDE-3c"
         if e["error_kind"] == "strong_median"
     ]
-    assert "measured 2.9–3.2 on the mixtures" in s and got and all(2.85 <= p < 3.25 for p in got), got
+    assert "strong-median window slopes are 2.9–3.2" in s and got and all(2.85 <= p < 3.25 for p in got), got
     # corrected lowers FD at NFE 10 and 20 for ode, er_sde_5, sde on the 64-D mixture (paired CI excludes 0)
     d = res["nfe"]["problems"]["image_like_64d"]["results"]
     for nsf in ("ode", "er_sde_5", "sde"):
