@@ -1,6 +1,6 @@
 """Models layer: the EDM-preconditioned digits UNet, per-seed sampling, FD_digits (the
-Fréchet distance of docs/theory.md eq. (31) in a digits feature space) and its real-data floor, the offline
-Inception-FID message, seed parsing, the EDM pickle loader, the images bench, and no host sync on a GPU."""
+Fréchet distance of docs/theory.md eq. (31) in a digits feature space), its real-data floor and FD_∞ (eq. (51)), the
+offline Inception-FID message, seed parsing, the EDM pickle loader, the images bench, and no host sync on a GPU."""
 
 import json
 import pickle
@@ -110,6 +110,17 @@ def test_fd_digits_of_real_digits_is_at_the_floor(fd, digits):
     vals = fd.blocks(digits[perm[:1500]], 3)
     floor, _ = t_interval(fd.real_floor(500, reps=6))
     assert np.all(vals < 2.5 * floor) and np.all(vals > 0)
+
+
+def test_fd_digits_infinity_of_real_digits_covers_the_truth(fd, digits):
+    """Real digits drawn with replacement have the reference feature moments (the covariance times 1796/1797: true
+    distance ~1e-4). The interval over the blocks' FD_∞ (docs/theory.md eq. (51)) covers it; the one over FD_n lies
+    a floor above it (the simulation in tests/evaluation/test_fd_infinity.py measures the coverage)."""
+    x = digits[torch.randint(len(digits), (1000,), generator=torch.Generator().manual_seed(0))]
+    (m, h), (m_n, h_n) = t_interval(fd.blocks_infinity(x, 4)), t_interval(fd.blocks(x, 4))
+    assert abs(m) <= h < m_n and m_n - h_n > 0, (m, h, m_n, h_n)
+    with pytest.raises(ValueError, match="blocks of at least 4"):
+        fd.blocks_infinity(x[:15], 4)
 
 
 def test_inception_fid_offline_says_how_to_provide_weights(monkeypatch, tmp_path):
