@@ -182,6 +182,11 @@ def test_bench_images_quick_writes_valid_results(tmp_path, capsys):
     res = json.loads((tmp_path / "bench_images.json").read_text())
     assert {r["sampler"] for r in res["rows"]} == {"ER-SDE-3 er_sde_5", "ER-SDE-1 ode (=DDIM)"}
     assert all(np.isfinite(r["fd"]) and r["fd"] > 0 and np.isfinite(r["ci95"]) for r in res["rows"])
+    for r in res["rows"]:  # FD_∞ (eq. (51)) beside FD_n: finite, below it (the floor removed), from the same blocks
+        assert np.isfinite([r["fd_inf"], r["fd_inf_ci95"]]).all() and r["fd_inf"] < r["fd"]
+        assert len(r["fd_inf_blocks"]) == len(r["blocks"]) == 2
+        assert r["fd_inf"] == pytest.approx(np.mean(r["fd_inf_blocks"]))
+    assert "FD_∞ NFE 10" in (tmp_path / "bench_images.md").read_text()
     assert res["real_floor"]["fd"] > 0 and "NOT Inception-FID" in (tmp_path / "bench_images.md").read_text()
     sp = solver_overhead(load_image_model("digits"), steps=3, batch=8, reps=1, device=torch.device("cpu"))
     assert sp["model_seconds"] > 0 and sp["images_per_second"] > 0
