@@ -16,7 +16,9 @@ true FD.
 against its half-width, and the t-quantile needs block values close to normal. In practice:
 
 * m ≥ 2 independent blocks (disjoint seeds) of i.i.d. samples; 5 to 10 blocks is a good choice (m = 2 is valid but
-  wide, t_{0.975,1} = 12.7);
+  wide, t_{0.975,1} = 12.7). For a fixed total of N samples, near FD 0 the half-width grows like t_{0.975,m−1} √m/N
+  (each block's FD_∞ fluctuates like the floor at N/m), narrowest at m ≈ 5; away from 0 the first-order fluctuation
+  dominates, the same for every m, and larger m only lowers the t-quantile;
 * the sampled law's covariance non-singular (else the bias is of order n^{−1/2} and is not removed);
 * each half block larger than the dimension D (n/2 > D: non-singular half-block covariances), and n large enough
   that the remainder, which grows like D³/n² against a half-width like D/(n √m), stays below half the half-width.
