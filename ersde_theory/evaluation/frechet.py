@@ -22,16 +22,16 @@ against its half-width, and the t-quantile needs block values close to normal. I
 * the sampled law's covariance non-singular (else the bias is of order n^{−1/2} and is not removed);
 * each half block larger than the dimension D (n/2 > D: non-singular half-block covariances), and n large enough
   that the remainder, which grows like D³/n² against a half-width like D/(n √m), stays below half the half-width.
-  The worst case is an isotropic covariance, −2 c_2/n² ≈ −D³/(13 n²), which needs n ≥ √m D²/5; feature covariances
-  with decaying spectra need far less.
+  The worst case measured is an isotropic covariance, −2 c_2/n² ≈ −D³/(13 n²), which needs n ≥ √m D²/5; feature
+  covariances with decaying spectra need far less.
 
-Measured (tests/evaluation/test_fd_infinity.py and its settings), coverage of the true FD by 95 % intervals with
-m = 5 blocks: N(0, I) against Gaussians at FD 0 and FD > 0, n = 500: 95–97 % in 2-D, 94 % in 16-D (FD_n's
-interval: 14 % and 80 % in 2-D, 0 % in 16-D); 16-D at n = 128 still 94 %; isotropic 64-D at n = 512 only 66 %
-(n < √m D²/5). FD_digits (64-d features), real digits drawn with replacement in m = 4 blocks of 250: 95.5 % (FD_n:
-0 %). A Gaussian with FD_fmnist's 128-d reference covariance at n = 200 (n/2 < D): 10 %, at n = 800: about 90 %.
-The reference moments (μ, Σ) are taken as exact: for feature statistics of a finite reference set the interval is
-for the distance to those moments.
+Measured by simulation (the settings of tests/evaluation/test_fd_infinity.py, and others), coverage of the true FD
+by 95 % intervals with m = 5 blocks: N(0, I) against Gaussians at FD 0 and FD > 0, n = 500: 95–97 % in 2-D, 94 %
+in 16-D (FD_n's interval: 14 % and 80 % in 2-D, 0 % in 16-D); 16-D at n = 128 still 94 %; isotropic 64-D at
+n = 512 only 66 % (n < √m D²/5). FD_digits (64-d features), real digits drawn with replacement in m = 4 blocks of
+250: 95.5 % (FD_n: 0 %). A Gaussian with FD_fmnist's 128-d reference covariance at n = 200 (n/2 < D): 10 %, at
+n = 800: about 90 %. The reference moments (μ, Σ) are taken as exact: for feature statistics of a finite reference
+set the interval is for the distance to those moments.
 """
 
 from __future__ import annotations
