@@ -1,12 +1,13 @@
-"""Measuring solvers (docs/theory.md §8): the Fréchet distance (eq. 31), noise floors (eq. 32), confidence
-intervals (eq. 33), order fits (eq. 34), the sample-quality metrics of the toy benchmarks, the image metrics
-(:mod:`.image_metrics`: FD_digits, Inception-FID) and the report writer (:mod:`.reports`).
+"""Measuring solvers (docs/theory.md §8): the Fréchet distance (eq. 31) and its extrapolation to n = ∞ (eqs. 51–52),
+noise floors (eq. 32), confidence intervals (eq. 33), order fits (eq. 34), the sample-quality metrics of the toy
+benchmarks, the image metrics (:mod:`.image_metrics`: FD_digits, Inception-FID) and the report writer
+(:mod:`.reports`).
 
 Sits above ``theory``, ``coefficients``, ``solvers``, ``toys``, ``references``, ``datasets`` and ``models`` and
 below ``studies``, ``plots`` and the command line; it imports none of those.
 """
 
-from .frechet import frechet_distance, frechet_to_moments, gaussian_moments
+from .frechet import frechet_distance, frechet_infinity, frechet_infinity_blocks, frechet_to_moments, gaussian_moments
 from .intervals import normal_interval, paired_t_interval, percentile_interval, t_interval, t_quantile, z_quantile
 from .noise_floor import fd_noise_floor, floor_summary, floor_values
 from .orders import (
@@ -27,6 +28,8 @@ from .quality import Metric, QualityReference, paired_difference
 __all__ = [
     "frechet_distance",
     "frechet_to_moments",
+    "frechet_infinity",
+    "frechet_infinity_blocks",
     "gaussian_moments",
     "fd_noise_floor",
     "floor_values",

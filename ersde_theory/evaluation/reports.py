@@ -19,7 +19,15 @@ import sys
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
+import numpy as np
+
+from .intervals import t_interval
+
 TIMING_KEYS = frozenset({"seconds", "solver_seconds", "runtime_s"})
+FD_COLUMNS = (
+    "NFE k: FD_n, the distance of a block of n samples (comparable with published FIDs; a floor, docs/theory.md "
+    "eq. 32, above the true distance); FD_∞ NFE k: extrapolated to n = ∞ (eq. 52), an interval for the true distance"
+)  # what the columns of :func:`nfe_table` hold, for the reports' captions
 
 
 def markdown_table(header: Sequence[str], rows: Iterable[Sequence]) -> list[str]:
@@ -32,17 +40,30 @@ def markdown_table(header: Sequence[str], rows: Iterable[Sequence]) -> list[str]
     ]
 
 
+def fd_cells(fd_blocks, inf_blocks) -> dict:
+    """The Fréchet-distance cells of a benchmark row from its per-block values: ``fd`` ± ``ci95`` and ``blocks`` (FD_n,
+    docs/theory.md eq. (31), as published FIDs report it: a floor (eq. (32)) above the true distance), and ``fd_inf``
+    ± ``fd_inf_ci95`` and ``fd_inf_blocks`` (FD_∞, eq. (52): an interval for the true distance); means and 95 %
+    t-half-widths over the blocks (eq. (33))."""
+    fd_blocks, inf_blocks = np.asarray(fd_blocks, dtype=np.float64), np.asarray(inf_blocks, dtype=np.float64)
+    (m, h), (mi, hi) = t_interval(fd_blocks), t_interval(inf_blocks)
+    return dict(fd=m, ci95=h, blocks=fd_blocks.tolist(), fd_inf=mi, fd_inf_ci95=hi, fd_inf_blocks=inf_blocks.tolist())
+
+
 def nfe_table(rows: list[dict], nfes, reference: str, fmt: str = ".2f", extra=None) -> list[str]:
     """The table of a sampler × NFE benchmark, one line per sampler (in the order of ``rows``): its ``fd`` ± ``ci95``
-    at each NFE, then its paired difference to ``reference`` (``diff_vs_ref`` ± ``diff_ci95``; "—" for the reference
-    itself), then, with ``extra = (title, cell(row))``, one more column per NFE."""
+    at each NFE, then, when every row has them (:func:`fd_cells`), its ``fd_inf`` ± ``fd_inf_ci95`` at each NFE
+    (columns "FD_∞ NFE k"), then its paired difference to ``reference`` (``diff_vs_ref`` ± ``diff_ci95``; "—" for
+    the reference itself), then, with ``extra = (title, cell(row))``, one more column per NFE."""
     by = {(r["sampler"], r["nfe"]): r for r in rows}
     names = list(dict.fromkeys(r["sampler"] for r in rows))
-    head = ["sampler", *(f"NFE {k}" for k in nfes), *(f"Δ NFE {k}" for k in nfes)]
-    head += [f"{extra[0]} NFE {k}" for k in nfes] if extra else []
+    inf = all("fd_inf" in r for r in rows)
+    head = ["sampler", *(f"NFE {k}" for k in nfes), *(f"FD_∞ NFE {k}" for k in nfes if inf)]
+    head += [f"Δ NFE {k}" for k in nfes] + ([f"{extra[0]} NFE {k}" for k in nfes] if extra else [])
     cells = []
     for name in names:
         row = [name, *(f"{by[(name, k)]['fd']:{fmt}} ± {by[(name, k)]['ci95']:{fmt}}" for k in nfes)]
+        row += [f"{by[(name, k)]['fd_inf']:{fmt}} ± {by[(name, k)]['fd_inf_ci95']:{fmt}}" for k in nfes if inf]
         row += [
             "—" if name == reference else f"{by[(name, k)]['diff_vs_ref']:+{fmt}} ± {by[(name, k)]['diff_ci95']:{fmt}}"
             for k in nfes

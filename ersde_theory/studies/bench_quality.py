@@ -6,6 +6,9 @@ All samplers of one (problem, denoiser, NFE) cell start from the same initial no
 with the same seed, so sample i of every sampler shares its seed: differences between samplers are paired
 (``paired_difference``). Verdicts per metric: "best" (lowest value), "tie" (the paired 95 % CI of the
 difference to the best contains 0, with the floor sd added in quadrature: indistinguishable) or "worse".
+The FD (eq. 31, a floor above the true distance at n samples, with the verdicts) is also reported extrapolated to
+n = ∞ (``fd_inf``, eq. 52): mean and 95 % t-interval (eq. 33) over ``fd_blocks`` disjoint blocks of the cell's
+samples, an interval for the true distance between the sampler's moments and the exact ones (no verdict).
 Outputs: ``bench_quality[_quick].json`` and ``.md`` (tables at every NFE, NFE 10 and 20 first); the plots
 ``bench_quality[_quick]_<problem>.png/pdf`` (metric vs NFE with CI bands and the floor) are drawn by
 :func:`ersde_theory.plots.benches.plot_quality` (``python -m ersde_theory bench quality`` does both).
@@ -20,7 +23,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..evaluation.intervals import normal_interval, z_quantile
+from ..evaluation.frechet import frechet_infinity_blocks
+from ..evaluation.intervals import normal_interval, t_interval, z_quantile
 from ..evaluation.quality import QualityReference, paired_difference
 from ..evaluation.reports import markdown_table, write_report
 from ..solvers.registry import SAMPLERS, SIGMA_MAX, run_sampler
@@ -29,13 +33,16 @@ from ..toys.problems import get_problem
 
 __all__ = ["PRESETS", "run_quality", "sample_cell", "compare_cell", "get_model", "cell_markdown"]
 
-PRESETS = {
-    "full": dict(n={"ring_2d": 100_000, "image_like_64d": 10_000}, nfes=(5, 10, 15, 20, 30, 50), floor_reps=5),
-    "quick": dict(n={"ring_2d": 2000, "image_like_64d": 400}, nfes=(5, 10), floor_reps=3),
+PRESETS = {  # fd_blocks: the disjoint blocks of a cell's n samples over which FD_∞ (eq. 52) has its t-interval
+    "full": dict(
+        n={"ring_2d": 100_000, "image_like_64d": 10_000}, nfes=(5, 10, 15, 20, 30, 50), floor_reps=5, fd_blocks=10
+    ),
+    "quick": dict(n={"ring_2d": 2000, "image_like_64d": 400}, nfes=(5, 10), floor_reps=3, fd_blocks=2),
 }
 DENOISERS = ("exact", "learned")
 METRIC_LABELS = {
     "fd": "FD to exact moments",
+    "fd_inf": "FD_∞",
     "sw2": "sliced W2²",
     "mode_tv": "mode-weight TV",
     "hist_kl": "histogram KL",
@@ -97,17 +104,22 @@ def cell_markdown(records: list[dict], problem: str, denoiser: str, nfe: int, me
     if not rows:
         return ""
     mark = {"best": " ★", "tie": " ≈", "worse": ""}
-    cells = [
-        [r["sampler"], r["nfe_used"]]
-        + [f"{_fmt(v['value'])} [{_fmt(v['ci'][0])}, {_fmt(v['ci'][1])}]{mark[v['verdict']]}"
-           for v in (r["metrics"][m] for m in metrics)]
-        for r in rows
-    ]  # fmt: skip
-    lines = markdown_table(["sampler", "NFE used", *(METRIC_LABELS[m] + " [95 % CI]" for m in metrics)], cells)
+    inf = all("fd_inf" in r["metrics"].get("fd", {}) for r in rows)  # FD_∞ (eq. 52) beside FD, when reported
+    cols = [c for m in metrics for c in ([m, "fd_inf"] if m == "fd" and inf else [m])]
+
+    def cell(r, c):
+        if c == "fd_inf":
+            v = r["metrics"]["fd"]
+            return f"{_fmt(v['fd_inf'])} [{_fmt(v['fd_inf_ci'][0])}, {_fmt(v['fd_inf_ci'][1])}]"
+        v = r["metrics"][c]
+        return f"{_fmt(v['value'])} [{_fmt(v['ci'][0])}, {_fmt(v['ci'][1])}]{mark[v['verdict']]}"
+
+    cells = [[r["sampler"], r["nfe_used"], *(cell(r, c) for c in cols)] for r in rows]
+    lines = markdown_table(["sampler", "NFE used", *(METRIC_LABELS[c] + " [95 % CI]" for c in cols)], cells)
     floor = rows[0]["metrics"]
     lines.append(
         "| *noise floor (exact samples)* | | "
-        + " | ".join(f"{_fmt(floor[m]['floor'])} ± {_fmt(floor[m]['floor_sd'])}" for m in metrics)
+        + " | ".join("" if c == "fd_inf" else f"{_fmt(floor[c]['floor'])} ± {_fmt(floor[c]['floor_sd'])}" for c in cols)
         + " |"
     )
     return "\n".join(lines)
@@ -119,7 +131,9 @@ def quality_markdown(data: dict) -> str:
     parts = [
         f"# Sample quality per NFE ({data['preset']} preset)\n",
         "Lower is better. ★ best; ≈ indistinguishable from the best (paired 95 % CI of the difference, "
-        "noise-floor sd added in quadrature, contains 0). Samples per cell: "
+        "noise-floor sd added in quadrature, contains 0). FD_∞: the FD extrapolated to n = ∞ (docs/theory.md eq. 52), "
+        f"95 % t-interval over {cfg.get('fd_blocks', '—')} blocks of a cell's samples, an interval for the true "
+        "distance (the FD column lies a floor above it). Samples per cell: "
         + ", ".join(f"{p}: {n}" for p, n in cfg["n"].items())
         + f"; seed {cfg['seed']}.\n",
     ]
@@ -155,6 +169,7 @@ def run_quality(
         n=n_by,
         nfes=list(preset["nfes"]),
         floor_reps=preset["floor_reps"],
+        fd_blocks=preset["fd_blocks"],
         seed=seed,
         denoisers=list(denoisers),
         samplers=names,
@@ -172,13 +187,16 @@ def run_quality(
         for den in denoisers:
             model = get_model(prob, den, device)
             for nfe in preset["nfes"]:
-                raws, secs = {}, {}
+                raws, secs, inf = {}, {}, {}
                 for name in names:
                     t0 = time.perf_counter()
                     out = sample_cell(model, gm.D, name, nfe, n, seed, device)
                     secs[name] = time.perf_counter() - t0
                     raws[name] = ref.raw(out)
+                    inf[name] = t_interval(frechet_infinity_blocks(out, ref.mean, ref.cov, preset["fd_blocks"]))
                 cmp = compare_cell(raws, ref)
+                for name, (m, h) in inf.items():
+                    cmp[name]["fd"].update(fd_inf=m, fd_inf_ci=[m - h, m + h])
                 for name in names:
                     data["records"].append(
                         dict(

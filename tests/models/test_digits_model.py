@@ -1,6 +1,6 @@
 """Models layer: the EDM-preconditioned digits UNet, per-seed sampling, FD_digits (the
-Fréchet distance of docs/theory.md eq. (31) in a digits feature space) and its real-data floor, the offline
-Inception-FID message, seed parsing, the EDM pickle loader, the images bench, and no host sync on a GPU."""
+Fréchet distance of docs/theory.md eq. (31) in a digits feature space), its real-data floor and FD_∞ (eq. (52)), the
+offline Inception-FID message, seed parsing, the EDM pickle loader, the images bench, and no host sync on a GPU."""
 
 import json
 import pickle
@@ -112,6 +112,17 @@ def test_fd_digits_of_real_digits_is_at_the_floor(fd, digits):
     assert np.all(vals < 2.5 * floor) and np.all(vals > 0)
 
 
+def test_fd_digits_infinity_of_real_digits_covers_the_truth(fd, digits):
+    """Real digits drawn with replacement have the reference feature moments (the covariance times 1796/1797: true
+    distance ~1e-4). The interval over the blocks' FD_∞ (docs/theory.md eq. (52)) covers it; the one over FD_n lies
+    a floor above it (the simulation in tests/evaluation/test_fd_infinity.py measures the coverage)."""
+    x = digits[torch.randint(len(digits), (1000,), generator=torch.Generator().manual_seed(0))]
+    (m, h), (m_n, h_n) = t_interval(fd.blocks_infinity(x, 4)), t_interval(fd.blocks(x, 4))
+    assert abs(m) <= h < m_n and m_n - h_n > 0, (m, h, m_n, h_n)
+    with pytest.raises(ValueError, match="blocks of at least 4"):
+        fd.blocks_infinity(x[:15], 4)
+
+
 def test_inception_fid_offline_says_how_to_provide_weights(monkeypatch, tmp_path):
     monkeypatch.delenv("ERSDE_INCEPTION_WEIGHTS", raising=False)
     imgs = torch.zeros(2, 3, 8, 8, dtype=torch.uint8)
@@ -171,6 +182,11 @@ def test_bench_images_quick_writes_valid_results(tmp_path, capsys):
     res = json.loads((tmp_path / "bench_images.json").read_text())
     assert {r["sampler"] for r in res["rows"]} == {"ER-SDE-3 er_sde_5", "ER-SDE-1 ode (=DDIM)"}
     assert all(np.isfinite(r["fd"]) and r["fd"] > 0 and np.isfinite(r["ci95"]) for r in res["rows"])
+    for r in res["rows"]:  # FD_∞ (eq. (52)) beside FD_n: finite, below it (the floor removed), from the same blocks
+        assert np.isfinite([r["fd_inf"], r["fd_inf_ci95"]]).all() and r["fd_inf"] < r["fd"]
+        assert len(r["fd_inf_blocks"]) == len(r["blocks"]) == 2
+        assert r["fd_inf"] == pytest.approx(np.mean(r["fd_inf_blocks"]))
+    assert "FD_∞ NFE 10" in (tmp_path / "bench_images.md").read_text()
     assert res["real_floor"]["fd"] > 0 and "NOT Inception-FID" in (tmp_path / "bench_images.md").read_text()
     sp = solver_overhead(load_image_model("digits"), steps=3, batch=8, reps=1, device=torch.device("cpu"))
     assert sp["model_seconds"] > 0 and sp["images_per_second"] > 0

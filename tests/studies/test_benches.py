@@ -29,10 +29,17 @@ def test_bench_quality_quick_writes_valid_json(tmp_path):
         for m in r["metrics"].values():
             assert all(math.isfinite(m[k]) for k in ("value", "se", "floor", "diff_vs_best"))
             assert m["ci"][0] <= m["value"] <= m["ci"][1] and m["verdict"] in ("best", "tie", "worse")
+        fd = r["metrics"]["fd"]  # FD_∞ (eq. (52)) beside FD: its interval over blocks reaches below FD (n samples)
+        assert fd["fd_inf_ci"][0] <= fd["fd_inf"] <= fd["fd_inf_ci"][1] and fd["fd_inf_ci"][0] < fd["value"]
+    for prob in cfg["n"]:  # ... and FD_∞ lies below FD by a floor, typically (single blocks may not, near FD 0)
+        drop = [
+            r["metrics"]["fd"]["value"] - r["metrics"]["fd"]["fd_inf"] for r in data["records"] if r["problem"] == prob
+        ]
+        assert np.median(drop) > 0
     cell = [r for r in data["records"] if (r["problem"], r["denoiser"], r["nfe"]) == ("ring_2d", "exact", 10)]
     assert sum(r["metrics"]["fd"]["verdict"] == "best" for r in cell) == 1
     md = (tmp_path / "bench_quality_quick.md").read_text()
-    assert "NFE 10" in md and "noise floor" in md
+    assert "NFE 10" in md and "noise floor" in md and "FD_∞ [95 % CI]" in md and cfg["fd_blocks"] == 2
     paths = plot_quality(data, tmp_path)  # the study writes data; the figure is drawn from it
     assert (tmp_path / "bench_quality_quick_ring_2d.png") in paths and all(p.exists() for p in paths)
 

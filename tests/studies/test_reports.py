@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 
 from ersde_theory import __version__
+from ersde_theory.evaluation.intervals import t_interval
 from ersde_theory.evaluation.orders import extrapolated_order, keeps_sign
-from ersde_theory.evaluation.reports import invoking_command, split_timings, write_report
+from ersde_theory.evaluation.reports import fd_cells, invoking_command, nfe_table, split_timings, write_report
 
 ROOT = Path(__file__).resolve().parents[2]
 FIG = ROOT / "figures"
@@ -39,6 +40,20 @@ def test_write_report_records_provenance_and_moves_timings(tmp_path):
     write_report(tmp_path, "r", dict(data, seconds=99.0), "# Title\n\nbody\n", command="python -m ersde_theory x")
     assert j.read_bytes() == before  # other timings, same results: the report is unchanged
     assert split_timings([dict(seconds=1)])[0] == [{}]
+
+
+def test_nfe_table_shows_fd_infinity_beside_fd():
+    """A benchmark row's FD cells (fd_cells): FD_n and FD_∞ (docs/theory.md eq. (52)) with their t-intervals over the
+    blocks (eq. (33)); the table shows FD_∞ columns only when every row has them."""
+    a = fd_cells([4.0, 5.0, 6.0], [1.0, 0.5, 1.5])
+    assert (a["fd"], a["ci95"]) == t_interval([4.0, 5.0, 6.0]) and a["blocks"] == [4.0, 5.0, 6.0]
+    assert (a["fd_inf"], a["fd_inf_ci95"]) == t_interval([1.0, 0.5, 1.5]) and a["fd_inf_blocks"] == [1.0, 0.5, 1.5]
+    rows = [dict(sampler="A", nfe=10, **a), dict(sampler="B", nfe=10, diff_vs_ref=0.5, diff_ci95=0.1, **a)]
+    lines = nfe_table(rows, [10], "A")
+    assert lines[0] == "| sampler | NFE 10 | FD_∞ NFE 10 | Δ NFE 10 |"
+    assert lines[3] == f"| B | 5.00 ± {a['ci95']:.2f} | 1.00 ± {a['fd_inf_ci95']:.2f} | +0.50 ± 0.10 |"
+    del rows[1]["fd_inf"]
+    assert nfe_table(rows, [10], "A")[0] == "| sampler | NFE 10 | Δ NFE 10 |"
 
 
 def test_invoking_command():

@@ -1,7 +1,7 @@
 """Studies layer, the third-order study (studies/third_order.py): its closed-form Gaussian data, its variant
 runner, the exact linear-SDE reference and noise coupling (docs/theory.md eqs. (8), (10)), the exact final
 standard deviation, strong order 1 of SDE-like NSFs, the corrected solver's FD gain at NFE 5 with an interval
-(eq. (33)), and a small run through the command line writing JSON and markdown."""
+(eq. (33)) and FD_∞ (eq. (52)) beside FD, and a small run through the command line writing JSON and markdown."""
 
 from __future__ import annotations
 
@@ -81,8 +81,12 @@ def test_corrected_improves_fd_at_nfe5_with_ci():
     res = T.nfe_quality(
         ("image_like_64d",), (5,), ("ode",), (T.ER3_PUB, T.ER3_COR), n_samples={"image_like_64d": 500}, seeds=3
     )
-    mean, half = res["problems"]["image_like_64d"]["results"]["ode/5"]["diff corrected - published"]
+    row = res["problems"]["image_like_64d"]["results"]["ode/5"]
+    mean, half = row["diff corrected - published"]
     assert mean + half < 0
+    for v in (T.ER3_PUB, T.ER3_COR):  # FD_∞ (eq. (52)) beside FD: the floor of 500 samples in 64-D removed
+        floor = res["problems"]["image_like_64d"]["noise_floor"][0]
+        assert row[f"FD_∞ {v.label}"][0] < row[v.label][0] - floor / 2, (row, floor)
 
 
 def test_cli_writes_json_and_markdown(tmp_path, monkeypatch):
@@ -99,4 +103,4 @@ def test_cli_writes_json_and_markdown(tmp_path, monkeypatch):
     monkeypatch.setitem(T.PRESETS, "quick", small)
     assert cli_main(["third-order", "--preset", "quick", "--outdir", str(tmp_path), "--threads", "0"]) == 0
     md = (tmp_path / "third_order.md").read_text()
-    assert "ER-SDE-3 corrected" in md and (tmp_path / "third_order.json").exists()
+    assert "ER-SDE-3 corrected" in md and "FD_∞ ER-SDE-3 corrected" in md and (tmp_path / "third_order.json").exists()
