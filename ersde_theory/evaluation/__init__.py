@@ -7,7 +7,14 @@ Sits above ``theory``, ``coefficients``, ``solvers``, ``toys``, ``references``, 
 below ``studies``, ``plots`` and the command line; it imports none of those.
 """
 
-from .frechet import frechet_distance, frechet_infinity, frechet_infinity_blocks, frechet_to_moments, gaussian_moments
+from .frechet import (
+    frechet_distance,
+    frechet_infinity,
+    frechet_infinity_blocks,
+    frechet_to_moments,
+    gaussian_moments,
+    infinity_valid,
+)
 from .intervals import normal_interval, paired_t_interval, percentile_interval, t_interval, t_quantile, z_quantile
 from .noise_floor import fd_noise_floor, floor_summary, floor_values
 from .orders import (
@@ -30,6 +37,7 @@ __all__ = [
     "frechet_to_moments",
     "frechet_infinity",
     "frechet_infinity_blocks",
+    "infinity_valid",
     "gaussian_moments",
     "fd_noise_floor",
     "floor_values",

@@ -25,7 +25,7 @@ from ..datasets.fashion_mnist import load_fashion_mnist
 from ..datasets.pixels import from_uint8, to_uint8
 from ..models.checkpoints import DATA_DIR, write_sidecar
 from ..models.classifier import DigitFeatureNet, FashionFeatureNet
-from .frechet import frechet_distance, frechet_infinity_blocks, gaussian_moments
+from .frechet import frechet_distance, frechet_infinity_blocks, gaussian_moments, infinity_valid
 from .noise_floor import floor_values
 
 FD_LABEL = "FD_digits (feature-space Fréchet distance, project digit classifier; NOT Inception-FID)"
@@ -137,17 +137,25 @@ class FeatureFD:
             raise ValueError(f"{x.shape[0]} images cannot fill {n_blocks} blocks of at least 2")
         return np.array([self(x[k * m : (k + 1) * m]) for k in range(n_blocks)])
 
-    def blocks_infinity(self, images, n_blocks: int) -> np.ndarray:
+    @property
+    def dim(self) -> int:
+        """The feature dimension D."""
+        return int(self.ref_mean.size)
+
+    def blocks_infinity(self, images, n_blocks: int) -> np.ndarray | None:
         """FD_∞ (docs/theory.md eq. 52) of the same ``n_blocks`` blocks as :meth:`blocks`: each block's distance
         extrapolated to n = ∞ from the block and its two halves, an estimate of the distance between the sampled
         law's feature moments and the reference moments without the floor (eq. 32). Its 95 % interval is
         :func:`~ersde_theory.evaluation.intervals.t_interval` of these values (eq. 33), valid where
         :mod:`ersde_theory.evaluation.frechet` says (n/2 above the feature dimension at the very least; FD_digits: 95 %
-        coverage measured at 4 blocks of 250 real digits)."""
+        coverage measured at 4 blocks of 250 real digits). None where blocks of n images have n/2 ≤ D
+        (:func:`~ersde_theory.evaluation.frechet.infinity_valid`): no interval is reported there."""
         x = _as_images(images, self.shape)
         m = x.shape[0] // n_blocks
         if m < 4:
             raise ValueError(f"{x.shape[0]} images cannot fill {n_blocks} blocks of at least 4")
+        if not infinity_valid(m, self.dim):
+            return None  # halves of m/2 <= D images: its interval would not cover the true distance
         return frechet_infinity_blocks(self.features(x), self.ref_mean, self.ref_cov, n_blocks)
 
     def real_images(self) -> torch.Tensor:

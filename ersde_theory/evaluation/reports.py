@@ -40,14 +40,37 @@ def markdown_table(header: Sequence[str], rows: Iterable[Sequence]) -> list[str]
     ]
 
 
-def fd_cells(fd_blocks, inf_blocks) -> dict:
+def fd_cells(fd_blocks, inf_blocks=None) -> dict:
     """The Fréchet-distance cells of a benchmark row from its per-block values: ``fd`` ± ``ci95`` and ``blocks`` (FD_n,
     docs/theory.md eq. (31), as published FIDs report it: a floor (eq. (32)) above the true distance), and ``fd_inf``
     ± ``fd_inf_ci95`` and ``fd_inf_blocks`` (FD_∞, eq. (52): an interval for the true distance); means and 95 %
-    t-half-widths over the blocks (eq. (33))."""
-    fd_blocks, inf_blocks = np.asarray(fd_blocks, dtype=np.float64), np.asarray(inf_blocks, dtype=np.float64)
-    (m, h), (mi, hi) = t_interval(fd_blocks), t_interval(inf_blocks)
-    return dict(fd=m, ci95=h, blocks=fd_blocks.tolist(), fd_inf=mi, fd_inf_ci95=hi, fd_inf_blocks=inf_blocks.tolist())
+    t-half-widths over the blocks (eq. (33)). ``inf_blocks`` None: no FD_∞ cells (the blocks are too small for its
+    interval, :func:`~ersde_theory.evaluation.frechet.infinity_valid`)."""
+    fd_blocks = np.asarray(fd_blocks, dtype=np.float64)
+    m, h = t_interval(fd_blocks)
+    cells = dict(fd=m, ci95=h, blocks=fd_blocks.tolist())
+    if inf_blocks is not None:
+        inf_blocks = np.asarray(inf_blocks, dtype=np.float64)
+        mi, hi = t_interval(inf_blocks)
+        cells.update(fd_inf=mi, fd_inf_ci95=hi, fd_inf_blocks=inf_blocks.tolist())
+    return cells
+
+
+def fd_log(row: dict, fmt: str = "7.3f") -> str:
+    """A progress-log summary of a row's FD cells: 'FD m ± h' and, where it has them, 'FD_∞ m ± h'."""
+    text = f"FD {row['fd']:{fmt}} ± {row['ci95']:.3g}"
+    return text + (f"  FD_∞ {row['fd_inf']:{fmt}} ± {row['fd_inf_ci95']:.3g}" if "fd_inf" in row else "")
+
+
+def fd_caption(rows: list[dict], n: int, dim: int) -> str:
+    """What a benchmark's FD columns hold (:data:`FD_COLUMNS`), or, where its rows have no FD_∞ cells, why."""
+    if all("fd_inf" in r for r in rows):
+        return FD_COLUMNS
+    return (
+        "NFE k: FD_n, the distance of a block of n samples (comparable with published FIDs; a floor, docs/theory.md "
+        f"eq. 32, above the true distance). FD_∞ (eq. 52) is not reported: blocks of n = {n} leave halves of {n // 2} "
+        f"≤ {dim} feature dimensions, where its interval does not cover the true distance"
+    )
 
 
 def nfe_table(rows: list[dict], nfes, reference: str, fmt: str = ".2f", extra=None) -> list[str]:

@@ -35,10 +35,10 @@ import torch
 
 from ..datasets.digits import load_digits_tensor
 from ..datasets.pixels import from_uint8, to_uint8
-from ..evaluation.frechet import frechet_infinity_blocks, frechet_to_moments
+from ..evaluation.frechet import frechet_infinity_blocks, frechet_to_moments, infinity_valid
 from ..evaluation.image_metrics import FD_LABEL, DigitFD
 from ..evaluation.intervals import paired_t_interval, t_interval
-from ..evaluation.reports import FD_COLUMNS, fd_cells, nfe_table, write_report
+from ..evaluation.reports import fd_caption, fd_cells, fd_log, nfe_table, write_report
 from ..models.loading import ImageModel, load_image_model
 from ..models.sampling import sample_images
 from ..solvers.registry import FLOW_SAMPLERS, steps_for_nfe
@@ -130,14 +130,14 @@ def bench_digits(cfgs, nfes, n_per_block: int, blocks: int, shift: float, batch:
             rows.append(dict(r, intensity=mi, intensity_ci95=hi, intensity_blocks=inten.tolist(),
                              seconds=round(time.perf_counter() - t1, 2)))  # fmt: skip
             if log:
-                log(f"digits {cfg['label']:28s} NFE {nfe:3d}  FD {r['fd']:7.3f} ± {r['ci95']:.3f}  FD_∞ "
-                    f"{r['fd_inf']:7.3f} ± {r['fd_inf_ci95']:.3f}  mean {mi:+.4f} ± {hi:.4f}")  # fmt: skip
+                log(f"digits {cfg['label']:28s} NFE {nfe:3d}  {fd_log(r)}  mean {mi:+.4f} ± {hi:.4f}")
     _compare(rows, per_block, "fd")
     floor = fd.real_floor(n_per_block, reps=max(blocks, 10))
     fm, fh = t_interval(floor)
     return {
         "model": model,
         "metric": FD_LABEL,
+        "feature_dim": fd.dim,
         "real_floor": {"fd": fm, "ci95": fh, "n": n_per_block},
         "data_intensity": float(data_q.double().mean()),
         "rows": rows,
@@ -164,11 +164,11 @@ def bench_toy(cfgs, nfes, n_per_block: int, blocks: int, shift: float, log) -> d
                 x = _run(im, seeds, nfe, cfg, shift, len(seeds), "cpu")
                 vals = np.array([frechet_to_moments(b, mean, cov) for b in x.reshape(blocks, n_per_block, -1)])
                 per_block[(cfg["label"], nfe)] = {"fd": vals}
-                r = dict(sampler=cfg["label"], nfe=nfe, **fd_cells(vals, frechet_infinity_blocks(x, mean, cov, blocks)))
+                inf = frechet_infinity_blocks(x, mean, cov, blocks) if infinity_valid(n_per_block, gm.D) else None
+                r = dict(sampler=cfg["label"], nfe=nfe, **fd_cells(vals, inf))
                 rows.append(r)
                 if log:
-                    log(f"toy {vname:7s} {cfg['label']:28s} NFE {nfe:3d}  FD {r['fd']:.5f} ± {r['ci95']:.5f}  FD_∞ "
-                        f"{r['fd_inf']:.5f} ± {r['fd_inf_ci95']:.5f}")  # fmt: skip
+                    log(f"toy {vname:7s} {cfg['label']:28s} NFE {nfe:3d}  {fd_log(r, '.5f')}")
         _compare(rows, per_block, "fd")
         out[vname] = {"rows": rows}
     floor_vals = [
@@ -304,7 +304,8 @@ def flow_markdown(res: dict) -> str:
         "# bench flow: ER-SDE vs flow baselines on flow-matching models",
         "",
         f"Schedule: get_flow_schedule(steps, shift={res['shift']}), start at σ = 1 exactly. Mean ± 95 % CI over "
-        f"{res['blocks']} seed blocks. {FD_COLUMNS}; Δ = paired difference of FD_n to {REFERENCE} (negative = better "
+        f"{res['blocks']} seed blocks. {fd_caption(d['rows'], res['n_per_block'], d.get('feature_dim', 64))}; Δ = "
+        f"paired difference of FD_n to {REFERENCE} (negative = better "
         "than it).",
         "",
         f"## {d['model']}: {d['metric']}, {res['n_per_block']} images per block; mean pixel intensity in [−1, 1]",

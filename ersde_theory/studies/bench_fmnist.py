@@ -12,10 +12,10 @@ Every scheduler runs in diffusers' own loop on the same UNet, the same seeds (bl
 one generator per seed for the initial noise and every noise draw) and spends at most NFE model calls (NFE 10, 20,
 50; Heun 2 per step). A cell's quality is the mean FD_fmnist over the seed blocks with a 95 % Student-t interval
 (eq. (33)), twice: FD_n of the blocks of n images (comparable with published FIDs, a floor above the true distance)
-and FD_∞ extrapolated to n = ∞ (eq. (52)), an interval for the true distance where n/2 is well above the 128 feature
-dimensions (``ersde_theory.evaluation.frechet``; the default blocks of 200 are too small for it). Differences to the
-reference ER-SDE-3 er_sde_5 are paired block by block (FD_n). The real-data floor (eq. (32)) is the FD_fmnist of n
-real training images at the block size n. The metric is validated on real test images:
+and FD_∞ extrapolated to n = ∞ (eq. (52)), an interval for the true distance, reported only where n/2 is above the
+128 feature dimensions (``ersde_theory.evaluation.frechet.infinity_valid``; the default blocks of 200 are too
+small). Differences to the reference ER-SDE-3 er_sde_5 are paired block by block (FD_n). The real-data floor (eq.
+(32)) is the FD_fmnist of n real training images at the block size n. The metric is validated on real test images:
 it must grow monotonically with Gaussian blur (0.5, 1, 1.5 px) and with pixel noise (σ = 0.05, 0.1, 0.2).
 """
 
@@ -32,7 +32,7 @@ from ..datasets.pixels import to_uint8
 from ..diffusers_integration.baselines import flow_schedulers, run_scheduler, vp_schedulers
 from ..evaluation.image_metrics import FashionFD
 from ..evaluation.intervals import paired_t_interval, t_interval
-from ..evaluation.reports import FD_COLUMNS, fd_cells, nfe_table, write_report
+from ..evaluation.reports import fd_caption, fd_cells, fd_log, nfe_table, write_report
 from ..models.loading import load_image_model
 from ..models.sampling import initial_noise
 
@@ -96,8 +96,7 @@ def _part(model: str, schedulers, nfes, n_per_block: int, blocks: int, batch: in
             row.update(fd_cells(vals, fd.blocks_infinity(x, blocks)))
             rows.append(dict(row, seconds=round(time.perf_counter() - t1, 1)))
             if log:
-                log(f"{model:11s} {label:52s} NFE {nfe:3d} ({calls:3d})  FD {row['fd']:7.3f} ± {row['ci95']:.3f}  "
-                    f"FD_∞ {row['fd_inf']:7.3f} ± {row['fd_inf_ci95']:.3f}")  # fmt: skip
+                log(f"{model:11s} {label:52s} NFE {nfe:3d} ({calls:3d})  {fd_log(row)}")
     for r in rows:
         ref = per_block[(REFERENCE, r["nfe"])]
         r["diff_vs_ref"], r["diff_ci95"] = (
@@ -171,7 +170,7 @@ def run_bench_fmnist(
     fd = FashionFD(features, data=data)
     t0 = time.perf_counter()
     res = dict(preset="quick" if quick else "full", metric=fd.label, nfes=list(nfes), blocks=blocks,
-               n_per_block=n_per_block, reference_config=REFERENCE, device=str(device))  # fmt: skip
+               n_per_block=n_per_block, feature_dim=fd.dim, reference_config=REFERENCE, device=str(device))  # fmt: skip
     res["fd_validation"] = fd_validation(fd, data, n=min(2000, n_per_block * blocks))
     fm, fh = t_interval(fd.real_floor(n_per_block, reps=max(blocks, 10)))
     res["real_floor"] = {"fd": fm, "ci95": fh, "n": n_per_block}
@@ -212,13 +211,18 @@ def _answer_lines(ans: list[dict]) -> list[str]:
     return lines
 
 
+def _rows(res: dict) -> list[dict]:
+    return [r for key in ("vp", "flow") if key in res for r in res[key]["rows"]]
+
+
 def fmnist_markdown(res: dict) -> str:
     nfes, v, f = res["nfes"], res["fd_validation"], res["real_floor"]
     lines = [
         "# bench fmnist: ER-SDE vs diffusers' schedulers on Fashion-MNIST",
         "",
         f"{res['metric']}. Mean ± 95 % CI over {res['blocks']} seed blocks of {res['n_per_block']} images. "
-        f"{FD_COLUMNS}; Δ = paired difference of FD_n to {REFERENCE} (negative = better than it). Every scheduler "
+        f"{fd_caption(_rows(res), res['n_per_block'], res.get('feature_dim', 128))}; Δ = paired difference of FD_n to "
+        f"{REFERENCE} (negative = better than it). Every scheduler "
         'runs in diffusers\' loop on the same UNet and seeds, `timestep_spacing="trailing"`, no clipping; NFE = model '
         f"calls (flow Heun: the odd number below). Real-data floor at n = {f['n']}: {f['fd']:.2f} ± {f['ci95']:.2f}.",
         "",

@@ -20,7 +20,7 @@ import torch
 from ..coefficients.schedules import get_sigmas_karras
 from ..evaluation.image_metrics import FD_LABEL, DigitFD
 from ..evaluation.intervals import paired_t_interval, t_interval
-from ..evaluation.reports import FD_COLUMNS, fd_cells, nfe_table, write_report
+from ..evaluation.reports import fd_caption, fd_cells, fd_log, nfe_table, write_report
 from ..models.loading import load_image_model
 from ..models.sampling import initial_noise, sample_images
 from ..solvers.registry import available_samplers, steps_for_nfe
@@ -146,10 +146,7 @@ def run_bench_images(
             r = dict(sampler=label, nfe=nfe, **fd_cells(vals, fd.blocks_infinity(x, blocks)))
             rows.append(dict(r, seconds=round(time.perf_counter() - t1, 2)))
             if log:
-                log(
-                    f"{label:36s} NFE {nfe:3d}  FD {r['fd']:7.3f} ± {r['ci95']:.3f}  FD_∞ {r['fd_inf']:7.3f} ± "
-                    f"{r['fd_inf_ci95']:.3f}  ({time.perf_counter() - t1:.0f}s)"
-                )
+                log(f"{label:36s} NFE {nfe:3d}  {fd_log(r)}  ({time.perf_counter() - t1:.0f}s)")
     ref = configs(quick)[0][0]
     for r in rows:
         a, b = per_block[(r["sampler"], r["nfe"])], per_block[(ref, r["nfe"])]
@@ -160,6 +157,7 @@ def run_bench_images(
         "model": model,
         "n_per_block": n_per_block,
         "blocks": blocks,
+        "feature_dim": fd.dim,
         "nfes": list(nfes),
         "reference_config": ref,
         "real_floor": {"fd": fm, "ci95": fh, "n": n_per_block},
@@ -180,7 +178,8 @@ def images_markdown(res: dict) -> str:
     ref = res["reference_config"]
     lines = [
         f"{res['metric']}, {res['blocks']} blocks × {res['n_per_block']} seeds, mean ± 95 % CI over blocks; "
-        f"{FD_COLUMNS}; Δ = paired difference of FD_n to {ref} (negative = better).",
+        f"{fd_caption(res['rows'], res['n_per_block'], res.get('feature_dim', 64))}; Δ = paired difference of FD_n to "
+        f"{ref} (negative = better).",
         "",
         *nfe_table(res["rows"], nfes, ref),
     ]

@@ -143,7 +143,7 @@ def test_bench_flow_quick_writes_consistent_results(tmp_path):
     for r in d["rows"]:
         assert np.isfinite([r["fd"], r["ci95"], r["intensity"], r["intensity_ci95"]]).all() and r["fd"] > 0
         assert r["fd"] == pytest.approx(np.mean(r["blocks"]))
-        assert r["fd_inf"] == pytest.approx(np.mean(r["fd_inf_blocks"])) and r["fd_inf"] < r["fd"]  # eq. (52)
+        assert "fd_inf" not in r  # eq. (52) needs blocks of n > 2 · 64 images; the quick blocks are smaller
         assert r["intensity"] == pytest.approx(np.mean(r["intensity_blocks"]))
         assert abs(r["intensity"] - d["data_intensity"]) < 0.1
         ref = next(q for q in d["rows"] if q["sampler"] == res["reference_config"] and q["nfe"] == r["nfe"])
@@ -151,10 +151,11 @@ def test_bench_flow_quick_writes_consistent_results(tmp_path):
     assert d["data_intensity"] == pytest.approx(float(load_digits_tensor()[0].mean()), abs=2e-3)
     for v in res["toy"]["velocities"].values():
         assert [r["sampler"] for r in v["rows"]] == labels and all(r["fd"] > 0 for r in v["rows"])
-        assert all(np.isfinite([r["fd_inf"], r["fd_inf_ci95"]]).all() and r["fd_inf"] < r["fd"] for r in v["rows"])
+        assert all("fd_inf" not in r for r in v["rows"])  # the 64-D toy in blocks of 64: no FD_∞ (n/2 <= D)
     assert res["answer"][0]["best_baseline"] in labels
     md = (tmp_path / "bench_flow.md").read_text()
-    assert "NOT Inception-FID" in md and "exact velocity" in md and "perturbed velocity" in md and "FD_∞ NFE 10" in md
+    assert "NOT Inception-FID" in md and "exact velocity" in md and "perturbed velocity" in md
+    assert "FD_∞ NFE 10" not in md and "FD_∞ (eq. 52) is not reported" in md
     assert (tmp_path / "bench_flow.png").stat().st_size > 0 and (tmp_path / "bench_flow.pdf").exists()
 
 

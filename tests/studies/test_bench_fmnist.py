@@ -29,13 +29,13 @@ def test_bench_fmnist_quick(tmp_path):
         "DPM-Solver++(2M) (DPMSolverMultistepScheduler)",
     ]
     assert all(r["nfe_used"] == 10 and len(r["blocks"]) == 2 and r["fd"] > 0 for r in vp + flow)
-    assert all(len(r["fd_inf_blocks"]) == 2 and r["fd_inf"] < r["fd"] for r in vp + flow)  # eq. (52) beside FD_n
+    assert all("fd_inf" not in r for r in vp + flow)  # eq. (52) needs halves above the 128 feature dimensions
     assert vp[0]["diff_vs_ref"] == 0.0 and vp[1]["diff_ci95"] > 0
     a = res["vp"]["answers"][0]
     assert a["best_stochastic"] in {r["sampler"] for r in vp if r["stochastic"]} and "resolved" in a
     assert {"corrected_minus_published_er_sde_5", "best_ode"}.isdisjoint(a) or a["best_ode"].startswith("DPM")
     md = (tmp_path / "bench_fmnist.md").read_text()
     assert "## fmnist (VP model)" in md and "## fmnist-flow (flow model)" in md and "Metric check" in md
-    assert "FD_∞ NFE 10" in md
+    assert "FD_∞ NFE 10" not in md and "FD_∞ (eq. 52) is not reported: blocks of n = 16" in md
     for name in ("bench_fmnist.png", "bench_fmnist.pdf", "bench_fmnist_grid.png"):
         assert (tmp_path / name).stat().st_size > 0
