@@ -150,6 +150,9 @@ def bench_flow(args) -> int:
     return _study_then_draw(args, run_bench_flow, plot_bench_flow, **kw)
 
 
+FMNIST_CACHE = "out/cache/bench_fmnist"
+
+
 def add_fmnist_arguments(p) -> None:
     p.add_argument("--nfe", type=int, nargs="+", default=[10, 20, 50], help="NFE values (model calls)")
     p.add_argument("--n-per-block", type=int, default=200, help="images per seed block")
@@ -157,6 +160,13 @@ def add_fmnist_arguments(p) -> None:
     p.add_argument("--batch", type=int, default=250, help="images per model call")
     p.add_argument("--no-flow", action="store_true", help="skip the flow model (fmnist-flow)")
     p.add_argument("--data", default=None, help="folder of the Fashion-MNIST IDX files (as train-fmnist)")
+    p.add_argument(
+        "--cache",
+        default=FMNIST_CACHE,
+        help=f"folder of finished cells, read back by a rerun with the same weights, scheduler, NFE and blocks "
+        f"(resume after a kill; new schedulers add cells) (default: {FMNIST_CACHE})",
+    )
+    p.add_argument("--no-cache", action="store_true", help="neither read nor write the cell cache")
     add_quick(
         p, f"CI preset: 2 schedulers per model, NFE 10, 2 blocks of 16 (writes to {QUICK_OUTDIR} unless --outdir)"
     )
@@ -169,8 +179,9 @@ def bench_fmnist(args) -> int:
     from ..plots.benches import plot_bench_fmnist
     from ..studies.bench_fmnist import run_bench_fmnist
 
+    cache = None if args.no_cache or args.quick else args.cache
     kw = dict(nfes=tuple(args.nfe), n_per_block=args.n_per_block, blocks=args.blocks, batch=args.batch,
-              flow=not args.no_flow, data=args.data)  # fmt: skip
+              flow=not args.no_flow, data=args.data, cache=cache)  # fmt: skip
     return _study_then_draw(args, run_bench_fmnist, plot_bench_fmnist, **kw)
 
 

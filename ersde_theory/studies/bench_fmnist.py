@@ -21,8 +21,11 @@ it must grow monotonically with Gaussian blur (0.5, 1, 1.5 px) and with pixel no
 
 from __future__ import annotations
 
+import hashlib
 import math
+import os
 import time
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -33,7 +36,7 @@ from ..diffusers_integration.baselines import flow_schedulers, run_scheduler, vp
 from ..evaluation.image_metrics import FashionFD
 from ..evaluation.intervals import paired_t_interval, t_interval
 from ..evaluation.reports import fd_caption, fd_cells, fd_log, nfe_table, write_report
-from ..models.loading import load_image_model
+from ..models.loading import load_image_model, weights_hash
 from ..models.sampling import initial_noise
 
 __all__ = ["REFERENCE", "fd_validation", "fmnist_markdown", "run_bench_fmnist"]
@@ -78,23 +81,44 @@ def _sample(unet, spec, seeds, nfe: int, batch: int, device, shape) -> tuple[tor
     return torch.cat(out), calls
 
 
-def _part(model: str, schedulers, nfes, n_per_block: int, blocks: int, batch: int, device, fd, grid: int, log):
-    """Rows (scheduler × NFE: FD mean ± CI, blocks, NFE used, Δ to the reference) and the grid images of one model."""
+def _cell_path(cache, model: str, weights: str, label: str, nfe: int, n_per_block: int, blocks: int):
+    """The cache file of one cell: keyed by the model's weights, the scheduler's label, NFE and the seed blocks."""
+    key = hashlib.sha256(f"{weights}|{label}|{nfe}|{n_per_block}|{blocks}".encode()).hexdigest()[:20]
+    return Path(cache) / f"{model.replace(':', '_').replace('/', '_')}_{key}.pt"
+
+
+def _part(model: str, schedulers, nfes, n_per_block: int, blocks: int, batch: int, device, fd, grid: int, log,
+          cache=None):  # fmt: skip
+    """Rows (scheduler × NFE: FD mean ± CI, blocks, NFE used, Δ to the reference) and the grid images of one model.
+    ``cache``: a folder where each finished cell's images and values are kept (written atomically) and read back
+    on a rerun with the same weights, scheduler, NFE and blocks: a killed run resumes, and new schedulers add cells."""
     im = load_image_model(model, device)
     unet = getattr(im.model, "unet", im.model)  # a flow model's velocity wrapper holds the UNet
     specs = schedulers(im.scheduler_config)
     seeds = list(range(n_per_block * blocks))
+    weights = weights_hash(model) if cache is not None else ""
     rows, per_block, images = [], {}, {}
     for label, spec in specs.items():
         for nfe in nfes:
             t1 = time.perf_counter()
-            x, calls = _sample(unet, spec, seeds, nfe, batch, device, im.shape)
+            path = _cell_path(cache, model, weights, label, nfe, n_per_block, blocks) if cache is not None else None
+            if path is not None and path.is_file():
+                cell = torch.load(path, weights_only=True)
+                x, calls, seconds = cell["images"], int(cell["calls"]), float(cell["seconds"])
+            else:
+                x, calls = _sample(unet, spec, seeds, nfe, batch, device, im.shape)
+                seconds = round(time.perf_counter() - t1, 1)
+                if path is not None:
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+                    torch.save({"images": x, "calls": calls, "seconds": seconds}, tmp)
+                    tmp.replace(path)
             vals = fd.blocks(x, blocks)
             per_block[(label, nfe)] = vals
             images[(label, nfe)] = x[:grid]
             row = dict(sampler=label, nfe=nfe, nfe_used=calls, stochastic=spec.stochastic, ersde=spec.ersde)
             row.update(fd_cells(vals, fd.blocks_infinity(x, blocks)))
-            rows.append(dict(row, seconds=round(time.perf_counter() - t1, 1)))
+            rows.append(dict(row, seconds=seconds))
             if log:
                 log(f"{model:11s} {label:52s} NFE {nfe:3d} ({calls:3d})  {fd_log(row)}")
     for r in rows:
@@ -153,12 +177,14 @@ def run_bench_fmnist(
     data=None,
     features=None,
     grid: int = 8,
+    cache=None,
     log=print,
 ) -> dict:
     """The bench (module docstring): writes ``bench_fmnist.json``/``.md`` to ``outdir`` and returns the data, with the
     first ``grid`` images of every cell under ``"grid"`` (not written; ``plots.benches.plot_bench_fmnist`` draws
     them). ``features``: the FD_fmnist classifier file (default: the shipped one). ``quick``: two schedulers per model,
-    NFE 10, 2 blocks of 16. Bad arguments raise ValueError first."""
+    NFE 10, 2 blocks of 16. ``cache``: a folder of finished cells (:func:`_part`; the CLI's default is
+    ``out/cache/bench_fmnist``, ``--no-cache`` for none). Bad arguments raise ValueError first."""
     if quick:
         nfes, n_per_block, blocks = (10,), 16, 2
     nfes = tuple(int(k) for k in nfes)
@@ -178,7 +204,7 @@ def run_bench_fmnist(
     parts = [("vp", vp_model, vp_schedulers)] + ([("flow", flow_model, flow_schedulers)] if flow else [])
     for key, model, schedulers in parts:
         pick = lambda cfg, s=schedulers: s(cfg, quick=quick)  # noqa: E731
-        part, grids[key], per_block = _part(model, pick, nfes, n_per_block, blocks, batch, device, fd, grid, log)
+        part, grids[key], per_block = _part(model, pick, nfes, n_per_block, blocks, batch, device, fd, grid, log, cache)
         part["answers"] = answers(part, per_block, nfes)
         res[key] = part
     res["seconds"] = round(time.perf_counter() - t0, 1)

@@ -39,3 +39,24 @@ def test_bench_fmnist_quick(tmp_path):
     assert "FD_∞ NFE 10" not in md and "FD_∞ (eq. 52) is not reported: blocks of n = 16" in md
     for name in ("bench_fmnist.png", "bench_fmnist.pdf", "bench_fmnist_grid.png"):
         assert (tmp_path / name).stat().st_size > 0
+
+
+def test_bench_fmnist_cells_are_cached_and_read_back(tmp_path, monkeypatch):
+    """A rerun with the same weights, schedulers, NFE and blocks reads every cell from the cache (no sampling: a
+    killed run resumes) and gives the same rows; another block size is another cell."""
+    import ersde_theory.studies.bench_fmnist as B
+
+    kw = dict(quick=True, flow=False, cache=tmp_path / "cells", log=None)
+    first = B.run_bench_fmnist(tmp_path / "a", **kw)
+    assert len(list((tmp_path / "cells").glob("*.pt"))) == 3 and not list((tmp_path / "cells").glob("*.tmp"))
+
+    def no_sampling(*a, **k):
+        raise AssertionError("a cached cell was sampled again")
+
+    monkeypatch.setattr(B, "_sample", no_sampling)
+    second = B.run_bench_fmnist(tmp_path / "b", **kw)
+    keep = ("sampler", "nfe", "nfe_used", "fd", "ci95", "blocks", "diff_vs_ref", "diff_ci95")
+    assert [{k: r[k] for k in keep} for r in first["vp"]["rows"]] == [
+        {k: r[k] for k in keep} for r in second["vp"]["rows"]
+    ]
+    assert B._cell_path("c", "fmnist", "w", "s", 10, 16, 2) != B._cell_path("c", "fmnist", "w", "s", 10, 32, 2)
