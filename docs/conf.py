@@ -28,7 +28,9 @@ source_suffix = {".md": "myst-nb", ".ipynb": "myst-nb"}
 # notebooks: their stored outputs and figures, never executed
 nb_execution_mode = "off"
 nb_ipywidgets_js = {}  # no require.js / widget scripts from a CDN
+nb_render_markdown_format = "myst"  # text/markdown outputs: tables and dollar math
 myst_enable_extensions = ["dollarmath", "amsmath"]
+myst_dmath_double_inline = True  # "$$…$$" inside a paragraph (notebook LaTeX outputs) is display math
 myst_heading_anchors = 3
 suppress_warnings = ["myst.header"]  # reports and notebooks start their sections at "##" under a "#"
 

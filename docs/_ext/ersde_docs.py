@@ -36,6 +36,10 @@ NUMBER_AT_END = re.compile(r"^(?P<text>.*?)\s*\((?P<n>\d+)\)\s*$")
 _NUM = r"(?:\(\d+\)|\d+\b)"
 CITATION = re.compile(rf"\b(?P<word>[Ee]qs?\.)(?P<sep>\s+)(?P<nums>{_NUM}(?:\s*(?:,|and|–|-|to|/)\s*{_NUM})*)")
 ONE_NUMBER = re.compile(r"\(?(\d+)\)?")
+_SEP = r"\s*(?:,|and|–|-|to|/)\s*"
+# a citation broken over two lines: "eqs. (21),⏎(35)" or "eq.⏎(35)": the next line starts with its numbers
+ENDS_OPEN = re.compile(rf"\b[Ee]qs?\.(?:\s+{_NUM}(?:{_SEP}{_NUM})*\s*(?:,|and|–|-|to|/))?\s*$")
+CONTINUATION = re.compile(rf"^(?P<word>)(?P<sep>\s*)(?P<nums>\(\d+\)(?:{_SEP}\(\d+\))*)")
 
 
 def equation_numbers(text: str | None = None) -> set[int]:
@@ -126,8 +130,9 @@ def _link_numbers(nums: str, make) -> str:
     return ONE_NUMBER.sub(lambda m: make(m.group(0), int(m.group(1))), nums)
 
 
-def link_citations(text: str, make, known: set[int], where: str) -> str:
-    """Every equation citation in ``text`` (outside inline code) with each number replaced by ``make(shown, n)``."""
+def link_citations(text: str, make, known: set[int], where: str, continued: bool = False) -> str:
+    """Every equation citation in ``text`` (outside inline code) with each number replaced by ``make(shown, n)``;
+    ``continued``: the line before ended in an open citation ("eqs. (21)," or "eq."), whose numbers start this one."""
 
     def replace(m: re.Match) -> str:
         for n in map(int, ONE_NUMBER.findall(m.group("nums"))):
@@ -135,7 +140,17 @@ def link_citations(text: str, make, known: set[int], where: str) -> str:
                 logger.warning("%s cites eq. (%d), which docs/theory.md does not have", where, n)
         return m.group("word") + m.group("sep") + _link_numbers(m.group("nums"), make)
 
-    return _outside_literals(text, lambda part: CITATION.sub(replace, part))
+    def change(part: str, first: bool) -> str:
+        if first and continued and (m := CONTINUATION.match(part)):
+            return replace(m) + CITATION.sub(replace, part[m.end() :])
+        return CITATION.sub(replace, part)
+
+    parts = re.split(r"(``.*?``|`[^`]*`)", text)
+    return "".join(p if k % 2 else change(p, k == 0) for k, p in enumerate(parts))
+
+
+def _ends_open(line: str) -> bool:
+    return bool(ENDS_OPEN.search(re.split(r"``.*?``|`[^`]*`", line)[-1]))
 
 
 def _outside_literals(text: str, change) -> str:
@@ -155,7 +170,7 @@ def _myst_ref(shown: str, n: int) -> str:
 def link_docstring(lines: list[str], known: set[int], where: str) -> None:
     """Rewrite reST docstring lines in place: equation links, and "|" escaped (the docstrings write |x| for a norm,
     never a substitution). Literal blocks (after "::") and doctest lines stay as written."""
-    literal_indent = None
+    literal_indent, continued = None, False
     for k, line in enumerate(lines):
         indent = len(line) - len(line.lstrip())
         if literal_indent is not None:
@@ -168,12 +183,13 @@ def link_docstring(lines: list[str], known: set[int], where: str) -> None:
             continue
         if not (line.strip() == "|" or line.lstrip().startswith(("| ", "+-", "+="))):  # a table, a line block
             line = _outside_literals(line, lambda part: part.replace("|", "\\|"))
-        lines[k] = link_citations(line, _rst_ref, known, where)
+        lines[k] = link_citations(line, _rst_ref, known, where, continued)
+        continued = _ends_open(line)
 
 
 def link_markdown(text: str, known: set[int], where: str) -> str:
     """The same for MyST Markdown: fenced and indented code and inline code stay as written."""
-    out, fence, prev_blank = [], None, True
+    out, fence, prev_blank, continued = [], None, True, False
     for line in text.split("\n"):
         stripped = line.lstrip()
         if fence:
@@ -186,8 +202,8 @@ def link_markdown(text: str, known: set[int], where: str) -> str:
             out.append(line)
             continue  # an indented code block goes on while indented
         else:
-            out.append(link_citations(line, _myst_ref, known, where))
-        prev_blank = not line.strip()
+            out.append(link_citations(line, _myst_ref, known, where, continued and not prev_blank))
+        prev_blank, continued = not line.strip(), _ends_open(line)
     return "\n".join(out)
 
 
@@ -262,6 +278,26 @@ class TexFile(Directive):
         return [nodes.math_block(b.strip(), b.strip(), nowrap=False, number=None) for b in blocks]
 
 
+# ------------------------------------------------------------------------------------------ notebook LaTeX
+def patch_notebook_latex() -> None:
+    """myst-nb puts a text/latex output into one display-math block. The notebooks' derivations display a title in
+    inline math and then the aligned steps (``$\\textbf{…}$`` + ``$$\\begin{aligned}…$$``), which in one block
+    MathJax cannot typeset; such outputs are rendered as Markdown instead (dollar math), as JupyterLab does."""
+    from myst_nb.core.render import NbElementRenderer, strip_latex_delimiters
+
+    original = NbElementRenderer.render_text_latex
+    if getattr(original, "ersde_docs", False):
+        return
+
+    def render_text_latex(self, data):
+        if "$" in strip_latex_delimiters(data.string.strip()):
+            return self._render_markdown_base(data, fmt="myst", inline=False)
+        return original(self, data)
+
+    render_text_latex.ersde_docs = True
+    NbElementRenderer.render_text_latex = render_text_latex
+
+
 # ------------------------------------------------------------------------------------------------ MathJax
 MATHJAX_PARTS = ("tex-chtml.js", "input/tex/extensions", "output/chtml", "ui", "a11y", "sre", "adaptors")
 
@@ -287,6 +323,7 @@ def copy_mathjax(app: Sphinx, exc) -> None:
 
 def setup(app: Sphinx) -> dict:
     mathjax_source()  # fail early, with the reason
+    patch_notebook_latex()
     app.connect("builder-inited", on_builder_inited)
     app.connect("source-read", on_source_read)
     app.connect("include-read", on_include_read)
