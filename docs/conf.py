@@ -38,6 +38,7 @@ suppress_warnings = ["myst.header"]  # reports and notebooks start their section
 autodoc_member_order = "bysource"
 autodoc_typehints = "signature"
 autodoc_preserve_defaults = True
+autodoc_inherit_docstrings = False  # a method without its own docstring does not borrow diffusers' (not reST)
 autodoc_default_options = {"exclude-members": "__init__, __new__"}
 napoleon_google_docstring = True
 napoleon_numpy_docstring = True

@@ -242,7 +242,7 @@ class CliHelp(Directive):
         from ersde_theory.cli import build_parser
 
         old = os.environ.get("COLUMNS")
-        os.environ["COLUMNS"] = "110"  # argparse wraps to the terminal: the same width on every machine
+        os.environ["COLUMNS"] = "88"  # argparse wraps to the terminal: the same width on every machine
         try:
             parser = build_parser()
             for word in self.arguments:
