@@ -2,7 +2,9 @@
 
 Strict: every warning is an error (a broken link or reference, a docstring that does not parse, an equation cited
 that docs/theory.md does not have), reported all at once (--keep-going). Notebooks are shown with their stored
-outputs, not executed. Nothing is written outside OUTDIR (Sphinx's doctrees go to OUTDIR/.doctrees).
+outputs, not executed. Besides OUTDIR, the build writes only its caches beside it, in OUTDIR's parent folder:
+Sphinx's doctrees (.doctrees) and myst-nb's copies of the notebooks' images (jupyter_execute); with the default
+OUTDIR both are under the git-ignored out/.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ def build(outdir: Path | str = DEFAULT_OUT, *, quiet: bool = False, jobs: str = 
     from sphinx.cmd.build import build_main
 
     outdir = Path(outdir).resolve()
-    args = ["-W", "--keep-going", "-E", "-b", "html", "-d", str(outdir / ".doctrees"), "-j", jobs]
+    args = ["-W", "--keep-going", "-E", "-b", "html", "-d", str(outdir.parent / ".doctrees"), "-j", jobs]
     args += ["-q"] if quiet else []
     return build_main([*args, str(DOCS), str(outdir)])
 
