@@ -283,10 +283,16 @@ def patch_notebook_latex() -> None:
     """myst-nb puts a text/latex output into one display-math block. The notebooks' derivations display a title in
     inline math and then the aligned steps (``$\\textbf{…}$`` + ``$$\\begin{aligned}…$$``), which in one block
     MathJax cannot typeset; such outputs are rendered as Markdown instead (dollar math), as JupyterLab does."""
-    from myst_nb.core.render import NbElementRenderer, strip_latex_delimiters
-
-    original = NbElementRenderer.render_text_latex
-    if getattr(original, "ersde_docs", False):
+    try:
+        from myst_nb.core.render import NbElementRenderer, strip_latex_delimiters
+    except ImportError:  # another myst-nb layout: its own rendering stays
+        return
+    original = getattr(NbElementRenderer, "render_text_latex", None)
+    if (
+        original is None
+        or getattr(original, "ersde_docs", False)
+        or not hasattr(NbElementRenderer, "_render_markdown_base")
+    ):
         return
 
     def render_text_latex(self, data):
