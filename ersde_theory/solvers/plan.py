@@ -12,8 +12,9 @@ g_i = α_{i+1} r_i/α_i, w_i = α_{i+1} (a0, a1, a2) with the weights of eq. (28
 λ_0 = ∞), whose first step is the limit of eqs. (37)–(40): nothing divides by α_0. One builder, :func:`_build`,
 makes the plan of all three, including the one third-order start eq. (26) (``start_step``, ``start_weight``).
 
-The samplers (:mod:`.ersde`) and the two diffusers schedulers (``ersde_theory.diffusers_integration``) run their
-steps with :meth:`StepPlan.start` and :meth:`StepPlan.step`, so a GPU loop reads no device value.
+The samplers (:mod:`~ersde_theory.solvers.ersde`) and the two diffusers schedulers
+(``ersde_theory.diffusers_integration``) run their steps with :meth:`StepPlan.start` and :meth:`StepPlan.step`,
+so a GPU loop reads no device value.
 """
 
 from __future__ import annotations
