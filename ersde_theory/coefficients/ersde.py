@@ -256,7 +256,7 @@ def delta_ell_to_infinity(nsf: NSFLike, lam_t: float) -> float:
     return max(top - float(nsf.ell(np.array(float(lam_t)))), 0.0)
 
 
-# ------------------------------------------------------------------ the flow expansion (docs/theory.md §9, eqs. (53)–(56))
+# ---------------------------------------------------- the flow expansion (docs/theory.md §9, eqs. (53)–(56))
 # The first step from λ = ∞ integrates over log λ up to λ_1 e^{FLOW_TAIL}: the rest of the s-interval, of
 # length 1 − s(λ_1 e^{FLOW_TAIL}) < e^{−FLOW_TAIL}/λ_1, carries a relative weight below e^{−FLOW_TAIL}.
 FLOW_TAIL = 45.0

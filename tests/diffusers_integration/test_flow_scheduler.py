@@ -70,7 +70,7 @@ def schedule_of(sched):
 @pytest.mark.parametrize("derivatives", ["published", "corrected"])
 @pytest.mark.parametrize("expansion", ["lambda", "flow"])
 def test_loop_equals_sample_er_sde_vp_flow(model, order, nsf, derivatives, expansion):
-    """The scheduler's loop is sample_er_sde_vp's, for both expansions (λ, eq. (20); the flow time s, eqs. (53)–(56))."""
+    """The loop is sample_er_sde_vp's for both expansions (λ, eq. (20); the flow time s, eqs. (53)–(56))."""
     sched = FlowMatchERSDEScheduler(
         **SD3_CONFIG, solver_order=order, nsf=nsf, derivatives=derivatives, expansion=expansion
     )
