@@ -184,7 +184,7 @@ def _build(
         grid, c1, c2 = flow
     gain, std, weights = np.zeros(n), np.zeros(n), np.zeros((n, 3))
     moves = s[1:] < s[:-1]
-    lam_l, r_l, c1_l, c2_l = grid.tolist(), r.tolist(), c1.tolist(), c2.tolist()
+    grid_l, r_l, c1_l, c2_l = grid.tolist(), r.tolist(), c1.tolist(), c2.tolist()
     nodes: list[float] = []  # λ's (s's) of the stored outputs D_{i−1}, D_{i−2}: those of the steps that moved
     start_step, start_weight, first_moving = -1, 0.0, None
     for i in range(n):
@@ -200,9 +200,10 @@ def _build(
             # in s (eq. (56)) always the quotient: s_0 = 1 is finite
             j = first_moving
             start_step = i
-            start_weight = float(a[j + 1]) * (1.0 if lam_l[j] == math.inf else c1_l[j] / (lam_l[j + 1] - lam_l[j]))
+            h0 = grid_l[j + 1] - grid_l[j]
+            start_weight = float(a[j + 1]) * (1.0 if grid_l[j] == math.inf else c1_l[j] / h0)
         if first and i == 0:  # eqs. (37), (38): g_0 = (σ_1/σ_0) e^{−Δℓ(λ_1, ∞)}, data weight α_1
-            dl = delta_ell_to_infinity(nsf, lam_l[1])
+            dl = delta_ell_to_infinity(nsf, float(lam[1]))
             gain[0] = s[1] / s[0] * math.exp(-dl)
             std[0] = s[1] * math.sqrt(-math.expm1(-2.0 * dl))
             weights[0] = (a[1], 0.0, 0.0)
@@ -213,8 +214,8 @@ def _build(
             # eq. (28) on λ; with λ_0 = inf its weights of D_0 and its divisions by λ_1 − λ_0 give the limits of
             # eq. (40) in IEEE arithmetic (finite/∓inf = ∓0)
             prev = (nodes + [None, None])[:2]
-            weights[i] = np.multiply(a[i + 1], fused_weights(lam_l, r_l, c1_l, c2_l, i, k, derivatives, prev))
-        nodes = [lam_l[i], *nodes[:1]]
+            weights[i] = np.multiply(a[i + 1], fused_weights(grid_l, r_l, c1_l, c2_l, i, k, derivatives, prev))
+        nodes = [grid_l[i], *nodes[:1]]
     if not (np.all(np.isfinite(gain)) and np.all(np.isfinite(weights)) and np.all(np.isfinite(std))):
         raise ValueError("non-finite step coefficients (check the schedule and the NSF)")
     return StepPlan(
