@@ -336,3 +336,17 @@ def test_inadmissible_nsf_at_the_sigma_1_start_is_refused():
     sched = FlowMatchERSDEScheduler(nsf="er_sde_4")
     with pytest.raises(ValueError, match="lambda"):
         sched.set_timesteps(5)
+
+
+def test_flow_scheduler_list_has_the_flow_expansion():
+    """bench fmnist's flow part (``flow_schedulers``) compares FlowMatchERSDEScheduler order 3 corrected with
+    expansion="flow" (er_sde_5 and ode)."""
+    from ersde_theory.diffusers_integration.baselines import flow_schedulers
+    from ersde_theory.diffusers_integration.pipelines import RELEASED_SCHEDULER_CONFIGS
+
+    specs = flow_schedulers(RELEASED_SCHEDULER_CONFIGS["sd3"])
+    for nsf in ("er_sde_5", "ode"):
+        spec = specs[f"ER-SDE-3 {nsf} corrected flow-exp."]
+        cfg = spec.make().config
+        assert (cfg.expansion, cfg.derivatives, cfg.solver_order, cfg.nsf) == ("flow", "corrected", 3, nsf)
+        assert spec.ersde and spec.stochastic == (nsf != "ode")
