@@ -147,7 +147,8 @@ def _flow_ode_reference(gm, x0, s0, s1):
 def test_flow_ode_orders(order, derivatives, lo, hi):
     """φ = λ on SD3's shifted flow schedule (shift 3) from σ = 1 down to σ = 0.02 (no final step to 0, which would
     hide the error): RMS error against DOP853 on the flow ODE dx/dσ = v (eq. (35)) at N = 64, 128, 256, order fitted
-    by eq. (34). Measured: ER-SDE-2 1.71, corrected ER-SDE-3 3.15 (ER-SDE-1: 0.99)."""
+    by eq. (34). Measured: ER-SDE-2 1.71, corrected ER-SDE-3 3.15 (ER-SDE-1: 0.99); pre-asymptotic for ER-SDE-3,
+    whose λ expansion tends to order 2 beyond N ≈ 4096 (docs §9)."""
     gm = bimodal_1d()
     x0 = torch.randn(64, gm.D, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
     smin = 0.02
