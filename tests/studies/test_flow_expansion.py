@@ -1,5 +1,6 @@
 """Studies layer, ``flow-expansion`` (studies/flow_expansion.py) at its quick preset: both expansions on both grids,
-the report's tables, the exact mean factor against its closed form for the ODE, and the figure."""
+the report's tables, the toy quality per NFE, the exact mean factor against its closed form for the ODE, and
+the figure."""
 
 import json
 import math
@@ -32,6 +33,10 @@ def test_flow_expansion_quick_writes_report(tmp_path):
     # the unshifted ODE: the flow expansion's last pairwise order is above 3, the λ expansion's below 2.3
     assert ode["flow"]["pairwise"][-1] > 3.0 > 2.3 > ode["lambda"]["pairwise"][-1]
     assert ode["ratio_at_finest"] > 5 and ode["reference_change"] < 1e-12
+    toy = res["toy"]
+    assert list(toy) == ["1", "3"] and [(r["nsf"], r["nfe"]) for r in toy["1"]] == [("er_sde_5", 10), ("ode", 10)]
+    for r in toy["1"] + toy["3"]:  # paired Δ = difference of the block means
+        assert r["flow_minus_lambda"][0] == pytest.approx(r["flow"][0] - r["lambda"][0], abs=1e-12)
     md = (tmp_path / "flow_expansion.md").read_text()
     assert "eqs. (53)–(57)" in md and "extrapolated order" in md
     assert (tmp_path / "flow_expansion.png").stat().st_size > 0
