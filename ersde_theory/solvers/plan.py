@@ -303,7 +303,9 @@ def vp_step_coefficients(
     rectified-flow schedule α = 1 − σ), with the exact gain and noise of eqs. (36)–(38), the weights c_n of
     eq. (55) and the divided differences and the third-order start in s; it keeps the third order from σ = 1.
     It is a change of the expansion variable only, so it applies to any VP schedule (α² + σ² = 1 too), not
-    just flow models; with φ = λ on α = 1 − σ it is the VE solver on (x, σ) (eq. (57))."""
+    just flow models; with φ = λ on α = 1 − σ it is the VE solver on (x, σ) (eq. (57)). Its c_n are always the
+    exact integrals (the published codes' Riemann sums of ``quadrature`` exist for the λ expansion only; gain and
+    noise still follow ``quadrature``)."""
     check_order(order, derivatives)
     check_expansion(expansion)
     if quadrature not in QUADRATURES:
