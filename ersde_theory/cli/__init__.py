@@ -32,6 +32,7 @@ COMMANDS: dict[str, Command | dict[str, Command]] = {
     "train-fmnist-features": train.TRAIN_FMNIST_FEATURES,
     "convergence": studies.CONVERGENCE,
     "third-order": studies.THIRD_ORDER,
+    "flow-expansion": studies.FLOW_EXPANSION,
     "symbolic-bench": studies.SYMBOLIC_BENCH,
 }
 

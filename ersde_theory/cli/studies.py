@@ -100,6 +100,32 @@ def run_symbolic(args) -> int:
     return 1 if res["failures"] else 0
 
 
+def add_flow_expansion_arguments(p) -> None:
+    help_outdir = f"output folder (default: figures; {QUICK_OUTDIR} with --preset quick)"
+    p.add_argument("--outdir", default=None, help=help_outdir)
+    p.add_argument(
+        "--preset",
+        choices=RegistryChoices("ersde_theory.studies.flow_expansion:PRESETS"),
+        metavar="PRESET",
+        default="default",
+        help="study sizes, one of %(choices)s: quick (N up to 256, seconds), default (N up to 4096, minutes)",
+    )
+    add_threads(p, 1, "the study's tensors are small")
+
+
+def run_flow_expansion(args) -> int:
+    from ..plots.flow_expansion import plot_flow_expansion
+    from ..studies.flow_expansion import run_flow_expansion as run
+
+    apply_threads(args)
+    outdir = args.outdir or (QUICK_OUTDIR if args.preset == "quick" else "figures")
+    res = run(outdir, args.preset)
+    for path in plot_flow_expansion(res, outdir):
+        print(path)
+    print(f"wrote {outdir}/flow_expansion.json and flow_expansion.md in {res['seconds']:.1f}s")
+    return 0
+
+
 CONVERGENCE = Command(
     "Strong/weak convergence orders of ER-SDE-1/2/3 against a coupled high-precision reference.",
     add_convergence_arguments,
@@ -109,6 +135,11 @@ THIRD_ORDER = Command(
     "Published vs corrected ER-SDE-Solver-3: orders, weak/strong errors, FD per NFE (third_order.json/.md).",
     add_third_order_arguments,
     run_third_order,
+)
+FLOW_EXPANSION = Command(
+    "Corrected ER-SDE-3 on flow grids from sigma = 1: expansion in lambda vs flow time (flow_expansion.json/.md).",
+    add_flow_expansion_arguments,
+    run_flow_expansion,
 )
 SYMBOLIC_BENCH = Command(
     "Time the symbolic derivation suite (seven NSFs, k <= 3, series to Delta^4, VE and VP).",

@@ -254,3 +254,78 @@ def delta_ell_to_infinity(nsf: NSFLike, lam_t: float) -> float:
     if math.isinf(top):
         return math.inf
     return max(top - float(nsf.ell(np.array(float(lam_t)))), 0.0)
+
+
+# ---------------------------------------------------- the flow expansion (docs/theory.md §9, eqs. (53)–(56))
+# The first step from λ = ∞ integrates over log λ up to λ_1 e^{FLOW_TAIL}: the rest of the s-interval, of
+# length 1 − s(λ_1 e^{FLOW_TAIL}) < e^{−FLOW_TAIL}/λ_1, carries a relative weight below e^{−FLOW_TAIL}.
+FLOW_TAIL = 45.0
+
+
+def flow_time(alphas, sigmas) -> np.ndarray:
+    """s = λ/(1 + λ) = σ/(α + σ) of each point of a VP schedule (eq. (53)): 1 at α = 0, σ itself on α = 1 − σ.
+    Never divides by α."""
+    a, s = np.asarray(alphas, dtype=np.float64), np.asarray(sigmas, dtype=np.float64)
+    return s / (a + s)
+
+
+def _one_minus_g(nsf: NoiseScaleFunction, t: np.ndarray, lam: np.ndarray) -> np.ndarray:
+    """1 − G(λ) = 1 − φ(λ_t)/φ(λ) at nodes ``lam`` (N, K), increasing along K from λ_t = ``t``: from
+    Δℓ = ∫ h̃² dλ/λ (eq. (9), no cancellation when G is close to 1) as in :func:`_gl_c1_c2`; where that is
+    not finite (φ overflows at large λ, e.g. er_sde_5 above λ ≈ 1e9), directly from φ (G is tiny there)."""
+    tt = t[:, None]
+    with np.errstate(all="ignore"):
+        if nsf.power is not None:
+            dl = (nsf.power - 1.0) * np.log(lam / tt)
+        elif nsf.exact_h2:
+            dl = cumulative_integrate_log(nsf.h_tilde_sq, t, lam)
+        else:
+            dl = nsf.ell(lam) - nsf.ell(tt)
+        omg = -np.expm1(np.log(tt / lam) - dl)
+        direct = 1.0 - nsf(tt) / nsf(lam)
+    out = np.where(np.isfinite(omg), omg, direct)
+    if not np.all(np.isfinite(out)):
+        raise ValueError(f"noise scale function {nsf.name!r}: phi(lambda_t)/phi(lambda) is not finite on a step")
+    return out
+
+
+def _flow_c1_c2(nsf: NoiseScaleFunction, t: np.ndarray, s: np.ndarray):
+    """c_1, c_2 of eq. (55) for the steps λ_s = ``s`` → λ_t = ``t`` (λ_s may be inf), by Gauss–Legendre in
+    u = log λ (ds = λ du/(1 + λ)²), vectorised over steps of finite λ_s; a step from λ_s = ∞ separately, on
+    [λ_t, λ_t e^{FLOW_TAIL}]."""
+    c1, c2 = np.zeros(t.size), np.zeros(t.size)
+    for part in (np.isfinite(s), ~np.isfinite(s)):
+        if not part.any():
+            continue
+        tp, sp_ = t[part], s[part]
+        top = np.where(np.isfinite(sp_), sp_, tp * math.exp(FLOW_TAIL))
+        lam, wu = log_nodes(tp, top)  # (N, P, Q)
+        lam = lam.reshape(tp.size, -1)
+        wu = wu.reshape(1, -1) if wu.shape[0] == 1 else wu.reshape(tp.size, -1)
+        ds = wu * lam / (1.0 + lam) ** 2  # ds = dλ/(1 + λ)²
+        omg = _one_minus_g(nsf, tp, lam)
+        # s_i − s(λ) = (λ_s − λ)/((1 + λ_s)(1 + λ)), and 1/(1 + λ) at λ_s = ∞
+        si = sp_[:, None]
+        with np.errstate(invalid="ignore"):
+            gap = np.where(np.isfinite(si), (si - lam) / ((1.0 + si) * (1.0 + lam)), 1.0 / (1.0 + lam))
+        c1[part] = -np.sum(ds * omg, axis=1)
+        c2[part] = np.sum(ds * gap * omg, axis=1)
+    return c1, c2
+
+
+def flow_expansion_coefficients(lambdas, nsf: NSFLike = "er_sde_5") -> tuple[np.ndarray, np.ndarray]:
+    """(c_1, c_2) of the flow expansion, eq. (55), one entry per step λ_i → λ_{i+1} of a decreasing λ schedule
+    (λ_0 may be inf: a start at α = 0), 0 for a step to λ = 0 (the solver returns α_N D there):
+
+        c_1 = −∫_{s_{i+1}}^{s_i} (1 − G) ds,   c_2 = ∫_{s_{i+1}}^{s_i} (s_i − s)(1 − G) ds,   G = φ(λ_{i+1})/φ(λ),
+
+    s = λ/(1 + λ). The weights of D's s-derivatives in the step are α_{i+1} c_n (eq. (54)). Finite for every
+    admissible φ, also from s_i = 1 (|c_n| ≤ (1 − s_{i+1})^n/n!). Computed once per schedule."""
+    lam = np.asarray(lambdas, dtype=np.float64)
+    nsf = resolve_nsf(nsf)
+    s, t = lam[:-1], lam[1:]
+    reg = t > 0
+    c1, c2 = np.zeros(s.size), np.zeros(s.size)
+    if reg.any():
+        c1[reg], c2[reg] = _flow_c1_c2(nsf, t[reg], s[reg])
+    return c1, c2

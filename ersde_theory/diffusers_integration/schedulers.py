@@ -67,7 +67,7 @@ from ..coefficients.schedules import (
 )
 from ..solvers._common import check_generator, check_model_output, make_noise
 from ..solvers.ersde import to_x0
-from ..solvers.plan import StepPlan, check_order, vp_step_coefficients
+from ..solvers.plan import StepPlan, check_expansion, check_order, vp_step_coefficients
 from ..theory.nsf import parse_nsf
 from ._require import require_diffusers
 from .unet import PREDICTION_TYPES, alphas_cumprod_from_config
@@ -150,6 +150,8 @@ class _ERSDESchedulerBase:
     def _plan(self, alphas, sigmas) -> StepPlan:
         cfg = self.config
         kw = dict(order=cfg.solver_order, derivatives=cfg.derivatives)
+        if "expansion" in cfg:  # FlowMatchERSDEScheduler: λ (eq. (20)) or the flow time s (eqs. (53)–(56))
+            kw["expansion"] = cfg["expansion"]
         return vp_step_coefficients(alphas, sigmas, self._nsf, cfg.quadrature, **kw)  # eq. (36), float64
 
     def _set_plan(self, plan: StepPlan, timesteps: np.ndarray) -> None:
@@ -428,7 +430,9 @@ class FlowMatchERSDEScheduler(_ERSDESchedulerBase, SchedulerMixin, ConfigMixin):
     ``use_beta_sigmas`` and a linear ``time_shift_type`` are not supported and refused; ``stochastic_sampling``
     is ignored: the NSF sets the noise), plus ``solver_order`` 1–3, ``nsf`` (ode, sde, er_sde_1…5 or a sympy
     expression in sigma; admissible up to λ = σ/α = ∞ for the start at σ = 1), ``quadrature`` (exact, official,
-    comfyui) and ``derivatives`` (published, corrected), as in :class:`ERSDEScheduler`.
+    comfyui) and ``derivatives`` (published, corrected), as in :class:`ERSDEScheduler`, and ``expansion``:
+    ``"lambda"`` (default, the paper's: the denoiser expanded in λ = σ/α) or ``"flow"`` (expanded in the flow time
+    s = σ, eqs. (53)–(56): corrected ER-SDE-3 keeps order 3 from σ = 1), as in ``sample_er_sde_vp(expansion=…)``.
 
     Noise: the one generator rule of the module docstring (``step(generator=…)``, else ``scheduler.generator``).
     """
@@ -457,8 +461,10 @@ class FlowMatchERSDEScheduler(_ERSDESchedulerBase, SchedulerMixin, ConfigMixin):
         nsf: str = "er_sde_5",
         quadrature: str = "exact",
         derivatives: str = "published",
+        expansion: str = "lambda",
     ):
         check_order(solver_order, derivatives)
+        check_expansion(expansion)
         if quadrature not in QUADRATURES:
             raise ValueError(f"quadrature must be one of {QUADRATURES}, got {quadrature!r}")
         if isinstance(shift, bool) or not isinstance(shift, numbers.Real) or not 0 < shift < math.inf:

@@ -23,7 +23,7 @@ from ..coefficients.ersde import validate_sigmas
 from ..coefficients.schedules import get_flow_schedule, get_sigmas_karras
 from ..solvers._common import check_model_output
 from ..solvers.ersde import sample_er_sde, sample_er_sde_vp
-from ..solvers.plan import StepPlan, step_plan, vp_step_coefficients
+from ..solvers.plan import StepPlan, check_expansion, step_plan, vp_step_coefficients
 from ..solvers.registry import FLOW_SAMPLERS, solver_functions
 from .loading import ImageModel
 
@@ -94,8 +94,10 @@ def image_sampler(
     shift: float = 1.0,
     device=None,
     dtype=torch.float64,
+    expansion: str = "lambda",
 ) -> ImageSampler:
-    """``im`` sampled by ``sampler`` (``er_sde`` with ``order``, ``nsf``, ``quadrature``, ``derivatives``, or a
+    """``im`` sampled by ``sampler`` (``er_sde`` with ``order``, ``nsf``, ``quadrature``, ``derivatives`` and, for VP
+    and flow models, ``expansion`` of :func:`~ersde_theory.solvers.ersde.sample_er_sde_vp`; or a
     baseline of the sampler registry for the model's kind, ``im.samplers``) on its schedule
     (:func:`sampling_schedule`): every check that needs no model call (an inadmissible NSF fails here), the
     schedule and the step plan computed once. ``device``: where the noise is drawn (default: the model's).
@@ -106,10 +108,15 @@ def image_sampler(
         )
     alphas, sigmas, timesteps = sampling_schedule(im, steps, spacing=spacing, rho=rho, shift=shift)
     plan, ersde = None, dict(order=order, derivatives=derivatives)
+    check_expansion(expansion)
     if sampler == "er_sde" and alphas is None:
+        if expansion != "lambda":
+            raise ValueError(f"expansion={expansion!r} needs a VP or flow model; {im.name!r} is VE (expanded in sigma)")
         plan = step_plan(sigmas, nsf, quadrature, **ersde)  # eqs. (26)–(28)
     elif sampler == "er_sde":
-        plan = vp_step_coefficients(alphas, sigmas, nsf, quadrature, **ersde)  # eqs. (36)–(40)
+        plan = vp_step_coefficients(
+            alphas, sigmas, nsf, quadrature, expansion=expansion, **ersde
+        )  # eqs. (36)–(40), (53)–(56)
     else:
         validate_sigmas(sigmas)
     dev = torch.device(device) if device is not None else im.device
@@ -119,7 +126,7 @@ def image_sampler(
 def sample_images(im: ImageModel, seeds, **settings) -> torch.Tensor:
     """Images (B, C, H, W), model space, one per seed, on the model's schedule (module docstring):
     ``image_sampler(im, **settings)(seeds)``, ``settings`` being its keywords (steps, sampler, order, nsf,
-    quadrature, derivatives, spacing, rho, shift, device, dtype). To sample many batches, build the
+    quadrature, derivatives, spacing, rho, shift, device, dtype, expansion). To sample many batches, build the
     :class:`ImageSampler` once."""
     return image_sampler(im, **settings)(seeds)
 

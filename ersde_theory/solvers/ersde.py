@@ -41,7 +41,7 @@ from ._common import (
     check_s_noise,
     check_x,
 )
-from .plan import DERIVATIVES, StepPlan, check_order, check_plan, step_plan, vp_step_coefficients
+from .plan import DERIVATIVES, StepPlan, check_expansion, check_order, check_plan, step_plan, vp_step_coefficients
 
 __all__ = ["DERIVATIVES", "PREDICTIONS", "sample_er_sde", "sample_er_sde_vp", "to_x0"]
 
@@ -183,6 +183,7 @@ def sample_er_sde_vp(
     correct_start: bool | None = None,
     s_noise: float = 1.0,
     plan: StepPlan | None = None,
+    expansion: str = "lambda",
     **options: Unpack[SamplerOptions],
 ) -> torch.Tensor:
     """ER-SDE-Solver-``order`` for a VP model x_t = α_t x_0 + σ_t ε, through the VP → VE map, eq. (20).
@@ -199,16 +200,25 @@ def sample_er_sde_vp(
     noise, as in :func:`sample_er_sde`). ``plan``: a precomputed :class:`~ersde_theory.solvers.plan.StepPlan` of this
     schedule (:func:`~ersde_theory.solvers.plan.vp_step_coefficients`), as for :func:`sample_er_sde`. ``options`` as
     for :func:`sample_er_sde`; ``noise_sampler`` and ``callback`` see VP σ's and VP states.
+
+    ``expansion``: the variable the model's data prediction D is Taylor-expanded in for the C_1, C_2 terms and
+    the multistep derivatives. ``"lambda"`` (default, the paper's): λ = σ/α, eq. (20). ``"flow"``: the flow time
+    s = λ/(1 + λ) = σ/(α + σ) (= σ when α = 1 − σ), eqs. (53)–(56): same exact gain and noise, weights finite
+    at s = 1, so corrected ER-SDE-3 keeps its third order from σ = 1 (the λ expansion falls to order 2 there,
+    docs/theory.md §9). Any VP schedule accepts it (a change of expansion variable; exact for every φ), not only
+    flow models. A given ``plan`` fixes it.
     """
     check_x(x, options.get("check_finite", "end"))
     check_order(order, derivatives)
+    check_expansion(expansion)
     s_noise = check_s_noise(s_noise)
     if prediction not in PREDICTIONS:
         raise ValueError(f"prediction must be one of {PREDICTIONS}, got {prediction!r}")
     if plan is None:
         plan = vp_step_coefficients(  # eqs. (36)–(40), once per schedule
-            alphas, sigmas, nsf, quadrature, order=order, derivatives=derivatives, correct_start=correct_start
-        )
+            alphas, sigmas, nsf, quadrature, order=order, derivatives=derivatives, correct_start=correct_start,
+            expansion=expansion,
+        )  # fmt: skip
     else:
         check_plan(plan, sigmas, alphas)
     if prediction in ("eps", "score") and plan.alphas[0] == 0:

@@ -32,12 +32,15 @@ from ..coefficients.ersde import (
     check_admissible_lambda,
     delta_ell_to_infinity,
     ersde_coefficients,
+    flow_expansion_coefficients,
+    flow_time,
     validate_sigmas,
 )
 from ..theory.nsf import DEFAULT_NSF, NSFLike
 
 __all__ = [
     "DERIVATIVES",
+    "EXPANSIONS",
     "ORDERS",
     "StepPlan",
     "VPStepCoefficients",
@@ -51,6 +54,13 @@ __all__ = [
 
 ORDERS = (1, 2, 3)
 DERIVATIVES = ("published", "corrected")
+EXPANSIONS = ("lambda", "flow")  # the variable D is expanded in: λ = σ/α (eq. (20)) or s = λ/(1 + λ) (eq. (54))
+
+
+def check_expansion(expansion) -> str:
+    if not isinstance(expansion, str) or expansion not in EXPANSIONS:
+        raise ValueError(f"expansion must be 'lambda' or 'flow', got {expansion!r}")
+    return expansion
 
 
 def check_order(order, derivatives) -> None:
@@ -127,6 +137,7 @@ class StepPlan:
     ve: StepCoefficients
     start_step: int = -1
     moves: np.ndarray | None = None  # N, False for a zero-length step (None: every step moves)
+    expansion: str = "lambda"  # the variable of the Taylor expansion of D: λ (eq. (20)) or s = λ/(1 + λ) (eq. (54))
 
     @property
     def final(self) -> np.ndarray:
@@ -157,18 +168,25 @@ class StepPlan:
 VPStepCoefficients = StepPlan  # the name of 0.4.0–0.5.0, when only VP schedules had a plan
 
 
-def _build(a, s, lam, ve: StepCoefficients, nsf, *, order: int, derivatives: str, correct_start: bool) -> StepPlan:
+def _build(
+    a, s, lam, ve: StepCoefficients, nsf, *, order: int, derivatives: str, correct_start: bool, flow=None
+) -> StepPlan:
     """The plan of (α, σ, λ = σ/α) from the λ-space coefficients ``ve`` of the steps with finite λ (all but the
     first when α_0 = 0): eq. (36) per step, the limit eqs. (37)–(40) for a start at λ_0 = ∞, the weights of
-    eq. (28) at the order the loop uses, and the third-order start eq. (26)."""
+    eq. (28) at the order the loop uses, and the third-order start eq. (26). ``flow``: (s, c_1, c_2) of the flow
+    expansion (eqs. (53)–(56)), whose s-grid and c_n then replace λ and C_n in eqs. (26) and (28); gain and noise
+    stay those of eqs. (36)–(38)."""
     n = s.size - 1
     first = 1 if a[0] == 0 else 0  # step 0 from λ = ∞ (eqs. (37)–(40))
     pad = lambda v: np.concatenate([np.full(first, np.nan), v])  # noqa: E731   step 0 from λ = ∞: set below
     r, c1, c2, std_ve = pad(ve.r), pad(ve.c1), pad(ve.c2), pad(ve.noise_std)
+    grid = lam
+    if flow is not None:  # eq. (54): D expanded in s, divided differences in s, c_n of eq. (55)
+        grid, c1, c2 = flow
     gain, std, weights = np.zeros(n), np.zeros(n), np.zeros((n, 3))
     moves = s[1:] < s[:-1]
-    lam_l, r_l, c1_l, c2_l = lam.tolist(), r.tolist(), c1.tolist(), c2.tolist()
-    nodes: list[float] = []  # λ's of the stored outputs D_{i−1}, D_{i−2}: those of the steps that moved
+    grid_l, r_l, c1_l, c2_l = grid.tolist(), r.tolist(), c1.tolist(), c2.tolist()
+    nodes: list[float] = []  # λ's (s's) of the stored outputs D_{i−1}, D_{i−2}: those of the steps that moved
     start_step, start_weight, first_moving = -1, 0.0, None
     for i in range(n):
         if s[i + 1] == 0:
@@ -179,12 +197,14 @@ def _build(a, s, lam, ve: StepCoefficients, nsf, *, order: int, derivatives: str
         if first_moving is None:
             first_moving = i
         elif start_step < 0 and correct_start and order >= 3 and len(nodes) == 1:
-            # eq. (26) at the second step that moves: C_1(λ_0, λ_1)/(λ_1 − λ_0), times α_1 (1 from λ_0 = ∞, eq. (40))
+            # eq. (26) at the second step that moves: C_1(λ_0, λ_1)/(λ_1 − λ_0), times α_1 (1 from λ_0 = ∞, eq. (40));
+            # in s (eq. (56)) always the quotient: s_0 = 1 is finite
             j = first_moving
             start_step = i
-            start_weight = float(a[j + 1]) * (1.0 if lam_l[j] == math.inf else c1_l[j] / (lam_l[j + 1] - lam_l[j]))
+            h0 = grid_l[j + 1] - grid_l[j]
+            start_weight = float(a[j + 1]) * (1.0 if grid_l[j] == math.inf else c1_l[j] / h0)
         if first and i == 0:  # eqs. (37), (38): g_0 = (σ_1/σ_0) e^{−Δℓ(λ_1, ∞)}, data weight α_1
-            dl = delta_ell_to_infinity(nsf, lam_l[1])
+            dl = delta_ell_to_infinity(nsf, float(lam[1]))
             gain[0] = s[1] / s[0] * math.exp(-dl)
             std[0] = s[1] * math.sqrt(-math.expm1(-2.0 * dl))
             weights[0] = (a[1], 0.0, 0.0)
@@ -195,13 +215,14 @@ def _build(a, s, lam, ve: StepCoefficients, nsf, *, order: int, derivatives: str
             # eq. (28) on λ; with λ_0 = inf its weights of D_0 and its divisions by λ_1 − λ_0 give the limits of
             # eq. (40) in IEEE arithmetic (finite/∓inf = ∓0)
             prev = (nodes + [None, None])[:2]
-            weights[i] = np.multiply(a[i + 1], fused_weights(lam_l, r_l, c1_l, c2_l, i, k, derivatives, prev))
-        nodes = [lam_l[i], *nodes[:1]]
+            weights[i] = np.multiply(a[i + 1], fused_weights(grid_l, r_l, c1_l, c2_l, i, k, derivatives, prev))
+        nodes = [grid_l[i], *nodes[:1]]
     if not (np.all(np.isfinite(gain)) and np.all(np.isfinite(weights)) and np.all(np.isfinite(std))):
         raise ValueError("non-finite step coefficients (check the schedule and the NSF)")
     return StepPlan(
-        a, s, lam, gain, weights, std, start_weight, order, derivatives, ve, start_step, None if moves.all() else moves
-    )
+        a, s, lam, gain, weights, std, start_weight, order, derivatives, ve, start_step,
+        None if moves.all() else moves, "lambda" if flow is None else "flow",
+    )  # fmt: skip
 
 
 def step_plan(
@@ -271,12 +292,23 @@ def vp_step_coefficients(
     order: int = 3,
     derivatives: str = "published",
     correct_start: bool | None = None,
+    expansion: str = "lambda",
 ) -> StepPlan:
     """The plan of ER-SDE-Solver-``order`` on the VP schedule (α, σ), eq. (36), computed once in float64 (see
     :class:`StepPlan`). ``alphas[0]`` may be 0 (σ_0 > 0): the first step is then the limit λ_0 → ∞ of eqs.
     (37)–(40), and φ must be admissible up to λ = ∞ (ValueError naming the first failing λ otherwise).
-    ``correct_start`` (default: on for ``derivatives="corrected"``) sets the third-order start eq. (26) at order 3."""
+    ``correct_start`` (default: on for ``derivatives="corrected"``) sets the third-order start eq. (26) at order 3.
+
+    ``expansion``: the variable the denoiser output D is Taylor-expanded in. ``"lambda"`` (default, the paper's):
+    λ = σ/α, eq. (20). ``"flow"``: s = λ/(1 + λ) = σ/(α + σ), eqs. (53)–(56) (the flow time: s = σ on a
+    rectified-flow schedule α = 1 − σ), with the exact gain and noise of eqs. (36)–(38), the weights c_n of
+    eq. (55) and the divided differences and the third-order start in s; it keeps the third order from σ = 1.
+    It is a change of the expansion variable only, so it applies to any VP schedule (α² + σ² = 1 too), not
+    just flow models; with φ = λ on α = 1 − σ it is the VE solver on (x, σ) (eq. (57)). Its c_n are always the
+    exact integrals (the published codes' Riemann sums of ``quadrature`` exist for the λ expansion only; gain and
+    noise still follow ``quadrature``)."""
     check_order(order, derivatives)
+    check_expansion(expansion)
     if quadrature not in QUADRATURES:
         raise ValueError(f"unknown quadrature {quadrature!r}; use one of {QUADRATURES}")
     a, s = _vp_arrays(alphas, sigmas)
@@ -293,4 +325,7 @@ def vp_step_coefficients(
         ve = ersde_coefficients(lam[first:], nsf, quadrature)  # eqs. (9), (14), (15) on λ
     else:  # one step, from λ = ∞ to λ_1
         ve = StepCoefficients(lam[first:], *(np.zeros(0) for _ in range(4)), nsf=nsf.name, quadrature=quadrature)
-    return _build(a, s, lam, ve, nsf, order=order, derivatives=derivatives, correct_start=correct_start)
+    flow = None
+    if expansion == "flow":  # eqs. (53)–(55): once per schedule
+        flow = (flow_time(a, s), *flow_expansion_coefficients(lam, nsf))
+    return _build(a, s, lam, ve, nsf, order=order, derivatives=derivatives, correct_start=correct_start, flow=flow)

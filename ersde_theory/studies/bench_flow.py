@@ -2,7 +2,9 @@
 
 Samplers (:func:`configs`): ER-SDE-1/2/3 with the NSFs ``er_sde_5``, ``ode`` and ``sde`` (ER-SDE-3 with the
 published and the corrected derivative estimates), run by ``sample_er_sde_vp(prediction="flow")`` through the
-VP → VE map, against the flow Euler, flow Heun, DPM-Solver++(2M) and SDE-DPM-Solver++(2M) samplers of
+VP → VE map, with the denoiser expanded in λ = σ/α (the paper's); corrected ER-SDE-3 with ``er_sde_5`` and ``ode``
+also with ``expansion="flow"`` (expanded in the flow time s = σ, docs/theory.md eqs. (53)–(57); rows labelled
+"flow-exp."); against the flow Euler, flow Heun, DPM-Solver++(2M) and SDE-DPM-Solver++(2M) samplers of
 ``ersde_theory.solvers.flow``. All start at σ = 1 exactly on ``get_flow_schedule(steps, shift=shift)``.
 
 Two models:
@@ -49,23 +51,35 @@ TOY_PROBLEM = "image_like_64d"
 TOY_ERROR = 0.05  # the "learned" toy velocity's error, relative to the exact velocity's RMS
 
 
+FLOW_EXPANSION_NSFS = ("er_sde_5", "ode")  # corrected ER-SDE-3 also run with expansion="flow"
+
+
 def configs(quick: bool = False) -> list[dict]:
-    """The compared samplers: ``{label, sampler, order, nsf, derivatives}`` (module docstring)."""
+    """The compared samplers: ``{label, sampler, order, nsf, derivatives, expansion}`` (module docstring)."""
     ersde = [
         dict(label=f"ER-SDE-{o} {nsf}{' corrected' if d == 'corrected' else ''}", sampler="er_sde", order=o, nsf=nsf,
-             derivatives=d)
+             derivatives=d, expansion="lambda")
         for o, d in ((3, "published"), (3, "corrected"), (2, "published"), (1, "published"))
         for nsf in NSFS
     ]  # fmt: skip
-    base = [dict(label=s.label, sampler=b, order=None, nsf=None, derivatives=None) for b, s in FLOW_SAMPLERS.items()]
+    flow_exp = [
+        dict(label=f"ER-SDE-3 {nsf} corrected flow-exp.", sampler="er_sde", order=3, nsf=nsf, derivatives="corrected",
+             expansion="flow")
+        for nsf in FLOW_EXPANSION_NSFS
+    ]  # fmt: skip
+    base = [
+        dict(label=s.label, sampler=b, order=None, nsf=None, derivatives=None, expansion=None)
+        for b, s in FLOW_SAMPLERS.items()
+    ]
     if quick:
-        return [ersde[0], base[0], base[2]]
-    return ersde + base
+        return [ersde[0], flow_exp[0], base[0], base[2]]
+    return ersde[:6] + flow_exp + ersde[6:] + base
 
 
 def _run(im: ImageModel, seeds, nfe: int, cfg: dict, shift: float, batch: int, device) -> torch.Tensor:
     steps = steps_for_nfe(cfg["sampler"], nfe)
-    kw = dict(order=cfg["order"], nsf=cfg["nsf"], derivatives=cfg["derivatives"]) if cfg["sampler"] == "er_sde" else {}
+    keys = ("order", "nsf", "derivatives", "expansion")
+    kw = {k: cfg[k] for k in keys} if cfg["sampler"] == "er_sde" else {}
     return torch.cat(
         [
             sample_images(
@@ -240,7 +254,7 @@ def run_bench_flow(
 ) -> dict:
     """The bench (module docstring): ``{digits, toy, answer, ...}``, also written to ``outdir`` as
     ``bench_flow.json``/``.md`` (the figure: ``ersde_theory.plots.benches.plot_bench_flow``). ``quick``: the CI
-    preset (3 samplers, NFE 10, 2 blocks of 32 images / 64 toy samples). Bad arguments raise ValueError first."""
+    preset (4 samplers, NFE 10, 2 blocks of 32 images / 64 toy samples). Bad arguments raise ValueError first."""
     if quick:
         nfes, n_per_block, toy_n_per_block, blocks = (10,), 32, 64, 2
     nfes = tuple(int(k) for k in nfes)

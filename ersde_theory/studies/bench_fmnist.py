@@ -5,8 +5,8 @@ the project's Fashion-MNIST classifier; NOT Inception-FID; ``ersde_theory.evalua
 * **VP** (``fmnist``, DDPM's linear β, ε-prediction): ``ERSDEScheduler`` (orders 1–3, ``er_sde_5`` and ``ode``,
   published and corrected estimates at order 3) against DPM-Solver++(2M) and SDE-DPM-Solver++(2M), UniPC, DDIM
   (η = 0 and 1), Euler ancestral, SA-Solver and DEIS (``ersde_theory.diffusers_integration.baselines``).
-* **Flow** (``fmnist-flow``, rectified flow): ``FlowMatchERSDEScheduler`` (orders 1–3, ``er_sde_5`` and ``ode``)
-  against flow Euler and flow Heun.
+* **Flow** (``fmnist-flow``, rectified flow): ``FlowMatchERSDEScheduler`` (orders 1–3, ``er_sde_5`` and ``ode``;
+  order 3 corrected with ``expansion="flow"`` too, docs/theory.md eqs. (53)–(57)) against flow Euler and flow Heun.
 
 Every scheduler runs in diffusers' own loop on the same UNet, the same seeds (block k holds seeds k·n … (k+1)·n − 1,
 one generator per seed for the initial noise and every noise draw) and spends at most NFE model calls (NFE 10, 20,

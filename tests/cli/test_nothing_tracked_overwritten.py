@@ -17,6 +17,7 @@ COMMANDS = [
     ["bench", "images", "--quick", "--no-speed", *CPU],
     ["bench", "flow", "--quick", *CPU],
     ["third-order", "--preset", "quick"],
+    ["flow-expansion", "--preset", "quick"],
     ["train-toy", "--problem", "ring_2d", "--steps", "2", "--batch", "16", *CPU],
     ["train-digits", "--steps", "2", "--batch", "8", *CPU],
     ["train-digits", "--objective", "flow", "--steps", "2", "--batch", "8", *CPU],
@@ -44,3 +45,4 @@ def test_commands_with_defaults_leave_a_fresh_clone_clean(tmp_path):
     assert (clone / "figures/quick/bench_images.md").is_file() and (clone / "figures/quick/third_order.md").is_file()
     assert (clone / "out/train/digits_unet.pt").is_file() and (clone / "out/train/digits_flow_unet.pt").is_file()
     assert (clone / "figures/quick/bench_flow.md").is_file() and (clone / "figures/quick/bench_flow.png").is_file()
+    assert (clone / "figures/quick/flow_expansion.md").is_file()

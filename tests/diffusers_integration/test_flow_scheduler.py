@@ -68,8 +68,12 @@ def schedule_of(sched):
 @pytest.mark.parametrize("order", [1, 2, 3])
 @pytest.mark.parametrize("nsf", ["er_sde_5", "ode", "sde", "sigma**1.5"])
 @pytest.mark.parametrize("derivatives", ["published", "corrected"])
-def test_loop_equals_sample_er_sde_vp_flow(model, order, nsf, derivatives):
-    sched = FlowMatchERSDEScheduler(**SD3_CONFIG, solver_order=order, nsf=nsf, derivatives=derivatives)
+@pytest.mark.parametrize("expansion", ["lambda", "flow"])
+def test_loop_equals_sample_er_sde_vp_flow(model, order, nsf, derivatives, expansion):
+    """The loop is sample_er_sde_vp's for both expansions (λ, eq. (20); the flow time s, eqs. (53)–(56))."""
+    sched = FlowMatchERSDEScheduler(
+        **SD3_CONFIG, solver_order=order, nsf=nsf, derivatives=derivatives, expansion=expansion
+    )
     sched.set_timesteps(7)
     assert float(sched.sigmas[0]) == 1.0  # the exact start at σ = 1 (α = 0)
     a, s, ts = schedule_of(sched)
@@ -84,6 +88,7 @@ def test_loop_equals_sample_er_sde_vp_flow(model, order, nsf, derivatives):
         order=order,
         nsf=nsf,
         derivatives=derivatives,
+        expansion=expansion,
         generator=gens(5),
         disable=True,
     )
@@ -217,13 +222,13 @@ def test_scale_noise_looks_up_timesteps_without_begin_index():
 
 def test_config_round_trips_with_diffusers(tmp_path):
     flux = FlowMatchEulerDiscreteScheduler(**FLUX_CONFIG)
-    ours = FlowMatchERSDEScheduler.from_config(flux.config, solver_order=2, nsf="sde")
+    ours = FlowMatchERSDEScheduler.from_config(flux.config, solver_order=2, nsf="sde", expansion="flow")
     assert ours.config.use_dynamic_shifting and ours.config.shift == 3.0 and ours.config.solver_order == 2
     back = FlowMatchEulerDiscreteScheduler.from_config(ours.config)
     assert back.config.max_shift == 1.15 and back.config.use_dynamic_shifting
     ours.save_pretrained(tmp_path)
     again = FlowMatchERSDEScheduler.from_pretrained(tmp_path)
-    assert again.config.nsf == "sde" and again.config.base_image_seq_len == 256
+    assert again.config.nsf == "sde" and again.config.base_image_seq_len == 256 and again.config.expansion == "flow"
     assert "FlowMatchEulerDiscreteScheduler" in [c.__name__ for c in ours.compatibles]
     # a config dict as saved by diffusers (with its private keys and a key we do not know)
     cfg = dict(flux.config, _class_name="FlowMatchEulerDiscreteScheduler", _diffusers_version="0.30.0", future_key=1)
@@ -259,6 +264,20 @@ def test_half_precision_latents_are_stepped_in_float32(model):
     assert float((out.double() - ref).abs().max()) < 0.1 * float(ref.abs().max())
 
 
+def test_expansion_flow_differs_from_lambda_at_order_3_only(model):
+    """expansion changes only the Taylor weights: order 1 (no C_n terms) gives the same samples, order 3 not."""
+    outs = {}
+    for order in (1, 3):
+        for expansion in ("lambda", "flow"):
+            sched = FlowMatchERSDEScheduler(
+                **SD3_CONFIG, solver_order=order, derivatives="corrected", expansion=expansion
+            )
+            sched.set_timesteps(6)
+            outs[order, expansion] = run(sched, model, noise(), gens(3))
+    torch.testing.assert_close(outs[1, "lambda"], outs[1, "flow"], rtol=0, atol=1e-14)
+    assert float((outs[3, "lambda"] - outs[3, "flow"]).abs().max()) > 1e-4
+
+
 @pytest.mark.parametrize(
     "kwargs, match",
     [
@@ -272,6 +291,7 @@ def test_half_precision_latents_are_stepped_in_float32(model):
         (dict(shift_terminal=0.1), "shift_terminal"),
         (dict(invert_sigmas=True), "invert_sigmas"),
         (dict(time_shift_type="linear"), "time_shift_type"),
+        (dict(expansion="sigma"), "expansion must be 'lambda' or 'flow', got 'sigma'"),
     ],
 )
 def test_bad_config(kwargs, match):
@@ -316,3 +336,17 @@ def test_inadmissible_nsf_at_the_sigma_1_start_is_refused():
     sched = FlowMatchERSDEScheduler(nsf="er_sde_4")
     with pytest.raises(ValueError, match="lambda"):
         sched.set_timesteps(5)
+
+
+def test_flow_scheduler_list_has_the_flow_expansion():
+    """bench fmnist's flow part (``flow_schedulers``) compares FlowMatchERSDEScheduler order 3 corrected with
+    expansion="flow" (er_sde_5 and ode)."""
+    from ersde_theory.diffusers_integration.baselines import flow_schedulers
+    from ersde_theory.diffusers_integration.pipelines import RELEASED_SCHEDULER_CONFIGS
+
+    specs = flow_schedulers(RELEASED_SCHEDULER_CONFIGS["sd3"])
+    for nsf in ("er_sde_5", "ode"):
+        spec = specs[f"ER-SDE-3 {nsf} corrected flow-exp."]
+        cfg = spec.make().config
+        assert (cfg.expansion, cfg.derivatives, cfg.solver_order, cfg.nsf) == ("flow", "corrected", 3, nsf)
+        assert spec.ersde and spec.stochastic == (nsf != "ode")

@@ -140,6 +140,7 @@ def test_bench_flow_quick_writes_consistent_results(tmp_path):
     d = res["digits"]
     labels = [c["label"] for c in res["configs"]]
     assert [r["sampler"] for r in d["rows"]] == labels and res["nfes"] == [10]
+    assert "ER-SDE-3 er_sde_5 corrected flow-exp." in labels  # expansion="flow" (eqs. (53)–(57))
     for r in d["rows"]:
         assert np.isfinite([r["fd"], r["ci95"], r["intensity"], r["intensity_ci95"]]).all() and r["fd"] > 0
         assert r["fd"] == pytest.approx(np.mean(r["blocks"]))

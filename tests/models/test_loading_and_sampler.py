@@ -36,6 +36,11 @@ def test_the_sampler_checks_and_plans_once_without_a_model_call():
     with pytest.raises(ValueError, match="does not sample ve model"):
         image_sampler(im, steps=6, sampler="flow_euler")
     assert image_sampler(im, steps=6, sampler="heun").plan is None  # a baseline: no ER-SDE plan
+    with pytest.raises(ValueError, match="expansion='flow' needs a VP or flow model"):
+        image_sampler(im, steps=6, expansion="flow")  # a VE model is expanded in σ (eqs. (53)–(57) are VP)
+    flow = ImageModel("never-called", "flow", NotToBeCalled(), (1, 4, 4), 0.0, 1.0)
+    plan = image_sampler(flow, steps=6, derivatives="corrected", expansion="flow").plan
+    assert plan.expansion == "flow" and plan.start_step == 1
 
 
 @pytest.mark.parametrize("model, kw", [("digits", dict(order=3, derivatives="corrected")), ("digits-flow", {})])

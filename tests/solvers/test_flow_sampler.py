@@ -24,7 +24,7 @@ from ersde_theory import (
     vp_step_coefficients,
 )
 from ersde_theory.coefficients.schedules import flow_shift
-from ersde_theory.evaluation.orders import fit_order
+from ersde_theory.evaluation.orders import fit_order, pairwise_orders
 from ersde_theory.solvers.ersde import to_x0
 from tests.helpers import FixedNoise
 
@@ -147,7 +147,8 @@ def _flow_ode_reference(gm, x0, s0, s1):
 def test_flow_ode_orders(order, derivatives, lo, hi):
     """φ = λ on SD3's shifted flow schedule (shift 3) from σ = 1 down to σ = 0.02 (no final step to 0, which would
     hide the error): RMS error against DOP853 on the flow ODE dx/dσ = v (eq. (35)) at N = 64, 128, 256, order fitted
-    by eq. (34). Measured: ER-SDE-2 1.71, corrected ER-SDE-3 3.15 (ER-SDE-1: 0.99)."""
+    by eq. (34). Measured: ER-SDE-2 1.71, corrected ER-SDE-3 3.15 (ER-SDE-1: 0.99); pre-asymptotic for ER-SDE-3,
+    whose λ expansion tends to order 2 beyond N ≈ 4096 (docs §9)."""
     gm = bimodal_1d()
     x0 = torch.randn(64, gm.D, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
     smin = 0.02
@@ -248,3 +249,89 @@ def test_cuda_flow_no_host_sync_and_same_result_as_cpu(order):
     finally:
         torch.cuda.set_sync_debug_mode(0)
     torch.testing.assert_close(out.cpu(), ref, rtol=1e-10, atol=1e-10)
+
+
+# ---------------------------------------------------------------- expansion="flow" (eqs. (53)–(57))
+@pytest.mark.parametrize("shift", [1.0, 3.0])
+@pytest.mark.parametrize("order,derivatives", [(2, "published"), (3, "published"), (3, "corrected")])
+def test_flow_expansion_ode_is_the_ve_solver_on_sigma(shift, order, derivatives):
+    """Eq. (57): with φ = λ on α = 1 − σ the flow expansion is sample_er_sde (VE) run on (x, σ) with the denoiser
+    x − σ v(x, σ): same gain σ_t/σ_s, weights α_t c_n = C_n(σ_s, σ_t), divided differences and start in s = σ.
+    Equal to float64 rounding (measured ≤ 2e-15), from σ = 1 exactly, on a nonlinear (mixture) velocity."""
+    gm = bimodal_1d()
+    vel = flow_velocity(gm)
+    x0 = torch.randn(32, gm.D, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    sig = flow_shift(np.linspace(1.0, 0.0, 25), shift) * 0.98 + 0.02
+    out = sample_er_sde_vp(
+        vel, x0, 1 - sig, sig, prediction="flow", nsf="ode", order=order, derivatives=derivatives,
+        expansion="flow", disable=True,
+    )  # fmt: skip
+
+    def denoiser(x, s):
+        return x - s.reshape(-1, *(1,) * (x.ndim - 1)) * vel(x, s)
+
+    ve = sample_er_sde(
+        denoiser, x0, torch.from_numpy(sig), order=order, nsf="ode", derivatives=derivatives, disable=True
+    )
+    assert float((out - x0).abs().max()) > 0.5
+    torch.testing.assert_close(out, ve, rtol=0, atol=1e-12)
+    lam = sample_er_sde_vp(
+        vel, x0, 1 - sig, sig, prediction="flow", nsf="ode", order=order, derivatives=derivatives, disable=True
+    )
+    assert float((lam - ve).abs().max()) > 1e-6  # the λ expansion is another scheme
+
+
+def _flow_ode_errors(expansion, steps, gm, x0, smin=0.02):
+    ref = _flow_ode_reference(gm, x0, 1.0, smin)
+    errs = []
+    for n in steps:
+        sig = np.linspace(1.0, smin, n + 1)  # unshifted: uniform in σ from σ = 1
+        out = sample_er_sde_vp(
+            flow_velocity(gm), x0, 1 - sig, sig, prediction="flow", nsf="ode", order=3, derivatives="corrected",
+            expansion=expansion, disable=True,
+        )  # fmt: skip
+        errs.append(((out - ref) ** 2).sum(-1).mean().sqrt().item())
+    return errs
+
+
+def test_flow_expansion_keeps_order_3_from_sigma_1_where_lambda_falls_to_2():
+    """Corrected ER-SDE-3 (φ = λ) on the unshifted grid from σ = 1 against DOP853: the pairwise orders (eq. (34)) on
+    N = 256, 512, 1024 are 3.08, 3.04 with expansion="flow" and 2.11, 2.06 with "lambda" (docs §9)."""
+    gm = bimodal_1d()
+    x0 = torch.randn(64, gm.D, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    steps = [256, 512, 1024]
+    for expansion, lo, hi in (("flow", 2.8, 3.3), ("lambda", 1.8, 2.6)):
+        p = pairwise_orders(steps, _flow_ode_errors(expansion, steps, gm, x0))
+        assert all(lo <= q <= hi for q in p), (expansion, p)
+
+
+def test_flow_expansion_on_a_vp_schedule_is_exact_for_a_constant_denoiser():
+    """On a VP schedule (α² + σ² = 1, α_0 > 0) the flow expansion is a change of expansion variable: for a denoiser
+    that does not depend on σ every Taylor term vanishes and both expansions give the exact solution of eq. (20)."""
+    a, s = torch.cos(torch.linspace(0.1, 1.5, 12, dtype=torch.float64)), None
+    s = torch.sqrt(1 - a**2)
+    a, s = a.flip(0), s.flip(0)
+    c = torch.tensor([[0.3, -1.2]], dtype=torch.float64)
+
+    def model(x, t):
+        return c.expand_as(x)
+
+    x = _x()
+    outs = [
+        sample_er_sde_vp(
+            model, x, a, s, prediction="x0", order=3, nsf="ode", derivatives="corrected", expansion=e, disable=True
+        )  # fmt: skip
+        for e in ("lambda", "flow")
+    ]
+    want = (s[-1] / s[0]) * x + (a[-1] - s[-1] / s[0] * a[0]) * c  # ODE: x_t = (σ_t/σ_s) x_s + (α_t − α_s σ_t/σ_s) c
+    for out in outs:
+        torch.testing.assert_close(out, want, rtol=0, atol=1e-13)
+
+
+@pytest.mark.parametrize("bad", ["sigma", "Flow", None, 1])
+def test_bad_expansion(bad):
+    a, s, _ = get_flow_schedule(6)
+    with pytest.raises(ValueError, match=r"^expansion must be 'lambda' or 'flow', got "):
+        sample_er_sde_vp(VEL, _x(), a, s, prediction="flow", expansion=bad, disable=True)
+    with pytest.raises(ValueError, match=repr(bad)):
+        vp_step_coefficients(a, s, "ode", expansion=bad)

@@ -63,3 +63,31 @@ def mp_evaluate(expr: sp.Expr, values: dict, dps: int = 30):
     f = sp.lambdify(syms, expr, modules="mpmath")
     with mp.workdps(dps):
         return f(*(mp.mpf(values[s]) for s in syms))
+
+
+@cache
+def _flow_integrands(phi_expr: sp.Expr, k: int):
+    """mpmath callables of the sign-definite integrands of c_1 … c_{k−1} of the flow expansion (eq. (55)), in
+    (s, s_s, λ_t)."""
+    from .flow import S_FLOW, _sign_definite_integrand, s_s
+    from .symbols import lambda_t
+
+    return [
+        sp.lambdify((S_FLOW, s_s, lambda_t), _sign_definite_integrand(phi_expr, n), modules="mpmath")
+        for n in range(1, k)
+    ]
+
+
+def mp_flow_coefficients(phi, lam_s, lam_t, k: int = 3, dps: int = 30) -> list:
+    """[c_1 … c_{k−1}] of the flow expansion (eq. (55)) for one step λ_s → λ_t > 0 (λ_s = inf: from s = 1) at
+    ``dps`` digits, by mpmath quadrature in s of the lambdified sign-definite integrand (independent of the float64
+    Gauss–Legendre code in ``coefficients/ersde.py``)."""
+    from .symbols import LAMBDA
+
+    fs = _flow_integrands(as_phi(phi, LAMBDA).subs(LAMBDA, SIGMA), k)
+    with mp.workdps(dps):
+        lt = mp.mpf(lam_t)
+        ss = mp.mpf(1) if mp.isinf(mp.mpf(lam_s)) else mp.mpf(lam_s) / (1 + mp.mpf(lam_s))
+        st = lt / (1 + lt)
+        pts = [st + (ss - st) * j / 4 for j in range(5)]
+        return [mp.quad(lambda u, f=f: f(u, ss, lt), pts) for f in fs]
