@@ -107,8 +107,9 @@ def vp_schedulers(config: dict, *, quick: bool = False) -> dict[str, SchedulerSp
 def flow_schedulers(config: dict, *, quick: bool = False) -> dict[str, SchedulerSpec]:
     """The compared schedulers of a flow model with the ``FlowMatchEulerDiscreteScheduler`` ``config``:
     :class:`~.schedulers.FlowMatchERSDEScheduler` of orders 1–3 with ``ode`` and ``er_sde_5`` (published estimates),
-    order 3 corrected with ``expansion="flow"`` (the denoiser expanded in the flow time s = σ, docs/theory.md eqs.
-    (53)–(57); labels "… corrected flow-exp."), then diffusers' flow Euler and flow Heun. ``quick``: two of them."""
+    order 3 corrected (``er_sde_5``, the λ expansion) and corrected with ``expansion="flow"`` (the denoiser expanded
+    in the flow time s = σ, docs/theory.md eqs. (53)–(57); labels "… corrected flow-exp."), then diffusers' flow
+    Euler and flow Heun. ``quick``: two of them."""
     diffusers = require_diffusers()
     from .schedulers import FlowMatchERSDEScheduler
 
@@ -118,6 +119,8 @@ def flow_schedulers(config: dict, *, quick: bool = False) -> dict[str, Scheduler
         for order in (3, 2, 1):
             make = lambda order=order, nsf=nsf: FlowMatchERSDEScheduler.from_config(base, solver_order=order, nsf=nsf)  # noqa: E731
             specs[ersde_label(order, nsf, "published")] = SchedulerSpec(make, stochastic=nsf != "ode", ersde=True)
+    make = lambda: FlowMatchERSDEScheduler.from_config(base, solver_order=3, nsf="er_sde_5", derivatives="corrected")  # noqa: E731
+    specs[ersde_label(3, "er_sde_5", "corrected")] = SchedulerSpec(make, stochastic=True, ersde=True)
     for nsf in ("er_sde_5", "ode"):  # order 3, corrected, the flow expansion
 
         def make(nsf=nsf):

@@ -252,6 +252,10 @@ def fmnist_markdown(res: dict) -> str:
         'runs in diffusers\' loop on the same UNet and seeds, `timestep_spacing="trailing"`, no clipping; NFE = model '
         f"calls (flow Heun: the odd number below). Real-data floor at n = {f['n']}: {f['fd']:.2f} ± {f['ci95']:.2f}.",
         "",
+        f"Size: {res['blocks'] * res['n_per_block']:,} samples per cell (scheduler × NFE) on {res['device']}, NFE "
+        f"{', '.join(map(str, nfes))}. Small cells resolve only large differences: the intervals say which; a GPU run "
+        "of 10,000 per cell is `bench fmnist --device cuda --n-per-block 2000 --blocks 5`.",
+        "",
         f"Metric check on {v['n']} real test images: clean {v['clean']:.2f}; blurred "
         + ", ".join(f"{k} px {val:.2f}" for k, val in v["blur"].items())
         + "; noised "

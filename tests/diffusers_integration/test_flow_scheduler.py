@@ -350,3 +350,5 @@ def test_flow_scheduler_list_has_the_flow_expansion():
         cfg = spec.make().config
         assert (cfg.expansion, cfg.derivatives, cfg.solver_order, cfg.nsf) == ("flow", "corrected", 3, nsf)
         assert spec.ersde and spec.stochastic == (nsf != "ode")
+    cor = specs["ER-SDE-3 er_sde_5 corrected"].make().config  # the λ expansion, for the expansion's own effect
+    assert (cor.expansion, cor.derivatives, cor.solver_order, cor.nsf) == ("lambda", "corrected", 3, "er_sde_5")
