@@ -43,6 +43,10 @@ class GaussianMixture:
         else:
             raise ValueError(f"covariances must have shape ({K}, {D}) or ({K}, {D}, {D}), got {tuple(cov.shape)}")
         self.weights, self.means, self.evals, self.evecs = w / w.sum(), mu, evals, evecs
+        # sample() draws with the Cholesky factor, which is unique: an eigenbasis is not (in a repeated eigenvalue
+        # LAPACK returns any rotation of it, and MKL's AVX2 and AVX-512 paths return different ones), so samples
+        # drawn through evecs would depend on the machine, not only on the seed.
+        self.chol = None if evecs is None else torch.linalg.cholesky(cov)
         self.log_weights = torch.log(self.weights)
         self.K, self.D = K, D
 
@@ -133,9 +137,10 @@ class GaussianMixture:
         dev = self.means.device
         comp = torch.multinomial(self.weights, n, replacement=True, generator=generator)
         z = torch.randn(n, self.D, dtype=self.means.dtype, generator=generator, device=dev)
-        scaled = z * torch.sqrt(self.evals[comp])
-        if self.evecs is not None:
-            scaled = torch.einsum("bij,bj->bi", self.evecs[comp], scaled)
+        if self.chol is None:
+            scaled = z * torch.sqrt(self.evals[comp])
+        else:
+            scaled = torch.einsum("bij,bj->bi", self.chol[comp], z)
         out = self.means[comp] + scaled
         if sigma:
             out = out + sigma * torch.randn(n, self.D, dtype=out.dtype, generator=generator, device=dev)

@@ -2,6 +2,8 @@
 posterior mean (docs/theory.md eq. (1)), densities normalise, full and diagonal covariances agree, sample
 moments match the exact ones, the named problems, and bad input."""
 
+import os
+
 import pytest
 import torch
 
@@ -93,3 +95,28 @@ def test_bad_mixture_input():
         GaussianMixture([1.0, -1.0], [[0.0], [1.0]], [[1.0], [1.0]])
     with pytest.raises(ValueError, match="x must have shape"):
         ring_2d().denoise(torch.zeros(3, 3), 1.0)
+
+
+def test_samples_depend_only_on_the_seed_not_on_the_machine():
+    """image_like_64d's covariances have a 56-fold eigenvalue, where an eigenbasis is any rotation: MKL's AVX2 and
+    AVX-512 paths give different ones. Samples are drawn with the (unique) Cholesky factor: x = μ_k + L_k z, the
+    same under both instruction sets (a sampler through the eigenbasis differs there by O(1))."""
+    import subprocess
+    import sys
+
+    gm = image_like_64d()
+    g = torch.Generator().manual_seed(3)
+    comp = torch.multinomial(gm.weights, 500, replacement=True, generator=g)
+    z = torch.randn(500, gm.D, dtype=torch.float64, generator=g)
+    covs = gm.evecs @ torch.diag_embed(gm.evals) @ gm.evecs.transpose(-1, -2)  # the components' covariances
+    expect = gm.means[comp] + torch.einsum("bij,bj->bi", torch.linalg.cholesky(covs)[comp], z)
+    assert torch.allclose(gm.sample(500, torch.Generator().manual_seed(3)), expect, atol=1e-12)
+    code = (
+        "import torch; from ersde_theory.toys.problems import image_like_64d; "
+        "print(repr(image_like_64d().sample(1000, torch.Generator().manual_seed(0)).sum().item()))"
+    )
+    run = lambda isa: subprocess.run(  # noqa: E731
+        [sys.executable, "-c", code], env=dict(os.environ, MKL_ENABLE_INSTRUCTIONS=isa), capture_output=True,
+        text=True, check=True,
+    ).stdout  # fmt: skip
+    assert abs(float(run("AVX2")) - float(run("AVX512"))) < 1e-8
