@@ -52,17 +52,19 @@ def run_convergence(args) -> int:
     return 0
 
 
-def add_third_order_arguments(p) -> None:
+def _add_preset_arguments(p, registry: str, sizes: str) -> None:
+    """--outdir, --preset (choices read from the study's PRESETS ``registry``) and --threads of a preset study."""
     help_outdir = f"output folder (default: figures; {QUICK_OUTDIR} with --preset quick)"
     p.add_argument("--outdir", default=None, help=help_outdir)
-    p.add_argument(
-        "--preset",
-        choices=RegistryChoices("ersde_theory.studies.third_order:PRESETS"),
-        metavar="PRESET",
-        default="default",
-        help="study sizes, one of %(choices)s: quick (seconds), default (minutes on 2 CPU cores), full",
-    )
+    p.add_argument("--preset", choices=RegistryChoices(registry), metavar="PRESET", default="default",
+                   help=f"study sizes, one of %(choices)s: {sizes}")  # fmt: skip
     add_threads(p, 1, "the study's tensors are small")
+
+
+def add_third_order_arguments(p) -> None:
+    _add_preset_arguments(
+        p, "ersde_theory.studies.third_order:PRESETS", "quick (seconds), default (minutes on 2 CPU cores), full"
+    )
 
 
 def run_third_order(args) -> int:
@@ -101,16 +103,11 @@ def run_symbolic(args) -> int:
 
 
 def add_flow_expansion_arguments(p) -> None:
-    help_outdir = f"output folder (default: figures; {QUICK_OUTDIR} with --preset quick)"
-    p.add_argument("--outdir", default=None, help=help_outdir)
-    p.add_argument(
-        "--preset",
-        choices=RegistryChoices("ersde_theory.studies.flow_expansion:PRESETS"),
-        metavar="PRESET",
-        default="default",
-        help="study sizes, one of %(choices)s: quick (N up to 256, seconds), default (N up to 4096, minutes)",
+    _add_preset_arguments(
+        p,
+        "ersde_theory.studies.flow_expansion:PRESETS",
+        "quick (N up to 256, seconds), default (N up to 4096, minutes)",
     )
-    add_threads(p, 1, "the study's tensors are small")
 
 
 def run_flow_expansion(args) -> int:
