@@ -494,27 +494,11 @@ def _batches(seeds, outdir: Path, width: int, shape, batch: int, counts: dict):
         yield chunk
 
 
-def sample_to_folder(
-    *,
-    outdir,
-    model: str = "digits",
-    seeds: str = "0-63",
-    steps: int = 20,
-    sampler: str = "er_sde",
-    order: int | None = None,
-    nsf: str | None = None,
-    quadrature: str | None = None,
-    derivatives: str | None = None,
-    spacing: str | None = None,
-    rho: float | None = None,
-    shift: float | None = None,
-    force: bool = False,
-    batch: int = 64,
-    device: str = "auto",
-    dtype: str = "float64",
-    edm_repo=None,
-    throttle: float = 0.0,
-) -> dict:
+def sample_to_folder(*, outdir, model: str = "digits", seeds: str = "0-63", steps: int = 20, sampler: str = "er_sde",
+                     order: int | None = None, nsf: str | None = None, quadrature: str | None = None,
+                     derivatives: str | None = None, spacing: str | None = None, rho: float | None = None,
+                     shift: float | None = None, force: bool = False, batch: int = 64, device: str = "auto",
+                     dtype: str = "float64", edm_repo=None, throttle: float = 0.0) -> dict:  # fmt: skip
     """The sample job (module docstring): every image of ``seeds`` (this rank's share under torchrun) that is not
     in ``outdir`` yet, as ``{seed:0Wd}.png``. ``order``, ``nsf``, ``quadrature``, ``derivatives`` (the er_sde
     sampler's), ``rho`` (VE models), ``shift`` (flow models) and ``spacing`` (VP models) left at None take their

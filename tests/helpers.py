@@ -1,5 +1,7 @@
 """Plain helpers shared by several test folders (fixtures and the ``cuda`` marker hook live in conftest.py)."""
 
+from pathlib import Path
+
 import numpy as np
 import torch
 
@@ -88,3 +90,15 @@ class TinyEDMNet(torch.nn.Module):
         s2 = sigma.to(torch.float32).reshape(-1, 1, 1, 1) ** 2
         m = 0.0 if class_labels is None else (class_labels.float() @ torch.arange(4.0)).reshape(-1, 1, 1, 1) / 4
         return (x32 + s2 * m) / (1 + s2)
+
+
+def assert_refused_before_writing(argv, out, message: str, capsys) -> str:
+    """``python -m ersde_theory *argv`` is refused before anything is written: exit status 2, ``message`` in
+    stderr, nothing at ``out``. Returns stderr."""
+    from ersde_theory.cli import main
+
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err, err
+    assert not Path(out).exists()
+    return err

@@ -64,6 +64,12 @@ def _add_checkpoint_arguments(p, shipped: str, out_default: str | None = "", out
     )
 
 
+def _saved(losses: str, summary: dict, out, side: Path) -> int:
+    """Print what a training run reached and where its weights and sidecar went; exit status 0."""
+    print(f"{losses}, {summary['seconds']:.0f}s -> {out} (+ {side.name})")
+    return 0
+
+
 def add_digits_arguments(p) -> None:
     p.add_argument("--steps", type=at_least(1), default=4000, help="optimiser steps")
     p.add_argument("--batch", type=at_least(1), default=128, help="batch size")
@@ -94,11 +100,8 @@ def run_digits(args) -> int:
         args.steps, args.batch, args.lr, args.seed, device=str(device_of(args)), objective=args.objective
     )
     side = save_digits_unet(model, out, summary)
-    print(
-        f"train loss {summary['train_loss_last200']:.4f}, EMA eval loss {summary['eval_loss_ema']:.4f}, "
-        f"{summary['seconds']:.0f}s -> {out} (+ {side.name})"
-    )
-    return 0
+    losses = f"train loss {summary['train_loss_last200']:.4f}, EMA eval loss {summary['eval_loss_ema']:.4f}"
+    return _saved(losses, summary, out, side)
 
 
 def add_features_arguments(p) -> None:
@@ -162,11 +165,8 @@ def run_fmnist(args) -> int:
         return fail(str(e))
     save_unet2d(unet, out, flow=args.objective == "flow", scheduler_config=FMNIST_SCHEDULERS[args.objective])
     side = write_sidecar(Path(out), summary)
-    print(
-        f"{summary['steps']} steps, train loss {summary['train_loss_last500']:.4f}, EMA test loss "
-        f"{summary['test_loss_ema']:.4f}, {summary['seconds']:.0f}s -> {out} (+ {side.name})"
-    )
-    return 0
+    losses = f"train loss {summary['train_loss_last500']:.4f}, EMA test loss {summary['test_loss_ema']:.4f}"
+    return _saved(f"{summary['steps']} steps, {losses}", summary, out, side)
 
 
 def add_fmnist_features_arguments(p) -> None:

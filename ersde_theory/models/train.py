@@ -34,6 +34,16 @@ def _lr_at(step: int, steps: int, lr: float, warmup: int) -> float:
     return lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * q)))
 
 
+def _step_with_ema(opt, loss: torch.Tensor, model, ema, decay: float) -> None:
+    """One optimiser step on ``loss``, then the EMA weights: ema ← decay · ema + (1 − decay) · model."""
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    with torch.no_grad():
+        for pe, pm in zip(ema.parameters(), model.parameters()):
+            pe.lerp_(pm, 1 - decay)
+
+
 @torch.no_grad()
 def eval_edm_loss(model: EDMDenoiser | FlowVelocity, x0: torch.Tensor, reps: int = 4, seed: int = 12345) -> float:
     """The model's training loss (EDM or rectified-flow) on ``x0`` with fixed noise (``reps`` draws per image),
@@ -43,18 +53,9 @@ def eval_edm_loss(model: EDMDenoiser | FlowVelocity, x0: torch.Tensor, reps: int
     return float(sum(model.training_loss(x0, generator=g) for _ in range(reps)) / reps)
 
 
-def train_digits_unet(
-    steps: int = 4000,
-    batch: int = 128,
-    lr: float = 2e-3,
-    seed: int = 0,
-    ema_decay: float = 0.999,
-    device: str = "auto",
-    cfg: UNetConfig | None = None,
-    log_every: int = 250,
-    log=print,
-    objective: str = "edm",
-) -> tuple[EDMDenoiser | FlowVelocity, dict]:
+def train_digits_unet(steps: int = 4000, batch: int = 128, lr: float = 2e-3, seed: int = 0, ema_decay: float = 0.999,
+                      device: str = "auto", cfg: UNetConfig | None = None, log_every: int = 250, log=print,
+                      objective: str = "edm") -> tuple[EDMDenoiser | FlowVelocity, dict]:  # fmt: skip
     """Train :class:`EDMDenoiser` (``objective="edm"``, the EDM loss) or :class:`FlowVelocity`
     (``objective="flow"``, the rectified-flow loss) on all 1797 digits (unet.py docstring); return the EMA
     model and a summary (losses, time)."""
@@ -76,13 +77,7 @@ def train_digits_unet(
             grp["lr"] = _lr_at(step, steps, lr, warmup=min(200, steps // 10 + 1))
         idx = torch.randint(x.shape[0], (batch,), generator=g, device=dev)
         loss = model.training_loss(x[idx], generator=g)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        d = min(ema_decay, (1 + step) / (10 + step))
-        with torch.no_grad():
-            for pe, pm in zip(ema.parameters(), model.parameters()):
-                pe.lerp_(pm, 1 - d)
+        _step_with_ema(opt, loss, model, ema, min(ema_decay, (1 + step) / (10 + step)))
         lv = float(loss.detach())
         running = lv if running is None else 0.98 * running + 0.02 * lv
         recent = (recent + [lv])[-200:]
@@ -106,6 +101,34 @@ def train_digits_unet(
     return ema.cpu(), summary
 
 
+def _fit_classifier(net, x, y, steps: int, batch: int, lr: float, seed: int, *, shift: int, noise: float,
+                    lr_at=None, log=print):  # fmt: skip
+    """Adam on cross-entropy over random batches of (``x``, ``y``) on ``net``'s device, each image shifted by up to
+    ±``shift`` pixels (padding −1) plus N(0, ``noise``²) pixel noise, so that features stay stable on imperfect
+    samples; ``lr_at(step)`` the learning rate (default: ``lr``). Returns the trained net (CPU, eval, frozen) and
+    the start time."""
+    dev = next(net.parameters()).device
+    opt = torch.optim.Adam(net.parameters(), lr=lr)
+    g = torch.Generator().manual_seed(seed)
+    size = x.shape[-1]
+    t0 = time.perf_counter()
+    for step in range(steps):
+        if lr_at is not None:
+            for grp in opt.param_groups:
+                grp["lr"] = lr_at(step)
+        idx = torch.randint(x.shape[0], (batch,), generator=g)
+        xb = F.pad(x[idx], (shift,) * 4, value=-1.0)
+        dx, dy = (int(v) for v in torch.randint(0, 2 * shift + 1, (2,), generator=g))
+        xb = xb[:, :, dy : dy + size, dx : dx + size] + noise * torch.randn(batch, 1, size, size, generator=g)
+        loss = F.cross_entropy(net(xb.to(dev)), y[idx].to(dev))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if log and (step + 1) % 500 == 0:
+            log(f"step {step + 1}/{steps}  loss {float(loss.detach()):.4f}  ({time.perf_counter() - t0:.0f}s)")
+    return net.cpu().eval().requires_grad_(False), t0
+
+
 def train_feature_net(
     steps: int = 1500, batch: int = 128, lr: float = 2e-3, seed: int = 0, device: str = "auto", log=print
 ) -> tuple[DigitFeatureNet, dict]:
@@ -115,35 +138,13 @@ def train_feature_net(
     torch.manual_seed(seed)
     x, y = load_digits_tensor()
     tr, te = split_indices(x.shape[0], 0.2, seed)
-    net = DigitFeatureNet().to(dev)
-    opt = torch.optim.Adam(net.parameters(), lr=lr)
-    g = torch.Generator().manual_seed(seed)
-    xtr, ytr = x[tr], y[tr]
-    t0 = time.perf_counter()
-    for step in range(steps):
-        idx = torch.randint(xtr.shape[0], (batch,), generator=g)
-        xb = F.pad(xtr[idx], (1, 1, 1, 1), value=-1.0)
-        dx, dy = (int(v) for v in torch.randint(0, 3, (2,), generator=g))
-        xb = xb[:, :, dy : dy + 8, dx : dx + 8] + 0.1 * torch.randn(batch, 1, 8, 8, generator=g)
-        loss = F.cross_entropy(net(xb.to(dev)), ytr[idx].to(dev))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        if log and (step + 1) % 500 == 0:
-            log(f"step {step + 1}/{steps}  loss {float(loss.detach()):.4f}")
-    net = net.cpu().eval().requires_grad_(False)
+    net, t0 = _fit_classifier(
+        DigitFeatureNet().to(dev), x[tr], y[tr], steps, batch, lr, seed, shift=1, noise=0.1, log=log
+    )
     with torch.no_grad():
         acc = float((net(x[te]).argmax(1) == y[te]).double().mean())
-    summary = {
-        "steps": steps,
-        "batch": batch,
-        "lr": lr,
-        "seed": seed,
-        "test_accuracy": acc,
-        "test_size": int(te.size),
-        "seconds": round(time.perf_counter() - t0, 1),
-    }
-    return net, summary
+    summary = dict(steps=steps, batch=batch, lr=lr, seed=seed, test_accuracy=acc, test_size=int(te.size))
+    return net, summary | {"seconds": round(time.perf_counter() - t0, 1)}
 
 
 def fmnist_loss(unet, x0: torch.Tensor, objective: str, generator: torch.Generator, ab: torch.Tensor) -> torch.Tensor:
@@ -219,13 +220,7 @@ def train_fmnist_unet(
         idx = torch.randint(x.shape[0], (batch,), generator=g, device=dev)
         with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=amp):
             loss = fmnist_loss(unet, x[idx], objective, g, ab)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        d = min(ema_decay, (1 + step) / (10 + step))
-        with torch.no_grad():
-            for pe, pm in zip(ema.parameters(), unet.parameters()):
-                pe.lerp_(pm, 1 - d)
+        _step_with_ema(opt, loss, unet, ema, min(ema_decay, (1 + step) / (10 + step)))
         losses.append(float(loss.detach()))
         if log and (step + 1) % log_every == 0:
             recent = losses[-log_every:]
@@ -287,24 +282,9 @@ def train_fmnist_classifier(
     torch.manual_seed(seed)
     x, y = load_fashion_mnist("train", data)
     xte, yte = load_fashion_mnist("test", data)
-    net = FashionFeatureNet().to(dev).train()
-    opt = torch.optim.Adam(net.parameters(), lr=lr)
-    g = torch.Generator().manual_seed(seed)
-    t0 = time.perf_counter()
-    for step in range(steps):
-        for grp in opt.param_groups:
-            grp["lr"] = _lr_at(step, steps, lr, warmup=min(200, steps // 10 + 1))
-        idx = torch.randint(x.shape[0], (batch,), generator=g)
-        xb = F.pad(x[idx], (2, 2, 2, 2), value=-1.0)
-        dx, dy = (int(v) for v in torch.randint(0, 5, (2,), generator=g))
-        xb = xb[:, :, dy : dy + 28, dx : dx + 28] + 0.05 * torch.randn(batch, 1, 28, 28, generator=g)
-        loss = F.cross_entropy(net(xb.to(dev)), y[idx].to(dev))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        if log and (step + 1) % 500 == 0:
-            log(f"step {step + 1}/{steps}  loss {float(loss.detach()):.4f}  ({time.perf_counter() - t0:.0f}s)")
-    net = net.cpu().eval().requires_grad_(False)
+    warmup = min(200, steps // 10 + 1)
+    net, t0 = _fit_classifier(FashionFeatureNet().to(dev).train(), x, y, steps, batch, lr, seed, shift=2, noise=0.05,
+                              lr_at=lambda step: _lr_at(step, steps, lr, warmup), log=log)  # fmt: skip
     with torch.no_grad():
         pred = torch.cat([net(xte[i : i + 2000]).argmax(1) for i in range(0, xte.shape[0], 2000)])
     acc = float((pred == yte).double().mean())

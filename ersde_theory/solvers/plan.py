@@ -321,11 +321,11 @@ def vp_step_coefficients(
         validate_sigmas(lam[first:], "lambdas = sigmas/alphas")
     pos = lam[lam > 0]
     nsf = check_admissible_lambda(nsf, float(pos.min()), float(pos.max()))  # the error names λ
+    flow = None
+    if expansion == "flow":  # eqs. (53)–(55): once per schedule
+        flow = (flow_time(a, s), *flow_expansion_coefficients(lam, nsf))
     if lam.size - first >= 2:
         ve = ersde_coefficients(lam[first:], nsf, quadrature)  # eqs. (9), (14), (15) on λ
     else:  # one step, from λ = ∞ to λ_1
         ve = StepCoefficients(lam[first:], *(np.zeros(0) for _ in range(4)), nsf=nsf.name, quadrature=quadrature)
-    flow = None
-    if expansion == "flow":  # eqs. (53)–(55): once per schedule
-        flow = (flow_time(a, s), *flow_expansion_coefficients(lam, nsf))
     return _build(a, s, lam, ve, nsf, order=order, derivatives=derivatives, correct_start=correct_start, flow=flow)

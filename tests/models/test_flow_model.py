@@ -17,6 +17,7 @@ from ersde_theory.models.loading import load_image_model
 from ersde_theory.models.sampling import sample_images
 from ersde_theory.models.train import eval_edm_loss
 from ersde_theory.models.unet import EDMDenoiser, FlowVelocity, UNetConfig
+from tests.helpers import assert_refused_before_writing
 
 pytest.importorskip("sklearn")
 
@@ -160,22 +161,6 @@ def test_bench_flow_quick_writes_consistent_results(tmp_path):
     assert (tmp_path / "bench_flow.png").stat().st_size > 0 and (tmp_path / "bench_flow.pdf").exists()
 
 
-@pytest.mark.parametrize(
-    "extra, message",
-    [
-        (["--shift", "0"], "shift must be a positive number"),
-        (["--nfe", "1"], "NFE values must be >= 2"),
-        (["--blocks", "1"], "need >= 2 blocks"),
-        (["--model", "digits"], "is not a flow model"),
-    ],
-)
-def test_bench_flow_refuses_bad_input_before_writing(tmp_path, capsys, extra, message):
-    out = tmp_path / "out"
-    assert main(["bench", "flow", "--no-toy", "--device", "cpu", "--outdir", str(out), *extra]) == 2
-    assert message in capsys.readouterr().err
-    assert not out.exists()
-
-
 def _sample_args(out, *extra):
     return ["sample", "--model", "digits-flow", "--seeds", "0-5", "--steps", "4", "--batch", "6", "--outdir", str(out),
             "--device", "cpu", *extra]  # fmt: skip
@@ -203,19 +188,26 @@ def test_sample_cli_digits_flow_writes_resumes_and_records_the_schedule(tmp_path
 
 
 @pytest.mark.parametrize(
-    "extra, message",
+    "command, message",
     [
-        (["--shift", "0"], "--shift must be a positive number"),
-        (["--shift", "nan"], "--shift must be a positive number"),
-        (["--sampler", "heun"], "does not sample flow model"),
-        (["--nsf", "er_sde_4"], "er_sde_4"),
+        ("bench flow --shift 0", "shift must be a positive number"),
+        ("bench flow --nfe 1", "NFE values must be >= 2"),
+        ("bench flow --blocks 1", "need >= 2 blocks"),
+        ("bench flow --model digits", "is not a flow model"),
+        ("sample --shift 0", "--shift must be a positive number"),
+        ("sample --shift nan", "--shift must be a positive number"),
+        ("sample --sampler heun", "does not sample flow model"),
+        ("sample --nsf er_sde_4", "er_sde_4"),
     ],
 )
-def test_sample_cli_digits_flow_refuses_bad_input_before_writing(tmp_path, capsys, extra, message):
-    out = tmp_path / "o"
-    assert main(_sample_args(out, *extra)) == 2
-    assert message in capsys.readouterr().err
-    assert not out.exists()
+def test_flow_commands_refuse_bad_input_before_writing(tmp_path, capsys, command, message):
+    out = tmp_path / "out"
+    name, *extra = command.split()
+    if name == "sample":
+        argv = _sample_args(out, *extra)
+    else:
+        argv = ["bench", "flow", "--no-toy", "--device", "cpu", "--outdir", str(out), *extra[1:]]
+    assert_refused_before_writing(argv, out, message, capsys)
 
 
 def test_sample_cli_refuses_a_flow_sampler_for_a_ve_model(tmp_path, capsys):

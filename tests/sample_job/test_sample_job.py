@@ -17,6 +17,7 @@ import pytest
 
 from ersde_theory.cli import main
 from ersde_theory.evaluation.image_metrics import DigitFD
+from tests.helpers import assert_refused_before_writing
 
 ROOT = Path(__file__).resolve().parents[2]
 SEEDS, STEPS = list(range(20)), 4
@@ -342,10 +343,8 @@ for f in [0-9]*.png; do cat "$f" > {tmp_path}/copy_$f; done
 )
 def test_bad_input_one_line_rc_2_nothing_created(tmp_path, capsys, extra, message):
     out = tmp_path / "out"
-    assert main([*_args(out, seeds="0-1"), *extra]) == 2
-    err = capsys.readouterr().err
+    err = assert_refused_before_writing([*_args(out, seeds="0-1"), *extra], out, message, capsys)
     assert message in _one_error_line(err) and err.count("\n") == 1
-    assert not out.exists()
 
 
 def test_bad_model_file_and_outdir(tmp_path, capsys):
