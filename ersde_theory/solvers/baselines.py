@@ -7,7 +7,11 @@ followed by k-diffusion's own keywords for that sampler, in its order and with i
 (:class:`~ersde_theory.solvers._common.RunOptions`). ``model(x, sigma_batch, **extra_args) -> x_θ``, ``x`` the
 initial state at ``sigmas[0]``; ``sigmas`` non-increasing (SA-Solver: strictly decreasing), may end in 0.
 The callback gets k-diffusion's ``dict(x, i, sigma, sigma_hat, denoised)``. Deterministic samplers accept and
-ignore the noise keywords. Notation: σ_s = σ_i, σ_t = σ_{i+1}, D_i = x_θ(x_i, σ_i), λ = −log σ,
+ignore the noise keywords. The signatures are written compactly, as k-diffusion writes them: its parameters
+without annotations (``model`` a callable, ``x`` a ``torch.Tensor``, ``sigmas`` a 1-D tensor or array,
+``extra_args`` a dict or None, ``callback`` and ``noise_sampler`` callables or None, ``disable`` a bool or None,
+each keyword of the type of its default; ``tau_func``: see :func:`sample_sa_solver`), the project's keyword-only
+ones annotated. Notation: σ_s = σ_i, σ_t = σ_{i+1}, D_i = x_θ(x_i, σ_i), λ = −log σ,
 h_i = λ_{i+1} − λ_i = log(σ_i/σ_{i+1}), z ~ N(0, I). A step to σ = 0 returns x_θ of the last evaluation
 (as ER-SDE and k-diffusion do), so the NFE of a one-evaluation-per-step sampler is the number of steps.
 
@@ -71,20 +75,10 @@ class _Churn:
 
 @torch.no_grad()
 def sample_euler(
-    model,
-    x: torch.Tensor,
-    sigmas,
-    extra_args: dict | None = None,
-    callback: Callable | None = None,
-    disable: bool | None = None,
-    s_churn: float = 0.0,
-    s_tmin: float = 0.0,
-    s_tmax: float = float("inf"),
-    s_noise: float = 1.0,
-    *,
-    noise_sampler: Callable | None = None,
-    **options: Unpack[RunOptions],
-) -> torch.Tensor:
+    model, x, sigmas, extra_args=None, callback=None, disable=None,
+    s_churn=0.0, s_tmin=0.0, s_tmax=float("inf"), s_noise=1.0,
+    *, noise_sampler: Callable | None = None, **options: Unpack[RunOptions],
+) -> torch.Tensor:  # fmt: skip
     """DDIM with η = 0 (Song et al. 2021, eq. 12 in VE variables) = Euler's method for the probability-flow
     ODE dx/dσ = (x − x_θ)/σ (Karras et al. 2022, eq. 3 with σ(t) = t), with EDM's churn (:class:`_Churn`;
     ``s_churn = 0``, the default, is deterministic):
@@ -102,20 +96,10 @@ def sample_euler(
 
 @torch.no_grad()
 def sample_heun(
-    model,
-    x: torch.Tensor,
-    sigmas,
-    extra_args: dict | None = None,
-    callback: Callable | None = None,
-    disable: bool | None = None,
-    s_churn: float = 0.0,
-    s_tmin: float = 0.0,
-    s_tmax: float = float("inf"),
-    s_noise: float = 1.0,
-    *,
-    noise_sampler: Callable | None = None,
-    **options: Unpack[RunOptions],
-) -> torch.Tensor:
+    model, x, sigmas, extra_args=None, callback=None, disable=None,
+    s_churn=0.0, s_tmin=0.0, s_tmax=float("inf"), s_noise=1.0,
+    *, noise_sampler: Callable | None = None, **options: Unpack[RunOptions],
+) -> torch.Tensor:  # fmt: skip
     """EDM's stochastic sampler (Karras et al. 2022, Algorithm 2); ``s_churn = 0`` is its deterministic Heun
     sampler (Algorithm 1). With the churn of :class:`_Churn` (σ̂, x̂) and d = (x̂ − x_θ(x̂, σ̂))/σ̂:
 
@@ -140,17 +124,9 @@ def sample_heun(
 
 @torch.no_grad()
 def sample_euler_ancestral(
-    model,
-    x: torch.Tensor,
-    sigmas,
-    extra_args: dict | None = None,
-    callback: Callable | None = None,
-    disable: bool | None = None,
-    eta: float = 1.0,
-    s_noise: float = 1.0,
-    noise_sampler: Callable | None = None,
-    **options: Unpack[RunOptions],
-) -> torch.Tensor:
+    model, x, sigmas, extra_args=None, callback=None, disable=None,
+    eta=1.0, s_noise=1.0, noise_sampler=None, **options: Unpack[RunOptions],
+) -> torch.Tensor:  # fmt: skip
     """Ancestral sampling: DDPM's posterior q(x_t | x_s, x_0 = D_s) (Ho et al. 2020, eqs. 6–7) in VE
     variables, with DDIM's η (Song et al. 2021, eq. 16) scaling its variance:
 
@@ -176,16 +152,9 @@ def sample_euler_ancestral(
 
 @torch.no_grad()
 def sample_euler_maruyama(
-    model,
-    x: torch.Tensor,
-    sigmas,
-    extra_args: dict | None = None,
-    callback: Callable | None = None,
-    disable: bool | None = None,
-    s_noise: float = 1.0,
-    noise_sampler: Callable | None = None,
-    **options: Unpack[RunOptions],
-) -> torch.Tensor:
+    model, x, sigmas, extra_args=None, callback=None, disable=None,
+    s_noise=1.0, noise_sampler=None, **options: Unpack[RunOptions],
+) -> torch.Tensor:  # fmt: skip
     """Euler–Maruyama for the reverse-time SDE (Song et al. 2021, eq. 6) in σ as time (not in k-diffusion;
     its keywords in k-diffusion's style). VE has g² dt = d(σ²) = 2σ dσ and ∇ log p_σ = (x_θ − x)/σ², so
     going down in σ
@@ -210,16 +179,9 @@ def sample_euler_maruyama(
 
 @torch.no_grad()
 def sample_dpmpp_2m(
-    model,
-    x: torch.Tensor,
-    sigmas,
-    extra_args: dict | None = None,
-    callback: Callable | None = None,
-    disable: bool | None = None,
-    *,
-    noise_sampler: Callable | None = None,
-    **options: Unpack[RunOptions],
-) -> torch.Tensor:
+    model, x, sigmas, extra_args=None, callback=None, disable=None,
+    *, noise_sampler: Callable | None = None, **options: Unpack[RunOptions],
+) -> torch.Tensor:  # fmt: skip
     """DPM-Solver++(2M) (Lu et al. 2022, Algorithm 2) for VE (α = 1, λ = −log σ):
 
         x_{i+1} = (σ_{i+1}/σ_i) x_i − (e^{−h_i} − 1) D̃_i,   D̃_i = (1 + 1/(2 r_i)) D_i − D_{i−1}/(2 r_i),
@@ -235,18 +197,9 @@ def sample_dpmpp_2m(
 
 @torch.no_grad()
 def sample_dpmpp_2m_sde(
-    model,
-    x: torch.Tensor,
-    sigmas,
-    extra_args: dict | None = None,
-    callback: Callable | None = None,
-    disable: bool | None = None,
-    eta: float = 1.0,
-    s_noise: float = 1.0,
-    noise_sampler: Callable | None = None,
-    solver_type: str = "midpoint",
-    **options: Unpack[RunOptions],
-) -> torch.Tensor:
+    model, x, sigmas, extra_args=None, callback=None, disable=None,
+    eta=1.0, s_noise=1.0, noise_sampler=None, solver_type="midpoint", **options: Unpack[RunOptions],
+) -> torch.Tensor:  # fmt: skip
     """SDE-DPM-Solver++(2M) (Lu et al. 2022, "sde-dpmsolver++", second-order multistep).
 
     The module's ER SDE with τ² = η (η = 1: the reverse SDE) and x_θ linear in λ through D_{i−1}, D_i:
@@ -340,17 +293,9 @@ def _dpmpp_3m_sde(args, eta, s_noise, options, curvature: float) -> torch.Tensor
 
 @torch.no_grad()
 def sample_dpmpp_3m_sde(
-    model,
-    x: torch.Tensor,
-    sigmas,
-    extra_args: dict | None = None,
-    callback: Callable | None = None,
-    disable: bool | None = None,
-    eta: float = 1.0,
-    s_noise: float = 1.0,
-    noise_sampler: Callable | None = None,
-    **options: Unpack[RunOptions],
-) -> torch.Tensor:
+    model, x, sigmas, extra_args=None, callback=None, disable=None,
+    eta=1.0, s_noise=1.0, noise_sampler=None, **options: Unpack[RunOptions],
+) -> torch.Tensor:  # fmt: skip
     """SDE-DPM-Solver++(3M) as k-diffusion and ComfyUI run it: the module's ER SDE with τ² = η and x_θ(λ)
     replaced by the quadratic p through the last three outputs (Taylor form around λ_i), with half the exact
     weight on its second derivative:
@@ -368,17 +313,9 @@ def sample_dpmpp_3m_sde(
 
 @torch.no_grad()
 def sample_dpmpp_3m_sde_exact(
-    model,
-    x: torch.Tensor,
-    sigmas,
-    extra_args: dict | None = None,
-    callback: Callable | None = None,
-    disable: bool | None = None,
-    eta: float = 1.0,
-    s_noise: float = 1.0,
-    noise_sampler: Callable | None = None,
-    **options: Unpack[RunOptions],
-) -> torch.Tensor:
+    model, x, sigmas, extra_args=None, callback=None, disable=None,
+    eta=1.0, s_noise=1.0, noise_sampler=None, **options: Unpack[RunOptions],
+) -> torch.Tensor:  # fmt: skip
     """SDE-DPM-Solver++(3M) with the quadratic interpolant integrated exactly: :func:`sample_dpmpp_3m_sde`
     with W_2 p'' (= 2 W_2 δ_2) in place of W_2 p''/2, so a denoiser quadratic in λ is integrated without
     error (the drift of every step is exact); the project's variant, not k-diffusion's.
@@ -523,25 +460,11 @@ def _adams_step(x, gain, weights, hist, std, z):
 
 @torch.no_grad()
 def sample_sa_solver(
-    model,
-    x: torch.Tensor,
-    sigmas,
-    extra_args: dict | None = None,
-    callback: Callable | None = None,
-    disable: bool | None = None,
-    tau_func: float | Callable[[float], float] | None = None,
-    s_noise: float = 1.0,
-    noise_sampler: Callable | None = None,
-    predictor_order: int = 2,
-    corrector_order: int = 2,
-    use_pece: bool = False,
-    simple_order_2: bool = True,
-    *,
-    lower_order_final: bool = True,
-    convention: str = "diffusers",
-    generator=None,
-    check_finite: str = "end",
-) -> torch.Tensor:
+    model, x, sigmas, extra_args=None, callback=None, disable=None,
+    tau_func=None, s_noise=1.0, noise_sampler=None, predictor_order=2, corrector_order=2,
+    use_pece=False, simple_order_2=True,
+    *, lower_order_final: bool = True, convention: str = "diffusers", generator=None, check_finite: str = "end",
+) -> torch.Tensor:  # fmt: skip
     """SA-Solver as diffusers' ``SASolverScheduler`` runs it (data prediction; its defaults: predictor order 2,
     corrector order 2, its order-2 simplification, ``lower_order_final``), in VE variables: docs/theory.md
     eqs. (47)–(49). A stochastic Adams predictor–corrector for the ER SDE with h̃ = τ (eq. (30)), τ_i = τ(σ_i)
@@ -593,21 +516,10 @@ def sample_sa_solver(
 
 @torch.no_grad()
 def sample_sa_solver_paper(
-    model,
-    x: torch.Tensor,
-    sigmas,
-    extra_args: dict | None = None,
-    callback: Callable | None = None,
-    disable: bool | None = None,
-    tau_func: float | Callable[[float], float] | None = None,
-    s_noise: float = 1.0,
-    noise_sampler: Callable | None = None,
-    predictor_order: int = 3,
-    corrector_order: int = 4,
-    *,
-    generator=None,
-    check_finite: str = "end",
-) -> torch.Tensor:
+    model, x, sigmas, extra_args=None, callback=None, disable=None,
+    tau_func=None, s_noise=1.0, noise_sampler=None, predictor_order=3, corrector_order=4,
+    *, generator=None, check_finite: str = "end",
+) -> torch.Tensor:  # fmt: skip
     """SA-Solver, the paper's variant (Xue et al. 2023, eqs. 15 and 18; orders 3/4 of its unconditional
     experiments): eq. (47) with every weight the exact integral of the Lagrange basis, the full orders up to
     the last step, no order-2 simplification. It is :func:`sample_sa_solver` with ``predictor_order=3,

@@ -20,11 +20,12 @@ every step, the third-order start, the last step to σ = 0), which the diffusers
 :func:`sample_er_sde_vp` on a VP one, stepping the VP state x itself with α_{i+1} times the coefficients on
 λ = σ/α (eq. (36)); a flow-matching schedule (velocity v = ε − x_0, α = 1 − σ; eq. (35)) starts at α = 0
 (σ = 1, λ = ∞) with the limit of eqs. (37)–(40).
+
+:func:`sample_er_sde`'s k-diffusion / ComfyUI parameters are written as in :mod:`.baselines`: compactly and without
+annotations (``noise_scaler`` a callable or None, ``max_stage`` an int or None), its keyword-only ones annotated.
 """
 
 from __future__ import annotations
-
-from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -76,26 +77,12 @@ def _comfyui_names(order, nsf, noise_scaler, max_stage):
 
 @torch.no_grad()
 def sample_er_sde(
-    model,
-    x: torch.Tensor,
-    sigmas,
-    extra_args: dict | None = None,
-    callback: Callable | None = None,
-    disable: bool | None = None,
-    s_noise: float = 1.0,
-    noise_sampler: Callable | None = None,
-    noise_scaler: Callable | None = None,
-    max_stage: int | None = None,
-    *,
-    order: int = 3,
-    nsf: NSFLike = DEFAULT_NSF,
-    quadrature: str = "exact",
-    derivatives: str = "published",
-    correct_start: bool | None = None,
-    coefficients: StepCoefficients | None = None,
-    plan: StepPlan | None = None,
+    model, x, sigmas, extra_args=None, callback=None, disable=None,
+    s_noise=1.0, noise_sampler=None, noise_scaler=None, max_stage=None,
+    *, order: int = 3, nsf: NSFLike = DEFAULT_NSF, quadrature: str = "exact", derivatives: str = "published",
+    correct_start: bool | None = None, coefficients: StepCoefficients | None = None, plan: StepPlan | None = None,
     **options: Unpack[RunOptions],
-) -> torch.Tensor:
+) -> torch.Tensor:  # fmt: skip
     """ER-SDE-Solver-``order`` for a VE model, eq. (16), in k-diffusion's and ComfyUI's calling convention.
 
     ``model(x, sigma_batch, **extra_args)`` returns the denoised estimate x_θ; ``x`` is the initial state at
