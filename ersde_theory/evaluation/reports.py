@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .intervals import t_interval
+from .intervals import paired_t_interval, t_interval
 
 TIMING_KEYS = frozenset({"seconds", "solver_seconds", "runtime_s"})
 FD_COLUMNS = (
@@ -54,6 +54,25 @@ def fd_cells(fd_blocks, inf_blocks=None) -> dict:
         mi, hi = t_interval(inf_blocks)
         cells.update(fd_inf=mi, fd_inf_ci95=hi, fd_inf_blocks=inf_blocks.tolist())
     return cells
+
+
+def floor_cell(values, n: int) -> dict:
+    """A benchmark's floor from the FDs of real (or exact) samples of size ``n`` (docs/theory.md eq. (32)):
+    ``{"fd": mean, "ci95": 95 % t-half-width (eq. (33)), "n": n}``."""
+    m, h = t_interval(values)
+    return {"fd": m, "ci95": h, "n": n}
+
+
+def paired_diffs(rows: list[dict], per_block: dict, reference: str) -> None:
+    """The Δ cells of :func:`nfe_table`: into each row, its paired difference to ``reference`` at the same NFE, block
+    by block (:func:`~ersde_theory.evaluation.intervals.paired_t_interval`, eq. (33)), as ``diff_vs_ref`` ±
+    ``diff_ci95``; 0 ± 0 for the reference itself. ``per_block``: (sampler, NFE) → the per-block values."""
+    for r in rows:
+        if r["sampler"] == reference:
+            r["diff_vs_ref"], r["diff_ci95"] = 0.0, 0.0
+        else:
+            a, b = per_block[(r["sampler"], r["nfe"])], per_block[(reference, r["nfe"])]
+            r["diff_vs_ref"], r["diff_ci95"] = paired_t_interval(a, b)
 
 
 def fd_log(row: dict, fmt: str = "7.3f") -> str:

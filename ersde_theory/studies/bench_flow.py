@@ -40,10 +40,11 @@ from ..datasets.pixels import from_uint8, to_uint8
 from ..evaluation.frechet import frechet_infinity_blocks, frechet_to_moments, infinity_valid
 from ..evaluation.image_metrics import FD_LABEL, DigitFD
 from ..evaluation.intervals import paired_t_interval, t_interval
-from ..evaluation.reports import fd_caption, fd_cells, fd_log, nfe_table, write_report
+from ..evaluation.reports import fd_caption, fd_cells, fd_log, floor_cell, nfe_table, paired_diffs
 from ..models.loading import ImageModel, load_image_model
 from ..models.sampling import sample_images
 from ..solvers.registry import FLOW_SAMPLERS, steps_for_nfe
+from ._common import check_nfes, publish
 
 NSFS = ("er_sde_5", "ode", "sde")
 REFERENCE = "ER-SDE-3 er_sde_5"
@@ -111,17 +112,6 @@ class PerturbedVelocity:
         return self.velocity(x, t) + self.scale * err
 
 
-def _compare(rows: list[dict], per_block: dict, key: str) -> None:
-    """Paired Δ (``key`` of each row minus the reference's, block by block) into ``diff_vs_ref``/``diff_ci95``."""
-    for r in rows:
-        if r["sampler"] == REFERENCE:
-            r["diff_vs_ref"], r["diff_ci95"] = 0.0, 0.0
-        else:
-            r["diff_vs_ref"], r["diff_ci95"] = paired_t_interval(
-                per_block[(r["sampler"], r["nfe"])][key], per_block[(REFERENCE, r["nfe"])][key]
-            )
-
-
 def bench_digits(cfgs, nfes, n_per_block: int, blocks: int, shift: float, batch: int, device, model: str, log) -> dict:
     """FD_digits and mean intensity per sampler × NFE on the flow model ``model`` (module docstring)."""
     im = load_image_model(model, device)
@@ -138,21 +128,19 @@ def bench_digits(cfgs, nfes, n_per_block: int, blocks: int, shift: float, batch:
             x = from_uint8(to_uint8(_run(im, seeds, nfe, cfg, shift, batch, device)))
             fds = fd.blocks(x, blocks)
             inten = x.reshape(blocks, n_per_block, -1).mean(dim=(1, 2)).double().numpy()
-            per_block[(cfg["label"], nfe)] = {"fd": fds, "intensity": inten}
+            per_block[(cfg["label"], nfe)] = fds
             r = dict(sampler=cfg["label"], nfe=nfe, **fd_cells(fds, fd.blocks_infinity(x, blocks)))
             mi, hi = t_interval(inten)
             rows.append(dict(r, intensity=mi, intensity_ci95=hi, intensity_blocks=inten.tolist(),
                              seconds=round(time.perf_counter() - t1, 2)))  # fmt: skip
             if log:
                 log(f"digits {cfg['label']:28s} NFE {nfe:3d}  {fd_log(r)}  mean {mi:+.4f} ± {hi:.4f}")
-    _compare(rows, per_block, "fd")
-    floor = fd.real_floor(n_per_block, reps=max(blocks, 10))
-    fm, fh = t_interval(floor)
+    paired_diffs(rows, per_block, REFERENCE)
     return {
         "model": model,
         "metric": FD_LABEL,
         "feature_dim": fd.dim,
-        "real_floor": {"fd": fm, "ci95": fh, "n": n_per_block},
+        "real_floor": floor_cell(fd.real_floor(n_per_block, reps=max(blocks, 10)), n_per_block),
         "data_intensity": float(data_q.double().mean()),
         "rows": rows,
     }
@@ -177,21 +165,20 @@ def bench_toy(cfgs, nfes, n_per_block: int, blocks: int, shift: float, log) -> d
             for nfe in nfes:
                 x = _run(im, seeds, nfe, cfg, shift, len(seeds), "cpu")
                 vals = np.array([frechet_to_moments(b, mean, cov) for b in x.reshape(blocks, n_per_block, -1)])
-                per_block[(cfg["label"], nfe)] = {"fd": vals}
+                per_block[(cfg["label"], nfe)] = vals
                 inf = frechet_infinity_blocks(x, mean, cov, blocks) if infinity_valid(n_per_block, gm.D) else None
                 r = dict(sampler=cfg["label"], nfe=nfe, **fd_cells(vals, inf))
                 rows.append(r)
                 if log:
                     log(f"toy {vname:7s} {cfg['label']:28s} NFE {nfe:3d}  {fd_log(r, '.5f')}")
-        _compare(rows, per_block, "fd")
+        paired_diffs(rows, per_block, REFERENCE)
         out[vname] = {"rows": rows}
     floor_vals = [
         frechet_to_moments(gm.sample(n_per_block, torch.Generator().manual_seed(1000 + k)), mean, cov)
         for k in range(max(blocks, 10))
     ]
-    fm, fh = t_interval(floor_vals)
     return {"problem": TOY_PROBLEM, "relative_error": TOY_ERROR, "velocities": out,
-            "real_floor": {"fd": fm, "ci95": fh, "n": n_per_block}}  # fmt: skip
+            "real_floor": floor_cell(floor_vals, n_per_block)}  # fmt: skip
 
 
 def _by(rows):
@@ -237,29 +224,15 @@ def answer(rows: list[dict], nfes, cfgs, data_intensity: float | None = None) ->
     return out
 
 
-def run_bench_flow(
-    outdir="figures",
-    *,
-    quick: bool = False,
-    device="cpu",
-    nfes=(10, 20, 50),
-    n_per_block: int = 400,
-    blocks: int = 5,
-    toy_n_per_block: int = 1000,
-    shift: float = 1.0,
-    batch: int = 400,
-    model: str = "digits-flow",
-    toy: bool = True,
-    log=print,
-) -> dict:
+def run_bench_flow(outdir="figures", *, quick: bool = False, device="cpu", nfes=(10, 20, 50), n_per_block: int = 400,
+                   blocks: int = 5, toy_n_per_block: int = 1000, shift: float = 1.0, batch: int = 400,
+                   model: str = "digits-flow", toy: bool = True, log=print) -> dict:  # fmt: skip
     """The bench (module docstring): ``{digits, toy, answer, ...}``, also written to ``outdir`` as
     ``bench_flow.json``/``.md`` (the figure: ``ersde_theory.plots.benches.plot_bench_flow``). ``quick``: the CI
     preset (4 samplers, NFE 10, 2 blocks of 32 images / 64 toy samples). Bad arguments raise ValueError first."""
     if quick:
         nfes, n_per_block, toy_n_per_block, blocks = (10,), 32, 64, 2
-    nfes = tuple(int(k) for k in nfes)
-    if not nfes or min(nfes) < 2:
-        raise ValueError(f"NFE values must be >= 2, got {list(nfes)}")
+    nfes = check_nfes(nfes)
     if blocks < 2 or n_per_block < 2 or toy_n_per_block < 2:
         raise ValueError(
             f"need >= 2 blocks of >= 2 samples, got {blocks} blocks of {n_per_block} ({toy_n_per_block} toy)"
@@ -286,9 +259,7 @@ def run_bench_flow(
         for v in res["toy"]["velocities"].values():
             v["answer"] = answer(v["rows"], nfes, cfgs)
     res["seconds"] = round(time.perf_counter() - t0, 1)
-    write_report(outdir, "bench_flow", res, flow_markdown(res))
-    if log:
-        log(flow_markdown(res))
+    publish(outdir, "bench_flow", res, flow_markdown(res), log)
     return res
 
 

@@ -34,10 +34,11 @@ from ..datasets.fashion_mnist import load_fashion_mnist
 from ..datasets.pixels import to_uint8
 from ..diffusers_integration.baselines import flow_schedulers, run_scheduler, vp_schedulers
 from ..evaluation.image_metrics import FashionFD
-from ..evaluation.intervals import paired_t_interval, t_interval
-from ..evaluation.reports import fd_caption, fd_cells, fd_log, nfe_table, write_report
+from ..evaluation.intervals import paired_t_interval
+from ..evaluation.reports import fd_caption, fd_cells, fd_log, floor_cell, nfe_table, paired_diffs
 from ..models.loading import load_image_model, weights_hash
 from ..models.sampling import initial_noise
+from ._common import check_blocks, check_nfes, publish
 
 __all__ = ["REFERENCE", "fd_validation", "fmnist_markdown", "run_bench_fmnist"]
 
@@ -121,11 +122,7 @@ def _part(model: str, schedulers, nfes, n_per_block: int, blocks: int, batch: in
             rows.append(dict(row, seconds=seconds))
             if log:
                 log(f"{model:11s} {label:52s} NFE {nfe:3d} ({calls:3d})  {fd_log(row)}")
-    for r in rows:
-        ref = per_block[(REFERENCE, r["nfe"])]
-        r["diff_vs_ref"], r["diff_ci95"] = (
-            (0.0, 0.0) if r["sampler"] == REFERENCE else paired_t_interval(per_block[(r["sampler"], r["nfe"])], ref)
-        )
+    paired_diffs(rows, per_block, REFERENCE)
     return dict(model=model, scheduler_config=im.scheduler_config, rows=rows), images, per_block
 
 
@@ -163,24 +160,10 @@ def answers(part: dict, per_block: dict, nfes) -> list[dict]:
     return out
 
 
-def run_bench_fmnist(
-    outdir="figures",
-    *,
-    quick: bool = False,
-    device="cpu",
-    nfes=(10, 20, 50),
-    n_per_block: int = 200,
-    blocks: int = 5,
-    batch: int = 250,
-    vp_model: str = "fmnist",
-    flow_model: str = "fmnist-flow",
-    flow: bool = True,
-    data=None,
-    features=None,
-    grid: int = 8,
-    cache=None,
-    log=print,
-) -> dict:
+def run_bench_fmnist(outdir="figures", *, quick: bool = False, device="cpu", nfes=(10, 20, 50), n_per_block: int = 200,
+                     blocks: int = 5, batch: int = 250, vp_model: str = "fmnist", flow_model: str = "fmnist-flow",
+                     flow: bool = True, data=None, features=None, grid: int = 8, cache=None,
+                     log=print) -> dict:  # fmt: skip
     """The bench (module docstring): writes ``bench_fmnist.json``/``.md`` to ``outdir`` and returns the data, with the
     first ``grid`` images of every cell under ``"grid"`` (not written; ``plots.benches.plot_bench_fmnist`` draws
     them). ``features``: the FD_fmnist classifier file (default: the shipped one). ``quick``: two schedulers per model,
@@ -188,19 +171,15 @@ def run_bench_fmnist(
     ``out/cache/bench_fmnist``, ``--no-cache`` for none). Bad arguments raise ValueError first."""
     if quick:
         nfes, n_per_block, blocks = (10,), 16, 2
-    nfes = tuple(int(k) for k in nfes)
-    if not nfes or min(nfes) < 2:
-        raise ValueError(f"NFE values must be >= 2, got {list(nfes)}")
-    if blocks < 2 or n_per_block < 2 or batch < 1:
-        raise ValueError(f"need >= 2 blocks of >= 2 images and a batch >= 1, got {blocks}, {n_per_block}, {batch}")
+    nfes = check_nfes(nfes)
+    check_blocks(blocks, n_per_block, batch)
     device = torch.device(device)
     fd = FashionFD(features, data=data)
     t0 = time.perf_counter()
     res = dict(preset="quick" if quick else "full", metric=fd.label, nfes=list(nfes), blocks=blocks,
                n_per_block=n_per_block, feature_dim=fd.dim, reference_config=REFERENCE, device=str(device))  # fmt: skip
     res["fd_validation"] = fd_validation(fd, data, n=min(2000, n_per_block * blocks))
-    fm, fh = t_interval(fd.real_floor(n_per_block, reps=max(blocks, 10)))
-    res["real_floor"] = {"fd": fm, "ci95": fh, "n": n_per_block}
+    res["real_floor"] = floor_cell(fd.real_floor(n_per_block, reps=max(blocks, 10)), n_per_block)
     grids = {}
     parts = [("vp", vp_model, vp_schedulers)] + ([("flow", flow_model, flow_schedulers)] if flow else [])
     for key, model, schedulers in parts:
@@ -209,9 +188,7 @@ def run_bench_fmnist(
         part["answers"] = answers(part, per_block, nfes)
         res[key] = part
     res["seconds"] = round(time.perf_counter() - t0, 1)
-    write_report(outdir, "bench_fmnist", res, fmnist_markdown(res))
-    if log:
-        log(fmnist_markdown(res))
+    publish(outdir, "bench_fmnist", res, fmnist_markdown(res), log)
     return dict(res, grid=grids)
 
 

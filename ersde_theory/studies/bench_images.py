@@ -19,11 +19,11 @@ import torch
 
 from ..coefficients.schedules import get_sigmas_karras
 from ..evaluation.image_metrics import FD_LABEL, DigitFD
-from ..evaluation.intervals import paired_t_interval, t_interval
-from ..evaluation.reports import fd_caption, fd_cells, fd_log, nfe_table, write_report
+from ..evaluation.reports import fd_caption, fd_cells, fd_log, floor_cell, nfe_table, paired_diffs
 from ..models.loading import load_image_model
 from ..models.sampling import initial_noise, sample_images
 from ..solvers.registry import available_samplers, steps_for_nfe
+from ._common import check_blocks, check_nfes, publish
 
 ERSDE_CONFIGS = [  # (label, sampler, order, nsf)
     ("ER-SDE-3 er_sde_5", "er_sde", 3, "er_sde_5"),
@@ -107,28 +107,15 @@ def solver_overhead(im, steps: int = 20, batch: int = 256, reps: int = 3, device
     }
 
 
-def run_bench_images(
-    outdir="figures",
-    *,
-    quick: bool = False,
-    device="cpu",
-    nfes=(10, 20, 50),
-    n_per_block: int = 250,
-    blocks: int = 4,
-    batch: int = 500,
-    model: str = "digits",
-    speed: bool = True,
-    log=print,
-) -> dict:
+def run_bench_images(outdir="figures", *, quick: bool = False, device="cpu", nfes=(10, 20, 50), n_per_block: int = 250,
+                     blocks: int = 4, batch: int = 500, model: str = "digits", speed: bool = True,
+                     log=print) -> dict:  # fmt: skip
     """The bench (module docstring): writes ``bench_images.json``/``.md`` to ``outdir`` and returns the data.
     ``quick``: the CI preset (2 samplers, NFE 10, 2 blocks of 64)."""
     if quick:
         nfes, n_per_block, blocks = (10,), 64, 2
-    nfes = tuple(int(k) for k in nfes)
-    if not nfes or min(nfes) < 2:
-        raise ValueError(f"NFE values must be >= 2, got {list(nfes)}")
-    if blocks < 2 or n_per_block < 2 or batch < 1:
-        raise ValueError(f"need >= 2 blocks of >= 2 images and a batch >= 1, got {blocks}, {n_per_block}, {batch}")
+    nfes = check_nfes(nfes)
+    check_blocks(blocks, n_per_block, batch)
     device = torch.device(device)
     im = load_image_model(model, device)
     fd = DigitFD()
@@ -148,10 +135,7 @@ def run_bench_images(
             if log:
                 log(f"{label:36s} NFE {nfe:3d}  {fd_log(r)}  ({time.perf_counter() - t1:.0f}s)")
     ref = configs(quick)[0][0]
-    for r in rows:
-        a, b = per_block[(r["sampler"], r["nfe"])], per_block[(ref, r["nfe"])]
-        r["diff_vs_ref"], r["diff_ci95"] = paired_t_interval(a, b) if r["sampler"] != ref else (0.0, 0.0)
-    fm, fh = t_interval(floor)
+    paired_diffs(rows, per_block, ref)
     res = {
         "metric": FD_LABEL,
         "model": model,
@@ -160,16 +144,14 @@ def run_bench_images(
         "feature_dim": fd.dim,
         "nfes": list(nfes),
         "reference_config": ref,
-        "real_floor": {"fd": fm, "ci95": fh, "n": n_per_block},
+        "real_floor": floor_cell(floor, n_per_block),
         "rows": rows,
         "seconds": round(time.perf_counter() - t0, 1),
         "missing_baselines": [b for b in BASELINES if b not in available_samplers()],
     }
     if speed:
         res["speed"] = solver_overhead(im, batch=256, device=device)
-    write_report(outdir, "bench_images", res, images_markdown(res))
-    if log:
-        log(images_markdown(res))
+    publish(outdir, "bench_images", res, images_markdown(res), log)
     return res
 
 

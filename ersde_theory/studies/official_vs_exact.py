@@ -98,8 +98,19 @@ def coefficient_diagnostics(nfe: int) -> dict:
     )
 
 
+def _paired_diff(variant: list[float], exact: list[float]) -> dict:
+    """A metric's paired difference variant − exact over the seeds (module docstring): its mean ``diff``, standard
+    error ``se`` and Student-t 95 % ``ci`` (eq. (33)), the means of ``exact`` and ``variant``, and the number of seeds
+    where the variant won (``wins``)."""
+    d = np.array(variant) - np.array(exact)
+    m, se, tq = float(d.mean()), float(d.std(ddof=1) / np.sqrt(d.size)), t_quantile(d.size)
+    means = dict(exact=float(np.mean(exact)), variant=float(np.mean(variant)))
+    return dict(diff=m, se=se, ci=[m - tq * se, m + tq * se], **means, wins=int(np.sum(d < 0)))
+
+
 def run_official_vs_exact(outdir="figures", *, quick: bool = False, device="cpu", seed: int = 7, log=print) -> dict:
-    p = PRESETS["quick" if quick else "full"]
+    preset = "quick" if quick else "full"
+    p = PRESETS[preset]
     t0 = time.perf_counter()
     records, floors = [], {}
     for prob, n in p["n"].items():
@@ -107,7 +118,6 @@ def run_official_vs_exact(outdir="figures", *, quick: bool = False, device="cpu"
         ref = QualityReference(gm, n, floor_reps=3)
         floors[prob] = {k: list(v) for k, v in ref.floor.items()}
         reps = p["reps"][prob]
-        tq = t_quantile(reps)
         for den in ("exact", "learned"):
             model = get_model(prob, den, device)
             for nfe in p["nfes"]:
@@ -122,40 +132,15 @@ def run_official_vs_exact(outdir="figures", *, quick: bool = False, device="cpu"
                             x, g = initial_noise(n, gm.D, seed + r, device)
                             for k, m in ref.raw(run_coefficients(model, x, variants[co], order, g, der)).items():
                                 vals[name][k].append(m.value)
+                    cell = dict(problem=prob, denoiser=den, nfe=nfe, order=order)
                     for name in [v for v, _, _ in runs][1:]:
-                        diffs = {}
-                        for k in ref.names:
-                            d = np.array(vals[name][k]) - np.array(vals["exact"][k])
-                            se = float(d.std(ddof=1) / np.sqrt(reps))
-                            diffs[k] = dict(
-                                diff=float(d.mean()),
-                                se=se,
-                                ci=[float(d.mean()) - tq * se, float(d.mean()) + tq * se],
-                                exact=float(np.mean(vals["exact"][k])),
-                                variant=float(np.mean(vals[name][k])),
-                                wins=int(np.sum(d < 0)),
-                            )
-                        records.append(
-                            dict(
-                                problem=prob,
-                                denoiser=den,
-                                nfe=nfe,
-                                order=order,
-                                variant=name,
-                                reps=reps,
-                                n=n,
-                                metrics=diffs,
-                            )
-                        )
+                        diffs = {k: _paired_diff(vals[name][k], vals["exact"][k]) for k in ref.names}
+                        records.append(dict(cell, variant=name, reps=reps, n=n, metrics=diffs))
                 log(f"[{time.perf_counter() - t0:6.1f}s] {prob} {den} NFE {nfe}")
-    data = dict(
-        preset="quick" if quick else "full",
-        config=dict(p, nfes=list(p["nfes"]), orders=list(p["orders"]), seed=seed, nsf="er_sde_5"),
-        floors=floors,
-        coefficients={str(nfe): coefficient_diagnostics(nfe) for nfe in p["nfes"]},
-        records=records,
-        seconds=round(time.perf_counter() - t0, 1),
-    )
+    config = dict(p, nfes=list(p["nfes"]), orders=list(p["orders"]), seed=seed, nsf="er_sde_5")
+    diagnostics = {str(nfe): coefficient_diagnostics(nfe) for nfe in p["nfes"]}
+    data = dict(preset=preset, config=config, floors=floors, coefficients=diagnostics, records=records)
+    data["seconds"] = round(time.perf_counter() - t0, 1)
     stem = "official_vs_exact_quick" if quick else "official_vs_exact"
     jpath, _ = write_report(outdir, stem, data, official_markdown(data))
     log(f"wrote {jpath}")
