@@ -57,7 +57,7 @@ __all__ += [
 __all__ += ["power_nsf", "NoiseScaleFunction", "NSF_NAMES", "DEFAULT_NSF", "vp_step_coefficients", "VPStepCoefficients"]
 __all__ += ["step_plan", "StepPlan"]
 __all__ += ["SIGMA"]  # noqa: F405  (loaded on first use by __getattr__ below)
-__version__ = "0.9.0"
+__version__ = "0.9.1"
 
 
 def __getattr__(name: str):
