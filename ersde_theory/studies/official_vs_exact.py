@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from ..coefficients.ersde import StepCoefficients, ersde_coefficients
-from ..evaluation.intervals import t_quantile
+from ..evaluation.intervals import paired_t_interval, t_quantile
 from ..evaluation.quality import QualityReference
 from ..evaluation.reports import markdown_table, write_report
 from ..solvers.ersde import sample_er_sde
@@ -102,10 +102,10 @@ def _paired_diff(variant: list[float], exact: list[float]) -> dict:
     """A metric's paired difference variant − exact over the seeds (module docstring): its mean ``diff``, standard
     error ``se`` and Student-t 95 % ``ci`` (eq. (33)), the means of ``exact`` and ``variant``, and the number of seeds
     where the variant won (``wins``)."""
-    d = np.array(variant) - np.array(exact)
-    m, se, tq = float(d.mean()), float(d.std(ddof=1) / np.sqrt(d.size)), t_quantile(d.size)
+    m, h = paired_t_interval(variant, exact)
     means = dict(exact=float(np.mean(exact)), variant=float(np.mean(variant)))
-    return dict(diff=m, se=se, ci=[m - tq * se, m + tq * se], **means, wins=int(np.sum(d < 0)))
+    wins = int(np.sum(np.subtract(variant, exact) < 0))
+    return dict(diff=m, se=h / t_quantile(len(variant)), ci=[m - h, m + h], **means, wins=wins)
 
 
 def run_official_vs_exact(outdir="figures", *, quick: bool = False, device="cpu", seed: int = 7, log=print) -> dict:

@@ -1,7 +1,7 @@
 """Studies layer, the benches: bench quality writes valid records and figures, bench speed's per-step
 quadrature loop equals the official coefficients and it reports its ratios, the NSF search's candidates are
 admissible (docs/theory.md eq. (5)) with the stated h̃², and the official-vs-exact variants mix the right
-coefficients."""
+coefficients, and its paired differences are scipy's paired t-test."""
 
 import json
 import math
@@ -96,3 +96,23 @@ def test_official_variants_mix_the_right_coefficients():
     assert np.array_equal(v["riemann_only"].c2, off.c2) and np.array_equal(v["riemann_only"].noise_std, ex.noise_std)
     assert np.array_equal(v["clip_only"].c1, ex.c1) and np.array_equal(v["clip_only"].noise_std, off.noise_std)
     assert np.sum((off.noise_std == 0) & (ex.noise_std > 0)) == 1  # the last stochastic step is clipped
+
+
+def test_official_paired_difference_is_scipys_paired_t_test():
+    """Each metric's record: mean paired difference, its standard error and the Student-t 95 % interval of scipy's
+    paired t-test, and the seeds where the variant won (a wrong ddof, √n or quantile fails it)."""
+    import scipy.stats
+
+    from ersde_theory.studies.official_vs_exact import _paired_diff
+
+    rng = np.random.default_rng(3)
+    exact = rng.normal(1.0, 0.2, 7)
+    variant = exact + rng.normal(-0.05, 0.1, 7)
+    rec = _paired_diff(list(variant), list(exact))
+    d = variant - exact
+    ci = scipy.stats.ttest_rel(variant, exact).confidence_interval(0.95)
+    assert rec["diff"] == pytest.approx(d.mean(), rel=1e-12)
+    assert rec["se"] == pytest.approx(scipy.stats.sem(d), rel=1e-12)
+    assert rec["ci"] == pytest.approx([ci.low, ci.high], rel=1e-12)
+    assert (rec["exact"], rec["variant"]) == pytest.approx((exact.mean(), variant.mean()), rel=1e-12)
+    assert rec["wins"] == int((d < 0).sum()) and 0 < rec["wins"] < 7
