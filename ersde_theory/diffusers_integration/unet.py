@@ -86,18 +86,23 @@ def new_unet2d(**config):
     return require_diffusers().UNet2DModel(**config)
 
 
+SHARD_SIZE = "8MB"  # the most tensor data in one weights file save_unet2d writes (diffusers' max_shard_size)
+
+
 def save_unet2d(unet, folder, *, flow: bool, scheduler_config: dict) -> list[Path]:
-    """Save ``unet`` as a pipeline folder: ``unet/`` (``save_pretrained``) and ``scheduler/`` with a
+    """Save ``unet`` as a pipeline folder: ``unet/`` (``save_pretrained``: safetensors shards of at most
+    :data:`SHARD_SIZE` and their index, which ``from_pretrained`` reads as one checkpoint) and ``scheduler/`` with a
     ``DDPMScheduler(**scheduler_config)`` (VP; the folder is then a ``DDPMPipeline``) or a
     ``FlowMatchEulerDiscreteScheduler(**scheduler_config)`` (``flow``). Returns the files written."""
     diffusers = require_diffusers()
     folder = Path(folder)
+    save = dict(safe_serialization=True, max_shard_size=SHARD_SIZE)
     if flow:
-        unet.save_pretrained(folder / "unet", safe_serialization=True)
+        unet.save_pretrained(folder / "unet", **save)
         diffusers.FlowMatchEulerDiscreteScheduler(**scheduler_config).save_pretrained(folder / "scheduler")
     else:
         sched = diffusers.DDPMScheduler(**scheduler_config)
-        diffusers.DDPMPipeline(unet=unet, scheduler=sched).save_pretrained(folder, safe_serialization=True)
+        diffusers.DDPMPipeline(unet=unet, scheduler=sched).save_pretrained(folder, **save)
     return sorted(p for p in folder.rglob("*") if p.is_file())
 
 
@@ -154,12 +159,18 @@ def load_diffusers_unet(path, device="cpu"):
         raise FileNotFoundError(f"{path} holds no UNet2DModel: neither config.json nor unet/config.json is there")
     diffusers = require_diffusers()
     sub = "unet" if (p / "unet").is_dir() else None
+    bars = diffusers.utils.logging
+    shown = bars.is_progress_bar_enabled()
+    bars.disable_progress_bar()  # no "Loading checkpoint shards" bar for a sharded checkpoint (save_unet2d's)
     try:
         unet = diffusers.UNet2DModel.from_pretrained(
             str(path), subfolder=sub, local_files_only=True, low_cpu_mem_usage=False
         )
     except (OSError, ValueError) as e:
         raise FileNotFoundError(f"could not load a diffusers UNet2DModel from {path!s} offline: {e}") from e
+    finally:
+        if shown:
+            bars.enable_progress_bar()
     sched_cfg = p / "scheduler" / "scheduler_config.json"
     cfg = json.loads(sched_cfg.read_text()) if sched_cfg.is_file() else {}
     return unet.to(device).eval().requires_grad_(False), cfg

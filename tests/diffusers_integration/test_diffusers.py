@@ -79,3 +79,39 @@ def test_sample_cli_rejects_a_model_whose_output_shape_does_not_match(tmp_path, 
     rc = main(["sample", "--model", f"diffusers:{folder}", "--seeds", "0-3", "--steps", "3", "--outdir", str(out)])
     assert rc == 2 and "model output has shape (1, 2, 8, 8)" in capsys.readouterr().err
     assert not out.exists()
+
+
+@pytest.mark.parametrize("flow", [False, True])
+def test_save_unet2d_shards_and_loads_back_bit_identical_without_a_bar(tmp_path, monkeypatch, capfd, flow):
+    """save_unet2d writes safetensors shards of at most SHARD_SIZE of tensor data with their index (here 20 KB, so
+    the tiny UNet takes several), and load_diffusers_unet reads them back bit for bit, printing no progress bar and
+    leaving diffusers' own progress-bar setting as it found it."""
+    from diffusers.utils import logging as dlog
+    from safetensors.torch import load_file
+
+    from ersde_theory.diffusers_integration import unet as integration
+
+    monkeypatch.setattr(integration, "SHARD_SIZE", "20KB")
+    net = tiny_unet2d(dtype=torch.float32)
+    cfg = {"num_train_timesteps": 1000} if flow else {"beta_schedule": "linear"}
+    files = integration.save_unet2d(net, tmp_path / "m", flow=flow, scheduler_config=cfg)
+    shards = [f for f in files if f.suffix == ".safetensors"]
+    data = [sum(t.numel() * t.element_size() for t in load_file(f).values()) for f in shards]
+    assert len(shards) >= 3 and max(data) <= 20_000
+    assert (tmp_path / "m" / "unet" / "diffusion_pytorch_model.safetensors.index.json") in files
+    capfd.readouterr()
+    back, sched = integration.load_diffusers_unet(tmp_path / "m")
+    assert "shards" not in capfd.readouterr().err and dlog.is_progress_bar_enabled()
+    assert ("FlowMatch" in sched["_class_name"]) == flow
+    old, new = net.state_dict(), back.state_dict()
+    assert old.keys() == new.keys() and all(torch.equal(old[k], new[k]) for k in old)
+
+
+def test_no_shipped_file_reaches_10_mb():
+    """The package's data files (models, sidecars) stay under 10 MB each: the Fashion-MNIST UNets are sharded."""
+    from ersde_theory.models.checkpoints import FMNIST_PATH
+
+    data = FMNIST_PATH.parent
+    sizes = {p.relative_to(data).as_posix(): p.stat().st_size for p in data.rglob("*") if p.is_file()}
+    assert len([n for n in sizes if n.endswith(".safetensors")]) >= 4
+    assert max(sizes.values()) < 10 * 10**6, max(sizes.items(), key=lambda kv: kv[1])
